@@ -1,0 +1,1 @@
+"""Shared library of the order saga: settings, database, events, step runtime, local runtime."""

@@ -1,0 +1,95 @@
+"""The one settings class. Standard names (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS) are read
+as they are; everything else is prefixed with SAGA_ (e.g. SAGA_JWT_SECRET)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Profile = Literal["local", "production"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAGA_", extra="ignore", frozen=True)
+
+    # --- infrastructure -------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "SAGA_DATABASE_URL"),
+        description="PostgreSQL URL; unset in the local profile means an embedded server.",
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SAGA_KAFKA_BOOTSTRAP_SERVERS"),
+        description="Kafka bootstrap servers; unset in the local profile means an embedded broker.",
+    )
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_embedded: bool = Field(
+        default=False,
+        description="Set by the local runtime when it started the embedded broker: enables the "
+        "client settings that work around its quirks (DESIGN.md section 7).",
+    )
+    topic_partitions: int = Field(default=3, ge=1)
+
+    # --- profile and identity ----------------------------------------------------------
+    profile: Profile = "local"
+    function_name: str = Field(
+        default="saga",
+        validation_alias=AliasChoices("SAGA_FUNCTION_NAME", "K_SERVICE"),
+        description="The function this process serves (Knative sets K_SERVICE).",
+    )
+    state_dir: Path = Field(default=Path(".local"), description="Local runtime state and logs.")
+    log_level: str = "INFO"
+
+    # --- database ------------------------------------------------------------------------
+    db_pool_size: int = Field(default=8, ge=1)
+    db_pool_max_overflow: int = Field(default=2, ge=0)
+    db_statement_timeout_ms: int = Field(default=10_000, ge=0)
+
+    # --- auth ----------------------------------------------------------------------------
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret; in the local profile one is generated."
+    )
+    jwt_issuer: str = "saga-local"
+    jwt_audience: str = "saga-api"
+    jwks_url: str | None = Field(default=None, description="RS256 keys of an identity provider.")
+    jwt_ttl_s: int = Field(default=3600, ge=60)
+
+    # --- saga ----------------------------------------------------------------------------
+    payment_window_s: int = Field(default=300, ge=1)
+    stuck_after_s: int = Field(default=600, ge=1)
+    outbox_publish_timeout_s: float = Field(default=5.0, gt=0)
+    outbox_relay_age_s: float = Field(default=3.0, ge=0)
+
+    # --- local runtime ---------------------------------------------------------------------
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    idle_scale_to_zero_s: float = Field(default=30.0, gt=0)
+
+    def sqlalchemy_url(self) -> str:
+        """The database URL in the form SQLAlchemy wants (psycopg 3 driver)."""
+        if self.database_url is None:
+            raise RuntimeError(
+                "DATABASE_URL is not set: run through `./taskw up` (which starts an embedded "
+                "PostgreSQL) or export DATABASE_URL=postgresql://user@host:5432/db"
+            )
+        return to_sqlalchemy_url(self.database_url.get_secret_value())
+
+
+def to_sqlalchemy_url(url: str) -> str:
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError("DATABASE_URL must start with postgresql:// (got another scheme)")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once. Tests call `get_settings.cache_clear()`."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Saga functions: one folder each, `main.py` is the functions-framework entry point."""
