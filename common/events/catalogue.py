@@ -7,6 +7,7 @@ everywhere or a failing test.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -31,7 +32,7 @@ DEAD_LETTER_TOPIC = "saga.dead-letters"
 @dataclass(frozen=True)
 class EventSpec:
     type: str
-    model: type[BaseModel]
+    model: builtins.type[BaseModel]
     producers: frozenset[str]
     consumers: frozenset[str]
 
@@ -53,18 +54,16 @@ CATALOGUE: dict[str, EventSpec] = {
         _spec("shop.stock.reserved.v1", m.StockReserved, {INVENTORY}, {ORDER_SAGA}),
         _spec("shop.stock.rejected.v1", m.StockRejected, {INVENTORY}, {ORDER_SAGA}),
         _spec("shop.payment.requested.v1", m.PaymentRequested, {ORDER_SAGA, API}, {PAYMENTS}),
-        _spec(
-            "shop.payment.completed.v1", m.PaymentCompleted, {PAYMENTS},
-            {ORDER_SAGA, SHIPPING, INVENTORY},
-        ),
+        _spec("shop.payment.completed.v1", m.PaymentCompleted, {PAYMENTS}, {ORDER_SAGA}),
         _spec("shop.payment.failed.v1", m.PaymentFailed, {PAYMENTS}, {ORDER_SAGA}),
         _spec("shop.payment.refunded.v1", m.PaymentRefunded, {PAYMENTS}, {NOTIFICATIONS}),
         _spec("shop.shipment.dispatched.v1", m.ShipmentDispatched, {SHIPPING}, {ORDER_SAGA}),
         _spec("shop.shipment.failed.v1", m.ShipmentFailed, {SHIPPING}, {ORDER_SAGA}),
+        _spec("shop.order.paid.v1", m.OrderPaid, {ORDER_SAGA}, {SHIPPING, INVENTORY}),
         _spec("shop.order.completed.v1", m.OrderCompleted, {ORDER_SAGA}, {NOTIFICATIONS}),
         _spec(
             "shop.order.cancelled.v1", m.OrderCancelled, {ORDER_SAGA, API, TIMEOUTS},
-            {NOTIFICATIONS, INVENTORY, PAYMENTS},
+            {NOTIFICATIONS, INVENTORY, PAYMENTS, SHIPPING},
         ),
     )
 }
@@ -79,6 +78,7 @@ PAYMENT_FAILED = "shop.payment.failed.v1"
 PAYMENT_REFUNDED = "shop.payment.refunded.v1"
 SHIPMENT_DISPATCHED = "shop.shipment.dispatched.v1"
 SHIPMENT_FAILED = "shop.shipment.failed.v1"
+ORDER_PAID = "shop.order.paid.v1"
 ORDER_COMPLETED = "shop.order.completed.v1"
 ORDER_CANCELLED = "shop.order.cancelled.v1"
 

@@ -78,6 +78,15 @@ class ShipmentDispatched(EventData):
 class ShipmentFailed(EventData):
     reason: str
 
+class OrderPaid(EventData):
+    """The order-saga accepted the payment: only now is stock committed and goods shipped,
+    so nothing ships for an order that was cancelled while its payment was in flight."""
+
+    customer_id: str
+    amount: Money
+    shipping_address: str = ""
+
+
 class OrderCompleted(EventData):
     customer_id: str
 

@@ -1,0 +1,124 @@
+"""JWT issuing (local profile) and verification (always: signature, expiry, audience,
+issuer). HS256 uses our secret; RS256 is accepted only with keys from the configured JWKS
+URL (a production identity provider), so an HS256 token can never be checked against a
+public RSA key (algorithm confusion)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import jwt
+
+from common.settings import Settings
+
+ADMIN_ROLE = "admin"
+CUSTOMER_ROLE = "customer"
+_LEEWAY_S = 5
+
+
+class AuthError(Exception):
+    """The token is missing, malformed, expired, or not for us. The message is safe to show."""
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    roles: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
+
+
+_secret_lock = threading.Lock()
+
+
+def local_jwt_secret(settings: Settings) -> str:
+    """The HS256 secret: SAGA_JWT_SECRET, or in the local profile a random one kept in
+    <state_dir>/jwt-secret (created once, mode 0600). Never a built-in value."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    if settings.profile != "local":
+        raise ConfigError("set SAGA_JWT_SECRET (or SAGA_JWKS_URL) outside the local profile")
+    path = Path(settings.state_dir) / "jwt-secret"
+    with _secret_lock:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+def issue_token(
+    settings: Settings, subject: str, *, roles: list[str] | None = None, ttl_s: int | None = None
+) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + (ttl_s or settings.jwt_ttl_s),
+        "roles": roles or [CUSTOMER_ROLE],
+    }
+    return jwt.encode(claims, local_jwt_secret(settings), algorithm="HS256")
+
+
+@lru_cache(maxsize=4)
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=300)
+
+
+def verify_token(settings: Settings, token: str) -> Principal:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise AuthError("malformed token") from None
+    algorithm = header.get("alg")
+    key: object
+    if algorithm == "HS256" and (settings.jwt_secret is not None or settings.profile == "local"):
+        key = local_jwt_secret(settings)
+    elif algorithm == "RS256" and settings.jwks_url:
+        try:
+            key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientError:
+            raise AuthError("signing key not found") from None
+    else:
+        raise AuthError(f"algorithm {algorithm!r} is not accepted")
+    try:
+        claims = jwt.decode(
+            token,
+            key,  # type: ignore[arg-type]
+            algorithms=[algorithm],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            leeway=_LEEWAY_S,
+            options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("token expired") from None
+    except jwt.ImmatureSignatureError:
+        raise AuthError("token not yet valid") from None
+    except jwt.InvalidAudienceError:
+        raise AuthError("token audience is not this API") from None
+    except jwt.InvalidIssuerError:
+        raise AuthError("token issuer is not trusted") from None
+    except jwt.InvalidTokenError:
+        raise AuthError("invalid token") from None
+    subject = claims.get("sub")
+    roles = claims.get("roles", [CUSTOMER_ROLE])
+    if not isinstance(subject, str) or not subject or not isinstance(roles, list):
+        raise AuthError("invalid token claims")
+    return Principal(subject, frozenset(str(r) for r in roles))

@@ -1,0 +1,1 @@
+"""The `saga` command line: local runtime, tokens, migrations and operator tools."""

@@ -1,0 +1,95 @@
+"""Database engines and the unit of work.
+
+Engines are created on first use (never at import) and cached per URL, so a function
+process holds one pool sized to its thread count (settings.db_pool_size >= THREADS).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from psycopg import errors as pg_errors
+from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from common.settings import Settings, get_settings
+
+T = TypeVar("T")
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+# Errors a transaction can meet through no fault of its own; it is safe to run it again.
+_RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    settings = settings or get_settings()
+    url = settings.sqlalchemy_url()
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = create_engine(
+                url,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_pool_max_overflow,
+                pool_timeout=10,
+                # A dropped connection (database restart) is detected on use, invalidates
+                # the pool and fails that one step with 5xx; the KafkaSource retries it.
+                pool_pre_ping=False,
+                connect_args={
+                    "connect_timeout": 5,
+                    "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+                    "application_name": f"saga-{settings.function_name}",
+                },
+            )
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for faults a retry may cure: lost connections, serialization conflicts."""
+    if isinstance(exc, OperationalError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return isinstance(exc.orig, _RETRYABLE) or bool(exc.connection_invalidated)
+    return False
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and isinstance(exc.orig, _RETRYABLE)
+
+
+def run_in_transaction(
+    engine: Engine, work: Callable[[Connection], T], *, attempts: int = 4
+) -> T:
+    """Run `work` in one transaction, committing when it returns. Serialization failures
+    and deadlocks are retried here with a little jitter (they are expected under row
+    locks); anything else propagates to the caller."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if attempt == attempts or not _is_conflict(exc):
+                raise
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter only, not security
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.begin() as conn:
+        yield conn

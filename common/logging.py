@@ -1,0 +1,85 @@
+"""ECS JSON logging on stdout (ecs-logging), the same lines a cluster ships to Elasticsearch.
+
+Every record carries service.name; a redaction filter scrubs anything that looks like a
+JWT or a password in a URL from messages and error texts, so secrets never reach a log
+even when an exception quotes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import ecs_logging
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@", re.I)
+_KEY_VALUE_SECRET = re.compile(r"(?P<key>password|passwd|secret|token)=\S+", re.I)
+
+_EXCLUDED = ["log.original", "log.origin", "process", "ecs.version", "log.logger"]
+
+
+def redact(text: str) -> str:
+    text = _JWT.sub("[REDACTED-JWT]", text)
+    text = _URL_PASSWORD.sub(r"\g<scheme>:***@", text)
+    return _KEY_VALUE_SECRET.sub(r"\g<key>=***", text)
+
+
+class _ServiceAndRedaction(logging.Filter):
+    def __init__(self, service_name: str) -> None:
+        super().__init__()
+        self.service_name = service_name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "service.name"):
+            setattr(record, "service.name", self.service_name)
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        error_message = getattr(record, "error.message", None)
+        if isinstance(error_message, str):
+            setattr(record, "error.message", redact(error_message))
+        if record.exc_info and record.exc_info[1] is not None:
+            # Formatted tracebacks would carry the exception text verbatim.
+            exc = record.exc_info[1]
+            setattr(record, "error.type", type(exc).__name__)
+            setattr(record, "error.message", redact(str(exc)))
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def configure_logging(service_name: str, level: str = "INFO") -> None:
+    """Route the root logger to stdout as ECS JSON. Idempotent."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_saga_ecs", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(ecs_logging.StdlibFormatter(exclude_fields=_EXCLUDED))
+    handler.addFilter(_ServiceAndRedaction(service_name))
+    handler._saga_ecs = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Library chatter (psycopg pool, werkzeug access log) is not part of the contract.
+    for noisy in ("werkzeug", "urllib3", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def log_event(
+    logger: logging.Logger,
+    message: str,
+    *,
+    action: str,
+    outcome: str,
+    level: int = logging.INFO,
+    fields: Mapping[str, Any] | None = None,
+) -> None:
+    """One ECS line: `fields` use dotted ECS names, e.g. {"labels.order_id": "..."}."""
+    extra: dict[str, Any] = {"event.action": action, "event.outcome": outcome}
+    extra.update({k: v for k, v in (fields or {}).items() if v is not None})
+    logger.log(level, message, extra=extra)

@@ -1,0 +1,170 @@
+"""Transactional outbox: events are written in the transaction that caused them and
+published after commit. Publishing never fails the caller: what is not acknowledged stays
+unpublished for the relay (outbox-relay function, and the local runtime on restart).
+
+Duplicates on Kafka are possible (a relay and a step may both publish a row); every
+consumer deduplicates by its inbox, so at-least-once publishing is enough.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from cloudevents.http import CloudEvent
+from confluent_kafka import KafkaError, Message
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from common import tables as t
+from common.cloudevents_kafka import attributes_of, event_from_parts, new_event, to_kafka
+from common.kafka import get_producer
+from common.settings import Settings
+from common.tracing import TraceContext
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """The events one transaction emits, in order. Not thread-safe: one per transaction."""
+
+    def __init__(self, producer: str, trace: TraceContext, caused_by: str | None = None) -> None:
+        self.producer = producer
+        self.trace = trace
+        self.caused_by = caused_by
+        self.events: list[CloudEvent] = []
+
+    def emit(self, event_type: str, data: BaseModel, *, partition_key: str) -> CloudEvent:
+        event = new_event(
+            event_type, data, source_function=self.producer, partition_key=partition_key,
+            trace=self.trace.child(),
+        )
+        self.events.append(event)
+        return event
+
+    def write(self, conn: Connection) -> None:
+        """Insert the emitted events in the caller's transaction (one round trip)."""
+        if not self.events:
+            return
+        conn.execute(
+            insert(t.outbox),
+            [
+                {
+                    "id": uuid.UUID(e["id"]),
+                    "topic": e["type"],
+                    "event_type": e["type"],
+                    "partition_key": e["partitionkey"],
+                    "attributes": attributes_of(e),
+                    "data": e.get_data(),
+                    "producer": self.producer,
+                    "caused_by": self.caused_by,
+                }
+                for e in self.events
+            ],
+        )
+
+
+def _row_to_event(attributes: dict[str, Any], data: Any) -> CloudEvent:
+    return event_from_parts(attributes, data)
+
+
+def unpublished_caused_by(conn: Connection, producer: str, caused_by: str) -> list[CloudEvent]:
+    """What an earlier delivery of `caused_by` emitted but did not get published."""
+    rows = conn.execute(
+        select(t.outbox.c.attributes, t.outbox.c.data)
+        .where(
+            t.outbox.c.producer == producer,
+            t.outbox.c.caused_by == caused_by,
+            t.outbox.c.published_at.is_(None),
+        )
+        .order_by(t.outbox.c.created_at)
+    ).all()
+    return [_row_to_event(r.attributes, r.data) for r in rows]
+
+
+class Publisher:
+    """Produces outbox events and marks the acknowledged ones published. Thread-safe."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def produce(self, events: Sequence[CloudEvent]) -> list[str]:
+        """Produce and wait for acknowledgements; returns the ids the broker acknowledged."""
+        if not events:
+            return []
+        acked: list[str] = []
+        lock = threading.Lock()
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is None:
+                with lock:
+                    acked.append(_header(msg, "ce_id"))
+            else:
+                log.warning("outbox publish failed: %s", err)
+
+        try:
+            producer = get_producer(self.settings)
+            for event in events:
+                record = to_kafka(event)
+                producer.produce(
+                    record.topic, key=record.key, value=record.value, headers=record.headers,
+                    on_delivery=on_delivery,
+                )
+            producer.flush(self.settings.outbox_publish_timeout_s)
+        except Exception as exc:  # the relay will publish them; the caller must not fail
+            log.warning("outbox publish deferred to the relay: %s", exc)
+        with lock:
+            return list(acked)
+
+    def publish(self, engine: Engine, events: Sequence[CloudEvent]) -> int:
+        acked = self.produce(events)
+        if acked:
+            try:
+                with engine.begin() as conn:
+                    mark_published(conn, acked)
+            except Exception as exc:  # published but not marked: the relay re-sends, inbox dedupes
+                log.warning("could not mark outbox rows published: %s", exc)
+        return len(acked)
+
+
+def mark_published(conn: Connection, ids: Sequence[str]) -> None:
+    conn.execute(
+        update(t.outbox)
+        .where(t.outbox.c.id.in_([uuid.UUID(i) for i in ids]), t.outbox.c.published_at.is_(None))
+        .values(published_at=func.now())
+    )
+
+
+def relay(engine: Engine, publisher: Publisher, *, older_than_s: float, limit: int = 500) -> int:
+    """Publish rows left unpublished for longer than `older_than_s`. Rows are locked with
+    SKIP LOCKED, so several relays (and the steps themselves) can run at once."""
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(t.outbox.c.id, t.outbox.c.attributes, t.outbox.c.data)
+            .where(
+                t.outbox.c.published_at.is_(None),
+                t.outbox.c.created_at < func.now() - timedelta(seconds=older_than_s),
+            )
+            .order_by(t.outbox.c.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not rows:
+            return 0
+        acked = publisher.produce([_row_to_event(r.attributes, r.data) for r in rows])
+        if acked:
+            mark_published(conn, acked)
+        return len(acked)
+
+
+def _header(msg: Message, name: str) -> str:
+    headers = msg.headers() or []
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    for key, value in pairs:
+        if key == name and value is not None:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return ""

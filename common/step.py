@@ -1,0 +1,205 @@
+"""The step runtime: what every CloudEvents function does with an event (DESIGN.md §5).
+
+1. Parse: unknown type, bad data or missing attributes answer 4xx (not 404/408/409/429),
+   which Knative does not retry: the event goes to the dead-letter sink.
+2. One transaction: the inbox row (consumer, event id), the handler's effects, the
+   outbox rows. A duplicate delivery finds its inbox row and skips the effects.
+3. After commit, publish the outbox rows and mark them; failures leave them to the relay.
+   A duplicate re-publishes whatever its first delivery left unpublished.
+4. Business outcomes are events and answer 2xx; transient faults answer 503, which the
+   KafkaSource retries with backoff.
+5. One ECS log line per handled event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudevents.exceptions import GenericException as CloudEventError
+from cloudevents.http import CloudEvent
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from common import tables as t
+from common.db import get_engine, is_transient, run_in_transaction
+from common.events.catalogue import CATALOGUE
+from common.logging import log_event
+from common.outbox import Outbox, Publisher, unpublished_caused_by
+from common.problems import Problem, problem_response
+from common.settings import Settings, get_settings
+from common.tracing import TraceContext, continue_or_start
+
+log = logging.getLogger("saga.step")
+
+MAX_EVENT_BYTES = 256 * 1024
+
+@dataclass
+class StepContext:
+    """What a handler gets: the open transaction and a way to emit events in it."""
+
+    conn: Connection
+    event: CloudEvent
+    consumer: str
+    settings: Settings
+    outbox: Outbox
+    order_id: str
+    # Handlers may refine the log line, e.g. action "saga.compensation.released".
+    action: str = "saga.step.completed"
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def emit(self, event_type: str, data: BaseModel) -> CloudEvent:
+        return self.outbox.emit(event_type, data, partition_key=self.order_id)
+
+
+Handler = Callable[[StepContext, Any], None]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    action: str
+    status: int
+    emitted: list[CloudEvent]
+    labels: dict[str, str]
+
+
+class StepRuntime:
+    """Binds a consumer name to its handlers (event type -> handler). Cheap to construct:
+    no connection is made until the first event."""
+
+    def __init__(
+        self,
+        consumer: str,
+        handlers: Mapping[str, Handler],
+        settings: Callable[[], Settings] = get_settings,
+    ) -> None:
+        for event_type in handlers:
+            spec = CATALOGUE.get(event_type)
+            if spec is None or consumer not in spec.consumers:
+                raise ValueError(f"{consumer} is not a catalogued consumer of {event_type}")
+        self.consumer = consumer
+        self.handlers = dict(handlers)
+        self._settings = settings
+
+    def handle(self, event: CloudEvent) -> None:
+        """Handle one delivery; raises Problem for every non-2xx answer."""
+        started = time.perf_counter_ns()
+        trace = continue_or_start(_attr(event, "traceparent"))
+        fields = _event_fields(event, trace)
+        try:
+            handler, data = self._parse(event)
+            outcome = self._apply(event, handler, data, trace)
+        except Problem as problem:
+            # 4xx goes to the dead-letter sink; 5xx will be retried by the KafkaSource.
+            retried = (problem.code or 500) >= 500
+            log_event(
+                log, f"{self.consumer} refused {fields['cloudevents.type']}: {problem.title}",
+                action="saga.step.retried" if retried else "saga.step.failed",
+                outcome="failure", level=logging.WARNING,
+                fields=fields | {
+                    "event.duration": time.perf_counter_ns() - started,
+                    "http.response.status_code": problem.code,
+                    "error.type": problem.title,
+                    "error.message": problem.detail,
+                },
+            )
+            raise
+        log_event(
+            log, f"{self.consumer} handled {fields['cloudevents.type']}",
+            action=outcome.action, outcome="success",
+            fields=fields | {f"labels.{k}": v for k, v in outcome.labels.items()} | {
+                "event.duration": time.perf_counter_ns() - started,
+                "labels.emitted": ",".join(e["type"] for e in outcome.emitted),
+            },
+        )
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _parse(self, event: CloudEvent) -> tuple[Handler, BaseModel]:
+        event_type = _attr(event, "type") or ""
+        handler = self.handlers.get(event_type)
+        if handler is None:
+            raise Problem(400, "unsupported event type",
+                          f"{self.consumer} does not handle {event_type!r}")
+        data = event.get_data()
+        if isinstance(data, bytes | str):
+            raise Problem(400, "event data is not JSON", "the data must be a JSON object")
+        try:
+            model = CATALOGUE[event_type].model.model_validate(data)
+        except ValidationError as exc:
+            raise Problem(422, "event data violates its schema", _first_error(exc)) from None
+        return handler, model
+
+    def _apply(
+        self, event: CloudEvent, handler: Handler, data: BaseModel, trace: TraceContext
+    ) -> _Outcome:
+        settings = self._settings()
+        event_id = _attr(event, "id") or ""
+        order_id = str(getattr(data, "order_id", "") or _attr(event, "partitionkey") or "")
+
+        def work(conn: Connection) -> _Outcome:
+            outbox = Outbox(self.consumer, trace, caused_by=event_id)
+            first_time = conn.execute(
+                pg_insert(t.inbox)
+                .values(consumer=self.consumer, event_id=event_id, event_type=event["type"])
+                .on_conflict_do_nothing()
+                .returning(t.inbox.c.event_id)
+            ).first()
+            if first_time is None:
+                leftovers = unpublished_caused_by(conn, self.consumer, event_id)
+                return _Outcome("saga.step.skipped_duplicate", 200, leftovers, {})
+            ctx = StepContext(conn, event, self.consumer, settings, outbox, order_id)
+            handler(ctx, data)
+            outbox.write(conn)
+            return _Outcome(ctx.action, 200, outbox.events, ctx.labels)
+
+        try:
+            engine = get_engine(settings)
+            outcome = run_in_transaction(engine, work)
+        except Exception as exc:
+            if is_transient(exc):
+                raise Problem(503, "temporarily unavailable", type(exc).__name__) from None
+            log.exception("%s failed on %s", self.consumer, event["type"])
+            raise Problem(500, "step failed", type(exc).__name__) from None
+        if outcome.emitted:
+            Publisher(settings).publish(engine, outcome.emitted)
+        return outcome
+
+
+def install_error_handlers(functions_framework: Any) -> None:
+    """Call from a function's main.py: malformed CloudEvents (invalid JSON, bad attribute
+    values) answer 400 instead of the framework's 500, and bodies are size-limited (413)."""
+    import flask
+
+    flask.current_app.config["MAX_CONTENT_LENGTH"] = MAX_EVENT_BYTES
+
+    def _malformed(exc: CloudEventError) -> Any:
+        return problem_response(400, "malformed CloudEvent", str(exc)[:500])
+
+    functions_framework.errorhandler(CloudEventError)(_malformed)
+
+
+def _attr(event: CloudEvent, name: str) -> str | None:
+    value = event.get(name)
+    return None if value is None else str(value)
+
+
+def _event_fields(event: CloudEvent, trace: TraceContext) -> dict[str, Any]:
+    return {
+        "cloudevents.id": _attr(event, "id"),
+        "cloudevents.type": _attr(event, "type"),
+        "cloudevents.source": _attr(event, "source"),
+        "labels.order_id": _attr(event, "partitionkey") or _attr(event, "subject"),
+        "trace.id": trace.trace_id,
+        "span.id": trace.span_id,
+    }
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "data"
+    return f"{where}: {err['msg']}"

@@ -1,0 +1,51 @@
+"""Settings read standard names as they are and everything else with the SAGA_ prefix."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.settings import Settings, get_settings, to_sqlalchemy_url
+
+
+def test_standard_names_and_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:hunter2@db:5432/shop")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
+    monkeypatch.setenv("SAGA_PAYMENT_WINDOW_S", "42")
+    settings = Settings()
+    assert settings.kafka_bootstrap_servers == "k1:9092,k2:9092"
+    assert settings.payment_window_s == 42
+    assert settings.sqlalchemy_url() == "postgresql+psycopg://u:hunter2@db:5432/shop"
+    assert "hunter2" not in repr(settings)  # the URL is a SecretStr
+
+
+def test_unset_database_url_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(RuntimeError, match="DATABASE_URL"):
+        Settings().sqlalchemy_url()
+
+
+def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGA_PAYMENT_WINDOW_S", "0")
+    with pytest.raises(ValueError, match="payment_window_s"):
+        Settings()
+
+
+def test_knative_service_name_is_the_function_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SAGA_FUNCTION_NAME", raising=False)
+    monkeypatch.setenv("K_SERVICE", "inventory")
+    assert Settings().function_name == "inventory"
+
+
+def test_get_settings_is_cached_and_resettable(monkeypatch: pytest.MonkeyPatch) -> None:
+    get_settings.cache_clear()
+    first = get_settings()
+    assert get_settings() is first
+    get_settings.cache_clear()
+    assert get_settings() is not first
+    get_settings.cache_clear()
+
+
+def test_url_schemes() -> None:
+    assert to_sqlalchemy_url("postgres://h/db") == "postgresql+psycopg://h/db"
+    with pytest.raises(ValueError, match="postgresql://"):
+        to_sqlalchemy_url("mysql://h/db")
