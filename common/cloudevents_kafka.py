@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from common.events.catalogue import spec_for
 from common.tracing import TraceContext
 
-KafkaHeaders = Sequence[tuple[str, bytes | str | None]]
+KafkaHeaders = Sequence[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None]
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ def to_kafka(event: CloudEvent, topic: str | None = None) -> KafkaRecord:
 def from_kafka(headers: KafkaHeaders | None, key: bytes | str | None, value: bytes) -> CloudEvent:
     """Parse a binary-mode Kafka record. Raises cloudevents exceptions on a record that is
     not a valid CloudEvent."""
-    header_map = {name: _as_bytes(v) for name, v in (headers or []) if v is not None}
+    pairs = _pairs(headers)
+    header_map = {name: _as_bytes(v) for name, v in pairs if v is not None}
     # Extension values must be strings; the SDK would hand the bytes key through as is.
     text_key = key.decode() if isinstance(key, bytes) else key
     return from_binary(KafkaMessage(header_map, text_key, value), data_unmarshaller=_json_or_raw)
@@ -87,7 +88,7 @@ def kafka_to_http(
     data: this is the KafkaSource dispatcher's hot path. The record key becomes the
     `partitionkey` extension, as cloudevents.kafka.from_binary would make it."""
     http_headers: dict[str, str] = {}
-    for name, raw in headers or []:
+    for name, raw in _pairs(headers):
         if raw is None:
             continue
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
@@ -121,6 +122,14 @@ def _json_or_raw(value: bytes | str) -> Any:
         return json.loads(value)
     except (ValueError, TypeError):
         return value
+
+
+def _pairs(headers: KafkaHeaders | None) -> Sequence[tuple[str, bytes | str | None]]:
+    if headers is None:
+        return []
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    return headers
 
 
 def _as_bytes(value: bytes | str) -> bytes:

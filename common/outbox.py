@@ -8,6 +8,7 @@ consumer deduplicates by its inbox, so at-least-once publishing is enough.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
@@ -99,10 +100,11 @@ class Publisher:
         acked: list[str] = []
         lock = threading.Lock()
 
-        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        # Delivery reports carry no headers, so each callback is bound to its event id.
+        def on_delivery(event_id: str, err: KafkaError | None, _msg: Message) -> None:
             if err is None:
                 with lock:
-                    acked.append(_header(msg, "ce_id"))
+                    acked.append(event_id)
             else:
                 log.warning("outbox publish failed: %s", err)
 
@@ -112,7 +114,7 @@ class Publisher:
                 record = to_kafka(event)
                 producer.produce(
                     record.topic, key=record.key, value=record.value, headers=record.headers,
-                    on_delivery=on_delivery,
+                    on_delivery=functools.partial(on_delivery, str(event["id"])),
                 )
             producer.flush(self.settings.outbox_publish_timeout_s)
         except Exception as exc:  # the relay will publish them; the caller must not fail
@@ -160,11 +162,3 @@ def relay(engine: Engine, publisher: Publisher, *, older_than_s: float, limit: i
             mark_published(conn, acked)
         return len(acked)
 
-
-def _header(msg: Message, name: str) -> str:
-    headers = msg.headers() or []
-    pairs = headers.items() if isinstance(headers, dict) else headers
-    for key, value in pairs:
-        if key == name and value is not None:
-            return value.decode() if isinstance(value, bytes) else str(value)
-    return ""

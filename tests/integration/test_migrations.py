@@ -97,7 +97,8 @@ _CATALOGUE_QUERIES = {
         FROM pg_constraint k
         JOIN pg_class c ON c.oid = k.conrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = ANY(:schemas)
+        -- PostgreSQL 18 also lists NOT NULL as constraints ('n'); columns cover those.
+        WHERE n.nspname = ANY(:schemas) AND k.contype <> 'n'
     """,
     # indexdef includes the column order, DESC, the access method and the WHERE predicate.
     "indexes": """

@@ -1,0 +1,114 @@
+"""Session fixtures shared by the whole test suite: where PostgreSQL and Kafka come from.
+
+- `pg_server_url`: DATABASE_URL when set (CI runs PostgreSQL on 127.0.0.1:5432 with trust
+  auth), else one embedded PostgreSQL for the session, in a temporary directory.
+- `kafka_bootstrap`: KAFKA_BOOTSTRAP_SERVERS when set, else one embedded broker.
+- `fresh_database(prefix)`: a brand-new database on that server; dropped at session end.
+
+Session scoped and lazy: a run pays for a server only if one of its tests asks for it.
+Unit tests (tests/unit) use none of them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from common.db import dispose_engines
+from common.infra import create_database, drop_database
+from common.infra.embedded_kafka import EmbeddedBroker
+from common.infra.embedded_pg import EmbeddedPostgres
+from common.kafka import close_producers
+from common.migrate import upgrade
+from common.settings import Settings, get_settings
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """postgresql:// URL of a server tests may create databases on (superuser access)."""
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        # SQLAlchemy-style URLs name the driver; psycopg/libpq want the plain scheme.
+        yield given.replace("postgresql+psycopg://", "postgresql://", 1)
+        return
+    base = tmp_path_factory.mktemp("embedded-pg")
+    with EmbeddedPostgres(base / "data", log_path=base / "postgres.log") as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """bootstrap.servers of a Kafka-protocol broker."""
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if given:
+        yield given
+        return
+    log = tmp_path_factory.mktemp("embedded-kafka") / "broker.log"
+    with EmbeddedBroker(log_path=log) as broker:
+        yield broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def fresh_database(pg_server_url: str) -> Iterator[Callable[[str], str]]:
+    """Factory: `fresh_database("orders")` creates an empty database with a unique name
+    (saga_t_orders_<random>) and returns its URL. Every one is dropped at session end,
+    with FORCE, so connections a test left open do not block the drop."""
+    created: list[str] = []
+
+    def make(prefix: str) -> str:
+        slug = re.sub(r"[^a-z0-9]+", "_", prefix.lower()).strip("_")[:40] or "db"
+        name = f"saga_t_{slug}_{secrets.token_hex(4)}"  # <= 63 bytes, PostgreSQL's limit
+        url = create_database(pg_server_url, name)
+        created.append(name)
+        return url
+
+    yield make
+    for name in created:
+        drop_database(pg_server_url, name)
+
+
+# --- the system under test ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def migrated_database(fresh_database: Callable[[str], str]) -> str:
+    """postgresql:// URL of a database of this session, migrated to head.
+
+    Shared by every test of the session, so tests must not change its schema and should
+    leave no data another test could trip over (use unique keys: fresh UUIDs, SKUs, names).
+    """
+    url = fresh_database("app")
+    upgrade(url)
+    return url
+
+
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+
+
+@pytest.fixture
+def saga_env(
+    monkeypatch: pytest.MonkeyPatch, migrated_database: str, kafka_bootstrap: str
+) -> Iterator[Settings]:
+    """Point this process (functions under test_client, the step runtime, the API) at the
+    migrated test database and the test broker, as the local runtime would with env vars.
+    Yields the resulting Settings; caches, engines and producers are reset around it."""
+    monkeypatch.setenv("DATABASE_URL", migrated_database)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    monkeypatch.setenv(
+        "SAGA_KAFKA_EMBEDDED", "false" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else "true"
+    )
+    monkeypatch.setenv("SAGA_JWT_SECRET", TEST_JWT_SECRET)
+    monkeypatch.setenv("SAGA_PROFILE", "local")
+    _reset_process_state()
+    yield get_settings()
+    _reset_process_state()
+
+
+def _reset_process_state() -> None:
+    get_settings.cache_clear()
+    dispose_engines()
+    close_producers(timeout=1.0)
