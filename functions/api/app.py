@@ -1,0 +1,60 @@
+"""Assembles the API: every resource module's routes, plus /healthz and /openapi.json.
+Building the router connects to nothing; the database is first touched by a request."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import text
+from werkzeug import Response
+
+from common.db import get_engine
+from functions.api import accounts, auth, notifications, orders, pages, products
+from functions.api.errors import ApiProblem
+from functions.api.openapi import build_document
+from functions.api.router import Router
+from functions.api.routing import Call, RouteGroup
+
+TITLE = "Order saga API"
+
+meta = RouteGroup("meta")
+
+
+class Health(BaseModel):
+    status: str = "ok"
+
+
+@meta.route("GET", "/healthz", summary="Liveness and database reachability", auth="none",
+            response=Health, errors=(503,))
+def healthz(call: Call) -> Health:
+    try:
+        with get_engine(call.settings).connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # unreachable, misconfigured or out of connections: not ready
+        raise ApiProblem(503, "database unavailable", type(exc).__name__,
+                         headers={"Retry-After": "1"}) from None
+    return Health()
+
+
+_document_lock = threading.Lock()
+_document: dict[str, Any] = {}
+
+
+@meta.route("GET", "/openapi.json", summary="This OpenAPI 3.1 document", auth="none")
+def openapi_document(call: Call) -> Response:
+    # Built once per process, on first request: the routes do not change while it runs.
+    with _document_lock:
+        if not _document:
+            _document.update(build_document(ROUTER.routes, title=TITLE))
+    response = Response(json.dumps(_document), content_type="application/json")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+ROUTER = Router([
+    meta, auth.ROUTES, orders.ROUTES, accounts.ROUTES, products.ROUTES,
+    notifications.ROUTES, pages.ROUTES,
+])

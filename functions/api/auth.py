@@ -1,0 +1,151 @@
+"""/auth: register a customer and exchange a username and password for a JWT.
+
+Passwords are argon2id hashes (argon2-cffi's PasswordHasher, RFC 9106 parameters). A
+failed sign-in costs the same whether or not the user exists (a dummy hash is verified),
+and answers the same message. Five consecutive failures lock the account for 30 s (429),
+counted in auth.users under the row lock so that parallel guesses cannot overtake the count.
+Request bodies of these routes are never logged (the router logs no bodies at all).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from common import tables as t
+from common.auth import CUSTOMER_ROLE, issue_token
+from functions.api.errors import ApiProblem
+from functions.api.routing import Call, Reply, RouteGroup
+from functions.api.schemas import RequestModel
+from functions.api.security import unauthorized
+from functions.api.tx import transact
+
+ROUTES = RouteGroup("auth")
+
+MAX_FAILURES = 5
+LOCKOUT = timedelta(seconds=30)
+
+Username = Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+# An upper bound too: argon2 hashes any length, but a megabyte password is a cheap DoS.
+Password = Annotated[str, Field(min_length=8, max_length=1024)]
+
+_hasher = PasswordHasher()
+
+
+class RegisterIn(RequestModel):
+    username: Username
+    password: Password
+
+
+class RegisteredOut(BaseModel):
+    username: str
+
+
+class TokenIn(RequestModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the OAuth 2 token type)
+    expires_in: int = Field(description="Seconds until the token expires.")
+
+
+@dataclass(frozen=True)
+class _SignIn:
+    roles: list[str] | None = None  # set when the password was right
+    retry_after_s: int | None = None  # set when the account is locked
+
+
+@ROUTES.route(
+    "POST", "/auth/register", summary="Register a customer account", auth="none",
+    status=201, body=RegisterIn, response=RegisteredOut, errors=(409, 422),
+)
+def register(call: Call) -> Reply:
+    body = call.body(RegisterIn)
+    password_hash = _hasher.hash(body.password)  # slow on purpose: outside the transaction
+
+    def work(conn: Connection) -> bool:
+        return conn.execute(
+            pg_insert(t.users)
+            .values(username=body.username, password_hash=password_hash, roles=[CUSTOMER_ROLE])
+            .on_conflict_do_nothing()
+            .returning(t.users.c.username)
+        ).first() is not None
+
+    if not transact(call, work):
+        raise ApiProblem(409, "conflict", "that username is taken")
+    return Reply(RegisteredOut(username=body.username), 201)
+
+
+@ROUTES.route(
+    "POST", "/auth/token", summary="Sign in: get a bearer token", auth="none",
+    body=TokenIn, response=TokenOut, errors=(401, 422, 429),
+)
+def token(call: Call) -> Reply:
+    body = call.body(TokenIn)
+    outcome = transact(call, lambda conn: _sign_in(conn, body))
+    if outcome.retry_after_s is not None:
+        raise ApiProblem(
+            429, "too many failed sign-ins",
+            f"the account is locked; try again in {outcome.retry_after_s} s",
+            headers={"Retry-After": str(outcome.retry_after_s)},
+        )
+    if outcome.roles is None:
+        raise unauthorized("wrong username or password")
+    settings = call.settings
+    access_token = issue_token(settings, body.username, roles=outcome.roles)
+    return Reply(TokenOut(access_token=access_token, expires_in=settings.jwt_ttl_s))
+
+
+def _sign_in(conn: Connection, body: TokenIn) -> _SignIn:
+    u = t.users
+    # FOR UPDATE: attempts on one account take turns, so each sees the failures before it.
+    row = conn.execute(
+        select(u.c.password_hash, u.c.roles, u.c.failed_logins, u.c.locked_until,
+               func.now().label("now"))
+        .where(u.c.username == body.username)
+        .with_for_update()
+    ).first()
+    if row is None:
+        _verify(_dummy(), body.password)  # the same cost as a real user's wrong password
+        return _SignIn()
+    if row.locked_until is not None and row.locked_until > row.now:
+        return _SignIn(retry_after_s=math.ceil((row.locked_until - row.now).total_seconds()))
+    where = u.c.username == body.username
+    if _verify(row.password_hash, body.password):
+        values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
+        if _hasher.check_needs_rehash(row.password_hash):
+            values["password_hash"] = _hasher.hash(body.password)
+        conn.execute(update(u).where(where).values(**values))
+        return _SignIn(roles=list(row.roles))
+    failures = row.failed_logins + 1
+    if failures >= MAX_FAILURES:
+        # The count starts again after the lock: five more tries per 30 s at most.
+        conn.execute(update(u).where(where).values(
+            failed_logins=0, locked_until=row.now + LOCKOUT))
+    else:
+        conn.execute(update(u).where(where).values(failed_logins=failures))
+    return _SignIn()
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@lru_cache(maxsize=1)
+def _dummy() -> str:
+    return _hasher.hash("not a password anyone has")

@@ -1,0 +1,75 @@
+"""Problem responses the router and the resource modules raise. Everything the API answers
+with a 4xx/5xx status is RFC 9457 problem+json (common.problems); this adds response
+headers (WWW-Authenticate, Retry-After, Allow), which common.problems.Problem cannot carry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from werkzeug import Response
+from werkzeug.exceptions import HTTPException
+
+from common.problems import Problem, problem_response
+
+
+class ApiProblem(Problem):
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(status, title, detail, **extra)
+        self.response_headers = dict(headers or {})
+
+    def get_response(self, environ: Any = None, scope: Any = None) -> Response:
+        response = super().get_response(environ, scope)
+        response.headers.update(self.response_headers)
+        return response
+
+
+def field_name(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    """pydantic's error location as a dotted field name: ("items", 0, "quantity") ->
+    "items.0.quantity"; a model-level error is named by its prefix, or "body"."""
+    parts = [prefix] if prefix else []
+    parts += [str(p) for p in loc]
+    return ".".join(parts) or "body"
+
+
+def validation_problem(exc: ValidationError, prefix: str = "") -> ApiProblem:
+    """422 naming the first offending field in `detail` and every one in `errors`."""
+    # Inputs are never echoed (include_input=False): they may be passwords.
+    errors = [
+        {"field": field_name(err["loc"], prefix),
+         "message": err["msg"].removeprefix("Value error, "), "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    first = errors[0]
+    return ApiProblem(
+        422, "request validation failed", f"{first['field']}: {first['message']}",
+        errors=errors,
+    )
+
+
+def field_problem(field: str, message: str, title: str = "request validation failed") -> ApiProblem:
+    """422 for a rule pydantic cannot check (an unknown SKU, a bad cursor), in the same shape
+    as validation_problem so clients handle one format."""
+    return ApiProblem(
+        422, title, f"{field}: {message}",
+        errors=[{"field": field, "message": message, "type": "value_error"}],
+    )
+
+
+def not_found(what: str = "resource") -> ApiProblem:
+    return ApiProblem(404, "not found", f"no such {what}")
+
+
+def framework_error(exc: HTTPException) -> Response:
+    """For the few answers Flask gives before our router runs (its own /static/ rule,
+    /favicon.ico, /robots.txt): problem+json like everything else."""
+    return problem_response(exc.code or 500, (exc.name or "error").lower(), exc.description or "")
