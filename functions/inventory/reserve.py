@@ -1,32 +1,36 @@
 """Reserve every line of an order or none of them.
 
-Stock rows are locked in SKU order, so two orders touching the same SKUs cannot deadlock,
-and the availability check and the update happen under the same locks: two orders for
-the last unit cannot both get it.
+The order's reservations row is claimed first (INSERT ... ON CONFLICT DO NOTHING): if a
+row exists, the order was already decided, e.g. a cancellation overtook order.created and
+left a RELEASED tombstone, and nothing is reserved. A cancellation racing this insert
+waits for it and then compensates what it did. Stock rows are then locked in SKU order
+(no deadlocks between orders), and the availability check and the update happen under
+those locks: two orders for the last unit cannot both get it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from common import tables as t
 from common.events import catalogue as c
 from common.events.models import MissingStock, OrderCreated, StockRejected, StockReserved
 from common.step import StepContext
+from functions.inventory.stock import move_stock, set_reservation_status
 
 
 def reserve_stock(ctx: StepContext, order: OrderCreated) -> None:
     conn = ctx.conn
-    decided = conn.execute(
-        select(t.reservations.c.status)
-        .where(t.reservations.c.order_id == order.order_id)
-        .with_for_update()
-    ).scalar_one_or_none()
-    if decided is not None:
-        # Already decided (e.g. a cancellation overtook this order): nothing to reserve.
+    claimed = conn.execute(
+        pg_insert(t.reservations)
+        .values(order_id=order.order_id, status="RESERVED")
+        .on_conflict_do_nothing()
+        .returning(t.reservations.c.order_id)
+    ).first()
+    if claimed is None:
         ctx.labels["saga_step"] = "reserve.already_decided"
         return
 
@@ -36,7 +40,7 @@ def reserve_stock(ctx: StepContext, order: OrderCreated) -> None:
     missing = _lock_and_check(conn, wanted)
     ctx.labels["saga_step"] = "reserve"
     if missing:
-        _record_decision(conn, order.order_id, "REJECTED")
+        set_reservation_status(conn, order.order_id, "REJECTED")
         ctx.emit(c.STOCK_REJECTED, StockRejected(
             order_id=order.order_id, reason="out_of_stock", missing=missing,
         ))
@@ -44,24 +48,11 @@ def reserve_stock(ctx: StepContext, order: OrderCreated) -> None:
         return
 
     conn.execute(
-        update(t.stock)
-        .where(t.stock.c.sku == bindparam("b_sku"))
-        .values(reserved=t.stock.c.reserved + bindparam("b_qty"), version=t.stock.c.version + 1),
-        [{"b_sku": sku, "b_qty": qty} for sku, qty in sorted(wanted.items())],
-    )
-    _record_decision(conn, order.order_id, "RESERVED")
-    conn.execute(
         insert(t.reservation_items),
         [{"order_id": order.order_id, "sku": sku, "quantity": qty} for sku, qty in wanted.items()],
     )
-    conn.execute(
-        insert(t.stock_movements),
-        [
-            {"sku": sku, "kind": "reserve", "delta_on_hand": 0, "delta_reserved": qty,
-             "order_id": order.order_id}
-            for sku, qty in wanted.items()
-        ],
-    )
+    move_stock(conn, order.order_id, dict(wanted), kind="reserve", on_hand_sign=0,
+               reserved_sign=1)
     ctx.emit(c.STOCK_RESERVED, StockReserved(order_id=order.order_id, items=order.items))
     ctx.labels["outcome"] = "reserved"
 
@@ -79,7 +70,3 @@ def _lock_and_check(conn: Connection, wanted: Counter[str]) -> list[MissingStock
         for sku, qty in sorted(wanted.items())
         if available.get(sku, 0) < qty
     ]
-
-
-def _record_decision(conn: Connection, order_id: UUID, status: str) -> None:
-    conn.execute(insert(t.reservations).values(order_id=order_id, status=status))

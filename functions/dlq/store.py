@@ -1,0 +1,125 @@
+"""Store a dead letter, once.
+
+Not a StepRuntime step: a dead letter's type is whatever failed (any catalogued type, or
+garbage that was refused for being garbage), so there is no catalogue check and no schema.
+It still follows the step contract where it matters:
+
+- an inbox row ("dlq", event id + knativeerrordest) in the same transaction as the stored
+  row, so a re-delivered dead letter is stored once. The destination is part of the key
+  because one event may fail at several consumers (each KafkaSource has its own DLQ copy);
+- it never answers 4xx for a CloudEvent it could parse: the dead-letter topic has no
+  dead-letter sink of its own, so a refusal would lose the event. Faults answer 5xx, which
+  the KafkaSource retries.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+from typing import Any
+
+import flask
+from cloudevents.http import CloudEvent
+from cloudevents.sdk.converters import is_binary
+from sqlalchemy import Connection, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from common import tables as t
+from common.cloudevents_kafka import attributes_of
+from common.db import get_engine, is_transient, run_in_transaction
+from common.events.catalogue import DLQ
+from common.logging import log_event
+from common.problems import Problem
+from common.settings import get_settings
+
+log = logging.getLogger("saga.dlq")
+
+_INT4_MAX = 2**31 - 1
+
+
+def handle_dead_letter(event: CloudEvent, raw: bytes | None) -> None:
+    started = time.perf_counter_ns()
+    attributes = attributes_of(event)
+    dest = attributes.get("knativeerrordest")
+    key = f"{attributes.get('id', '')}|{dest or ''}"
+    row: dict[str, Any] = {
+        "event_id": attributes.get("id", ""),
+        "event_type": attributes.get("type", ""),
+        "source": attributes.get("source", ""),
+        "subject": attributes.get("subject"),
+        "attributes": attributes,
+        "data": raw,
+        "error_dest": dest,
+        "error_code": error_code(attributes.get("knativeerrorcode")),
+        "error_data": error_text(attributes.get("knativeerrordata")),
+    }
+
+    def work(conn: Connection) -> bool:
+        first_time = conn.execute(
+            pg_insert(t.inbox)
+            .values(consumer=DLQ, event_id=key, event_type=row["event_type"])
+            .on_conflict_do_nothing()
+            .returning(t.inbox.c.event_id)
+        ).first()
+        if first_time is None:
+            return False
+        conn.execute(insert(t.dead_letters).values(**row))
+        return True
+
+    fields: dict[str, Any] = {
+        "cloudevents.id": row["event_id"], "cloudevents.type": row["event_type"],
+        "cloudevents.source": row["source"],
+        "labels.order_id": attributes.get("partitionkey") or row["subject"],
+        "labels.error_dest": dest,
+        "labels.error_code": attributes.get("knativeerrorcode"),
+    }
+    try:
+        stored = run_in_transaction(get_engine(get_settings()), work)
+    except Exception as exc:
+        log_event(log, f"dead letter {key} not stored", action="saga.dlq", outcome="failure",
+                  level=logging.ERROR, fields=fields | {
+                      "error.type": type(exc).__name__, "error.message": str(exc)[:500]})
+        status = 503 if is_transient(exc) else 500
+        raise Problem(status, "dead letter not stored", type(exc).__name__) from None
+    log_event(log, f"dead letter {row['event_type']} from {dest}", action="saga.dlq",
+              outcome="success", level=logging.WARNING, fields=fields | {
+                  "labels.duplicate": str(not stored).lower(),
+                  "event.duration": time.perf_counter_ns() - started})
+
+
+def raw_data(event: CloudEvent) -> bytes | None:
+    """The event's data as it arrived: in binary mode the request body itself, otherwise
+    (structured mode, or no request at hand) the data re-encoded."""
+    if flask.has_request_context() and is_binary(dict(flask.request.headers)):
+        return flask.request.get_data() or None
+    data = event.get_data()
+    if data is None:
+        return None
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode()
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def error_code(value: str | None) -> int | None:
+    try:
+        code = int(value) if value is not None else None
+    except ValueError:
+        return None
+    return code if code is not None and 0 <= code <= _INT4_MAX else None
+
+
+def error_text(value: str | None) -> str | None:
+    """knativeerrordata carries the failing response body base64-encoded: its text when it
+    decodes to UTF-8 (and PostgreSQL can hold it: no NUL), otherwise the value as received."""
+    if not value:
+        return value
+    try:
+        text = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return value
+    return value if "\x00" in text else text

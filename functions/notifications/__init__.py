@@ -1,0 +1,1 @@
+"""Notifications: the customer's inbox, shown in the cabinet."""

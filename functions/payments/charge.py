@@ -1,0 +1,89 @@
+"""On payment.requested: check, freeze and capture the order's amount, at most once per
+order (seed 003).
+
+The order's payments row decides everything that can happen twice:
+    none      -> no account: FAILED + payment.failed(no_account)
+                 balance < amount: FAILED + payment.failed(insufficient_funds)
+                 else freeze then capture: CAPTURED + payment.completed
+    VOIDED    -> the order was cancelled before its payment was requested (the cancellation
+                 overtook this event): refuse, payment.failed(order_cancelled)
+    any other -> already decided; nothing new happens (a second request, e.g. from the API
+                 and the saga both, never charges twice)
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from common.events import catalogue as c
+from common.events.models import PaymentCompleted, PaymentFailed, PaymentRequested
+from common.step import StepContext
+from functions.payments.wallet import (
+    Account,
+    Payment,
+    claim_payment,
+    lock_account,
+    lock_payment,
+    post,
+)
+
+FailReason = Literal["insufficient_funds", "no_account", "order_cancelled"]
+
+
+def charge(ctx: StepContext, req: PaymentRequested) -> None:
+    conn = ctx.conn
+    account = lock_account(conn, req.customer_id)
+    payment = lock_payment(conn, req.order_id)
+    if payment is None:
+        refusal = _refusal(account, req.amount)
+        # The payments row is claimed before any money moves: if a concurrent cancellation
+        # claimed it first (possible only without an account row to queue on), nothing
+        # has to be undone.
+        if claim_payment(conn, req.order_id, req.customer_id, req.amount,
+                         "FAILED" if refusal else "CAPTURED", refusal):
+            if refusal is not None:
+                _fail(ctx, req, refusal)
+            else:
+                assert account is not None
+                _capture(ctx, req, account)
+            return
+        payment = lock_payment(conn, req.order_id)
+    _already_decided(ctx, req, payment)
+
+
+def _refusal(account: Account | None, amount: Decimal) -> FailReason | None:
+    if account is None:
+        return "no_account"
+    if account.balance < amount:
+        return "insufficient_funds"
+    return None
+
+
+def _capture(ctx: StepContext, req: PaymentRequested, account: Account) -> None:
+    # Freeze and capture in one transaction: the money is held and taken under the same
+    # account lock, and the ledger shows both movements.
+    account = post(ctx.conn, account, req.order_id, "freeze", req.amount)
+    post(ctx.conn, account, req.order_id, "capture", req.amount)
+    ctx.emit(c.PAYMENT_COMPLETED, PaymentCompleted(
+        order_id=req.order_id, customer_id=req.customer_id, amount=req.amount,
+        shipping_address=req.shipping_address,
+    ))
+    ctx.labels["saga_step"] = "capture"
+
+
+def _already_decided(ctx: StepContext, req: PaymentRequested, payment: Payment | None) -> None:
+    status = payment.status if payment else "MISSING"
+    ctx.labels["payment_status"] = status
+    if status == "VOIDED":
+        _fail(ctx, req, "order_cancelled")
+    else:
+        ctx.labels["saga_step"] = "charge.already_decided"
+
+
+def _fail(ctx: StepContext, req: PaymentRequested, reason: FailReason) -> None:
+    ctx.emit(c.PAYMENT_FAILED, PaymentFailed(
+        order_id=req.order_id, customer_id=req.customer_id, amount=req.amount, reason=reason,
+    ))
+    ctx.labels["saga_step"] = "charge.refused"
+    ctx.labels["outcome"] = reason

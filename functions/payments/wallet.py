@@ -1,0 +1,118 @@
+"""The wallet and the ledger.
+
+Concurrency: row locks, not optimistic version checks. Every payment is a read-check-write
+of one balance ("is there enough? then take it"); under a row lock (SELECT ... FOR UPDATE)
+concurrent payments from one wallet queue up and each sees the balance the previous one
+left, so the balance cannot go negative and no retry storm happens when many orders drain
+one wallet at once (optimistic locking would fail and retry all but one of them). `version`
+is still bumped on every change, so a writer that does use it (the API's deposit) notices.
+
+Lock order: the account row first, then the order's payments row. Both handlers follow it,
+so a payment and a cancellation of the same order serialise instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from common import tables as t
+
+LedgerKind = Literal["freeze", "capture", "unfreeze", "refund"]
+
+# (balance sign, frozen sign) of each movement: deposits - captures + refunds always equals
+# balance + frozen, which is how conservation is checked.
+_EFFECT: dict[LedgerKind, tuple[int, int]] = {
+    "freeze": (-1, 1),
+    "capture": (0, -1),
+    "unfreeze": (1, -1),
+    "refund": (1, 0),
+}
+
+
+@dataclass(frozen=True)
+class Account:
+    customer_id: str
+    balance: Decimal
+    frozen: Decimal
+
+
+@dataclass(frozen=True)
+class Payment:
+    order_id: UUID
+    customer_id: str
+    amount: Decimal
+    status: str
+
+
+def lock_account(conn: Connection, customer_id: str) -> Account | None:
+    row = conn.execute(
+        select(t.accounts.c.customer_id, t.accounts.c.balance, t.accounts.c.frozen)
+        .where(t.accounts.c.customer_id == customer_id)
+        .with_for_update()
+    ).first()
+    return None if row is None else Account(row.customer_id, row.balance, row.frozen)
+
+
+def lock_payment(conn: Connection, order_id: UUID) -> Payment | None:
+    row = conn.execute(
+        select(t.payments.c.customer_id, t.payments.c.amount, t.payments.c.status)
+        .where(t.payments.c.order_id == order_id)
+        .with_for_update()
+    ).first()
+    return None if row is None else Payment(order_id, row.customer_id, row.amount, row.status)
+
+
+def claim_payment(
+    conn: Connection, order_id: UUID, customer_id: str, amount: Decimal, status: str,
+    reason: str | None = None,
+) -> bool:
+    """Insert the order's one payments row; False when another transaction got there first
+    (only possible without an account row to serialise on). The primary key is what makes
+    payment at most once per order."""
+    inserted = conn.execute(
+        pg_insert(t.payments)
+        .values(order_id=order_id, customer_id=customer_id, amount=amount, status=status,
+                reason=reason)
+        .on_conflict_do_nothing()
+        .returning(t.payments.c.order_id)
+    ).first()
+    return inserted is not None
+
+
+def set_payment_status(conn: Connection, order_id: UUID, status: str) -> None:
+    conn.execute(
+        update(t.payments).where(t.payments.c.order_id == order_id)
+        .values(status=status, updated_at=func.now())
+    )
+
+
+def post(
+    conn: Connection, account: Account, order_id: UUID, kind: LedgerKind, amount: Decimal
+) -> Account:
+    """Move `amount` on a locked account and write the ledger row with the balances after
+    it. A zero amount (a free order) moves nothing and writes no row."""
+    if amount == 0:
+        return account
+    balance_sign, frozen_sign = _EFFECT[kind]
+    after = Account(
+        account.customer_id,
+        account.balance + balance_sign * amount,
+        account.frozen + frozen_sign * amount,
+    )
+    conn.execute(
+        update(t.accounts).where(t.accounts.c.customer_id == account.customer_id).values(
+            balance=after.balance, frozen=after.frozen, version=t.accounts.c.version + 1,
+            updated_at=func.now(),
+        )
+    )
+    conn.execute(insert(t.ledger).values(
+        customer_id=account.customer_id, order_id=order_id, kind=kind, amount=amount,
+        balance_after=after.balance, frozen_after=after.frozen,
+    ))
+    return after

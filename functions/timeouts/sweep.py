@@ -1,0 +1,101 @@
+"""Cancel orders whose payment window has passed; report sagas that stopped moving.
+
+Expired orders are taken in batches with FOR UPDATE SKIP LOCKED, one transaction per
+batch: two sweeps running at once (a slow run overlapping the next minute's ping) split
+the work instead of waiting on each other, and an order that the API is moving to
+PAYMENT_PROCESSING right now (it holds the row lock) is skipped, then re-checked under
+the lock, so a paid-in-time order is never cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from uuid import UUID
+
+from cloudevents.http import CloudEvent
+from sqlalchemy import Connection, func, select
+
+from common import tables as t
+from common.db import get_engine, run_in_transaction
+from common.events.catalogue import TIMEOUTS
+from common.logging import log_event
+from common.order_state import TERMINAL, Status, lock_order, transition
+from common.outbox import Outbox, Publisher
+from common.settings import Settings
+from common.tracing import TraceContext, continue_or_start
+
+log = logging.getLogger("saga.timeouts")
+
+BATCH = 100
+MAX_BATCHES = 50  # bounds one run; the next ping carries on
+STUCK_REPORT_LIMIT = 500
+
+
+def sweep(settings: Settings) -> dict[str, int]:
+    engine = get_engine(settings)
+    publisher = Publisher(settings)
+    cancelled = 0
+    for _ in range(MAX_BATCHES):
+        events, locked = run_in_transaction(engine, _cancel_expired_batch)
+        cancelled += len(events)
+        # After commit, like a step: what is not acknowledged stays for the outbox relay.
+        publisher.publish(engine, events)
+        if locked < BATCH:
+            break
+    with engine.connect() as conn:
+        stuck = report_stuck(conn, settings.stuck_after_s)
+    return {"cancelled": cancelled, "stuck": stuck}
+
+
+def _cancel_expired_batch(conn: Connection) -> tuple[list[CloudEvent], int]:
+    ids: list[UUID] = list(conn.execute(
+        select(t.orders.c.id)
+        .where(t.orders.c.status == Status.AWAITING_PAYMENT,
+               t.orders.c.payment_deadline < func.now())
+        .order_by(t.orders.c.payment_deadline)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    ).scalars())
+    events: list[CloudEvent] = []
+    for order_id in ids:
+        order = lock_order(conn, order_id)  # already locked: this reads it as an Order
+        if order is None or order.status != Status.AWAITING_PAYMENT:
+            continue
+        outbox = Outbox(TIMEOUTS, _trace_of(conn, order_id))
+        transition(conn, outbox, order, Status.CANCELLED, actor=TIMEOUTS,
+                   reason="payment_timeout")
+        outbox.write(conn)
+        events.extend(outbox.events)
+    return events, len(ids)
+
+
+def _trace_of(conn: Connection, order_id: UUID) -> TraceContext:
+    """Continue the order's own trace (from its latest event), so one order stays one trace."""
+    traceparent = conn.execute(
+        select(t.outbox.c.attributes["traceparent"].astext)
+        .where(t.outbox.c.partition_key == str(order_id))
+        .order_by(t.outbox.c.created_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return continue_or_start(traceparent)
+
+
+def report_stuck(conn: Connection, stuck_after_s: int) -> int:
+    """One saga.stuck WARNING line per order that has not moved for stuck_after_s."""
+    rows = conn.execute(
+        select(t.orders.c.id, t.orders.c.status, t.orders.c.updated_at,
+               (func.extract("epoch", func.now() - t.orders.c.updated_at)).label("idle_s"))
+        .where(t.orders.c.status.not_in([str(s) for s in TERMINAL]),
+               t.orders.c.updated_at < func.now() - timedelta(seconds=stuck_after_s))
+        .order_by(t.orders.c.updated_at)
+        .limit(STUCK_REPORT_LIMIT)
+    ).all()
+    for row in rows:
+        log_event(
+            log, f"order {row.id} stuck in {row.status} since {row.updated_at.isoformat()}",
+            action="saga.stuck", outcome="unknown", level=logging.WARNING,
+            fields={"labels.order_id": str(row.id), "labels.order_status": row.status,
+                    "labels.idle_s": str(int(row.idle_s))},
+        )
+    return len(rows)
