@@ -40,9 +40,11 @@ class _ServiceAndRedaction(logging.Filter):
         clean = redact(message)
         if clean != message:
             record.msg, record.args = clean, None
-        error_message = getattr(record, "error.message", None)
-        if isinstance(error_message, str):
-            setattr(record, "error.message", redact(error_message))
+        # Every ECS field a caller passed (dotted names: url.path, error.message, labels.*)
+        # is redacted too: a token can arrive in a request path or an event attribute.
+        for name, value in list(vars(record).items()):
+            if "." in name and isinstance(value, str):
+                setattr(record, name, redact(value))
         if record.exc_info and record.exc_info[1] is not None:
             # Formatted tracebacks would carry the exception text verbatim.
             exc = record.exc_info[1]

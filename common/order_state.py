@@ -10,6 +10,7 @@ Illegal transitions raise IllegalTransition and change nothing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,6 +19,7 @@ from typing import Literal
 from uuid import UUID
 
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import event as sa_event
 
 from common import tables as t
 from common.events import catalogue as c
@@ -32,7 +34,10 @@ from common.events.models import (
     PaymentRequested,
     utc_now,
 )
+from common.logging import log_event
 from common.outbox import Outbox
+
+log = logging.getLogger("saga.order")
 
 
 class Status(StrEnum):
@@ -126,6 +131,7 @@ def create_order(
         order_id=order_id, customer_id=customer_id, items=lines, total=total,
         payment_mode=payment_mode, shipping_address=shipping_address, created_at=now,
     ), partition_key=str(order_id))
+    _log_after_commit(conn, outbox, order_id, None, Status.CREATED, None)
     return Order(order_id, customer_id, Status.CREATED, None, payment_mode, total,
                  shipping_address, None, now)
 
@@ -172,6 +178,7 @@ def transition(
         order_id=order.id, from_status=order.status, to_status=to, reason=reason, actor=actor,
         event_id=event_id,
     ))
+    _log_after_commit(conn, outbox, order.id, order.status, to, reason)
     key = str(order.id)
     if to == Status.PAYMENT_PROCESSING:
         outbox.emit(c.PAYMENT_REQUESTED, PaymentRequested(
@@ -193,3 +200,25 @@ def transition(
         ), partition_key=key)
     return Order(order.id, order.customer_id, to, reason, order.payment_mode, order.total,
                  order.shipping_address, deadline, order.created_at)
+
+
+def _log_after_commit(
+    conn: Connection, outbox: Outbox, order_id: UUID, before: Status | None, after: Status,
+    reason: str | None,
+) -> None:
+    """One saga.order.status_changed line when the caller's transaction commits, none when it
+    rolls back: a retried or failed transaction changed nothing and must not be counted.
+    (SQLAlchemy's commit event fires as COMMIT is sent; a COMMIT that itself fails leaves a
+    line whose step line says saga.step.retried.)"""
+    fields = {
+        "labels.order_id": str(order_id), "labels.order_status": after.value,
+        "labels.order_status_from": before.value if before else None,
+        "labels.cancel_reason": reason,
+        "trace.id": outbox.trace.trace_id, "span.id": outbox.trace.span_id,
+    }
+
+    def on_commit(_conn: Connection) -> None:
+        log_event(log, f"order {order_id}: {before or '-'} -> {after}",
+                  action="saga.order.status_changed", outcome="success", fields=fields)
+
+    sa_event.listen(conn, "commit", on_commit, once=True)

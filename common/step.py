@@ -89,7 +89,8 @@ class StepRuntime:
         """Handle one delivery; raises Problem for every non-2xx answer."""
         started = time.perf_counter_ns()
         trace = continue_or_start(_attr(event, "traceparent"))
-        fields = _event_fields(event, trace)
+        # Every line names its step; a handler's own name ("reserve") replaces the default.
+        fields = _event_fields(event, trace) | {"labels.saga_step": _default_step(event)}
         try:
             handler, data = self._parse(event)
             outcome = self._apply(event, handler, data, trace)
@@ -113,7 +114,7 @@ class StepRuntime:
             action=outcome.action, outcome="success",
             fields=fields | {f"labels.{k}": v for k, v in outcome.labels.items()} | {
                 "event.duration": time.perf_counter_ns() - started,
-                "labels.emitted": ",".join(e["type"] for e in outcome.emitted),
+                "labels.emitted": ",".join(e["type"] for e in outcome.emitted) or None,
             },
         )
 
@@ -197,6 +198,16 @@ def _event_fields(event: CloudEvent, trace: TraceContext) -> dict[str, Any]:
         "trace.id": trace.trace_id,
         "span.id": trace.span_id,
     }
+
+
+def _default_step(event: CloudEvent) -> str:
+    """The step of a line whose handler named none (duplicates, refusals): the event
+    handled, without its namespace and version: shop.order.created.v1 -> order.created."""
+    event_type = _attr(event, "type") or "unknown"
+    parts = event_type.split(".")
+    if len(parts) >= 4 and parts[0] == "shop" and parts[-1].startswith("v"):
+        return ".".join(parts[1:-1])
+    return event_type
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -46,13 +46,13 @@ def release_stock(ctx: StepContext, cancelled: OrderCancelled) -> None:
         items = reserved_items(conn, order_id)
         move_stock(conn, order_id, items, kind="release", on_hand_sign=0, reserved_sign=-1)
         set_reservation_status(conn, order_id, "RELEASED")
-        ctx.action = "saga.step.compensated"
+        ctx.action = "saga.compensation.released"
         ctx.labels["saga_step"] = "release"
     elif status == "COMMITTED":
         items = reserved_items(conn, order_id)
         move_stock(conn, order_id, items, kind="return", on_hand_sign=1, reserved_sign=0)
         set_reservation_status(conn, order_id, "RELEASED")
-        ctx.action = "saga.step.compensated"
+        ctx.action = "saga.compensation.returned"
         ctx.labels["saga_step"] = "return"
     else:
         ctx.labels["saga_step"] = "release.nothing_held"

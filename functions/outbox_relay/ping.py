@@ -38,8 +38,11 @@ def run_ping(event: CloudEvent, name: str, job: Job) -> None:
         "cloudevents.source": event.get("source"),
     }
     if event_type != PING_TYPE:
-        log_event(log, f"{name} refused {event_type}", action="saga.step.failed",
-                  outcome="failure", level=logging.WARNING, fields=fields)
+        log_event(log, f"{name} refused {event_type}", action=f"saga.{name}.failed",
+                  outcome="failure", level=logging.WARNING, fields=fields | {
+                      "error.type": "unsupported event type",
+                      "error.message": f"{name} runs on {PING_TYPE} only",
+                      "event.duration": time.perf_counter_ns() - started})
         raise Problem(400, "unsupported event type", f"{name} runs on {PING_TYPE} only")
     try:
         counts = job(get_settings())

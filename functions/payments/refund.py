@@ -43,12 +43,13 @@ def refund_or_void(ctx: StepContext, cancelled: OrderCancelled) -> None:
         # Only if the event named another customer than the payment did: trust the payment.
         account = lock_account(conn, payment.customer_id)
     assert account is not None, "a FROZEN or CAPTURED payment has an account (ledger FK)"
-    ctx.action = "saga.step.compensated"
     if payment.status == "FROZEN":
+        ctx.action = "saga.compensation.unfrozen"
         post(conn, account, order_id, "unfreeze", payment.amount)
         set_payment_status(conn, order_id, "VOIDED")
         ctx.labels["saga_step"] = "unfreeze"
         return
+    ctx.action = "saga.compensation.refunded"
     post(conn, account, order_id, "refund", payment.amount)
     set_payment_status(conn, order_id, "REFUNDED")
     ctx.emit(c.PAYMENT_REFUNDED, PaymentRefunded(
