@@ -1,0 +1,155 @@
+"""What a person watching `./taskw up` sees, and the ECS lines the runtime itself writes.
+
+Functions log one ECS JSON line per handled event; the console shows each as ONE readable
+line (time, function, event type, order id, outcome, duration) while the full line goes to
+the function's .ndjson file. The runtime's own events (cold starts, retries, dead letters)
+are ECS lines too, so Kibana sees them the same way a cluster's would be seen.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+ECS_VERSION = "1.6.0"
+_WARNING_LEVELS = {"warning", "warn", "error", "critical", "fatal"}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ecs_event(action: str, *, service: str, message: str, outcome: str | None = None,
+              duration_s: float | None = None, level: str = "info",
+              **sections: Mapping[str, Any]) -> dict[str, Any]:
+    """An ECS document shaped like ecs-logging's: flat @timestamp/log.level/message, the
+    rest nested. `sections` become top-level objects (labels=..., cloudevents=...)."""
+    event: dict[str, Any] = {"action": action, "kind": "event"}
+    if outcome is not None:
+        event["outcome"] = outcome
+    if duration_s is not None:
+        event["duration"] = int(duration_s * 1e9)
+    doc: dict[str, Any] = {"@timestamp": now_iso(), "log.level": level, "message": message,
+                           "ecs.version": ECS_VERSION, "service": {"name": service},
+                           "event": event}
+    doc.update({name: dict(value) for name, value in sections.items()})
+    return doc
+
+
+def field(doc: Mapping[str, Any], dotted: str) -> Any:
+    """`dotted` from an ECS document, whether it was written nested or with dotted keys."""
+    if dotted in doc:
+        return doc[dotted]
+    head, _, rest = dotted.partition(".")
+    value = doc.get(head)
+    if rest and isinstance(value, Mapping):
+        return field(value, rest)
+    return None if rest else value
+
+
+def short_type(event_type: str | None) -> str:
+    """shop.order.created.v1 -> order.created, dev.knative.sources.ping -> ping."""
+    if not event_type:
+        return "-"
+    if event_type.startswith("dev.knative."):
+        return event_type.rsplit(".", 1)[-1] if "sources" in event_type else event_type[12:]
+    parts = event_type.split(".")
+    if len(parts) >= 3 and parts[0] == "shop" and parts[-1].startswith("v"):
+        return ".".join(parts[1:-1])
+    return event_type
+
+
+def summarise(doc: Mapping[str, Any]) -> str:
+    """One readable line for an ECS document."""
+    stamp = field(doc, "@timestamp")
+    try:
+        when = datetime.fromisoformat(str(stamp)).astimezone().strftime("%H:%M:%S.%f")[:-3]
+    except ValueError:
+        when = str(stamp or "")[:12]
+    action = str(field(doc, "event.action") or "")
+    outcome = str(field(doc, "event.outcome") or "")
+    step = action.rsplit(".", 1)[-1] if action.startswith("saga.step.") else ""
+    if step and step not in ("completed", "failed"):
+        outcome = f"{outcome} ({step})" if outcome else step
+    elif action and not action.startswith("saga.step."):
+        outcome = action.removeprefix("saga.").removeprefix("knative.")
+    duration = field(doc, "event.duration")
+    duration_text = f"{duration / 1e6:8.1f} ms" if isinstance(duration, int | float) else ""
+    order = str(field(doc, "labels.order_id") or field(doc, "cloudevents.subject") or "-")[:8]
+    line = (f"{when}  {field(doc, 'service.name') or '?'!s:<14} "
+            f"{short_type(field(doc, 'cloudevents.type')):<20} {order:<8}  "
+            f"{outcome:<24} {duration_text}")
+    if not action.startswith("saga.step.") or outcome.startswith("fail"):
+        message = str(field(doc, "message") or "")
+        if message:
+            line = f"{line}  {message}"
+    return line.rstrip()
+
+
+def wants_console(doc: Mapping[str, Any]) -> bool:
+    """A function's line worth a console line: a handled event, or a warning or worse."""
+    action = field(doc, "event.action")
+    if isinstance(action, str) and action.startswith("saga."):
+        return True
+    return str(field(doc, "log.level") or "").lower() in _WARNING_LEVELS
+
+
+class Console:
+    """Serialises lines from many threads onto one stream. Thread-safe.
+
+    json_mode prints ECS documents as they are (for piping into a log shipper) instead of
+    the readable summary."""
+
+    def __init__(self, stream: TextIO | None = None, *, json_mode: bool = False) -> None:
+        self._stream = stream
+        self._json = json_mode
+        self._lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        stream = self._stream or sys.stdout
+        with self._lock:
+            stream.write(text + "\n")
+            stream.flush()
+
+    def ecs(self, doc: Mapping[str, Any]) -> None:
+        self.line(json.dumps(doc, separators=(",", ":")) if self._json else summarise(doc))
+
+
+class LogFile:
+    """An append-only NDJSON file written by several threads. Thread-safe.
+
+    Every line in it is a JSON object: a function's non-JSON output (a traceback, gunicorn's
+    own messages) is wrapped in a minimal ECS document so the file stays valid NDJSON for
+    Filebeat."""
+
+    def __init__(self, path: Path, service: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._service = service
+        self._lock = threading.Lock()
+        self._file: TextIO | None = path.open("a", encoding="utf-8")
+
+    def write_raw(self, line: str) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def write_doc(self, doc: Mapping[str, Any]) -> None:
+        self.write_raw(json.dumps(doc, separators=(",", ":")))
+
+    def write_text(self, text: str) -> None:
+        self.write_doc({"@timestamp": now_iso(), "log.level": "info", "message": text,
+                        "ecs.version": ECS_VERSION, "service": {"name": self._service},
+                        "log": {"logger": "stdout"}})
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None

@@ -1,0 +1,48 @@
+"""Re-publish the outbox of unfinished orders after the embedded broker (re)started.
+
+The embedded broker keeps messages in memory only, so a restart of `./taskw up` starts
+with empty topics while the database remembers orders half-way through their saga. Their
+outbox rows, published or not, are produced again (oldest first, so each order's events
+keep their order on its partition); consumers dedupe by their inbox, so events already
+handled change nothing. Orders that are COMPLETED or CANCELLED need nothing more.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, pool, text
+
+from common.cloudevents_kafka import event_from_parts, to_kafka
+from common.kafka import get_producer
+from common.settings import Settings, to_sqlalchemy_url
+
+_UNFINISHED_OUTBOX = text("""
+    SELECT o.topic, o.attributes, o.data
+    FROM messaging.outbox AS o
+    JOIN orders.orders AS ord ON o.partition_key = ord.id::text
+    WHERE ord.status NOT IN ('COMPLETED', 'CANCELLED')
+    ORDER BY o.created_at, o.id
+""")
+
+
+def republish_unfinished(settings: Settings, database_url: str, *, timeout: float = 30.0) -> int:
+    """Produce the outbox rows of every order not yet terminal; how many were produced."""
+    # NullPool: nothing of this one-off query outlives the call.
+    engine = create_engine(to_sqlalchemy_url(database_url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(_UNFINISHED_OUTBOX).all()
+    finally:
+        engine.dispose()
+    if not rows:
+        return 0
+    producer = get_producer(settings)
+    for row in rows:
+        record = to_kafka(event_from_parts(row.attributes, row.data), str(row.topic))
+        producer.produce(record.topic, value=record.value, key=record.key,
+                         headers=list(record.headers))
+        producer.poll(0)
+    remaining = producer.flush(timeout)
+    if remaining:
+        raise RuntimeError(f"{remaining} outbox event(s) were not acknowledged by the broker "
+                           f"within {timeout:.0f} s")
+    return len(rows)

@@ -1,0 +1,138 @@
+"""Starting and ending child processes so that none is ever left behind.
+
+Each child gets its own process group (a Ctrl-C in the terminal reaches the runtime only,
+which then stops the children in order, and a stop reaches gunicorn's workers too) and, on
+Linux, PR_SET_PDEATHSIG: if the runtime dies without cleaning up (SIGKILL, crash), the
+kernel sends the child SIGTERM.
+
+PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process.
+Dispatch threads come and go (rebalances, stops), so every child is forked from one
+long-lived spawner thread that ends only with the interpreter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _pdeathsig_hook() -> Callable[[], None] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                      ctypes.c_ulong]
+    parent = os.getpid()
+
+    # Runs in the child between fork and exec: only async-signal-safe work (one syscall,
+    # one getppid) and the function pointer was resolved above, before forking.
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return hook
+
+
+class _Spawner:
+    def __init__(self) -> None:
+        self._requests: queue.Queue[tuple[Callable[[], subprocess.Popen[bytes]],
+                                          Future[subprocess.Popen[bytes]]]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def run(self, factory: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="runtime-spawner",
+                                                daemon=True)
+                self._thread.start()
+        future: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((factory, future))
+        return future.result()
+
+    def _serve(self) -> None:
+        while True:
+            factory, future = self._requests.get()
+            try:
+                future.set_result(factory())
+            except BaseException as exc:  # handed to the caller, who raises it
+                future.set_exception(exc)
+
+
+_spawner = _Spawner()
+
+
+def spawn(args: Sequence[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start `args` in its own process group with stdout+stderr on one pipe."""
+    hook = _pdeathsig_hook()
+
+    def factory() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            list(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, process_group=0, preexec_fn=hook,  # noqa: PLW1509
+            close_fds=True)
+
+    return _spawner.run(factory)
+
+
+def terminate(process: subprocess.Popen[Any], grace: float, *,
+              first: int = signal.SIGTERM) -> int | None:
+    """Signal the process group (SIGTERM unless `first` says otherwise), SIGKILL it after
+    `grace` seconds; the exit code."""
+    if process.poll() is None:
+        _signal_group(process, first)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(grace)
+    # Also when the leader is gone: a worker it forked may still be in the group.
+    if process.poll() is None or _group_alive(process):
+        _signal_group(process, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(5)
+    return process.returncode
+
+
+def _group_alive(process: subprocess.Popen[Any]) -> bool:
+    try:
+        os.killpg(process.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _signal_group(process: subprocess.Popen[Any], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)  # pid == pgid: process_group=0 made it the leader
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Same option gunicorn binds with, so a port in TIME_WAIT counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True

@@ -1,0 +1,98 @@
+"""Every function process of one runtime: the Knative Serving part of the emulation.
+
+It keeps min-scale >= 1 functions running (restarting one that crashed), scales idle
+min-scale 0 functions to zero, and stops everything in parallel at the end. Thread-safe:
+the process map is fixed after construction and each FunctionProcess guards itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from common.runtime.console import Console
+from common.runtime.processes import FunctionProcess, FunctionStatus
+from common.runtime.specs import Manifests
+
+
+class Supervisor:
+    def __init__(
+        self,
+        manifests: Manifests,
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        log_dir: Path,
+        console: Console,
+        idle_scale_to_zero_s: float,
+        ingress_port: int | None,
+        on_change: Callable[[FunctionStatus], None] | None = None,
+    ) -> None:
+        self._manifests = manifests
+        ingress = manifests.ingress()
+        event_driven = manifests.event_driven()
+        self.processes: dict[str, FunctionProcess] = {}
+        for name, manifest_spec in sorted(manifests.functions.items()):
+            spec = manifest_spec
+            idle = idle_scale_to_zero_s
+            if spec.retention_period:  # the manifest's retention period wins when set
+                idle = spec.retention_period
+            if spec.min_scale == 0 and name not in event_driven:
+                # Nothing here would start it again (no activator in front of plain HTTP
+                # locally), so an HTTP-only function stays up instead of scaling to zero.
+                spec = dataclasses.replace(spec, min_scale=1)
+            self.processes[name] = FunctionProcess(
+                spec, cwd=cwd, env=env, log_dir=log_dir, console=console, idle_after=idle,
+                port=ingress_port if ingress is not None and name == ingress.name else None,
+                on_change=on_change)
+        self._ingress = ingress.name if ingress is not None else None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __getitem__(self, name: str) -> FunctionProcess:
+        return self.processes[name]
+
+    @property
+    def ingress(self) -> FunctionProcess | None:
+        return self.processes[self._ingress] if self._ingress else None
+
+    def start_warm(self) -> None:
+        """Start the functions that never scale to zero: the ingress first (customers wait
+        on it), the others in parallel with it. Raises if one cannot start."""
+        warm = [p for p in self.processes.values() if p.spec.min_scale > 0]
+        warm.sort(key=lambda p: p.name != self._ingress)
+        if not warm:
+            return
+        with ThreadPoolExecutor(max_workers=len(warm), thread_name_prefix="start") as pool:
+            for future in [pool.submit(p.start) for p in warm]:
+                future.result()
+
+    def start_scaler(self) -> None:
+        """Start the thread that scales idle functions to zero and keeps warm ones up."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._scale, name="runtime-scaler",
+                                            daemon=True)
+            self._thread.start()
+
+    def _scale(self) -> None:
+        # Check often enough that a function is stopped within ~25% of its idle period.
+        interval = min([1.0] + [p.idle_after / 4 for p in self.processes.values()])
+        while not self._stop.wait(max(interval, 0.05)):
+            for process in self.processes.values():
+                process.stop_if_idle()
+                process.keep_warm()
+
+    def statuses(self) -> list[FunctionStatus]:
+        return [p.status() for p in self.processes.values()]
+
+    def stop(self) -> None:
+        """Stop scaling, then every process, in parallel (each may take its grace period)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        with ThreadPoolExecutor(max_workers=max(1, len(self.processes)),
+                                thread_name_prefix="stop") as pool:
+            list(pool.map(lambda p: p.stop(), self.processes.values()))

@@ -1,0 +1,221 @@
+"""`run_up` end to end on a small set of manifests (an HTTP ingress, an event function, a
+KafkaSource with a dead-letter KafkaSink, a PingSource), against the session's real
+PostgreSQL and broker; and the outbox re-publishing the embedded broker needs."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import threading
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from cloudevents.http import CloudEvent
+from confluent_kafka import Producer
+from pydantic import SecretStr
+from sqlalchemy import create_engine, pool, text
+
+from common.cloudevents_kafka import attributes_of, to_kafka
+from common.kafka import close_producers, producer_config
+from common.migrate import upgrade
+from common.runtime import spawn
+from common.runtime.recovery import republish_unfinished
+from common.runtime.state import read_state
+from common.runtime.up import run_up
+from common.settings import Settings, to_sqlalchemy_url
+from tests.helpers import read_topic, wait_for
+
+pytestmark = pytest.mark.integration
+
+ECHO = str(Path(__file__).parent / "fixtures" / "runtime_echo.py")
+
+
+def _embedded() -> bool:
+    return "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
+
+
+def _manifests(root: Path, topic: str, record: Path) -> None:
+    def service(name: str, target: str, signature: str, min_scale: int, public: bool) -> str:
+        visibility = "exposed" if public else "cluster-local"
+        return f"""
+            apiVersion: serving.knative.dev/v1
+            kind: Service
+            metadata:
+              name: {name}
+              labels: {{networking.knative.dev/visibility: {visibility}}}
+            spec:
+              template:
+                metadata:
+                  annotations: {{autoscaling.knative.dev/min-scale: "{min_scale}"}}
+                spec:
+                  containers:
+                    - image: order-saga/functions:latest
+                      ports: [{{containerPort: 8080}}]
+                      env:
+                        - {{name: FUNCTION_TARGET, value: {target}}}
+                        - {{name: FUNCTION_SOURCE, value: "{ECHO}"}}
+                        - {{name: FUNCTION_SIGNATURE_TYPE, value: {signature}}}
+                        - {{name: RUNTIME_ECHO_RECORD, value: "{record}"}}
+                        - {{name: THREADS, value: "2"}}
+        """
+    files = {
+        "knative/web.yaml": service("web", "health", "http", 1, public=True),
+        "knative/echo.yaml": service("echo", "echo", "cloudevent", 0, public=False),
+        "knative/dls.yaml": f"""
+            apiVersion: eventing.knative.dev/v1alpha1
+            kind: KafkaSink
+            metadata: {{name: dls}}
+            spec: {{topic: {topic}.dlq, bootstrapServers: [x:9092]}}
+        """,
+        "knative/tick.yaml": """
+            apiVersion: sources.knative.dev/v1
+            kind: PingSource
+            metadata: {name: tick}
+            spec:
+              schedule: "0 0 1 1 *"
+              data: '{"job": "yearly"}'
+              sink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: echo}}
+        """,
+        "knative/kustomization.yaml": "resources: [web.yaml]\n",
+        "kafka-sources/echo.yaml": f"""
+            apiVersion: sources.knative.dev/v1beta1
+            kind: KafkaSource
+            metadata: {{name: echo}}
+            spec:
+              consumerGroup: g-{topic}
+              bootstrapServers: [x:9092]
+              topics: [{topic}]
+              initialOffset: earliest
+              delivery:
+                retry: 1
+                backoffDelay: PT0.05S
+                deadLetterSink:
+                  ref: {{apiVersion: eventing.knative.dev/v1alpha1, kind: KafkaSink, name: dls}}
+              sink: {{ref: {{apiVersion: serving.knative.dev/v1, kind: Service, name: echo}}}}
+        """,
+    }
+    for name, body in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(body))
+
+
+def test_up_runs_the_manifests_and_leaves_nothing_behind(
+        tmp_path: Path, fresh_database: Callable[[str], str], kafka_bootstrap: str) -> None:
+    topic = f"up-{uuid.uuid4().hex[:8]}"
+    record = tmp_path / "received.ndjson"
+    _manifests(tmp_path, topic, record)
+    settings = Settings().model_copy(update={
+        "database_url": SecretStr(fresh_database("runtime_up")),
+        "kafka_bootstrap_servers": kafka_bootstrap, "kafka_embedded": _embedded(),
+        "api_port": spawn.free_port(), "state_dir": tmp_path / "state",
+        "jwt_secret": SecretStr("runtime-test-secret")})
+    ready, stop = threading.Event(), threading.Event()
+    outcome: dict[str, int] = {}
+    runner = threading.Thread(target=lambda: outcome.setdefault(
+        "code", run_up(settings, root=tmp_path, ready=ready, stop=stop)))
+    runner.start()
+    try:
+        wait_for(lambda: ready.is_set() or not runner.is_alive(), timeout=60,
+                 message="run_up to become ready")
+        assert ready.is_set(), f"run_up ended with {outcome.get('code')} before it was ready"
+        url = f"http://127.0.0.1:{settings.api_port}/healthz"
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            assert reply.status == 200
+        state = read_state(tmp_path / "state")
+        assert state is not None and state["phase"] == "running"
+        assert state["functions"]["web"]["state"] == "running"
+        assert "echo" not in state["functions"] or \
+            state["functions"]["echo"]["state"] != "running"  # min-scale 0: not started yet
+        assert (tmp_path / "state" / "logs" / "web.ndjson").exists()
+
+        producer = Producer(producer_config(settings))
+        for event_id, data in ((f"{topic}-ok", {"n": 1}), (f"{topic}-bad", {"status": 400})):
+            event = CloudEvent({"id": event_id, "source": "/saga/test", "type": "shop.test.v1",
+                                "partitionkey": "k", "datacontenttype": "application/json"},
+                               data)
+            out = to_kafka(event, topic)
+            producer.produce(out.topic, out.value, out.key, headers=out.headers)
+        assert producer.flush(10) == 0
+        producer.close()
+        wait_for(lambda: record.exists() and f"{topic}-ok" in record.read_text(), timeout=30,
+                 message="the event delivered through the KafkaSource")
+        dead = read_topic(settings, f"{topic}.dlq", lambda e: e["id"] == f"{topic}-bad")
+        assert dead["knativeerrorcode"] == "400"
+
+        def sources_recorded() -> dict[str, Any] | None:
+            current = read_state(tmp_path / "state")
+            source = (current or {}).get("sources", {}).get("echo")
+            return source if source and source["dead_lettered"] == 1 else None
+
+        source = wait_for(sources_recorded, message="source counters in runtime-state.json")
+        assert source["consumer_group"] == f"g-{topic}" and source["delivered"] == 1
+        state = read_state(tmp_path / "state")
+        assert state is not None
+        pids = [f["pid"] for f in state["functions"].values() if f["pid"]]
+        assert len(pids) == 2  # web, and echo after its cold start
+    finally:
+        stop.set()
+        runner.join(60)
+    assert outcome.get("code") == 0
+    final = read_state(tmp_path / "state")
+    assert final is not None and final["phase"] == "stopped"
+    assert all(f["state"] == "stopped" for f in final["functions"].values())
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+                   for pid in pids)
+    assert spawn.port_is_free(settings.api_port)
+
+
+def test_a_manifest_error_stops_up_before_anything_starts(tmp_path: Path) -> None:
+    (tmp_path / "kafka-sources").mkdir()
+    (tmp_path / "kafka-sources" / "bad.yaml").write_text(json.dumps({
+        "apiVersion": "sources.knative.dev/v1beta1", "kind": "KafkaSource",
+        "metadata": {"name": "bad"},
+        "spec": {"topics": ["t"], "sink": {"ref": {"apiVersion": "serving.knative.dev/v1",
+                                                   "kind": "Service", "name": "ghost"}}}}))
+    settings = Settings().model_copy(update={"state_dir": tmp_path / "state"})
+    assert run_up(settings, root=tmp_path) == 2
+    assert not (tmp_path / "state").exists()
+
+
+def test_outbox_of_unfinished_orders_is_published_again(
+        fresh_database: Callable[[str], str], kafka_bootstrap: str) -> None:
+    url = fresh_database("runtime_recovery")
+    upgrade(url)
+    settings = Settings().model_copy(update={"kafka_bootstrap_servers": kafka_bootstrap,
+                                             "kafka_embedded": _embedded()})
+    open_order, done_order = uuid.uuid4(), uuid.uuid4()
+    engine = create_engine(to_sqlalchemy_url(url), poolclass=pool.NullPool)
+    events = {}
+    with engine.begin() as connection:
+        for order, status in ((open_order, "AWAITING_PAYMENT"), (done_order, "COMPLETED")):
+            connection.execute(text(
+                "INSERT INTO orders.orders (id, customer_id, status, payment_mode, total) "
+                "VALUES (:id, 'c', :status, 'auto', 10)"), {"id": order, "status": status})
+            event = CloudEvent({"id": str(uuid.uuid4()), "source": "/saga/api",
+                                "type": "shop.order.created.v1", "partitionkey": str(order),
+                                "subject": str(order), "datacontenttype": "application/json"},
+                               {"order_id": str(order)})
+            events[order] = event
+            connection.execute(text(
+                "INSERT INTO messaging.outbox (id, topic, event_type, partition_key, attributes,"
+                " data, producer, published_at) VALUES (:id, :topic, :type, :key,"
+                " CAST(:attributes AS jsonb), CAST(:data AS jsonb), 'api', now())"),
+                {"id": event["id"], "topic": f"recovery-{order}", "type": event["type"],
+                 "key": str(order), "attributes": json.dumps(attributes_of(event)),
+                 "data": json.dumps(event.get_data())})
+    engine.dispose()
+    try:
+        assert republish_unfinished(settings, url) == 1
+    finally:
+        close_producers()  # the shared producer must not outlive the session's broker
+    again = read_topic(settings, f"recovery-{open_order}",
+                       lambda e: e["id"] == events[open_order]["id"])
+    assert again["partitionkey"] == str(open_order)
+    assert again.get_data() == {"order_id": str(open_order)}
