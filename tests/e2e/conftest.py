@@ -1,0 +1,122 @@
+"""`local_stack`: the whole system as `./taskw up` runs it (a `saga up` process started from
+the real manifests), for end-to-end tests. One per session.
+
+It uses the session's PostgreSQL server (a fresh database) and, unless
+KAFKA_BOOTSTRAP_SERVERS is set, lets the runtime start its own embedded broker, so the
+stack's KafkaSources see only the stack's events. Stopped with SIGINT (Ctrl-C) at the end,
+and the test fails if it leaves a process behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from common.apiclient import ApiClient
+from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
+from common.infra.ports import free_port
+from common.runtime.state import read_state
+from common.settings import Settings
+from tests.conftest import TEST_JWT_SECRET
+from tests.helpers import wait_for
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LocalStack:
+    api_url: str
+    state_dir: Path
+    logs_dir: Path
+    settings: Settings  # the stack's database and broker, for assertions
+    process: subprocess.Popen[bytes]
+    output: Path
+
+    def token(self, customer: str, *, admin: bool = False) -> str:
+        roles = [CUSTOMER_ROLE, ADMIN_ROLE] if admin else [CUSTOMER_ROLE]
+        return issue_token(self.settings, customer, roles=roles)
+
+    def client(self, customer: str | None = None, *, admin: bool = False) -> ApiClient:
+        token = self.token(customer, admin=admin) if customer else None
+        return ApiClient(self.api_url, token)
+
+    def state(self) -> dict[str, Any]:
+        return read_state(self.state_dir) or {}
+
+    def output_tail(self, lines: int = 40) -> str:
+        text = self.output.read_text(errors="replace") if self.output.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=1) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def local_stack(
+    fresh_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
+    database_url = fresh_database("e2e")
+    state_dir = tmp_path_factory.mktemp("stack")
+    port = free_port()
+    env = dict(os.environ) | {
+        "DATABASE_URL": database_url,
+        "SAGA_STATE_DIR": str(state_dir),
+        "SAGA_API_PORT": str(port),
+        "SAGA_JWT_SECRET": TEST_JWT_SECRET,
+        "SAGA_PROFILE": "local",
+    }
+    output = state_dir / "saga-up.log"
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "common.cli.main", "up"], cwd=REPO_ROOT, env=env,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    api_url = f"http://127.0.0.1:{port}"
+
+    def started() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"saga up exited with {process.returncode}:\n"
+                                 + output.read_text(errors="replace")[-4000:])
+        return _healthy(api_url)
+
+    wait_for(started, timeout=90, interval=0.2, message="saga up to answer /healthz")
+    state = read_state(state_dir) or {}
+    settings = Settings(
+        DATABASE_URL=database_url,
+        KAFKA_BOOTSTRAP_SERVERS=state.get("kafka_bootstrap"),
+        jwt_secret=TEST_JWT_SECRET,
+        state_dir=state_dir,
+        kafka_embedded=bool((state.get("embedded") or {}).get("kafka")),
+    )
+    stack = LocalStack(api_url, state_dir, state_dir / "logs", settings, process, output)
+    children = psutil.Process(process.pid).children(recursive=True)
+    try:
+        yield stack
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            code = process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise AssertionError("saga up did not stop within 60 s of Ctrl-C") from None
+        leftovers = [c for c in children if c.is_running() and c.status() != "zombie"]
+        assert not leftovers, f"processes left after Ctrl-C: {leftovers}"
+        assert code == 0, f"saga up exited with {code}:\n{stack.output_tail()}"
+        # Keep the console output of the stack next to the test report for post-mortems.
+        print(json.dumps({"saga_up_output": str(output)}))
