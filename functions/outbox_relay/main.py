@@ -6,7 +6,7 @@ from cloudevents.http import CloudEvent
 
 from common.events.catalogue import OUTBOX_RELAY
 from functions.outbox_relay.drain import drain
-from functions.outbox_relay.ping import bootstrap, run_ping
+from common.ping import bootstrap, run_ping
 
 bootstrap(OUTBOX_RELAY, functions_framework)
 

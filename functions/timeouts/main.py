@@ -1,11 +1,11 @@
 """Timeouts function, triggered every minute by a PingSource (knative/timeouts-ping.yaml).
-Thin: functions.timeouts.sweep does the work, functions.timeouts.ping runs and logs it."""
+Thin: functions.timeouts.sweep does the work, common.ping runs and logs it."""
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
 from common.events.catalogue import TIMEOUTS
-from functions.timeouts.ping import bootstrap, run_ping
+from common.ping import bootstrap, run_ping
 from functions.timeouts.sweep import sweep
 
 bootstrap(TIMEOUTS, functions_framework)

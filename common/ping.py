@@ -1,6 +1,7 @@
-"""A tiny runner for PingSource-triggered jobs: not a saga step (no catalogue type, no
-inbox: a ping is a tick, and each job is safe to run any number of times), but the same
-answers: a wrong event type is 400, a transient fault 503 (retried), one ECS line per run."""
+"""The runner of PingSource-triggered jobs (timeouts, outbox-relay). Not a saga step (no
+catalogue type, no inbox: a ping is a tick, and each job is safe to run any number of
+times), but the same answers: a wrong event type is 400, a transient fault 503 (retried),
+one ECS line per run."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ PING_TYPE = "dev.knative.sources.ping"
 
 Job = Callable[[Settings], Mapping[str, int]]
 
-log = logging.getLogger("saga.timeouts")
+log = logging.getLogger("saga.ping")
 
 
 def bootstrap(name: str, framework: Any) -> None:
