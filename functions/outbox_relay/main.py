@@ -5,8 +5,8 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from common.events.catalogue import OUTBOX_RELAY
-from functions.outbox_relay.drain import drain
 from common.ping import bootstrap, run_ping
+from functions.outbox_relay.drain import drain
 
 bootstrap(OUTBOX_RELAY, functions_framework)
 
