@@ -173,8 +173,11 @@ class StepRuntime:
 
 def install_error_handlers(functions_framework: Any) -> None:
     """Call from a function's main.py: malformed CloudEvents (invalid JSON, bad attribute
-    values) answer 400 instead of the framework's 500, and bodies are size-limited (413)."""
+    values) answer 400 instead of the framework's 500, bodies are size-limited (413), and
+    GET /livez and /readyz answer the Knative probes (common/deploy/probes.py)."""
     import flask
+
+    from common.deploy.probes import install_probes
 
     flask.current_app.config["MAX_CONTENT_LENGTH"] = MAX_EVENT_BYTES
 
@@ -182,6 +185,7 @@ def install_error_handlers(functions_framework: Any) -> None:
         return problem_response(400, "malformed CloudEvent", str(exc)[:500])
 
     functions_framework.errorhandler(CloudEventError)(_malformed)
+    install_probes()
 
 
 def _attr(event: CloudEvent, name: str) -> str | None:

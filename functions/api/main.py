@@ -7,6 +7,7 @@ from flask import Request
 from werkzeug import Response
 from werkzeug.exceptions import HTTPException
 
+from common.deploy.probes import install_probes
 from common.logging import configure_logging
 from common.settings import get_settings
 from functions.api.app import ROUTER
@@ -14,6 +15,7 @@ from functions.api.errors import framework_error
 
 configure_logging("api", get_settings().log_level)
 functions_framework.errorhandler(HTTPException)(framework_error)
+install_probes()
 
 
 @functions_framework.http

@@ -27,11 +27,11 @@ ECK_SCHEMAS = SCHEMAS / "eck"
 ECK_GROUPS = ("elasticsearch.k8s.elastic.co", "kibana.k8s.elastic.co", "beat.k8s.elastic.co",
               "logstash.k8s.elastic.co")
 HINTS = {
-    "co.elastic.logs.function/enabled": "true",
-    "co.elastic.logs.function/json.target": "",
-    "co.elastic.logs.function/json.overwrite_keys": "true",
-    "co.elastic.logs.function/json.expand_keys": "true",
-    "co.elastic.logs.function/json.add_error_key": "true",
+    "co.elastic.logs.user-container/enabled": "true",
+    "co.elastic.logs.user-container/json.target": "",
+    "co.elastic.logs.user-container/json.overwrite_keys": "true",
+    "co.elastic.logs.user-container/json.expand_keys": "true",
+    "co.elastic.logs.user-container/json.add_error_key": "true",
 }
 
 
@@ -201,17 +201,18 @@ def _knative_services() -> list[dict[str, Any]]:
 
 def test_every_knative_function_opts_in_to_log_shipping() -> None:
     """Filebeat collects a container only when its pod opts in by container name (the
-    hints above), so every Knative Service names its container "function" and carries
-    the hints; queue-proxy, which Knative adds, never matches."""
+    hints above). `kn service apply` cannot name a container, so Knative calls it
+    "user-container": every Service leaves it unnamed (or names it so) and carries the
+    hints; queue-proxy, which Knative adds, never matches."""
     services = _knative_services()
     if not services:
         pytest.skip("no Knative Service in knative/")
     problems = {}
     for service in services:
         template = service["spec"]["template"]
-        names = [c.get("name") for c in template["spec"]["containers"]]
+        names = [c.get("name") or "user-container" for c in template["spec"]["containers"]]
         annotations = (template.get("metadata") or {}).get("annotations") or {}
         missing = sorted(k for k, v in HINTS.items() if annotations.get(k) != v)
-        if names != ["function"] or missing:
+        if names != ["user-container"] or missing:
             problems[service["metadata"]["name"]] = {"containers": names, "missing": missing}
     assert not problems, f"Filebeat would not collect these functions' logs: {problems}"

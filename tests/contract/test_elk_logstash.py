@@ -102,4 +102,4 @@ def test_only_the_function_container_is_kept() -> None:
     content = _parse(PIPELINE)
     drops = [n for n in _walk(content) if isinstance(n, LsclConditions)]
     text = repr(drops)
-    assert "'kubernetes', 'container', 'name'" in text and "'function'" in text
+    assert "'kubernetes', 'container', 'name'" in text and "'user-container'" in text

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 
 
 def _client() -> Any:
-    return create_app("inventory", "functions/inventory/main.py", "cloudevent").test_client()
+    app = create_app("inventory", "functions/inventory/main.py", "cloudevent")  # type: ignore[no-untyped-call]
+    return app.test_client()
 
 
 def _product(settings: Settings, on_hand: int) -> str:

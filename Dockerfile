@@ -1,0 +1,57 @@
+# One image for every function (DESIGN.md section 7): each Knative Service picks its
+# function with FUNCTION_TARGET / FUNCTION_SOURCE, and the migration Job runs
+# `alembic upgrade head` from the same image. Nothing here depends on which function runs.
+#
+#   task image REGISTRY=registry.example.com TAG=1.2.3     (docs/deploy.md)
+
+# --- build: a virtualenv with the dependencies ---------------------------------------
+FROM python:3.11-slim-bookworm AS deps
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /build
+
+# Only pyproject.toml and the script that reads it: this layer (and the slow install
+# below) is rebuilt when the dependencies change, not when the code does.
+COPY pyproject.toml ./
+COPY common/deploy/requirements.py ./
+# --only-binary: every dependency ships wheels, so nothing is compiled and no compiler is
+# needed in either stage; a dependency without a wheel fails the build instead of
+# silently pulling in a toolchain.
+RUN python requirements.py pyproject.toml > requirements.txt \
+    && pip install --no-cache-dir --only-binary=:all: --requirement requirements.txt
+
+# --- runtime: the virtualenv and the code, as a non-root user --------------------------
+FROM python:3.11-slim-bookworm
+
+# A numeric user, so the kubelet can check runAsNonRoot (the manifests set it).
+RUN groupadd --system --gid 10001 saga \
+    && useradd --system --uid 10001 --gid saga --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin saga
+
+COPY --from=deps /opt/venv /opt/venv
+
+# The code is not pip-installed: FUNCTION_SOURCE paths (functions/<name>/main.py) are
+# relative to /app, and PYTHONPATH=/app makes the same files importable as
+# `common...` / `functions...`, so there is exactly one copy of each module.
+WORKDIR /app
+COPY alembic.ini ./
+COPY migrations ./migrations
+COPY common ./common
+COPY functions ./functions
+# Bytecode compiled now, into root-owned files: faster cold starts, nothing to write later.
+RUN python -m compileall -q /app
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+USER 10001:10001
+EXPOSE 8080
+# functions-framework reads FUNCTION_TARGET, FUNCTION_SOURCE, FUNCTION_SIGNATURE_TYPE and
+# PORT (set by Knative) from the environment, and serves with gunicorn: one worker,
+# THREADS threads.
+CMD ["functions-framework"]

@@ -1,0 +1,64 @@
+"""The two GET endpoints the Knative probes in knative/*.yaml call, on every function.
+
+functions-framework serves a CloudEvent function only on POST (a GET answers 405), and the
+api's own routes belong to its router, so neither can be probed as they are. These routes
+are added to the Flask app while functions-framework imports the function's main.py (it
+runs that import inside the app context, before it adds its own catch-all rules), so:
+
+- they exist only if the module imported cleanly: the target, its handlers, the catalogue
+  and the settings all loaded;
+- a GET to them is answered by one of gunicorn's THREADS, like any request, so a process
+  whose threads are all wedged stops answering them too.
+
+GET /livez   the process can serve. No I/O: a database outage must not make Kubernetes
+             restart every pod (a restart cures nothing there).
+GET /readyz  ... and PostgreSQL answers `SELECT 1` through the function's own pool. Knative
+             sends no traffic to a revision until this succeeds, so a revision with a wrong
+             DATABASE_URL never takes over from a working one.
+
+The static paths win over functions-framework's `/<path:path>` rule in Werkzeug's routing,
+and other methods on these paths still reach the function.
+"""
+
+from __future__ import annotations
+
+import flask
+from sqlalchemy import text
+from werkzeug import Response
+
+from common.db import get_engine
+
+LIVENESS_PATH = "/livez"
+READINESS_PATH = "/readyz"
+
+_LIVE_ENDPOINT = "saga_probe_live"
+_READY_ENDPOINT = "saga_probe_ready"
+
+
+def install_probes() -> None:
+    """Register GET /livez and GET /readyz on the app functions-framework is building.
+    Call at import time of a function's main.py; calling it twice is harmless."""
+    app = flask.current_app
+    if _LIVE_ENDPOINT in app.view_functions:
+        return
+    app.add_url_rule(LIVENESS_PATH, _LIVE_ENDPOINT, live, methods=["GET"])
+    app.add_url_rule(READINESS_PATH, _READY_ENDPOINT, ready, methods=["GET"])
+
+
+def live() -> Response:
+    return _json('{"status": "ok"}', 200)
+
+
+def ready() -> Response:
+    try:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # unreachable, misconfigured, out of connections: not ready
+        return _json(f'{{"status": "unavailable", "error": "{type(exc).__name__}"}}', 503)
+    return _json('{"status": "ok"}', 200)
+
+
+def _json(body: str, status: int) -> Response:
+    # Never cached: a probe answer is only true at the moment it is given.
+    return Response(body, status=status, content_type="application/json",
+                    headers={"Cache-Control": "no-store"})

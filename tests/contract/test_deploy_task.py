@@ -1,0 +1,331 @@
+"""`task deploy:dry` prints every command `task deploy` runs, and they deploy the manifests:
+a `kn service apply` per function with the image, env and scale flags of its manifest,
+PingSources through kn, everything else through kubectl, in an order that works, and no
+command or flag the CLIs lack. The tasks run through the real `task` binary, with
+taskfiles/deploy.yml included the way Taskfile.yml includes it; the deploy itself runs
+against fake kubectl and kn that record what they are asked to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from common.deploy.manifests import Doc, with_image
+from tests.contract.k8s_support import ROOT, by_kind, kubectl, rendered, services
+from tests.contract.test_deploy_kn import (
+    KN_SERVICE_APPLY_FLAGS,
+    KN_SOURCE_PING_DESCRIBE_FLAGS,
+    KN_SOURCE_PING_FLAGS,
+    flags,
+    ping_source_from_kn,
+    service_from_kn,
+)
+
+# What Taskfile.yml gets (docs/deploy.md and the report quote it).
+INCLUDE = """includes:
+  deploy:
+    taskfile: {path}
+    flatten: true
+"""
+IMAGE = "registry.test/order-saga/functions:t1"
+SECRETS = {"DATABASE_URL": "postgresql://saga:pg-supersecret@db:5432/saga",
+           "SAGA_JWT_SECRET": "jwt-supersecret"}
+KUBECTL_VERBS = {"apply", "wait", "delete", "get", "label", "create"}
+
+
+@dataclass
+class Call:
+    argv: list[str]
+    stdin: str | None = None
+
+
+def taskfile(tmp_path: Path) -> Path:
+    """Taskfile.yml as it is, plus the includes stanza, in a temporary folder (its other
+    includes made absolute, so they still resolve to this checkout)."""
+    root = yaml.safe_load((ROOT / "Taskfile.yml").read_text(encoding="utf-8"))
+    includes = root.setdefault("includes", {}) or {}
+    for key, entry in list(includes.items()):
+        if isinstance(entry, str):
+            includes[key] = str((ROOT / entry).resolve())
+        elif not Path(entry["taskfile"]).is_absolute():
+            entry["taskfile"] = str((ROOT / entry["taskfile"]).resolve())
+    stanza = yaml.safe_load(INCLUDE.format(path=ROOT / "taskfiles" / "deploy.yml"))
+    includes.update(stanza["includes"])
+    root["includes"] = includes
+    path = tmp_path / "Taskfile.yml"
+    path.write_text(yaml.safe_dump(root, sort_keys=False))
+    return path
+
+
+def task(tmp_path: Path, *args: str, extra_env: dict[str, str] | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    bin_dir = Path(sys.executable).parent
+    environ = {k: v for k, v in os.environ.items()
+               if k not in {*SECRETS, "REGISTRY", "TAG", "IMAGE"}}
+    environ["PATH"] = f"{bin_dir}{os.pathsep}{environ.get('PATH', '')}"
+    environ.update(extra_env or {})
+    return subprocess.run([str(bin_dir / "task"), "--taskfile", str(taskfile(tmp_path)), *args],
+                          capture_output=True, text=True, env=environ, check=False,
+                          timeout=120)
+
+
+def parse_script(text: str) -> list[Call]:
+    """The commands of a dry-run script, in order: continuations joined, heredocs as stdin,
+    both branches of an if (the probe first)."""
+    calls: list[Call] = []
+    lines = iter(text.splitlines())
+    for raw in lines:
+        line = raw.strip()
+        while line.endswith("\\"):
+            line = line[:-1].rstrip() + " " + next(lines).strip()
+        if not line or line.startswith("#") or line in ("else", "fi", "set -eu"):
+            continue
+        if line.startswith("if ") and line.endswith("; then"):
+            line = line[3:-len("; then")].replace(">/dev/null 2>&1", "").strip()
+        if line.endswith("<<'SAGA_MANIFESTS'"):
+            body = []
+            for body_line in lines:
+                if body_line == "SAGA_MANIFESTS":
+                    break
+                body.append(body_line)
+            argv = shlex.split(line[: -len("<<'SAGA_MANIFESTS'")])
+            calls.append(Call(argv, "\n".join(body) + "\n"))
+            continue
+        for part in line.split(" | "):
+            calls.append(Call(shlex.split(part)))
+    return calls
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory: pytest.TempPathFactory) -> str:
+    done = task(tmp_path_factory.mktemp("task"), "deploy:dry", "REGISTRY=registry.test",
+                "TAG=t1", extra_env=SECRETS)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_four_tasks_exist(tmp_path: Path) -> None:
+    done = task(tmp_path, "--list", "--json")
+    assert done.returncode == 0, done.stderr
+    names = {t["name"] for t in json.loads(done.stdout)["tasks"]}
+    assert {"deploy", "deploy:dry", "undeploy", "image"} <= names
+    assert {"up", "test", "lint"} <= names  # the root Taskfile's own tasks still there
+
+
+def test_the_dry_run_is_a_valid_shell_script_without_secrets(dry_run: str) -> None:
+    assert dry_run.startswith("#!/bin/sh\n")
+    assert subprocess.run(["sh", "-n"], input=dry_run, text=True, check=False).returncode == 0
+    for value in SECRETS.values():
+        assert value not in dry_run
+    assert '--from-literal=DATABASE_URL="$DATABASE_URL"' in dry_run
+
+
+def test_every_function_gets_kn_service_apply_with_its_manifests_flags(dry_run: str) -> None:
+    calls = [c.argv for c in parse_script(dry_run) if c.argv[:3] == ["kn", "service", "apply"]]
+    expected = services(with_image(rendered("dev"), IMAGE))
+    assert sorted(argv[3] for argv in calls) == sorted(expected)
+    for argv in calls:
+        used = [f for f, _ in flags(argv[4:])]
+        assert set(used) <= KN_SERVICE_APPLY_FLAGS, set(used) - KN_SERVICE_APPLY_FLAGS
+        values = dict(flags(argv[4:]))
+        assert values["--image"] == IMAGE
+        for flag in ("--scale-min", "--scale-max", "--scale-target", "--concurrency-limit",
+                     "--env", "--env-from", "--probe-readiness", "--probe-liveness"):
+            assert flag in used, (argv[3], flag)
+        assert service_from_kn(argv) == _quantities_as_text(expected[argv[3]])
+
+
+def _quantities_as_text(doc: Doc) -> Doc:
+    for container in doc["spec"]["template"]["spec"]["containers"]:
+        for section in container.get("resources", {}).values():
+            section.update({k: str(v) for k, v in section.items()})
+    return doc
+
+
+def test_only_commands_and_flags_the_clis_have(dry_run: str) -> None:
+    for call in parse_script(dry_run):
+        argv = call.argv
+        if argv[0] == "kn":
+            if argv[1:3] == ["service", "apply"]:
+                allowed = KN_SERVICE_APPLY_FLAGS
+            elif argv[1:3] == ["source", "ping"] and argv[3] in ("create", "update"):
+                allowed = KN_SOURCE_PING_FLAGS
+            elif argv[1:4] == ["source", "ping", "describe"]:
+                allowed = KN_SOURCE_PING_DESCRIBE_FLAGS
+            else:
+                raise AssertionError(f"unexpected kn command: {argv}")
+            used = {f for f, _ in flags(argv[4:])}
+            assert used <= allowed, (argv[:4], used - allowed)
+        else:
+            assert argv[0] == "kubectl" and argv[1] in KUBECTL_VERBS, argv
+
+
+def test_everything_the_overlay_renders_is_deployed_once(dry_run: str) -> None:
+    deployed: list[tuple[str, str]] = []
+    for call in parse_script(dry_run):
+        if call.stdin is not None:
+            deployed += [(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(call.stdin)]
+        elif call.argv[:3] == ["kn", "service", "apply"]:
+            deployed.append(("Service", call.argv[3]))
+        elif call.argv[:4] == ["kn", "source", "ping", "create"]:
+            deployed.append(("PingSource", call.argv[4]))
+    expected = [(d["kind"], d["metadata"]["name"]) for d in rendered("dev")]
+    assert sorted(deployed) == sorted(expected)
+    # Objects piped to kubectl are the rendered ones, with the image set.
+    piped = [d for c in parse_script(dry_run) if c.stdin for d in yaml.safe_load_all(c.stdin)]
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in with_image(rendered("dev"), IMAGE)}
+    for doc in piped:
+        assert doc == by_name[(doc["kind"], doc["metadata"]["name"])]
+
+
+def test_the_order_is_one_that_works(dry_run: str) -> None:
+    calls = parse_script(dry_run)
+
+    def first(predicate: str) -> int:
+        return next(i for i, c in enumerate(calls) if predicate in shlex.join(c.argv)
+                    or (c.stdin and predicate in c.stdin))
+
+    namespace = first("kind: Namespace")
+    secret = first("create secret generic saga-secrets")
+    topics_ready = first("--for=condition=Ready --timeout=180s --namespace kafka")
+    job_done = first("--for=condition=complete")
+    functions = first("kn service apply")
+    pings = first("kn source ping")
+    sink = first("kind: KafkaSink")
+    sources = first("kind: KafkaSource")
+    assert namespace < secret < topics_ready < job_done < functions < pings < sink < sources
+    assert first("jobs.batch/saga-migrate") < first("kind: Job")  # old run removed first
+
+
+def test_image_builds_and_pushes_the_image_deploy_uses(tmp_path: Path) -> None:
+    done = task(tmp_path, "--dry", "image", "REGISTRY=registry.test", "TAG=t1")
+    assert done.returncode == 0, done.stderr
+    assert f'docker build --tag "{IMAGE}" .' in done.stderr
+    assert f'docker push "{IMAGE}"' in done.stderr
+    podman = task(tmp_path, "--dry", "image", "CONTAINER_CLI=podman",
+                  extra_env={"REGISTRY": "env.registry", "TAG": "t2"})
+    assert 'podman build --tag "env.registry/order-saga/functions:t2" .' in podman.stderr
+
+
+def test_undeploy_keeps_topics_unless_purged(tmp_path: Path) -> None:
+    plain = task(tmp_path, "--dry", "undeploy")
+    purge = task(tmp_path, "--dry", "undeploy", "PURGE=1")
+    assert plain.returncode == purge.returncode == 0
+    assert "undeploy --purge" in purge.stderr and "--purge" not in plain.stderr
+
+
+# --- running the plan, against fake kubectl and kn ----------------------------------------
+
+FAKE = """#!{python} -S
+import json, os, subprocess, sys
+argv = [os.path.basename(sys.argv[0])] + sys.argv[1:]
+if argv[:2] == ["kubectl", "kustomize"]:
+    sys.exit(subprocess.run([{kubectl!r}, *sys.argv[1:]]).returncode)
+stdin = None if sys.stdin.isatty() else sys.stdin.read()
+with open({log!r}, "a") as f:
+    f.write(json.dumps({{"argv": argv, "stdin": stdin or None}}) + "\\n")
+fail = os.environ.get("FAKE_FAIL", "")
+sys.exit(3 if fail and fail in " ".join(argv) else 0)
+"""
+
+
+def fake_tools(tmp_path: Path) -> tuple[Path, Path]:
+    log = tmp_path / "calls.jsonl"
+    for tool in ("kubectl", "kn"):
+        path = tmp_path / tool
+        path.write_text(FAKE.format(python=sys.executable, kubectl=kubectl(), log=str(log)))
+        path.chmod(0o755)
+    return tmp_path, log
+
+
+def run_deploy(tmp_path: Path, extra_env: dict[str, str]) -> tuple[int, list[Call], str]:
+    tools, log = fake_tools(tmp_path)
+    environ = {**os.environ, **extra_env}
+    done = subprocess.run(
+        [sys.executable, "-m", "common.deploy", "deploy", "--overlay", "dev", "--image", IMAGE,
+         "--kubectl", str(tools / "kubectl"), "--kn", str(tools / "kn")],
+        capture_output=True, text=True, env=environ, stdin=subprocess.DEVNULL, check=False,
+        cwd=ROOT, timeout=120)
+    calls = [Call(**json.loads(line)) for line in log.read_text().splitlines()] \
+        if log.exists() else []
+    return done.returncode, calls, done.stderr
+
+
+def test_deploy_runs_what_the_dry_run_prints(tmp_path: Path, dry_run: str) -> None:
+    code, calls, echo = run_deploy(tmp_path, SECRETS)
+    assert code == 0, echo
+    printed = [c for c in parse_script(dry_run)
+               if c.argv[:4] != ["kn", "source", "ping", "create"]  # describe succeeded
+               and c.argv[:3] != ["kubectl", "create", "secret"]]   # piped by the run instead
+    assert [c.argv for c in calls] == [c.argv for c in printed]
+    secret = next(c for c in calls if c.stdin and "kind: Secret" in c.stdin)
+    assert yaml.safe_load(secret.stdin or "")["stringData"] == SECRETS
+    for value in SECRETS.values():  # on stdin only: never in an argument list or the echo
+        assert all(value not in " ".join(c.argv) for c in calls)
+        assert value not in echo
+
+
+def test_a_missing_ping_source_is_created(tmp_path: Path) -> None:
+    code, calls, _ = run_deploy(tmp_path, {**SECRETS, "FAKE_FAIL": "ping describe"})
+    assert code == 0
+    made = [c.argv[3] for c in calls if c.argv[:3] == ["kn", "source", "ping"]
+            and c.argv[3] != "describe"]
+    assert made == ["create", "create"]
+    pings = by_kind(rendered("dev"), "sources.knative.dev", "PingSource")
+    for call in calls:
+        if call.argv[:4] == ["kn", "source", "ping", "create"]:
+            expected = pings[call.argv[4]]
+            expected["metadata"].pop("labels")
+            assert ping_source_from_kn(call.argv) == expected
+
+
+def test_a_failed_migration_stops_the_deploy_before_any_function(tmp_path: Path) -> None:
+    code, calls, echo = run_deploy(tmp_path, {**SECRETS, "FAKE_FAIL": "condition=complete"})
+    assert code == 3 and "deploy stopped" in echo
+    assert calls[-1].argv[:2] == ["kubectl", "wait"]
+    assert not any(c.argv[0] == "kn" for c in calls)
+
+
+def test_without_secret_variables_the_cluster_secret_is_kept(tmp_path: Path) -> None:
+    code, calls, _ = run_deploy(tmp_path, {k: "" for k in SECRETS})
+    assert code == 0
+    assert ["kubectl", "get", "--namespace", "order-saga", "secrets/saga-secrets"] in [
+        c.argv for c in calls]
+    assert not any(c.stdin and "kind: Secret" in c.stdin for c in calls)
+
+
+def test_half_the_secret_variables_is_an_error(tmp_path: Path) -> None:
+    code, calls, echo = run_deploy(tmp_path, {"DATABASE_URL": SECRETS["DATABASE_URL"],
+                                              "SAGA_JWT_SECRET": ""})
+    assert code == 2 and "SAGA_JWT_SECRET" in echo
+    assert calls == []
+
+
+def test_a_missing_cli_is_named(tmp_path: Path) -> None:
+    tools, _ = fake_tools(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "common.deploy", "deploy", "--kubectl", str(tools / "kubectl"),
+         "--kn", str(tmp_path / "no-kn-here")],
+        capture_output=True, text=True, env={**os.environ, **SECRETS}, check=False, cwd=ROOT,
+        stdin=subprocess.DEVNULL, timeout=120)
+    assert done.returncode == 2
+    assert "no-kn-here' not found on PATH" in done.stderr
+
+
+def test_prod_dry_run_sizes(tmp_path: Path) -> None:
+    done = task(tmp_path, "deploy:dry", "OVERLAY=prod", extra_env=SECRETS)
+    assert done.returncode == 0, done.stderr
+    calls = parse_script(done.stdout)
+    topics = next(c for c in calls if c.stdin and "kind: KafkaTopic" in c.stdin)
+    assert {d["spec"]["partitions"] for d in yaml.safe_load_all(topics.stdin or "")} == {12}
+    saga = next(c.argv for c in calls if c.argv[:4] == ["kn", "service", "apply", "order-saga"])
+    assert dict(flags(saga[4:]))["--scale-max"] == "18"

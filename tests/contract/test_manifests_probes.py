@@ -1,0 +1,73 @@
+"""The probes in knative/*.yaml hit endpoints every function really serves: each function is
+built the way its manifest says (FUNCTION_TARGET/SOURCE/SIGNATURE_TYPE) and asked GET
+/livez and GET /readyz. A CloudEvent function answers nothing else to a GET (405), so
+without these routes a revision would never become ready."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from functions_framework import create_app
+from sqlalchemy import create_engine
+
+from common.db import dispose_engines
+from common.deploy import probes
+from common.settings import get_settings
+from tests.contract.k8s_support import container, env, rendered, services
+
+FUNCTIONS = sorted(services(rendered("dev")))
+# Nothing listens on port 9 (discard): connecting fails at once.
+UNREACHABLE = "postgresql://saga@127.0.0.1:9/saga"
+
+
+@pytest.fixture(autouse=True)
+def _settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
+    monkeypatch.setenv("SAGA_JWT_SECRET", "probe-test-secret-" + "x" * 32)
+    monkeypatch.setenv("SAGA_STATE_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    dispose_engines()
+    yield
+    dispose_engines()
+    get_settings.cache_clear()
+
+
+def client(function: str) -> FlaskClient:
+    variables = env(services(rendered("dev"))[function])
+    app = create_app(variables["FUNCTION_TARGET"], variables["FUNCTION_SOURCE"],  # type: ignore[no-untyped-call]
+                     variables["FUNCTION_SIGNATURE_TYPE"])
+    test_client: FlaskClient = app.test_client()
+    return test_client
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_answers_its_probes(function: str) -> None:
+    spec = container(services(rendered("dev"))[function])
+    http = client(function)
+    live = http.get(spec["livenessProbe"]["httpGet"]["path"])
+    assert live.status_code == 200, live.get_data(as_text=True)
+    # Readiness includes PostgreSQL: unreachable here, so not ready (and no exception).
+    ready = http.get(spec["readinessProbe"]["httpGet"]["path"])
+    assert ready.status_code == 503
+    assert ready.get_json()["status"] == "unavailable"
+    assert ready.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("function", ["inventory", "timeouts"])
+def test_posts_still_reach_the_function(function: str) -> None:
+    """The probe routes are GET only: a POST to the same path is the function's (here: a
+    body that is no CloudEvent, refused by the step runtime, not by routing)."""
+    response = client(function).post(probes.LIVENESS_PATH, data=b"{}",
+                                     content_type="application/json")
+    assert response.status_code not in (404, 405), response.status_code
+
+
+def test_ready_when_the_database_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = create_engine("sqlite://")
+    monkeypatch.setattr(probes, "get_engine", lambda: engine)
+    response = probes.ready()
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == '{"status": "ok"}'
