@@ -14,7 +14,11 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -27,16 +31,39 @@ from common.migrate import upgrade
 from common.settings import Settings, get_settings
 
 
+@contextmanager
+def _world_traversable_tmp(prefix: str) -> Iterator[Path]:
+    """A temporary directory outside pytest's private /tmp/pytest-of-<user> tree. As root,
+    the embedded PostgreSQL runs as an unprivileged account that must traverse every parent
+    of its data dir; pytest re-creates its base dir 0700 at each session start, so another
+    pytest session starting meanwhile would lock our server out of its own files."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_tmp_path() -> Iterator[Path]:
+    """Like tmp_path, for tests that start an embedded PostgreSQL in it."""
+    with _world_traversable_tmp("saga-pgtest-") as path:
+        yield path
+
+
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """postgresql:// URL of a server tests may create databases on (superuser access)."""
     given = os.environ.get("DATABASE_URL")
     if given:
         # SQLAlchemy-style URLs name the driver; psycopg/libpq want the plain scheme.
         yield given.replace("postgresql+psycopg://", "postgresql://", 1)
         return
-    base = tmp_path_factory.mktemp("embedded-pg")
-    with EmbeddedPostgres(base / "data", log_path=base / "postgres.log") as server:
+    with (
+        _world_traversable_tmp("saga-pgtest-") as base,
+        EmbeddedPostgres(base / "data", log_path=base / "postgres.log") as server,
+    ):
         yield server.url
 
 

@@ -52,9 +52,9 @@ def no_infra_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def test_embedded_postgres_answers_then_stops_without_leftovers(tmp_path: Path) -> None:
+def test_embedded_postgres_answers_then_stops_without_leftovers(pg_tmp_path: Path) -> None:
     before = _descendants()
-    server = EmbeddedPostgres(tmp_path / "data", log_path=tmp_path / "pg.log")
+    server = EmbeddedPostgres(pg_tmp_path / "data", log_path=pg_tmp_path / "pg.log")
     url = server.start()
     port, pid = server.port, server.pid
     assert url == f"postgresql://postgres@127.0.0.1:{port}/postgres"
@@ -69,9 +69,9 @@ def test_embedded_postgres_answers_then_stops_without_leftovers(tmp_path: Path) 
 
 
 def test_embedded_postgres_keeps_data_across_restarts_and_stale_pid_files(
-    tmp_path: Path,
+    pg_tmp_path: Path,
 ) -> None:
-    data = tmp_path / "data"
+    data = pg_tmp_path / "data"
     with EmbeddedPostgres(data) as server:
         url = server.create_database("keep")
         assert server.create_database("keep") == url  # idempotent
@@ -82,8 +82,8 @@ def test_embedded_postgres_keeps_data_across_restarts_and_stale_pid_files(
         assert _query(server.url_for("keep"), "SELECT x FROM t") == [(42,)]
 
 
-def test_start_stops_a_server_orphaned_by_a_crashed_run(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_start_stops_a_server_orphaned_by_a_crashed_run(pg_tmp_path: Path) -> None:
+    data = pg_tmp_path / "data"
     crashed_run = textwrap.dedent(f"""
         import os
         from pathlib import Path
@@ -105,9 +105,9 @@ def test_start_stops_a_server_orphaned_by_a_crashed_run(tmp_path: Path) -> None:
         assert _query(server.url, "SELECT 1") == [(1,)]
 
 
-def test_start_reuses_a_server_that_a_live_process_runs(tmp_path: Path) -> None:
-    with EmbeddedPostgres(tmp_path / "data") as first:
-        second = EmbeddedPostgres(tmp_path / "data")
+def test_start_reuses_a_server_that_a_live_process_runs(pg_tmp_path: Path) -> None:
+    with EmbeddedPostgres(pg_tmp_path / "data") as first:
+        second = EmbeddedPostgres(pg_tmp_path / "data")
         assert second.start() == first.url
         assert second.attached and second.pid == first.pid
         second.stop()
@@ -180,15 +180,15 @@ def test_infrastructure_uses_what_the_environment_names(
 
 
 @pytest.mark.usefixtures("no_infra_env")
-def test_infrastructure_starts_and_stops_embedded_servers(tmp_path: Path) -> None:
+def test_infrastructure_starts_and_stops_embedded_servers(pg_tmp_path: Path) -> None:
     before = _descendants()
-    with infrastructure(Settings(), tmp_path, need_kafka=False) as infra:
+    with infrastructure(Settings(), pg_tmp_path, need_kafka=False) as infra:
         assert infra.embedded_db and not infra.embedded_kafka and infra.kafka_bootstrap == ""
         _query(infra.database_url, "CREATE TABLE kept (x int)",
                "INSERT INTO kept VALUES (7) RETURNING x")
     assert _descendants() == before
 
-    with infrastructure(Settings(), tmp_path, database="saga") as infra:
+    with infrastructure(Settings(), pg_tmp_path, database="saga") as infra:
         assert infra.embedded_db and infra.embedded_kafka
         assert infra.database_url.endswith("/saga")
         assert _query(infra.database_url, "SELECT x FROM kept") == [(7,)]
@@ -199,8 +199,8 @@ def test_infrastructure_starts_and_stops_embedded_servers(tmp_path: Path) -> Non
         kafka_port = int(infra.kafka_bootstrap.rsplit(":", 1)[1])
     assert _descendants() == before
     assert db_port is not None and port_is_free(db_port) and port_is_free(kafka_port)
-    assert (tmp_path / "logs" / "postgres.log").exists()
-    assert (tmp_path / "logs" / "broker.log").exists()
+    assert (pg_tmp_path / "logs" / "postgres.log").exists()
+    assert (pg_tmp_path / "logs" / "broker.log").exists()
 
 
 def test_urls_never_show_a_password() -> None:
