@@ -146,6 +146,8 @@ ACTIONS: tuple[Action, ...] = (
             "the api answered one request"),
     _action("saga.cold_start", ("event.duration",), "success", "runtime",
             "a scaled-to-zero function was started (local runtime)"),
+    _action("saga.scale_to_zero", (), "success", "runtime",
+            "an idle min-scale 0 function was stopped (local runtime)"),
     _action("knative.delivery.*", ("cloudevents.id", "cloudevents.type", "labels.kafka_source"),
             "failure", "runtime", "local KafkaSource: retry, dropped or dead_lettered"),
     _action("knative.ping.failed", ("cloudevents.id",), "failure", "runtime",

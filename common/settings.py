@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SAGA_KAFKA_BOOTSTRAP_SERVERS"),
         description="Kafka bootstrap servers; unset in the local profile means an embedded broker.",
     )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "SAGA_REDIS_URL"),
+        description="Redis for the API's read cache of GET /orders/{id}; unset: no cache.",
+    )
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None

@@ -130,6 +130,7 @@ def saga_env(
     )
     monkeypatch.setenv("SAGA_JWT_SECRET", TEST_JWT_SECRET)
     monkeypatch.setenv("SAGA_PROFILE", "local")
+    monkeypatch.delenv("REDIS_URL", raising=False)  # tests that want the cache set it
     _reset_process_state()
     yield get_settings()
     _reset_process_state()

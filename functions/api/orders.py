@@ -10,9 +10,11 @@ from uuid import UUID
 from pydantic import Field
 from sqlalchemy import Connection, func, select
 
+from common.db import get_engine
 from common.events.models import CancelReason
 from common.order_state import IllegalTransition, Order, Status, lock_order, transition
 from common.outbox import Outbox
+from functions.api.cache import order_view_cache
 from functions.api.errors import ApiProblem, field_problem, not_found
 from functions.api.order_create import CreateOrderIn, place_order
 from functions.api.order_views import (
@@ -86,7 +88,11 @@ def list_my_orders(call: Call) -> OrderPage:
 )
 def get_order(call: Call) -> OrderDetail:
     order_id: UUID = call.params["order_id"]
-    detail = transact(call, lambda conn: fetch_detail(conn, order_id))
+    cache = order_view_cache(call.settings)  # None unless REDIS_URL is set
+    if cache is None:
+        detail = transact(call, lambda conn: fetch_detail(conn, order_id))
+    else:
+        detail = cache.read(get_engine(call.settings), order_id)
     # Someone else's order is "not found", not "forbidden": its existence is not ours to tell.
     if detail is None or not may_see(call.user, detail.customer_id):
         raise not_found("order")

@@ -96,6 +96,9 @@ def local_stack(
         return _healthy(api_url)
 
     wait_for(started, timeout=90, interval=0.2, message="saga up to answer /healthz")
+    # The API answers before every source has joined its group: wait for the whole stack.
+    wait_for(lambda: (read_state(state_dir) or {}).get("phase") == "running", timeout=60,
+             interval=0.2, message="runtime-state to say running")
     state = read_state(state_dir) or {}
     settings = Settings(
         DATABASE_URL=database_url,

@@ -1,0 +1,189 @@
+"""Optional read-through cache of GET /orders/{id} in Redis (seed 004).
+
+On when REDIS_URL is set; without it the API reads the database as it always did, and the
+`redis` package is not even imported.
+
+Why a cached view is never stale
+--------------------------------
+An order's status changes in the api and in other functions (order-saga, timeouts), always
+through `common.order_state.transition`, whose one UPDATE bumps `orders.version` and sets
+`updated_at = now()`; the history row (the timeline) is written in the same transaction,
+and an order's items never change. So the order row's *stamp* (version, updated_at)
+determines every field of GET /orders/{id}. A cache entry holds a view together with the
+stamp of the snapshot it was built from, and a read:
+
+1. reads the current stamp from the orders row (one primary-key lookup);
+2. serves the cached view only if the entry's stamp equals it;
+3. otherwise builds the view from the database and stores it with its stamp.
+
+Steps 1 and 3 run in one REPEATABLE READ transaction, so the stamp and the view come from
+the same snapshot. A status change acknowledged before a read began has committed, so step
+1 sees its stamp (or a later one), and only a view built from a snapshot containing that
+change carries that stamp. Hence no invalidation hook is needed anywhere: the commit of a
+transition makes every older entry unservable at that instant, in whichever function it
+ran, with no message to lose and no window between commit and delete. (A reader that
+stores an older view after a newer one was stored costs the next reader a miss, nothing
+more.) The stamp includes `updated_at`, not only `version`, because a database restored
+from a backup could repeat an order's version with other contents; the committing
+transaction's timestamp would differ.
+
+What it saves: the items and timeline queries and building the model; the stamp lookup
+stays, because it is what makes the cache correct without coordinating the writers.
+
+Authorisation is unchanged: the caller checks the view's customer_id exactly as for a
+database read (a cached view is never shown to someone who may not see it).
+
+Redis trouble never fails a read: it falls back to the database and leaves the cache alone
+for BACKOFF_S, so a dead Redis costs one short timeout, not one per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, select
+
+from common import tables as t
+from common.settings import Settings
+from functions.api.order_views import OrderDetail, fetch_detail
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+log = logging.getLogger("saga.api.cache")
+
+TTL_S = 3600  # entries of finished orders stay useful; superseded ones just expire
+BACKOFF_S = 5.0  # after a Redis error, go straight to the database for this long
+SOCKET_TIMEOUT_S = 0.25  # Redis answers in well under a millisecond when it is well
+
+
+def redis_url(settings: Settings) -> str | None:
+    return settings.redis_url.get_secret_value() if settings.redis_url else None
+
+
+class OrderViewCache:
+    def __init__(self, client: Redis, *, ttl_s: int = TTL_S) -> None:
+        self._client = client
+        self._ttl_s = ttl_s
+        self._skip_until = 0.0  # monotonic time; a float store is atomic enough here
+        self._lock = threading.Lock()
+
+    def read(self, engine: Engine, order_id: UUID) -> OrderDetail | None:
+        """The order's view (None if there is no such order), from the cache when the entry
+        matches the order's current stamp, else from the database (and then cached)."""
+        # One snapshot for the stamp and the view (the isolation level reverts when the
+        # pool takes the connection back).
+        with engine.connect() as conn, conn.execution_options(
+            isolation_level="REPEATABLE READ"
+        ).begin():
+            current = stamp(conn, order_id)
+            if current is None:
+                return None
+            cached = self._get(order_id, current)
+            if cached is not None:
+                return cached
+            detail = fetch_detail(conn, order_id)  # same snapshot as `current`
+        if detail is not None:
+            self._put(order_id, current, detail)
+        return detail
+
+    # --- Redis, never fatal ------------------------------------------------------------
+
+    def _get(self, order_id: UUID, current: str) -> OrderDetail | None:
+        raw = self._call(lambda client: client.get(entry_key(order_id)))
+        if not isinstance(raw, bytes):
+            return None
+        entry_stamp, _, view = raw.partition(b"\n")
+        if entry_stamp.decode(errors="replace") != current:
+            return None  # built from another version of the order: never served
+        try:
+            return OrderDetail.model_validate_json(view)
+        except ValidationError:
+            return None  # unreadable (a bug or a foreign writer): rebuild it
+
+    def _put(self, order_id: UUID, current: str, detail: OrderDetail) -> None:
+        value = current.encode() + b"\n" + detail.model_dump_json().encode()
+        self._call(lambda client: client.set(entry_key(order_id), value, ex=self._ttl_s))
+
+    def _call(self, command: Callable[[Redis], object]) -> object:
+        from redis import RedisError
+
+        if time.monotonic() < self._skip_until:
+            return None
+        try:
+            return command(self._client)
+        except RedisError as exc:
+            with self._lock:
+                first = time.monotonic() >= self._skip_until
+                self._skip_until = time.monotonic() + BACKOFF_S
+            if first:  # one line per outage, not one per request
+                log.warning("order cache unavailable, reading the database for %.0f s",
+                            BACKOFF_S, extra={"error.type": type(exc).__name__,
+                                              "error.message": str(exc)[:200]})
+            return None
+
+
+def stamp(conn: Connection, order_id: UUID) -> str | None:
+    """"version/updated_at" of the order row: changes with every committed transition."""
+    row = conn.execute(
+        select(t.orders.c.version, t.orders.c.updated_at).where(t.orders.c.id == order_id)
+    ).first()
+    if row is None:
+        return None
+    updated_at: datetime = row.updated_at
+    return f"{row.version}/{updated_at.isoformat()}"
+
+
+def entry_key(order_id: UUID) -> str:
+    # The view's shape is part of the key: after a deploy that changes OrderDetail, old
+    # entries are simply never looked up again.
+    return f"saga:order-view:{_shape()}:{order_id}"
+
+
+_shape_lock = threading.Lock()
+_shape_digest: list[str] = []
+
+
+def _shape() -> str:
+    with _shape_lock:
+        if not _shape_digest:
+            schema = json.dumps(OrderDetail.model_json_schema(), sort_keys=True)
+            _shape_digest.append(hashlib.sha256(schema.encode()).hexdigest()[:12])
+        return _shape_digest[0]
+
+
+_caches: dict[str, OrderViewCache] = {}
+_caches_lock = threading.Lock()
+
+
+def order_view_cache(settings: Settings) -> OrderViewCache | None:
+    """The process's cache for REDIS_URL (one connection pool per URL), or None when unset."""
+    url = redis_url(settings)
+    if url is None:
+        return None
+    with _caches_lock:
+        cache = _caches.get(url)
+        if cache is None:
+            from redis import Redis  # only a process with REDIS_URL needs the package
+
+            client = Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S,
+                                    socket_connect_timeout=SOCKET_TIMEOUT_S)
+            cache = _caches[url] = OrderViewCache(client)
+        return cache
+
+
+def reset_caches() -> None:
+    """Forget every client (tests switch REDIS_URL between cases)."""
+    with _caches_lock:
+        for cache in _caches.values():
+            cache._client.close()
+        _caches.clear()

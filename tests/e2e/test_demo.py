@@ -1,0 +1,81 @@
+"""`saga demo` (`./taskw demo`) end to end: every way an order can end, on a stack of the
+demo's own (the default), and attached to a running stack (the `local_stack` fixture)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+from common.apiclient import ApiClient
+from common.demo.run import PASSWORD
+from common.runtime.state import read_state
+from tests.e2e.conftest import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_TIMEOUT_S = 150  # the demo's own budget is ~90 s on a busy machine, ~35 s on an idle one
+
+
+def _demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "common.cli.main", "demo", *args], cwd=REPO_ROOT,
+        env=dict(os.environ) | env, capture_output=True, text=True, timeout=DEMO_TIMEOUT_S,
+        check=False,
+    )
+    print(result.stdout)  # the whole tour in the test report, for post-mortems
+    print(result.stderr, file=sys.stderr)
+    return result
+
+
+def test_the_demo_shows_every_ending_on_its_own_stack(
+    fresh_database: Callable[[str], str], tmp_path: Path
+) -> None:
+    # The session's PostgreSQL (a fresh database) instead of an embedded one, and the
+    # stack's own embedded broker, as `./taskw demo` on a developer's machine would.
+    result = _demo({"DATABASE_URL": fresh_database("demo"), "SAGA_STATE_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    out = result.stdout
+    assert "7 of 7 orders ended as expected; the wallets add up." in out
+    for ending in ("COMPLETED", "CANCELLED (out_of_stock)", "CANCELLED (insufficient_funds)",
+                   "CANCELLED (payment_timeout)", "CANCELLED (cancelled_by_customer)",
+                   "CANCELLED (shipping_failed)"):
+        assert f": {ending}, total" in out, ending
+    assert "[payment.refunded]" in out and "refund " in out  # notification and ledger line
+    assert "PAID -> CANCELLED (shipping_failed)" in out  # a timeline, printed
+    # The demo stopped its stack: the runtime says so and its process is gone.
+    state = read_state(tmp_path / "demo") or {}
+    assert state.get("phase") == "stopped"
+    assert not psutil.pid_exists(int(state["pid"])) or (
+        psutil.Process(int(state["pid"])).status() == psutil.STATUS_ZOMBIE)
+
+
+def test_the_demo_attaches_to_a_running_stack(local_stack: LocalStack) -> None:
+    """The stack of `./taskw up` has the default 5-minute payment window: the demo does not
+    wait for payment_timeout there (it says so) and every other ending is as expected."""
+    result = _demo({"SAGA_STATE_DIR": str(local_stack.state_dir)}, "--attach")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "6 of 7 orders ended as expected, 1 not waited for; the wallets add up." in (
+        result.stdout)
+    assert "skipped payment-timeout" in result.stdout
+    # Leave no saga in flight for the tests after this one: alice cancels what still waits.
+    alice = re.search(r"\b(alice-[0-9a-f]{6})\b", result.stdout)
+    assert alice is not None
+    api = ApiClient(local_stack.api_url)
+    api = api.as_customer(api.login(alice.group(1), PASSWORD))
+    for order in api.request("GET", "/orders?limit=100")["items"]:
+        if order["status"] == "AWAITING_PAYMENT":
+            api.cancel(order["id"])
+
+
+def test_attach_without_a_running_stack_says_what_to_do(tmp_path: Path) -> None:
+    result = _demo({"SAGA_STATE_DIR": str(tmp_path)}, "--attach")
+    assert result.returncode == 2
+    assert "no running stack found" in result.stdout and "./taskw up" in result.stdout
