@@ -8,6 +8,11 @@ only up to the first record not yet delivered or dead-lettered. On revoke (and o
 worker is interrupted: queued records are dropped for the next owner, retry waits end,
 requests on the wire get `revoke_grace` seconds to finish, then what is finished is
 committed and the rest is left for redelivery (at least once; the functions dedupe).
+
+pause() does the same for every partition and then closes the consumer, which leaves the
+consumer group: an empty group's offsets can be changed (`saga replay`; Kafka refuses that
+while the group has members). resume() joins the group again with a new consumer, which
+starts from the committed offsets, changed or not.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from common.kafka import consumer_config
 from common.runtime.console import Console, LogFile
 from common.runtime.deadletter import DeadLetterProducer
 from common.runtime.delivery import HttpSender, Target
-from common.runtime.partitions import PartitionWorker
+from common.runtime.partitions import PartitionWorker, partition_lags
 from common.runtime.source_delivery import RecordDelivery, SourceStats
 from common.runtime.specs import KafkaSourceSpec
 from common.settings import Settings
@@ -63,6 +68,9 @@ class KafkaSourceDispatcher:
         self._committed: dict[TP, int] = {}
         self._paused: set[TP] = set()
         self._stopping = threading.Event()
+        self._pausing = threading.Event()  # asked to leave the group
+        self._left_group = threading.Event()  # has left it; cleared when it rejoins
+        self._resumed = threading.Event()
         self._assigned = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -82,21 +90,58 @@ class KafkaSourceDispatcher:
         """Stop consuming, let in-flight requests finish (up to revoke_grace), commit what
         is finished, leave the group."""
         self._stopping.set()
+        self._resumed.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def pause(self, timeout: float = 30.0) -> bool:
+        """Finish or abandon in-flight requests (as on stop), commit, leave the group; True
+        once it has left it."""
+        self._resumed.clear()
+        self._pausing.set()
+        return self._left_group.wait(timeout)
+
+    def resume(self) -> None:
+        """Join the group again (from its committed offsets); no-op unless paused."""
+        self._pausing.clear()
+        self._resumed.set()
+
+    @property
+    def paused(self) -> bool:
+        return self._pausing.is_set()
+
     def stats(self) -> SourceStats:
-        return self._delivery.stats()
+        stats = self._delivery.stats()
+        stats.paused = self.paused
+        return stats
 
     # --- the consumer thread ----------------------------------------------------------------
 
     def _consume(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                self._member()
+                if self._pausing.is_set() and not self._stopping.is_set():
+                    self._left_group.set()
+                    self._console.line(f"kafka-source {self.spec.name}: paused (left "
+                                       f"consumer group {self.spec.consumer_group})")
+                    self._resumed.wait()
+                    self._left_group.clear()
+                    if not self._stopping.is_set():
+                        self._console.line(f"kafka-source {self.spec.name}: resumed")
+        except BaseException as exc:
+            self._error = exc
+            self._console.line(f"kafka-source {self.spec.name}: stopped by an error: {exc!r}")
+            raise
+
+    def _member(self) -> None:
+        """One membership of the consumer group: until stopped or paused."""
         consumer = Consumer(self._config)
         try:
             consumer.subscribe(list(self.spec.topics), on_assign=self._on_assign,
                                on_revoke=self._on_revoke, on_lost=self._on_lost)
             last_commit = last_lag = time.monotonic()
-            while not self._stopping.is_set():
+            while not self._stopping.is_set() and not self._pausing.is_set():
                 batch: dict[TP, list[Message]] = {}
                 for message in consumer.consume(num_messages=500, timeout=0.05):
                     error = message.error()
@@ -118,12 +163,10 @@ class KafkaSourceDispatcher:
                     self._update_lag(consumer)
                     last_lag = now
             self._retire(consumer, list(self._workers), commit=True)
-        except BaseException as exc:
-            self._error = exc
-            self._console.line(f"kafka-source {self.spec.name}: stopped by an error: {exc!r}")
-            raise
         finally:
             consumer.close()
+            self._assigned.clear()
+            self._delivery.set_lag({})
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -201,20 +244,7 @@ class KafkaSourceDispatcher:
                 self._paused.discard(key)
 
     def _update_lag(self, consumer: Consumer) -> None:
-        lags: dict[str, int] = {}
-        for (topic, partition), worker in self._workers.items():
-            tp = TopicPartition(topic, partition)
-            try:
-                watermarks = consumer.get_watermark_offsets(tp, cached=True)
-                low_water = worker.tracker.low_water()
-                if low_water is None:
-                    low_water = consumer.position([tp])[0].offset
-            except KafkaException:
-                continue
-            if watermarks is None or watermarks[1] < 0 or low_water < 0:
-                continue
-            lags[f"{topic}/{partition}"] = max(0, watermarks[1] - low_water)
-        self._delivery.set_lag(lags)
+        self._delivery.set_lag(partition_lags(consumer, self._workers))
 
     def _consumer_error(self, error: KafkaError) -> None:
         if error.code() != KafkaError._PARTITION_EOF:

@@ -77,6 +77,8 @@ def parse_service(doc: Mapping[str, Any], path: Path) -> FunctionSpec:
 
     field = "spec.template.metadata.annotations." + _ANNOTATION
     min_scale = int_at_least(at, annotation("min-scale") or "0", field + "min-scale", 0)
+    initial_scale = int_at_least(at, annotation("initial-scale") or "1",
+                                 field + "initial-scale", 0)
     max_scale = int_at_least(at, annotation("max-scale") or "0", field + "max-scale", 0)
     if max_scale and min_scale > max_scale:
         raise at.fail(field + "min-scale", f"{min_scale} is above max-scale {max_scale}")
@@ -96,7 +98,7 @@ def parse_service(doc: Mapping[str, Any], path: Path) -> FunctionSpec:
     return FunctionSpec(
         name=name, target=env["FUNCTION_TARGET"], source=env["FUNCTION_SOURCE"],
         signature_type=signature, env=env, min_scale=min_scale, max_scale=max_scale,
-        retention_period=retention,
+        initial_scale=initial_scale, retention_period=retention,
         container_concurrency=int_at_least(
             at, pod.get("containerConcurrency", 0), "spec.template.spec.containerConcurrency", 0),
         timeout_seconds=(DEFAULT_REQUEST_TIMEOUT_S if timeout is None else float(

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import collections
 import json
-import subprocess
 import threading
 
 from common.runtime.console import Console, LogFile, wants_console
+from common.runtime.spawn import Child
 
 
 class OutputPump:
     """One reader thread per process start. The tail is safe to read from any thread
     (deque appends and copies are atomic)."""
 
-    def __init__(self, name: str, process: subprocess.Popen[bytes], log: LogFile,
+    def __init__(self, name: str, process: Child, log: LogFile,
                  console: Console) -> None:
         self._name, self._log, self._console = name, log, console
         self.tail: collections.deque[str] = collections.deque(maxlen=40)
@@ -37,7 +37,7 @@ class OutputPump:
     def last_lines(self, count: int = 20) -> str:
         return "\n".join(f"    {line}" for line in list(self.tail)[-count:]) or "    (no output)"
 
-    def _run(self, process: subprocess.Popen[bytes]) -> None:
+    def _run(self, process: Child) -> None:
         assert process.stdout is not None
         with process.stdout:
             for raw in iter(process.stdout.readline, b""):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
-from confluent_kafka import Message
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 # Handles one record; True when it is finished (delivered, dead-lettered or skipped),
 # False when it was abandoned because the worker was interrupted (revoked or stopping).
@@ -134,3 +134,24 @@ class PartitionWorker:
                     self._cond.notify_all()
             if not finished:
                 return  # abandoned: only happens once interrupted
+
+
+def partition_lags(consumer: Consumer, workers: Mapping[tuple[str, int], PartitionWorker]
+                   ) -> dict[str, int]:
+    """Records not yet finished per assigned partition ("topic/p"), from the consumer's
+    cached high watermarks: what runtime-state.json shows while `saga up` runs (`saga
+    status` asks the broker for committed offsets instead)."""
+    lags: dict[str, int] = {}
+    for (topic, partition), worker in workers.items():
+        tp = TopicPartition(topic, partition)
+        try:
+            watermarks = consumer.get_watermark_offsets(tp, cached=True)
+            low_water = worker.tracker.low_water()
+            if low_water is None:
+                low_water = consumer.position([tp])[0].offset
+        except KafkaException:
+            continue
+        if watermarks is None or watermarks[1] < 0 or low_water < 0:
+            continue
+        lags[f"{topic}/{partition}"] = max(0, watermarks[1] - low_water)
+    return lags

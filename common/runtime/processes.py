@@ -8,11 +8,8 @@ zero wait for one cold start instead of racing to start several.
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,7 +21,9 @@ from common.runtime import spawn
 from common.runtime.console import Console, LogFile, ecs_event
 from common.runtime.delivery import FunctionUnavailable
 from common.runtime.output import OutputPump
+from common.runtime.spawn import Child
 from common.runtime.specs import FunctionSpec
+from common.runtime.starter import ProcessStarter, wait_answering
 
 State = Literal["not_started", "running", "scaled_to_zero", "stopped"]
 
@@ -53,17 +52,20 @@ class FunctionProcess:
         start_timeout: float = 30.0,
         stop_grace: float = 10.0,
         on_change: Callable[[FunctionStatus], None] | None = None,
+        starter: ProcessStarter | None = None,
     ) -> None:
         self.spec = spec
         self.idle_after = idle_after
         self._cwd, self._env, self._console = cwd, dict(env), console
+        # Without a shared starter (tests, the benchmark): spawned fresh, no zygote.
+        self._starter = starter or ProcessStarter(cwd=cwd, env=env, use_zygote=False)
         self._fixed_port = port is not None
         self._port = port if port is not None else spawn.free_port()
         self._start_timeout, self._stop_grace = start_timeout, stop_grace
         self._on_change = on_change
         self._log = LogFile(log_dir / f"{spec.name}.ndjson", spec.name)
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Child | None = None
         self._pump: OutputPump | None = None
         self._state: State = "not_started"
         self._in_flight = 0
@@ -103,9 +105,7 @@ class FunctionProcess:
         with self._lock:
             if self._state == "stopped":
                 raise FunctionUnavailable(f"{self.name} is stopped")
-            if not self._running():
-                # Also the first start: a min-scale 0 function is not started with the
-                # runtime, so its first event finds it at zero, as after scaling down.
+            if not self._running():  # scaled to zero, or initial-scale 0: a cold start
                 self._start(cold=True)
             self._in_flight += 1
             return self.url
@@ -124,10 +124,11 @@ class FunctionProcess:
             idle = (now or time.monotonic()) - self._last_used
             self._terminate()
             self._state = "scaled_to_zero"
-            doc = ecs_event("saga.scale_to_zero", service=self.name, outcome="success",
-                            message=f"scaled to zero after {idle:.0f} s without events")
-            self._log.write_doc(doc)
-            self._console.ecs(doc)
+            # A plain line, not an event: the log contract (common/log_contract.py) has
+            # no scale-to-zero action, and lines must keep it.
+            message = f"scaled to zero after {idle:.0f} s without events"
+            self._log.write_text(message)
+            self._console.line(f"{self.name:<14} | {message}")
             self._changed()
             return True
 
@@ -135,8 +136,9 @@ class FunctionProcess:
         """Restart a min-scale >= 1 function that exited on its own, as Kubernetes restarts
         a crashed container."""
         with self._lock:
-            if (self.spec.min_scale == 0 or self._state != "running" or self._running()
-                    or time.monotonic() < self._restart_after):
+            # "not_started": its start with the runtime failed; keep trying.
+            if (self.spec.min_scale == 0 or self._state not in ("running", "not_started")
+                    or self._running() or time.monotonic() < self._restart_after):
                 return
             try:
                 self._start(cold=False)
@@ -185,7 +187,7 @@ class FunctionProcess:
                     "(stop it, or choose another port, e.g. SAGA_API_PORT=8081)")
             self._port = spawn.free_port()
         started = time.monotonic()
-        process = spawn.spawn(self._command(), cwd=self._cwd, env=self._child_env())
+        process = self._starter.start(self._arguments(), cwd=self._cwd, env=self._child_env())
         self._process = process
         self._pump = OutputPump(self.name, process, self._log, self._console)
         try:
@@ -204,11 +206,15 @@ class FunctionProcess:
                             message=f"cold start in {elapsed * 1000:.0f} ms")
             self._log.write_doc(doc)
             self._console.ecs(doc)
+        else:
+            self._console.line(f"{self.name:<14} | up on port {self._port} in "
+                               f"{elapsed * 1000:.0f} ms")
         self._changed()
 
-    def _command(self) -> list[str]:
-        return [sys.executable, "-m", "functions_framework", "--target", self.spec.target,
-                "--source", self.spec.source, "--signature-type", self.spec.signature_type,
+    def _arguments(self) -> list[str]:
+        """functions-framework's arguments, as a container's command line gives them."""
+        return ["--target", self.spec.target, "--source", self.spec.source,
+                "--signature-type", self.spec.signature_type,
                 "--host", "127.0.0.1", "--port", str(self._port)]
 
     def _child_env(self) -> dict[str, str]:
@@ -217,24 +223,10 @@ class FunctionProcess:
                 # Line by line: the pump forwards output as it is written.
                 "PYTHONUNBUFFERED": "1"}
 
-    def _wait_ready(self, process: subprocess.Popen[bytes], deadline: float) -> None:
-        # gunicorn listens before its worker has imported the function, and connections
-        # queue until then: ready means an HTTP answer. /robots.txt reaches no user code
-        # (404 for http functions, 405 for event functions).
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise self._unavailable(f"exited with code {process.returncode} while starting")
-            connection = http.client.HTTPConnection("127.0.0.1", self._port, timeout=1.0)
-            try:
-                connection.request("GET", "/robots.txt")
-                connection.getresponse().read()
-                return
-            except OSError:
-                time.sleep(0.02)
-            finally:
-                connection.close()
-        raise self._unavailable(f"did not answer on port {self._port} within "
-                                f"{self._start_timeout:.0f} s")
+    def _wait_ready(self, process: Child, deadline: float) -> None:
+        problem = wait_answering(process, self._port, deadline)
+        if problem is not None:
+            raise self._unavailable(problem)
 
     def _unavailable(self, problem: str) -> FunctionUnavailable:
         process, pump = self._process, self._pump

@@ -40,6 +40,7 @@ class SourceStats:
     dropped: int = 0  # failed without a dead-letter sink: logged and skipped
     abandoned: int = 0  # interrupted by a revoke or stop: delivered again later
     partitions: int = 0
+    paused: bool = False  # left its consumer group on request (saga replay --pause)
     lag: int = 0
     partition_lag: dict[str, int] = field(default_factory=dict)
 

@@ -24,9 +24,27 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import IO, Protocol
 
 _PR_SET_PDEATHSIG = 1
+
+
+class Child(Protocol):
+    """A child process as the runtime uses it: a subprocess.Popen, or a function process
+    forked by the zygote (zygote_client.ZygoteProcess)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 def _pdeathsig_hook() -> Callable[[], None] | None:
@@ -79,20 +97,22 @@ class _Spawner:
 _spawner = _Spawner()
 
 
-def spawn(args: Sequence[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start `args` in its own process group with stdout+stderr on one pipe."""
+def spawn(args: Sequence[str], *, cwd: Path, env: dict[str, str],
+          pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
+    """Start `args` in its own process group with stdout+stderr on one pipe; `pass_fds`
+    stay open in the child."""
     hook = _pdeathsig_hook()
 
     def factory() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             list(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, process_group=0, preexec_fn=hook,  # noqa: PLW1509
-            close_fds=True)
+            close_fds=True, pass_fds=tuple(pass_fds))
 
     return _spawner.run(factory)
 
 
-def terminate(process: subprocess.Popen[Any], grace: float, *,
+def terminate(process: Child, grace: float, *,
               first: int = signal.SIGTERM) -> int | None:
     """Signal the process group (SIGTERM unless `first` says otherwise), SIGKILL it after
     `grace` seconds; the exit code."""
@@ -108,7 +128,7 @@ def terminate(process: subprocess.Popen[Any], grace: float, *,
     return process.returncode
 
 
-def _group_alive(process: subprocess.Popen[Any]) -> bool:
+def _group_alive(process: Child) -> bool:
     try:
         os.killpg(process.pid, 0)
     except (ProcessLookupError, PermissionError):
@@ -116,7 +136,7 @@ def _group_alive(process: subprocess.Popen[Any]) -> bool:
     return True
 
 
-def _signal_group(process: subprocess.Popen[Any], sig: int) -> None:
+def _signal_group(process: Child, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)  # pid == pgid: process_group=0 made it the leader
 

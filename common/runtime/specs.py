@@ -47,6 +47,9 @@ class FunctionSpec:
     env: Mapping[str, str] = field(default_factory=dict, hash=False)
     min_scale: int = 0
     max_scale: int = 0  # 0: unbounded, as in Knative
+    # Pods a new revision starts with (autoscaling.knative.dev/initial-scale; the cluster
+    # default is 1): locally, 0 leaves the function stopped until its first event.
+    initial_scale: int = 1
     retention_period: float | None = None  # seconds; overrides the idle period when > 0
     container_concurrency: int = 0  # 0: unbounded
     timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_S
@@ -57,6 +60,11 @@ class FunctionSpec:
     @property
     def scales_to_zero(self) -> bool:
         return self.min_scale == 0
+
+    @property
+    def starts_with_runtime(self) -> bool:
+        """Knative starts a revision with max(initial-scale, min-scale) pods."""
+        return max(self.initial_scale, self.min_scale) > 0
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """`./taskw up`: the whole system on one machine, from the manifests that go to the cluster.
 
 Start: manifests (refused before anything starts if wrong) -> infrastructure (embedded or
-given) -> migrations and topics (in parallel) -> demo catalogue, warm functions (api
-first) and, with the embedded broker, the outbox of unfinished orders re-published ->
-KafkaSource dispatchers and PingSources -> ready once the API answers /healthz.
+given), while the zygote (starter.py) preloads the libraries -> migrations and topics (in
+parallel) -> the api, the demo catalogue and, with the embedded broker, the outbox of
+unfinished orders re-published; every other function starts in the background (initial
+scale) -> KafkaSource dispatchers, PingSources and the control port (control.py) ->
+ready once the API answers /healthz.
 Stop (Ctrl-C, SIGTERM or `stop`): sources first (finished work is committed), then the
 functions, then the infrastructure, so no process or port is left behind.
 """
@@ -23,6 +25,7 @@ from common.events import catalogue
 from common.infra import mask_url
 from common.kafka import close_producers, ensure_topics, producer_config
 from common.runtime.console import Console, LogFile
+from common.runtime.control import ControlServer
 from common.runtime.deadletter import DeadLetterProducer
 from common.runtime.delivery import HttpSender
 from common.runtime.dispatcher import KafkaSourceDispatcher
@@ -91,6 +94,14 @@ class _Running:
                                "next_tick": p.next_tick().isoformat()} for p in self.pings}
         state.sources(sources, pings)
 
+    def wait_assigned(self, console: Console, timeout: float) -> None:
+        """Ready means an order placed now flows at once: every source has its partitions."""
+        deadline = time.monotonic() + timeout
+        waiting = [d.spec.name for d in self.dispatchers
+                   if not d.wait_assigned(max(0.0, deadline - time.monotonic()))]
+        if waiting:
+            console.line(f"up: still waiting for partitions: {', '.join(waiting)}")
+
     def stop(self) -> None:
         """Stop every source at once: each lets its in-flight requests finish and commits."""
         stoppers = [d.stop for d in self.dispatchers] + [p.stop for p in self.pings]
@@ -126,9 +137,8 @@ def _start(settings: Settings, manifests: Manifests, root: Path, state_dir: Path
         "state_dir": state_dir})
     stack.callback(close_producers)
     env = {"DATABASE_URL": infra.database_url, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-           "SAGA_KAFKA_EMBEDDED": "true" if settings.kafka_embedded else "false",
-           "SAGA_PROFILE": "local", "SAGA_STATE_DIR": str(state_dir),
-           "SAGA_JWT_SECRET": local_jwt_secret(settings)}
+           "SAGA_KAFKA_EMBEDDED": str(settings.kafka_embedded).lower(), "SAGA_PROFILE": "local",
+           "SAGA_STATE_DIR": str(state_dir), "SAGA_JWT_SECRET": local_jwt_secret(settings)}
     log_dir = state_dir / "logs"
     supervisor = Supervisor(manifests, cwd=root, env=env, log_dir=log_dir, console=console,
                             idle_scale_to_zero_s=settings.idle_scale_to_zero_s,
@@ -136,37 +146,44 @@ def _start(settings: Settings, manifests: Manifests, root: Path, state_dir: Path
     stack.callback(supervisor.stop)
     for status in supervisor.statuses():
         state.function_changed(status)
+    state.update(kafka_bootstrap=infra.kafka_bootstrap,
+                 database_url=mask_url(infra.database_url),
+                 embedded={"database": infra.embedded_db, "kafka": infra.embedded_kafka})
     topics = sorted(set(catalogue.topics()) | set(manifests.topics()))
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="up") as pool:
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="up") as pool:
+        pool.submit(supervisor.starter.prepare)  # the zygote imports while we migrate
         created = pool.submit(clock.timed, "topics", ensure_topics, settings, topics)
         with clock("migrations"):
             upgrade(infra.database_url)
+        api = pool.submit(clock.timed, "api started", supervisor.start_ingress)
         seeded = pool.submit(clock.timed, "seed", seed_demo_catalogue, infra.database_url)
-        warm = pool.submit(clock.timed, "warm functions", supervisor.start_warm)
         created.result()
+        # Sources join their groups now: the broker assigns partitions only after a few
+        # seconds (group.initial.rebalance.delay.ms on Kafka, session.timeout.ms/2 on
+        # Tansu), which then overlap with starting the functions.
+        running = _start_sources(settings, manifests, supervisor, console, log_dir, stack)
         republished = (pool.submit(clock.timed, "outbox re-publish", republish_unfinished,
                                    settings, infra.database_url)
                        if infra.embedded_kafka else None)
+        api.result()
+        supervisor.start_initial()  # the others, in the background: the console shows each
         seeded.result()
-        warm.result()
         if republished is not None and (count := republished.result()):
             console.line(f"up: re-published {count} outbox event(s) of unfinished orders")
     supervisor.start_scaler()
+    control = stack.enter_context(ControlServer({d.spec.name: (d, d.spec.consumer_group)
+                                                 for d in running.dispatchers}))
+    state.update(control={"url": control.url, "token": control.token})
     check()
 
-    running = _start_sources(settings, manifests, supervisor, console, log_dir, stack)
-    check()
-
-    ingress = supervisor.ingress
-    api_url = ingress.url if ingress is not None else None
+    api_url = supervisor.ingress.url if supervisor.ingress is not None else None
     with clock("api healthy"):
         if api_url is not None:
             wait_healthy(api_url + "/healthz", timeout=60.0)
+    with clock("sources assigned"):
+        running.wait_assigned(console, timeout=15.0)
     total = round(time.monotonic() - started, 2)
-    state.update(phase="running", api_url=api_url, kafka_bootstrap=infra.kafka_bootstrap,
-                 database_url=mask_url(infra.database_url),
-                 embedded={"database": infra.embedded_db, "kafka": infra.embedded_kafka},
-                 timings=timings | {"total": total})
+    state.update(phase="running", api_url=api_url, timings=timings | {"total": total})
     console.line(banner(api_url, log_dir, timings, total))
     return running
 

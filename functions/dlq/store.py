@@ -44,7 +44,11 @@ def handle_dead_letter(event: CloudEvent, raw: bytes | None) -> None:
     started = time.perf_counter_ns()
     attributes = attributes_of(event)
     dest = attributes.get("knativeerrordest")
+    # A redriven event that fails again is a new dead letter: `saga dlq redrive` numbers
+    # each redrive in the sagaredrive extension, which is part of the key.
     key = f"{attributes.get('id', '')}|{dest or ''}"
+    if attributes.get("sagaredrive"):
+        key += f"|{attributes['sagaredrive']}"
     row: dict[str, Any] = {
         "event_id": attributes.get("id", ""),
         "event_type": attributes.get("type", ""),

@@ -33,7 +33,17 @@ pytestmark = pytest.mark.integration
 
 
 def _descendants() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)}
+    """This process's children and theirs, but not the session's `saga up` stack (its
+    functions start and stop on their own: scale to zero, PingSource cold starts)."""
+    found: set[int] = set()
+    for child in psutil.Process().children():
+        try:
+            if "common.cli.main" in " ".join(child.cmdline()):
+                continue
+            found |= {child.pid} | {p.pid for p in child.children(recursive=True)}
+        except psutil.Error:
+            continue
+    return found
 
 
 def _query(url: str, *statements: str) -> list[tuple[object, ...]]:

@@ -9,6 +9,7 @@ order and how often, and what landed on the dead-letter topic.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import json
 import os
@@ -267,14 +268,21 @@ def test_a_record_that_is_no_cloudevent_is_wrapped(
 
 def test_idle_functions_scale_to_zero_and_start_again(
         settings: Settings, tmp_path: Path) -> None:
+    """Knative's lifecycle: a new revision starts with initial-scale pods (default 1), an
+    idle min-scale 0 function scales to zero, its next event starts it again (a cold
+    start, logged), initial-scale 0 waits for its first event, min-scale 1 never stops."""
     records = tmp_path / "received.ndjson"
     cold, warm = echo_spec("echo-cold", min_scale=0), echo_spec("echo-warm", min_scale=1)
+    lazy = dataclasses.replace(echo_spec("echo-lazy", min_scale=0), initial_scale=0)
     topic, _dlq = new_topics(settings)
     source = KafkaSourceSpec(name="rt-idle", consumer_group=f"g-{topic}", topics=(topic,),
                              sink=cold.name, initial_offset="earliest",
                              delivery=DeliverySpec(retry=2, backoff_delay=0.05))
-    manifests = Manifests(functions={cold.name: cold, warm.name: warm},
-                          kafka_sources={source.name: source}, ping_sources={}, kafka_sinks={})
+    lazy_source = dataclasses.replace(source, name="rt-lazy", sink=lazy.name,
+                                      consumer_group=f"g-{topic}-lazy")
+    manifests = Manifests(functions={f.name: f for f in (cold, warm, lazy)},
+                          kafka_sources={s.name: s for s in (source, lazy_source)},
+                          ping_sources={}, kafka_sinks={})
     supervisor = Supervisor(manifests, cwd=ROOT, env={"RUNTIME_ECHO_RECORD": str(records)},
                             log_dir=tmp_path / "logs", console=Console(),
                             idle_scale_to_zero_s=0.6, ingress_port=None)
@@ -282,26 +290,30 @@ def test_idle_functions_scale_to_zero_and_start_again(
                                        request_timeout=10, sender=HttpSender(),
                                        console=Console())
     try:
-        supervisor.start_warm()
+        supervisor.start_initial()
+        assert supervisor.wait_started(30)
+        initial = supervisor[cold.name].status()
+        assert initial.state == "running" and initial.last_cold_start_ms is None
+        assert supervisor[lazy.name].status().state == "not_started"
         supervisor.start_scaler()
-        assert supervisor[cold.name].status().state == "not_started"
+        wait_for(lambda: supervisor[cold.name].status().state == "scaled_to_zero",
+                 timeout=10, message="the idle function scaled to zero")
         dispatcher.start()
         produce(settings, topic, [(f"{topic}-a", "k", {"n": 1})])
         first = wait_for(lambda: received(records, f"{topic}-a"), message="first event")
-        wait_for(lambda: supervisor[cold.name].status().state == "scaled_to_zero",
-                 timeout=10, message="the idle function scaled to zero")
-        produce(settings, topic, [(f"{topic}-b", "k", {"n": 2})])
-        second = wait_for(lambda: received(records, f"{topic}-b"), message="second event")
-        assert second[0]["pid"] != first[0]["pid"]  # a new process: a cold start
+        assert first[0]["pid"] != initial.pid  # a new process: a cold start
         status = supervisor[cold.name].status()
         assert status.state == "running" and status.last_cold_start_ms is not None
         cold_starts = [json.loads(line) for line in
                        (tmp_path / "logs" / "echo-cold.ndjson").read_text().splitlines()
                        if '"saga.cold_start"' in line]
-        assert len(cold_starts) == 2 and cold_starts[-1]["event"]["duration"] > 0
-        assert cold_starts[-1]["service"]["name"] == "echo-cold"
-        # min-scale 1 never stops, idle or not.
+        assert len(cold_starts) == 1 and cold_starts[0]["event"]["duration"] > 0
+        assert cold_starts[0]["service"]["name"] == "echo-cold"
+        wait_for(lambda: supervisor[cold.name].status().state == "scaled_to_zero",
+                 timeout=10, message="scaled to zero again")
+        # min-scale 1 never stops, idle or not; initial-scale 0 never started.
         assert supervisor[warm.name].status().state == "running"
+        assert supervisor[lazy.name].status().state == "not_started"
     finally:
         dispatcher.stop()
         supervisor.stop()

@@ -41,7 +41,8 @@ def _embedded() -> bool:
 
 
 def _manifests(root: Path, topic: str, record: Path) -> None:
-    def service(name: str, target: str, signature: str, min_scale: int, public: bool) -> str:
+    def service(name: str, target: str, signature: str, min_scale: int, public: bool,
+                initial_scale: int = 1) -> str:
         visibility = "exposed" if public else "cluster-local"
         return f"""
             apiVersion: serving.knative.dev/v1
@@ -52,7 +53,9 @@ def _manifests(root: Path, topic: str, record: Path) -> None:
             spec:
               template:
                 metadata:
-                  annotations: {{autoscaling.knative.dev/min-scale: "{min_scale}"}}
+                  annotations:
+                    autoscaling.knative.dev/min-scale: "{min_scale}"
+                    autoscaling.knative.dev/initial-scale: "{initial_scale}"
                 spec:
                   containers:
                     - image: order-saga/functions:latest
@@ -67,6 +70,8 @@ def _manifests(root: Path, topic: str, record: Path) -> None:
     files = {
         "knative/web.yaml": service("web", "health", "http", 1, public=True),
         "knative/echo.yaml": service("echo", "echo", "cloudevent", 0, public=False),
+        "knative/lazy.yaml": service("lazy", "echo", "cloudevent", 0, public=False,
+                                     initial_scale=0),
         "knative/dls.yaml": f"""
             apiVersion: eventing.knative.dev/v1alpha1
             kind: KafkaSink
@@ -81,6 +86,14 @@ def _manifests(root: Path, topic: str, record: Path) -> None:
               schedule: "0 0 1 1 *"
               data: '{"job": "yearly"}'
               sink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: echo}}
+        """,
+        "knative/lazy-tick.yaml": """
+            apiVersion: sources.knative.dev/v1
+            kind: PingSource
+            metadata: {name: lazy-tick}
+            spec:
+              schedule: "0 0 1 1 *"
+              sink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: lazy}}
         """,
         "knative/kustomization.yaml": "resources: [web.yaml]\n",
         "kafka-sources/echo.yaml": f"""
@@ -131,8 +144,12 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
         state = read_state(tmp_path / "state")
         assert state is not None and state["phase"] == "running"
         assert state["functions"]["web"]["state"] == "running"
-        assert "echo" not in state["functions"] or \
-            state["functions"]["echo"]["state"] != "running"  # min-scale 0: not started yet
+        assert state["control"]["url"].startswith("http://127.0.0.1:")
+        # Like a new Knative revision, echo (min-scale 0) starts with the runtime (initial
+        # scale 1), in the background; lazy (initial-scale "0") waits for its first event.
+        wait_for(lambda: (read_state(tmp_path / "state") or {})["functions"]["echo"]["state"]
+                 == "running", message="echo started with the runtime")
+        assert state["functions"]["lazy"]["state"] == "not_started"
         assert (tmp_path / "state" / "logs" / "web.ndjson").exists()
 
         producer = Producer(producer_config(settings))
@@ -159,7 +176,8 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
         state = read_state(tmp_path / "state")
         assert state is not None
         pids = [f["pid"] for f in state["functions"].values() if f["pid"]]
-        assert len(pids) == 2  # web, and echo after its cold start
+        assert len(pids) == 2  # web and echo; lazy never had an event
+        assert state["functions"]["lazy"]["state"] == "not_started"
     finally:
         stop.set()
         runner.join(60)

@@ -160,6 +160,27 @@ def test_retention_period_and_scale_annotations(tmp_path: Path) -> None:
     assert (spec.min_scale, spec.max_scale, spec.retention_period) == (1, 4, 65.0)
 
 
+@pytest.mark.parametrize(("annotations", "initial", "starts"), [
+    ('{autoscaling.knative.dev/min-scale: "0"}', 1, True),  # Knative's default: one pod
+    ('{autoscaling.knative.dev/min-scale: "0", autoscaling.knative.dev/initial-scale: "0"}',
+     0, False),
+    ('{autoscaling.knative.dev/min-scale: "1", autoscaling.knative.dev/initialScale: "0"}',
+     0, True),  # a revision starts with max(initial, min)
+])
+def test_initial_scale(tmp_path: Path, annotations: str, initial: int, starts: bool) -> None:
+    text = SERVICE.format(name="fn", min_scale=0).replace(
+        '{autoscaling.knative.dev/min-scale: "0"}', annotations)
+    spec = load_manifests([write(tmp_path, fn=text)]).functions["fn"]
+    assert (spec.initial_scale, spec.starts_with_runtime) == (initial, starts)
+
+
+def test_negative_initial_scale_is_refused(tmp_path: Path) -> None:
+    text = SERVICE.format(name="fn", min_scale=0).replace(
+        '{autoscaling.knative.dev/min-scale: "0"}',
+        '{autoscaling.knative.dev/initial-scale: "-1"}')
+    refused(tmp_path, "initial-scale: expected an integer >= 0", fn=text)
+
+
 def test_skipped_kinds_and_kustomization(tmp_path: Path) -> None:
     manifests = load_manifests([write(
         tmp_path, fn=SERVICE.format(name="fn", min_scale=0),

@@ -1,0 +1,116 @@
+"""Starting a function's process: forked from the zygote (zygote.py: libraries already
+imported, ~0.2 s) when it runs, else spawned fresh (`python -m common.runtime.launch`,
+~0.8 s of imports on an idle machine). Both run functions-framework's own CLI with the
+arguments a container gets, through common.runtime.launch (which adds the warm-up).
+
+The zygote is started on first use, in the background, and shared by every function of
+one runtime. If it cannot start, or dies, functions are spawned fresh: slower, never
+broken. It preloads the common library, so when a file under common/ changes while the
+runtime runs (a developer's edit), the next start replaces the zygote first: a function
+started after the edit runs the edited code, as a freshly spawned one would. Thread-safe.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from common.runtime import spawn
+from common.runtime.spawn import Child
+from common.runtime.zygote_client import ZygoteClient, ZygoteError
+
+
+class ProcessStarter:
+    def __init__(self, *, cwd: Path, env: Mapping[str, str], use_zygote: bool = True,
+                 report: Callable[[str], None] | None = None) -> None:
+        self._cwd, self._env = cwd, dict(env)
+        self._use_zygote = use_zygote and sys.platform.startswith("linux")
+        self._report = report or (lambda _line: None)
+        self._lock = threading.Lock()
+        self._zygote: ZygoteClient | None = None
+        self._zygote_failed = False
+        self._closed = False
+        self._preloaded_at = 0.0  # wall clock, to compare with file modification times
+        self._retired: list[ZygoteClient] = []  # replaced, closed once their children end
+
+    def prepare(self) -> None:
+        """Start the zygote now (it imports for ~1 s); later starts then only fork."""
+        self._client()
+
+    def start(self, args: list[str], *, cwd: Path, env: dict[str, str]) -> Child:
+        """Start functions-framework with `args` (its own arguments)."""
+        client = self._client()
+        if client is not None:
+            try:
+                return client.spawn(args, cwd=cwd, env=env)
+            except ZygoteError as exc:
+                self._report(f"zygote: {exc}; starting functions without it from now on")
+                with self._lock:
+                    self._zygote_failed = True
+        return spawn.spawn([sys.executable, "-m", "common.runtime.launch", *args], cwd=cwd,
+                           env=env)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            clients = [*self._retired, *([self._zygote] if self._zygote else [])]
+            self._zygote, self._retired = None, []
+        for client in clients:
+            client.close()
+
+    def _client(self) -> ZygoteClient | None:
+        # Under the lock: concurrent first starts wait for one zygote instead of racing.
+        with self._lock:
+            if not self._use_zygote or self._zygote_failed or self._closed:
+                return None
+            if self._zygote is not None and _newest_source() > self._preloaded_at:
+                self._report("zygote: common/ changed; loading it again")
+                # Not closed yet: its children would get SIGTERM (their PDEATHSIG).
+                self._retired.append(self._zygote)
+                self._zygote = None
+            for old in [z for z in self._retired if not z.has_children()]:
+                self._retired.remove(old)
+                old.close()
+            if self._zygote is None:
+                try:
+                    self._preloaded_at = time.time()
+                    self._zygote = ZygoteClient(self._cwd, {**os.environ, **self._env},
+                                               output=self._report)
+                except ZygoteError as exc:
+                    self._report(f"zygote: {exc}; starting functions without it")
+                    self._zygote_failed = True
+            return self._zygote
+
+
+def _newest_source() -> float:
+    """The latest modification time of the common library's source (~1 ms to stat)."""
+    import common
+
+    package = Path(common.__file__).parent
+    return max((path.stat().st_mtime for path in package.rglob("*.py")), default=0.0)
+
+
+def wait_answering(process: Child, port: int, deadline: float) -> str | None:
+    """Wait until the function answers HTTP on `port`; None, or what went wrong.
+
+    gunicorn listens before its worker has imported the function, and connections queue
+    until then: ready means an HTTP answer. /robots.txt reaches no user code (404 for
+    http functions, 405 for event functions)."""
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"exited with code {process.returncode} while starting"
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+        try:
+            connection.request("GET", "/robots.txt")
+            connection.getresponse().read()
+            return None
+        except OSError:
+            time.sleep(0.02)  # polling a starting process, bounded by the deadline
+        finally:
+            connection.close()
+    return f"did not answer on port {port} in time"

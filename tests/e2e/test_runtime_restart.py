@@ -1,0 +1,87 @@
+"""Restarting `saga up` with the embedded broker (messages in memory only) while orders
+are in flight: the new runtime re-publishes the outbox of unfinished orders, and every
+order still ends. A stack of its own (local_stack lives for the session), started twice
+on the same database and state dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common.apiclient import ApiClient
+from common.auth import CUSTOMER_ROLE, issue_token
+from common.infra.ports import free_port
+from common.runtime.control import ControlClient
+from common.runtime.state import read_state
+from common.settings import Settings
+from tests.conftest import TEST_JWT_SECRET
+from tests.e2e.conftest import REPO_ROOT
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@contextmanager
+def saga_up(env: dict[str, str], state_dir: Path, log: Path) -> Iterator[dict[str, Any]]:
+    """`saga up` until the block ends (Ctrl-C); its runtime-state.json once running."""
+    with log.open("ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "common.cli.main", "up"],
+                                   cwd=REPO_ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def running() -> dict[str, Any] | None:
+            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+            state = read_state(state_dir) or {}
+            return state if state.get("phase") == "running" and \
+                state.get("pid") == process.pid else None
+
+        yield wait_for(running, timeout=90, interval=0.2, message="saga up to be running")
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            assert process.wait(60) == 0, log.read_text(errors="replace")[-3000:]
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+
+
+def test_orders_in_flight_survive_a_restart(fresh_database: Callable[[str], str],
+                                            tmp_path: Path) -> None:
+    state_dir, log = tmp_path / "state", tmp_path / "saga-up.log"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("KAFKA_BOOTSTRAP_SERVERS", "SAGA_KAFKA_EMBEDDED")} | {
+        "DATABASE_URL": fresh_database("restart"), "SAGA_STATE_DIR": str(state_dir),
+        "SAGA_API_PORT": str(port), "SAGA_JWT_SECRET": TEST_JWT_SECRET,
+        "SAGA_PROFILE": "local"}
+    settings = Settings(jwt_secret=TEST_JWT_SECRET)
+    api = ApiClient(f"http://127.0.0.1:{port}", issue_token(
+        settings, f"restart-{uuid.uuid4().hex[:6]}", roles=[CUSTOMER_ROLE]))
+    with saga_up(env, state_dir, log) as state:
+        assert state["embedded"] == {"database": False, "kafka": True}
+        api.create_account()
+        api.deposit("50.00")
+        # Payments stops taking events: these orders stop half-way, their payment.requested
+        # only in the broker's memory when it stops.
+        ControlClient(state["control"]["url"], state["control"]["token"]).pause("payments")
+        stuck = [api.place_order([("MUG-001", 1)])["id"] for _ in range(3)]
+        wait_for(lambda: all(api.order(o)["status"] == "PAYMENT_PROCESSING" for o in stuck),
+                 timeout=30, interval=0.1, message="the orders to wait for payments")
+        # And one just placed: wherever it is when the runtime stops.
+        fresh = api.place_order([("MUG-001", 1)], payment_mode="confirm")["id"]
+    with saga_up(env, state_dir, log):
+        assert "re-published" in log.read_text()
+        wait_for(lambda: api.order(fresh)["status"] == "AWAITING_PAYMENT", timeout=30,
+                 interval=0.1, message="the fresh order to reach its payment step")
+        api.pay(fresh)
+        wait_for(lambda: all(api.order(o)["status"] == "COMPLETED" for o in [*stuck, fresh]),
+                 timeout=60, interval=0.2, message="every order in flight to complete")

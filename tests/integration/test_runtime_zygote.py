@@ -1,0 +1,139 @@
+"""The zygote (a fork server with the libraries preloaded) starts functions that behave
+like spawned ones: own process group, output on their own pipe, exit codes as Popen's;
+when it dies, functions are spawned fresh. And the runtime's control port."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from common.runtime import spawn
+from common.runtime import starter as starter_module
+from common.runtime.control import ControlClient, ControlError, ControlServer
+from common.runtime.starter import ProcessStarter
+from common.runtime.zygote_client import ZygoteClient
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+ECHO = str(Path(__file__).parent / "fixtures" / "runtime_echo.py")
+
+
+def echo_args(port: int) -> list[str]:
+    return ["--target", "health", "--source", ECHO, "--signature-type", "http",
+            "--host", "127.0.0.1", "--port", str(port)]
+
+
+def answers(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def test_a_forked_function_is_a_process_of_its_own(tmp_path: Path) -> None:
+    client = ZygoteClient(ROOT, os.environ)
+    try:
+        port = spawn.free_port()
+        child = client.spawn(echo_args(port), cwd=tmp_path, env=dict(os.environ))
+        wait_for(lambda: answers(port), timeout=20, message="the forked function to answer")
+        assert child.poll() is None
+        assert os.getpgid(child.pid) == child.pid  # its own group: a stop reaches gunicorn
+        assert os.readlink(f"/proc/{child.pid}/cwd") == str(tmp_path)
+        os.killpg(child.pid, signal.SIGKILL)
+        assert child.wait(10) == -signal.SIGKILL
+        # Its output pipe ends with it: no write end was left open in the runtime.
+        reader = threading.Thread(target=child.stdout.read, daemon=True)
+        reader.start()
+        reader.join(10)
+        assert not reader.is_alive()
+    finally:
+        client.close()
+    assert client._process.poll() is not None
+
+
+def test_without_a_zygote_functions_are_spawned(tmp_path: Path) -> None:
+    lines: list[str] = []
+    starter = ProcessStarter(cwd=ROOT, env=os.environ, report=lines.append)
+    try:
+        starter.prepare()
+        zygote = starter._zygote
+        assert zygote is not None
+        spawn.terminate(zygote._process, 5)  # the zygote dies under the runtime
+        port = spawn.free_port()
+        child = starter.start(echo_args(port), cwd=tmp_path, env=dict(os.environ))
+        wait_for(lambda: answers(port), timeout=30, message="the spawned function to answer")
+        assert any("starting functions without it" in line for line in lines), lines
+        spawn.terminate(child, 5)
+    finally:
+        starter.close()
+
+
+def test_an_edit_to_the_common_library_reloads_the_zygote(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines: list[str] = []
+    starter = ProcessStarter(cwd=ROOT, env=os.environ, report=lines.append)
+    try:
+        before_port, after_port = spawn.free_port(), spawn.free_port()
+        before = starter.start(echo_args(before_port), cwd=tmp_path, env=dict(os.environ))
+        first = starter._zygote
+        assert first is not None
+        edited = time.time()  # a file of common/ changes after the zygote loaded it
+        monkeypatch.setattr(starter_module, "_newest_source", lambda: edited)
+        after = starter.start(echo_args(after_port), cwd=tmp_path, env=dict(os.environ))
+        wait_for(lambda: answers(before_port) and answers(after_port), timeout=30,
+                 message="both functions to answer")
+        assert starter._zygote is not None and starter._zygote.pid != first.pid
+        assert "zygote: common/ changed; loading it again" in lines
+        # The old zygote stays while a function it started runs (closing it would
+        # SIGTERM that function), and goes once none does.
+        assert first._process.poll() is None
+        spawn.terminate(before, 5)
+        spawn.terminate(starter.start(echo_args(spawn.free_port()), cwd=tmp_path,
+                                      env=dict(os.environ)), 5)
+        assert first._process.poll() is not None
+        spawn.terminate(after, 5)
+    finally:
+        starter.close()
+
+
+class FakeSource:
+    def __init__(self) -> None:
+        self.paused = False
+
+    def pause(self, timeout: float = 30.0) -> bool:
+        self.paused = True
+        return True
+
+    def resume(self) -> None:
+        self.paused = False
+
+
+def test_the_control_port_pauses_and_resumes_sources() -> None:
+    source = FakeSource()
+    with ControlServer({"inventory": (source, "saga-inventory")}) as server:
+        client = ControlClient(server.url, server.token)
+        client.pause("inventory")
+        assert source.paused
+        assert client.sources() == {"inventory": {"paused": True,
+                                                  "consumer_group": "saga-inventory"}}
+        client.resume("inventory")
+        assert not source.paused
+        with pytest.raises(ControlError, match="no KafkaSource 'nope'"):
+            client.pause("nope")
+        with pytest.raises(ControlError, match="HTTP 403"):
+            ControlClient(server.url, "wrong").pause("inventory")
+        assert not source.paused
+    with pytest.raises(ControlError, match="is `saga up` still running"):
+        ControlClient(server.url, server.token, timeout=2).sources()
