@@ -22,6 +22,8 @@ and other methods on these paths still reach the function.
 
 from __future__ import annotations
 
+import contextlib
+
 import flask
 from sqlalchemy import text
 from werkzeug import Response
@@ -58,8 +60,10 @@ def ready() -> Response:
     except Exception as exc:  # unreachable, misconfigured, out of connections: not ready
         return _json(f'{{"status": "unavailable", "error": "{type(exc).__name__}"}}', 503)
     # Create the producer now: its first idempotent-producer setup costs ~500 ms, which
-    # would otherwise land on the first event after a cold start.
-    get_producer(get_settings())
+    # would otherwise land on the first event after a cold start. Best effort: readiness
+    # is about the database; a missing broker setting fails the first publish, not this.
+    with contextlib.suppress(Exception):
+        get_producer(get_settings())
     return _json('{"status": "ok"}', 200)
 
 

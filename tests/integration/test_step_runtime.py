@@ -111,9 +111,12 @@ def test_broker_unreachable_commits_effects_and_leaves_rows_for_the_relay(
     assert _stock(saga_env, sku) == (3, 1)
 
 
-def test_two_concurrent_orders_for_the_last_unit_reserve_it_once(saga_env: Settings) -> None:
-    sku = _product(saga_env, on_hand=1)
-    events = [_order_created(sku)[1] for _ in range(2)]
+@pytest.mark.parametrize(("orders", "units"), [(2, 1), (8, 3)])
+def test_concurrent_orders_reserve_exactly_the_units_there_are(
+    saga_env: Settings, orders: int, units: int
+) -> None:
+    sku = _product(saga_env, on_hand=units)
+    events = [_order_created(sku)[1] for _ in range(orders)]
     statuses: list[int] = []
     barrier = threading.Barrier(len(events))
 
@@ -126,11 +129,12 @@ def test_two_concurrent_orders_for_the_last_unit_reserve_it_once(saga_env: Setti
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(30)
-    assert statuses == [200, 200]
-    assert _stock(saga_env, sku) == (1, 1)
+        thread.join(60)
+    assert statuses == [200] * orders
+    assert _stock(saga_env, sku) == (units, units)  # all reserved, never more
     emitted = sorted(r.event_type for e in events for r in _outbox(saga_env, e["id"]))
-    assert emitted == [c.STOCK_REJECTED, c.STOCK_RESERVED]
+    assert emitted.count(c.STOCK_RESERVED) == units
+    assert emitted.count(c.STOCK_REJECTED) == orders - units
 
 
 def test_database_outage_answers_5xx_so_knative_retries(
