@@ -69,6 +69,8 @@ def consumer_config(settings: Settings, group_id: str, initial_offset: str) -> d
         }
     else:
         config["fetch.wait.max.ms"] = 50
+    if settings.kafka_fetch_wait_ms is not None:
+        config["fetch.wait.max.ms"] = settings.kafka_fetch_wait_ms
     return config
 
 

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         "client settings that work around its quirks (DESIGN.md section 7).",
     )
     topic_partitions: int = Field(default=3, ge=1)
+    kafka_fetch_wait_ms: int | None = Field(
+        default=None, ge=1, le=1000,
+        description="Consumers' fetch.wait.max.ms; unset: 50 on Kafka, 10 on the embedded broker.",
+    )
 
     # --- profile and identity ----------------------------------------------------------
     profile: Profile = "local"

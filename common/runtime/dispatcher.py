@@ -143,7 +143,7 @@ class KafkaSourceDispatcher:
             last_commit = last_lag = time.monotonic()
             while not self._stopping.is_set() and not self._pausing.is_set():
                 batch: dict[TP, list[Message]] = {}
-                for message in consumer.consume(num_messages=500, timeout=0.05):
+                for message in _next_messages(consumer):
                     error = message.error()
                     if error is not None:
                         self._consumer_error(error)
@@ -249,3 +249,13 @@ class KafkaSourceDispatcher:
     def _consumer_error(self, error: KafkaError) -> None:
         if error.code() != KafkaError._PARTITION_EOF:
             self._console.line(f"kafka-source {self.spec.name}: consumer error: {error}")
+
+
+def _next_messages(consumer: Consumer) -> list[Message]:
+    """What has arrived, as soon as something has: consume() waits for its whole timeout
+    unless num_messages arrive (measured: +25 ms per hop at 50 ms), so wait with poll() for
+    the first record, then take what is already queued without waiting."""
+    first = consumer.poll(0.05)
+    if first is None:
+        return []
+    return [first, *consumer.consume(num_messages=499, timeout=0)]
