@@ -53,6 +53,9 @@ def get_engine(settings: Settings | None = None) -> Engine:
 
 
 def dispose_engines() -> None:
+    from common.outbox_marks import close_marks
+
+    close_marks()  # their queued marks need the engines
     with _engines_lock:
         for engine in _engines.values():
             engine.dispose()

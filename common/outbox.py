@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from common import tables as t
 from common.cloudevents_kafka import attributes_of, event_from_parts, new_event, to_kafka
 from common.kafka import get_producer
+from common.outbox_marks import marks_for
 from common.settings import Settings
 from common.tracing import TraceContext
 
@@ -123,13 +124,11 @@ class Publisher:
             return list(acked)
 
     def publish(self, engine: Engine, events: Sequence[CloudEvent]) -> int:
+        """Produce, then queue the acknowledged rows to be marked (outbox_marks: in a
+        batch, off the caller's path)."""
         acked = self.produce(events)
         if acked:
-            try:
-                with engine.begin() as conn:
-                    mark_published(conn, acked)
-            except Exception as exc:  # published but not marked: the relay re-sends, inbox dedupes
-                log.warning("could not mark outbox rows published: %s", exc)
+            marks_for(engine).add(acked)
         return len(acked)
 
 

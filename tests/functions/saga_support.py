@@ -31,6 +31,7 @@ from common.events import catalogue as c
 from common.events.models import CancelReason, EventData, OrderLine, PaymentMode
 from common.order_state import Order, Status, create_order, lock_order, transition
 from common.outbox import Outbox
+from common.outbox_marks import flush_marks
 from common.seed import add_product
 from common.settings import Settings
 from common.tracing import new_trace
@@ -280,6 +281,7 @@ def row(settings: Settings, table: Any, **where: Any) -> Any:
 
 
 def rows(settings: Settings, table: Any, **where: Any) -> list[Any]:
+    flush_marks()  # published outbox rows are marked in the background (outbox_marks)
     with get_engine(settings).connect() as conn:
         return list(conn.execute(
             select(table).where(*(table.c[k] == v for k, v in where.items()))

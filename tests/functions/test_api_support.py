@@ -21,6 +21,7 @@ from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
 from common.db import get_engine
 from common.order_state import Status, lock_order, transition
 from common.outbox import Outbox
+from common.outbox_marks import flush_marks
 from common.seed import add_product
 from common.settings import Settings
 from common.tracing import new_trace
@@ -95,6 +96,7 @@ def advance(
 
 
 def outbox_rows(settings: Settings, order_id: str) -> list[Any]:
+    flush_marks()  # published rows are marked in the background (outbox_marks)
     o = t.outbox
     with get_engine(settings).connect() as conn:
         return list(conn.execute(

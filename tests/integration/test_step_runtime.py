@@ -18,6 +18,7 @@ from common.db import dispose_engines, get_engine
 from common.events import catalogue as c
 from common.events.models import OrderCreated, OrderLine, utc_now
 from common.kafka import close_producers
+from common.outbox_marks import flush_marks
 from common.seed import add_product
 from common.settings import Settings, get_settings
 from tests.helpers import make_event, post_event, read_topic
@@ -56,6 +57,7 @@ def _stock(settings: Settings, sku: str) -> tuple[int, int]:
 
 
 def _outbox(settings: Settings, caused_by: str) -> list[Any]:
+    flush_marks()  # published rows are marked in the background (outbox_marks)
     with get_engine(settings).connect() as conn:
         return list(conn.execute(
             select(t.outbox).where(t.outbox.c.caused_by == caused_by)

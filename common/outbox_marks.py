@@ -1,0 +1,127 @@
+"""Marking published outbox rows, off the request path and in batches.
+
+Why not in the step's own thread: marking is bookkeeping, not part of the step's effect.
+Done inline it cost every event a second transaction (BEGIN, UPDATE, COMMIT: three round
+trips and a WAL flush the caller waited for). Here one thread per process marks whatever
+was acknowledged in the last few milliseconds with one UPDATE, and commits it with
+synchronous_commit off: a mark lost to a crash only means the relay publishes the row
+again, and every consumer's inbox drops the duplicate. The step's own transaction (inbox,
+effects, outbox rows) stays fully durable.
+
+Thread-safe. A mark that cannot be written (database down) is dropped with a warning, for
+the same reason. `flush()` waits until everything queued so far is written (tests, exit).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import Engine, bindparam, func, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+
+from common import tables as t
+
+log = logging.getLogger(__name__)
+
+BATCH_EVERY_S = 0.02
+
+_MARK = (
+    update(t.outbox)
+    .where(t.outbox.c.id == func.any(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))),
+           t.outbox.c.published_at.is_(None))
+    .values(published_at=func.now())
+)
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+
+
+class PublishedMarks:
+    """The queue of acknowledged outbox ids of one engine, and the thread that marks them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._cond = threading.Condition()
+        self._queued: list[uuid.UUID] = []
+        self._queued_total = 0  # ids ever queued, and ids handled (written or dropped):
+        self._handled_total = 0  # flush() waits for the second to catch up with the first
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="outbox-marks", daemon=True)
+        self._thread.start()
+
+    def add(self, ids: Iterable[str]) -> None:
+        with self._cond:
+            before = len(self._queued)
+            self._queued.extend(uuid.UUID(i) for i in ids)
+            self._queued_total += len(self._queued) - before
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every id queued before this call is marked (or dropped)."""
+        with self._cond:
+            target = self._queued_total
+            return self._cond.wait_for(lambda: self._handled_total >= target, timeout)
+
+    def close(self) -> None:
+        """Write what is queued, then end the thread."""
+        self.flush()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._queued) or self._closed)
+                if self._closed:
+                    return
+            # Let the ids of events being acknowledged right now join this batch.
+            threading.Event().wait(BATCH_EVERY_S)
+            with self._cond:
+                batch, self._queued = self._queued, []
+            self._write(batch)
+            with self._cond:
+                self._handled_total += len(batch)
+                self._cond.notify_all()
+
+    def _write(self, ids: list[uuid.UUID]) -> None:
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(_ASYNC_COMMIT)
+                conn.execute(_MARK, {"ids": ids})
+        except Exception as exc:  # published but not marked: the relay re-sends, inbox dedupes
+            log.warning("could not mark %d outbox row(s) published: %s", len(ids), exc)
+
+
+_marks: dict[Engine, PublishedMarks] = {}
+_marks_lock = threading.Lock()
+
+
+def marks_for(engine: Engine) -> PublishedMarks:
+    """The process's marker for `engine`, started on first use (never at import)."""
+    with _marks_lock:
+        marks = _marks.get(engine)
+        if marks is None:
+            marks = _marks[engine] = PublishedMarks(engine)
+        return marks
+
+
+def flush_marks(timeout: float = 5.0) -> bool:
+    """Wait until every mark queued so far in this process is written."""
+    with _marks_lock:
+        pending = list(_marks.values())
+    return all(marks.flush(timeout) for marks in pending)
+
+
+def close_marks() -> None:
+    """Write what is queued and end every marker (before engines are disposed)."""
+    with _marks_lock:
+        pending = list(_marks.values())
+        _marks.clear()
+    for marks in pending:
+        marks.close()
+
+
+atexit.register(flush_marks, 2.0)
