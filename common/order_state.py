@@ -11,15 +11,27 @@ Illegal transitions raise IllegalTransition and change nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    DateTime,
+    Row,
+    Text,
+    bindparam,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
 
 from common import tables as t
 from common.events import catalogue as c
@@ -71,6 +83,45 @@ STATUS_GROUP: dict[Status, StatusGroup] = {
     Status.COMPLETED: "completed",
     Status.CANCELLED: "cancelled",
 }
+
+
+# --- the statements (built once: SQLAlchemy then only looks up their compiled form) -------
+
+_ORDER_COLUMNS = (t.orders.c.id, t.orders.c.customer_id, t.orders.c.status, t.orders.c.reason,
+                  t.orders.c.payment_mode, t.orders.c.total, t.orders.c.shipping_address,
+                  t.orders.c.payment_deadline, t.orders.c.created_at)
+_READ_ORDER = select(*_ORDER_COLUMNS).where(t.orders.c.id == bindparam("order_id"))
+_LOCK_ORDER = _READ_ORDER.with_for_update()
+
+# Compare-and-set: the UPDATE applies only when the order is in :from_status (and locks the
+# row); the history rows (one per step, in order) are written from what it returned, so a
+# refused step writes nothing at all.
+_ADVANCE = text("""
+WITH moved AS (
+    UPDATE orders.orders
+       SET status = :to_status, reason = :reason,
+           payment_deadline = COALESCE(:deadline, payment_deadline),
+           updated_at = now(), version = version + 1
+     WHERE id = :order_id AND status = :from_status
+ RETURNING id, customer_id, status, reason, payment_mode, total, shipping_address,
+           payment_deadline, created_at
+), history AS (
+    INSERT INTO orders.order_status_history
+           (order_id, from_status, to_status, reason, actor, event_id)
+    SELECT moved.id, step.from_status, step.to_status, step.reason, :actor, :event_id
+      FROM moved,
+           unnest(:froms, :tos, :reasons) WITH ORDINALITY
+               AS step(from_status, to_status, reason, n)
+     ORDER BY step.n
+)
+SELECT * FROM moved
+""").bindparams(
+    bindparam("order_id", type_=PgUUID(as_uuid=True)),
+    bindparam("deadline", type_=DateTime(timezone=True)),
+    bindparam("froms", type_=ARRAY(Text)),
+    bindparam("tos", type_=ARRAY(Text)),
+    bindparam("reasons", type_=ARRAY(Text)),
+).columns(*_ORDER_COLUMNS)
 
 
 class IllegalTransition(Exception):
@@ -138,13 +189,14 @@ def create_order(
 
 def lock_order(conn: Connection, order_id: UUID) -> Order | None:
     """The order, row-locked until the transaction ends; None when it does not exist."""
-    row = conn.execute(
-        select(t.orders).where(t.orders.c.id == order_id).with_for_update()
-    ).first()
-    if row is None:
-        return None
-    return Order(row.id, row.customer_id, Status(row.status), row.reason, row.payment_mode,
-                 row.total, row.shipping_address, row.payment_deadline, row.created_at)
+    row = conn.execute(_LOCK_ORDER, {"order_id": order_id}).first()
+    return None if row is None else _order_of(row)
+
+
+def read_order(conn: Connection, order_id: UUID) -> Order | None:
+    """The order as it is now, without a lock (to explain why a transition did not apply)."""
+    row = conn.execute(_READ_ORDER, {"order_id": order_id}).first()
+    return None if row is None else _order_of(row)
 
 
 def transition(
@@ -161,45 +213,84 @@ def transition(
     """Move a locked order to `to`, record it, and emit what the new state implies:
     PAYMENT_PROCESSING -> payment.requested, PAID -> order.paid, COMPLETED -> order.completed,
     CANCELLED -> order.cancelled (which triggers every compensation)."""
-    if not can_transition(order.status, to):
+    moved = advance(conn, outbox, order.id, expected=order.status, path=[to], actor=actor,
+                    reason=reason, event_id=event_id, payment_window=payment_window)
+    if moved is None:  # the caller's lock says this cannot happen; refuse rather than guess
         raise IllegalTransition(order.id, order.status, to)
-    if (to == Status.CANCELLED) != (reason is not None):
+    return moved
+
+
+def advance(
+    conn: Connection,
+    outbox: Outbox,
+    order_id: UUID,
+    *,
+    expected: Status,
+    path: Sequence[Status],
+    actor: str,
+    reason: CancelReason | None = None,
+    event_id: str | None = None,
+    payment_window: timedelta | None = None,
+) -> Order | None:
+    """Move the order from `expected` through every status of `path` (each step a legal
+    transition), if and only if it is in `expected` now: None when it is not (or does not
+    exist), and nothing is written. `reason` belongs to the last step (CANCELLED).
+
+    One statement (compare-and-set UPDATE, which takes the row lock, plus one history row
+    per step): a step that finds the order where it expects it costs one round trip."""
+    steps = list(zip([expected, *path[:-1]], path, strict=True))
+    for before, after in steps:
+        if not can_transition(before, after):
+            raise IllegalTransition(order_id, before, after)
+    final = path[-1]
+    if (final == Status.CANCELLED) != (reason is not None):
         raise ValueError("a reason is required exactly when cancelling")
-    deadline = order.payment_deadline
-    if to == Status.AWAITING_PAYMENT and payment_window is not None:
+    deadline = None
+    if Status.AWAITING_PAYMENT in path and payment_window is not None:
         deadline = utc_now() + payment_window
-    conn.execute(
-        update(t.orders).where(t.orders.c.id == order.id).values(
-            status=to, reason=reason, payment_deadline=deadline, updated_at=func.now(),
-            version=t.orders.c.version + 1,
-        )
-    )
-    conn.execute(insert(t.order_status_history).values(
-        order_id=order.id, from_status=order.status, to_status=to, reason=reason, actor=actor,
-        event_id=event_id,
-    ))
-    _log_after_commit(conn, outbox, order.id, order.status, to, reason)
+    row = conn.execute(_ADVANCE, {
+        "order_id": order_id, "from_status": expected.value, "to_status": final.value,
+        "reason": reason,
+        "deadline": deadline, "actor": actor, "event_id": event_id,
+        "froms": [b.value for b, _ in steps], "tos": [a.value for _, a in steps],
+        "reasons": [None] * (len(steps) - 1) + [reason],
+    }).first()
+    if row is None:
+        return None
+    moved = _order_of(row)
+    for before, after in steps:
+        step_reason = reason if after == final else None
+        _log_after_commit(conn, outbox, order_id, before, after, step_reason)
+        _emit_implied(outbox, moved, before, after, step_reason)
+    return moved
+
+
+def _emit_implied(outbox: Outbox, order: Order, before: Status, status: Status,
+                  reason: CancelReason | None) -> None:
     key = str(order.id)
-    if to == Status.PAYMENT_PROCESSING:
+    if status == Status.PAYMENT_PROCESSING:
         outbox.emit(c.PAYMENT_REQUESTED, PaymentRequested(
             order_id=order.id, customer_id=order.customer_id, amount=order.total,
         ), partition_key=key)
-    elif to == Status.PAID:
+    elif status == Status.PAID:
         outbox.emit(c.ORDER_PAID, OrderPaid(
             order_id=order.id, customer_id=order.customer_id, amount=order.total,
             shipping_address=order.shipping_address,
         ), partition_key=key)
-    elif to == Status.COMPLETED:
+    elif status == Status.COMPLETED:
         outbox.emit(c.ORDER_COMPLETED, OrderCompleted(
             order_id=order.id, customer_id=order.customer_id), partition_key=key)
-    elif to == Status.CANCELLED:
+    elif status == Status.CANCELLED:
         assert reason is not None
         outbox.emit(c.ORDER_CANCELLED, OrderCancelled(
             order_id=order.id, customer_id=order.customer_id, reason=reason,
-            previous_status=order.status,
+            previous_status=before,
         ), partition_key=key)
-    return Order(order.id, order.customer_id, to, reason, order.payment_mode, order.total,
-                 order.shipping_address, deadline, order.created_at)
+
+
+def _order_of(row: Row[Any]) -> Order:
+    return Order(row.id, row.customer_id, Status(row.status), row.reason, row.payment_mode,
+                 row.total, row.shipping_address, row.payment_deadline, row.created_at)
 
 
 def _log_after_commit(

@@ -41,6 +41,9 @@ class OrderCreated(EventData):
 
 class StockReserved(EventData):
     items: list[OrderLine] = Field(min_length=1)
+    # Copied from order.created so the saga can go on to payment without reading the
+    # order first. Optional: events written before it existed still validate.
+    payment_mode: PaymentMode | None = None
 
 class MissingStock(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

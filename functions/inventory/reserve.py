@@ -53,7 +53,8 @@ def reserve_stock(ctx: StepContext, order: OrderCreated) -> None:
     )
     move_stock(conn, order.order_id, dict(wanted), kind="reserve", on_hand_sign=0,
                reserved_sign=1)
-    ctx.emit(c.STOCK_RESERVED, StockReserved(order_id=order.order_id, items=order.items))
+    ctx.emit(c.STOCK_RESERVED, StockReserved(order_id=order.order_id, items=order.items,
+                                             payment_mode=order.payment_mode))
     ctx.labels["outcome"] = "reserved"
 
 

@@ -32,18 +32,25 @@ from common.events.models import (
     StockRejected,
     StockReserved,
 )
-from common.order_state import Order, Status, lock_order, transition
+from common.order_state import Order, Status, advance, read_order
 from common.step import StepContext
 
 
 def on_stock_reserved(ctx: StepContext, ev: StockReserved) -> None:
-    order = _expect(ctx, ev.order_id, Status.CREATED, "await_payment")
-    if order is None:
-        return
+    # An order that pays automatically goes on to PAYMENT_PROCESSING in the same statement
+    # (the state machine emits payment.requested); confirm mode waits for POST .../pay. The
+    # event's payment_mode saves reading the order first; the order row stays the truth.
     window = timedelta(seconds=ctx.settings.payment_window_s)
-    order = _move(ctx, order, Status.AWAITING_PAYMENT, payment_window=window)
-    if order.payment_mode == "auto":
-        _move(ctx, order, Status.PAYMENT_PROCESSING)
+    path = [Status.AWAITING_PAYMENT]
+    if ev.payment_mode == "auto":
+        path.append(Status.PAYMENT_PROCESSING)
+    order = _advance(ctx, ev.order_id, Status.CREATED, path, "await_payment",
+                     payment_window=window)
+    if order is not None and order.status == Status.AWAITING_PAYMENT \
+            and order.payment_mode == "auto":  # an event without the hint
+        order = _advance(ctx, ev.order_id, Status.AWAITING_PAYMENT,
+                         [Status.PAYMENT_PROCESSING], "request_payment")
+    if order is not None and order.status == Status.PAYMENT_PROCESSING:
         ctx.labels["saga_step"] = "request_payment"
 
 
@@ -51,15 +58,12 @@ def on_stock_rejected(ctx: StepContext, ev: StockRejected) -> None:
     if ev.reason == "order_cancelled":
         _ignore(ctx, "cancel", "stock refused because the order is cancelled already")
         return
-    order = _expect(ctx, ev.order_id, Status.CREATED, "cancel")
-    if order is not None:
-        _move(ctx, order, Status.CANCELLED, reason="out_of_stock")
+    _advance(ctx, ev.order_id, Status.CREATED, [Status.CANCELLED], "cancel",
+             reason="out_of_stock")
 
 
 def on_payment_completed(ctx: StepContext, ev: PaymentCompleted) -> None:
-    order = _expect(ctx, ev.order_id, Status.PAYMENT_PROCESSING, "paid")
-    if order is not None:
-        _move(ctx, order, Status.PAID)
+    _advance(ctx, ev.order_id, Status.PAYMENT_PROCESSING, [Status.PAID], "paid")
 
 
 def on_payment_failed(ctx: StepContext, ev: PaymentFailed) -> None:
@@ -67,57 +71,51 @@ def on_payment_failed(ctx: StepContext, ev: PaymentFailed) -> None:
         # Payments refused because it saw the cancellation first: nothing was taken.
         _ignore(ctx, "cancel", "payment refused because the order is cancelled already")
         return
-    order = _expect(ctx, ev.order_id, Status.PAYMENT_PROCESSING, "cancel")
-    if order is not None:
-        # no_account is reported to the customer like a lack of funds: no money to pay with.
-        _move(ctx, order, Status.CANCELLED, reason="insufficient_funds")
+    # no_account is reported to the customer like a lack of funds: no money to pay with.
+    _advance(ctx, ev.order_id, Status.PAYMENT_PROCESSING, [Status.CANCELLED], "cancel",
+             reason="insufficient_funds")
 
 
 def on_shipment_dispatched(ctx: StepContext, ev: ShipmentDispatched) -> None:
-    order = _expect(ctx, ev.order_id, Status.PAID, "complete")
-    if order is not None:
-        _move(ctx, order, Status.COMPLETED)
+    if _advance(ctx, ev.order_id, Status.PAID, [Status.COMPLETED], "complete") is not None:
         ctx.labels["tracking_number"] = ev.tracking_number
 
 
 def on_shipment_failed(ctx: StepContext, ev: ShipmentFailed) -> None:
-    order = _expect(ctx, ev.order_id, Status.PAID, "cancel")
-    if order is not None:
-        _move(ctx, order, Status.CANCELLED, reason="shipping_failed")
+    _advance(ctx, ev.order_id, Status.PAID, [Status.CANCELLED], "cancel",
+             reason="shipping_failed")
 
 
 # --- helpers -----------------------------------------------------------------------------
 
-def _expect(ctx: StepContext, order_id: UUID, expected: Status, step: str) -> Order | None:
-    """The order, row-locked, when it is in `expected`; otherwise None and a log label."""
+def _advance(
+    ctx: StepContext,
+    order_id: UUID,
+    expected: Status,
+    path: list[Status],
+    step: str,
+    *,
+    reason: CancelReason | None = None,
+    payment_window: timedelta | None = None,
+) -> Order | None:
+    """Move the order along `path` if it is in `expected` (one compare-and-set statement);
+    otherwise change nothing and say why in the log line."""
     ctx.labels["saga_step"] = step
-    order = lock_order(ctx.conn, order_id)
-    if order is None:
+    moved = advance(ctx.conn, ctx.outbox, order_id, expected=expected, path=path,
+                    actor=ORDER_SAGA, reason=reason, event_id=str(ctx.event["id"]),
+                    payment_window=payment_window)
+    if moved is not None:
+        ctx.labels["order_status"] = moved.status
+        return moved
+    current = read_order(ctx.conn, order_id)
+    if current is None:
         _ignore(ctx, step, "unknown order")
-        return None
-    ctx.labels["order_status"] = order.status
-    if order.status != expected:
-        _ignore(ctx, step, f"order is {order.status}, the event expects {expected}")
-        return None
-    return order
+    else:
+        ctx.labels["order_status"] = current.status
+        _ignore(ctx, step, f"order is {current.status}, the event expects {expected}")
+    return None
 
 
 def _ignore(ctx: StepContext, step: str, why: str) -> None:
     ctx.labels["saga_step"] = step
     ctx.labels["ignored"] = why
-
-
-def _move(
-    ctx: StepContext,
-    order: Order,
-    to: Status,
-    *,
-    reason: CancelReason | None = None,
-    payment_window: timedelta | None = None,
-) -> Order:
-    moved = transition(
-        ctx.conn, ctx.outbox, order, to, actor=ORDER_SAGA, reason=reason,
-        event_id=str(ctx.event["id"]), payment_window=payment_window,
-    )
-    ctx.labels["order_status"] = moved.status
-    return moved
