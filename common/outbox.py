@@ -31,6 +31,9 @@ from common.tracing import TraceContext
 log = logging.getLogger(__name__)
 
 
+_INSERT = insert(t.outbox)
+
+
 class Outbox:
     """The events one transaction emits, in order. Not thread-safe: one per transaction."""
 
@@ -53,7 +56,7 @@ class Outbox:
         if not self.events:
             return
         conn.execute(
-            insert(t.outbox),
+            _INSERT,
             [
                 {
                     "id": uuid.UUID(e["id"]),

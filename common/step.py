@@ -22,7 +22,7 @@ from typing import Any
 from cloudevents.exceptions import GenericException as CloudEventError
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from common import tables as t
@@ -37,6 +37,16 @@ from common.tracing import TraceContext, continue_or_start
 log = logging.getLogger("saga.step")
 
 MAX_EVENT_BYTES = 256 * 1024
+
+# Built once (SQLAlchemy then only looks up the compiled statement): "seen before?" and
+# "remember it" in one round trip.
+_INBOX = (
+    pg_insert(t.inbox)
+    .values(consumer=bindparam("consumer"), event_id=bindparam("event_id"),
+            event_type=bindparam("event_type"))
+    .on_conflict_do_nothing()
+    .returning(t.inbox.c.event_id)
+)
 
 @dataclass
 class StepContext:
@@ -144,12 +154,9 @@ class StepRuntime:
 
         def work(conn: Connection) -> _Outcome:
             outbox = Outbox(self.consumer, trace, caused_by=event_id)
-            first_time = conn.execute(
-                pg_insert(t.inbox)
-                .values(consumer=self.consumer, event_id=event_id, event_type=event["type"])
-                .on_conflict_do_nothing()
-                .returning(t.inbox.c.event_id)
-            ).first()
+            first_time = conn.execute(_INBOX, {"consumer": self.consumer,
+                                               "event_id": event_id,
+                                               "event_type": event["type"]}).first()
             if first_time is None:
                 leftovers = unpublished_caused_by(conn, self.consumer, event_id)
                 return _Outcome("saga.step.skipped_duplicate", 200, leftovers, {})

@@ -8,20 +8,20 @@ from common.events.models import OrderPaid
 from common.step import StepContext
 from functions.inventory.stock import (
     lock_reservation,
+    move_reservation,
     move_stock,
     reserved_items,
-    set_reservation_status,
 )
 
 
 def commit_stock(ctx: StepContext, paid: OrderPaid) -> None:
     conn, order_id = ctx.conn, paid.order_id
-    status = lock_reservation(conn, order_id)
-    if status != "RESERVED":
+    # RESERVED -> COMMITTED first: it locks the reservation (the inventory's lock order:
+    # reservation, then stock rows) and decides in one statement.
+    if not move_reservation(conn, order_id, "RESERVED", "COMMITTED"):
         ctx.labels["saga_step"] = "commit.nothing_reserved"
-        ctx.labels["reservation_status"] = str(status)
+        ctx.labels["reservation_status"] = str(lock_reservation(conn, order_id))
         return
     items = reserved_items(conn, order_id)
     move_stock(conn, order_id, items, kind="commit", on_hand_sign=-1, reserved_sign=-1)
-    set_reservation_status(conn, order_id, "COMMITTED")
     ctx.labels["saga_step"] = "commit"

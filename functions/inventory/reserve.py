@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from common import tables as t
@@ -21,15 +21,24 @@ from common.events.models import MissingStock, OrderCreated, StockRejected, Stoc
 from common.step import StepContext
 from functions.inventory.stock import move_stock, set_reservation_status
 
+_CLAIM = (
+    pg_insert(t.reservations)
+    .values(order_id=bindparam("order_id"), status="RESERVED")
+    .on_conflict_do_nothing()
+    .returning(t.reservations.c.order_id)
+)
+_LOCK_STOCK = (
+    select(t.stock.c.sku, t.stock.c.on_hand, t.stock.c.reserved)
+    .where(t.stock.c.sku.in_(bindparam("skus", expanding=True)))
+    .order_by(t.stock.c.sku)
+    .with_for_update()
+)
+_RECORD_ITEMS = insert(t.reservation_items)
+
 
 def reserve_stock(ctx: StepContext, order: OrderCreated) -> None:
     conn = ctx.conn
-    claimed = conn.execute(
-        pg_insert(t.reservations)
-        .values(order_id=order.order_id, status="RESERVED")
-        .on_conflict_do_nothing()
-        .returning(t.reservations.c.order_id)
-    ).first()
+    claimed = conn.execute(_CLAIM, {"order_id": order.order_id}).first()
     if claimed is None:
         ctx.labels["saga_step"] = "reserve.already_decided"
         return
@@ -47,10 +56,8 @@ def reserve_stock(ctx: StepContext, order: OrderCreated) -> None:
         ctx.labels["outcome"] = "out_of_stock"
         return
 
-    conn.execute(
-        insert(t.reservation_items),
-        [{"order_id": order.order_id, "sku": sku, "quantity": qty} for sku, qty in wanted.items()],
-    )
+    conn.execute(_RECORD_ITEMS, [{"order_id": order.order_id, "sku": sku, "quantity": qty}
+                                 for sku, qty in wanted.items()])
     move_stock(conn, order.order_id, dict(wanted), kind="reserve", on_hand_sign=0,
                reserved_sign=1)
     ctx.emit(c.STOCK_RESERVED, StockReserved(order_id=order.order_id, items=order.items,
@@ -59,12 +66,7 @@ def reserve_stock(ctx: StepContext, order: OrderCreated) -> None:
 
 
 def _lock_and_check(conn: Connection, wanted: Counter[str]) -> list[MissingStock]:
-    rows = conn.execute(
-        select(t.stock.c.sku, t.stock.c.on_hand, t.stock.c.reserved)
-        .where(t.stock.c.sku.in_(sorted(wanted)))
-        .order_by(t.stock.c.sku)
-        .with_for_update()
-    ).all()
+    rows = conn.execute(_LOCK_STOCK, {"skus": sorted(wanted)}).all()
     available = {r.sku: r.on_hand - r.reserved for r in rows}
     return [
         MissingStock(sku=sku, requested=qty, available=max(available.get(sku, 0), 0))

@@ -34,22 +34,20 @@ FailReason = Literal["insufficient_funds", "no_account", "order_cancelled"]
 def charge(ctx: StepContext, req: PaymentRequested) -> None:
     conn = ctx.conn
     account = lock_account(conn, req.customer_id)
-    payment = lock_payment(conn, req.order_id)
-    if payment is None:
-        refusal = _refusal(account, req.amount)
-        # The payments row is claimed before any money moves: if a concurrent cancellation
-        # claimed it first (possible only without an account row to queue on), nothing
-        # has to be undone.
-        if claim_payment(conn, req.order_id, req.customer_id, req.amount,
-                         "FAILED" if refusal else "CAPTURED", refusal):
-            if refusal is not None:
-                _fail(ctx, req, refusal)
-            else:
-                assert account is not None
-                _capture(ctx, req, account)
-            return
-        payment = lock_payment(conn, req.order_id)
-    _already_decided(ctx, req, payment)
+    refusal = _refusal(account, req.amount)
+    # The payments row is claimed before any money moves. It exists already when this
+    # order's payment was decided before (a duplicate request, the API and the saga both)
+    # or when a cancellation overtook this event and left its VOIDED tombstone: then
+    # nothing moves, and what that row says is the answer.
+    if claim_payment(conn, req.order_id, req.customer_id, req.amount,
+                     "FAILED" if refusal else "CAPTURED", refusal):
+        if refusal is not None:
+            _fail(ctx, req, refusal)
+        else:
+            assert account is not None
+            _capture(ctx, req, account)
+        return
+    _already_decided(ctx, req, lock_payment(conn, req.order_id))
 
 
 def _refusal(account: Account | None, amount: Decimal) -> FailReason | None:
@@ -63,8 +61,7 @@ def _refusal(account: Account | None, amount: Decimal) -> FailReason | None:
 def _capture(ctx: StepContext, req: PaymentRequested, account: Account) -> None:
     # Freeze and capture in one transaction: the money is held and taken under the same
     # account lock, and the ledger shows both movements.
-    account = post(ctx.conn, account, req.order_id, "freeze", req.amount)
-    post(ctx.conn, account, req.order_id, "capture", req.amount)
+    post(ctx.conn, account, req.order_id, ("freeze", req.amount), ("capture", req.amount))
     ctx.emit(c.PAYMENT_COMPLETED, PaymentCompleted(
         order_id=req.order_id, customer_id=req.customer_id, amount=req.amount,
         shipping_address=req.shipping_address,

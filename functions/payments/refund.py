@@ -45,12 +45,12 @@ def refund_or_void(ctx: StepContext, cancelled: OrderCancelled) -> None:
     assert account is not None, "a FROZEN or CAPTURED payment has an account (ledger FK)"
     if payment.status == "FROZEN":
         ctx.action = "saga.compensation.unfrozen"
-        post(conn, account, order_id, "unfreeze", payment.amount)
+        post(conn, account, order_id, ("unfreeze", payment.amount))
         set_payment_status(conn, order_id, "VOIDED")
         ctx.labels["saga_step"] = "unfreeze"
         return
     ctx.action = "saga.compensation.refunded"
-    post(conn, account, order_id, "refund", payment.amount)
+    post(conn, account, order_id, ("refund", payment.amount))
     set_payment_status(conn, order_id, "REFUNDED")
     ctx.emit(c.PAYMENT_REFUNDED, PaymentRefunded(
         order_id=order_id, customer_id=payment.customer_id, amount=payment.amount,

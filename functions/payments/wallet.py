@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from common import tables as t
@@ -48,6 +48,13 @@ class Payment:
     customer_id: str
     amount: Decimal
     status: str
+
+
+_MOVE = (
+    update(t.accounts).where(t.accounts.c.customer_id == bindparam("b_customer_id"))
+    .values(balance=bindparam("b_balance"), frozen=bindparam("b_frozen"),
+            version=t.accounts.c.version + 1, updated_at=func.now())
+)
 
 
 def lock_account(conn: Connection, customer_id: str) -> Account | None:
@@ -93,26 +100,26 @@ def set_payment_status(conn: Connection, order_id: UUID, status: str) -> None:
 
 
 def post(
-    conn: Connection, account: Account, order_id: UUID, kind: LedgerKind, amount: Decimal
+    conn: Connection, account: Account, order_id: UUID,
+    *movements: tuple[LedgerKind, Decimal],
 ) -> Account:
-    """Move `amount` on a locked account and write the ledger row with the balances after
-    it. A zero amount (a free order) moves nothing and writes no row."""
-    if amount == 0:
+    """Apply `movements` in order to a locked account and write one ledger row each, with
+    the balances after it: one UPDATE of the account and one INSERT of the rows, however
+    many movements. A zero amount (a free order) moves nothing and writes no row."""
+    ledger: list[dict[str, object]] = []
+    after = account
+    for kind, amount in movements:
+        if amount == 0:
+            continue
+        balance_sign, frozen_sign = _EFFECT[kind]
+        after = Account(after.customer_id, after.balance + balance_sign * amount,
+                        after.frozen + frozen_sign * amount)
+        ledger.append({"customer_id": account.customer_id, "order_id": order_id, "kind": kind,
+                       "amount": amount, "balance_after": after.balance,
+                       "frozen_after": after.frozen})
+    if not ledger:
         return account
-    balance_sign, frozen_sign = _EFFECT[kind]
-    after = Account(
-        account.customer_id,
-        account.balance + balance_sign * amount,
-        account.frozen + frozen_sign * amount,
-    )
-    conn.execute(
-        update(t.accounts).where(t.accounts.c.customer_id == account.customer_id).values(
-            balance=after.balance, frozen=after.frozen, version=t.accounts.c.version + 1,
-            updated_at=func.now(),
-        )
-    )
-    conn.execute(insert(t.ledger).values(
-        customer_id=account.customer_id, order_id=order_id, kind=kind, amount=amount,
-        balance_after=after.balance, frozen_after=after.frozen,
-    ))
+    conn.execute(_MOVE, {"b_customer_id": account.customer_id, "b_balance": after.balance,
+                         "b_frozen": after.frozen})
+    conn.execute(insert(t.ledger), ledger)
     return after

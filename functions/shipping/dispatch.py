@@ -17,7 +17,7 @@ import re
 import secrets
 from typing import Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from common import tables as t
@@ -30,6 +30,20 @@ CANCELLED_REASON = "order_cancelled"
 UNDELIVERABLE_REASON = "undeliverable_address"
 
 
+_LOCK_SHIPMENT = (
+    select(t.shipments.c.status, t.shipments.c.reason)
+    .where(t.shipments.c.order_id == bindparam("order_id"))
+    .with_for_update()
+)
+_CLAIM = (
+    pg_insert(t.shipments)
+    .values({c_: bindparam(c_) for c_ in
+             ("order_id", "status", "tracking_number", "address", "reason")})
+    .on_conflict_do_nothing(index_elements=[t.shipments.c.order_id])
+    .returning(t.shipments.c.order_id)
+)
+
+
 def new_tracking_number() -> str:
     """A tracking number: TRK- and 12 uppercase hex digits (48 random bits). The column is
     unique: a collision fails the step with 500 and the KafkaSource's retry draws a new number."""
@@ -37,13 +51,10 @@ def new_tracking_number() -> str:
 
 
 def dispatch(ctx: StepContext, paid: OrderPaid) -> None:
+    # Claim first: on the usual path the insert is the only statement. A row that exists
+    # (a duplicate, or a cancellation's tombstone) makes the claim fail, and says why.
     conn = ctx.conn
-    if (existing := _existing(conn, paid)) is not None:
-        ctx.labels["saga_step"] = "ship.already_decided"
-        ctx.labels["shipment"] = existing
-        return
-    address = paid.shipping_address
-    if UNDELIVERABLE.search(address):
+    if UNDELIVERABLE.search(paid.shipping_address):
         if _claim(conn, paid, "FAILED", None, UNDELIVERABLE_REASON):
             ctx.emit(c.SHIPMENT_FAILED, ShipmentFailed(
                 order_id=paid.order_id, reason=UNDELIVERABLE_REASON))
@@ -56,8 +67,8 @@ def dispatch(ctx: StepContext, paid: OrderPaid) -> None:
                 order_id=paid.order_id, tracking_number=tracking))
             ctx.labels["saga_step"] = "ship"
             return
-    # A cancellation's tombstone was committed between our check and our insert.
     ctx.labels["saga_step"] = "ship.already_decided"
+    ctx.labels["shipment"] = _existing(conn, paid) or "unknown"
 
 
 def never_ship(ctx: StepContext, cancelled: OrderCancelled) -> None:
@@ -75,11 +86,7 @@ def never_ship(ctx: StepContext, cancelled: OrderCancelled) -> None:
 
 
 def _existing(conn: Connection, event: OrderPaid | OrderCancelled) -> str | None:
-    row = conn.execute(
-        select(t.shipments.c.status, t.shipments.c.reason)
-        .where(t.shipments.c.order_id == event.order_id)
-        .with_for_update()
-    ).first()
+    row = conn.execute(_LOCK_SHIPMENT, {"order_id": event.order_id}).first()
     if row is None:
         return None
     return f"{row.status}:{row.reason}" if row.reason else str(row.status)
@@ -93,11 +100,7 @@ def _claim(
     reason: str | None,
 ) -> bool:
     address = event.shipping_address if isinstance(event, OrderPaid) else ""
-    inserted = conn.execute(
-        pg_insert(t.shipments)
-        .values(order_id=event.order_id, status=status, tracking_number=tracking,
-                address=address, reason=reason)
-        .on_conflict_do_nothing(index_elements=[t.shipments.c.order_id])
-        .returning(t.shipments.c.order_id)
-    ).first()
+    inserted = conn.execute(_CLAIM, {"order_id": event.order_id, "status": status,
+                                     "tracking_number": tracking, "address": address,
+                                     "reason": reason}).first()
     return inserted is not None
