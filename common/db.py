@@ -44,7 +44,10 @@ def get_engine(settings: Settings | None = None) -> Engine:
                 pool_pre_ping=False,
                 connect_args={
                     "connect_timeout": 5,
-                    "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+                    # UTC sessions: timestamps read back compare equal, in JSON too, to
+                    # the ones written from Python (utc_now), whatever the server's zone.
+                    "options": f"-c statement_timeout={settings.db_statement_timeout_ms}"
+                               " -c timezone=UTC",
                     "application_name": f"saga-{settings.function_name}",
                 },
             )

@@ -23,10 +23,11 @@ from sqlalchemy import (
     ARRAY,
     Connection,
     DateTime,
+    Integer,
+    Numeric,
     Row,
     Text,
     bindparam,
-    insert,
     select,
     text,
 )
@@ -124,6 +125,31 @@ SELECT * FROM moved
 ).columns(*_ORDER_COLUMNS)
 
 
+# The order, its items and its first history row in one statement (the foreign keys are
+# checked at its end, when all three are in).
+_CREATE = text("""
+WITH created AS (
+    INSERT INTO orders.orders (id, customer_id, status, payment_mode, total, shipping_address,
+                               created_at, updated_at)
+    VALUES (:order_id, :customer_id, 'CREATED', :payment_mode, :total, :shipping_address,
+            :at, :at)
+    RETURNING id
+), items AS (
+    INSERT INTO orders.order_items (order_id, sku, quantity, unit_price)
+    SELECT created.id, line.sku, line.quantity, line.unit_price
+      FROM created, unnest(:skus, :quantities, :prices) AS line(sku, quantity, unit_price)
+)
+INSERT INTO orders.order_status_history (order_id, from_status, to_status, actor, at)
+SELECT id, NULL, 'CREATED', :actor, :at FROM created
+""").bindparams(
+    bindparam("order_id", type_=PgUUID(as_uuid=True)),
+    bindparam("at", type_=DateTime(timezone=True)),
+    bindparam("skus", type_=ARRAY(Text)),
+    bindparam("quantities", type_=ARRAY(Integer)),
+    bindparam("prices", type_=ARRAY(Numeric(12, 2))),
+)
+
+
 class IllegalTransition(Exception):
     def __init__(self, order_id: UUID, current: Status, wanted: Status) -> None:
         super().__init__(f"order {order_id}: {current} -> {wanted} is not allowed")
@@ -167,17 +193,12 @@ def create_order(
     """Insert a new order in CREATED with its items and history, and emit order.created."""
     total = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
     now = utc_now()
-    conn.execute(insert(t.orders).values(
-        id=order_id, customer_id=customer_id, status=Status.CREATED, payment_mode=payment_mode,
-        total=total, shipping_address=shipping_address, created_at=now, updated_at=now,
-    ))
-    conn.execute(insert(t.order_items), [
-        {"order_id": order_id, "sku": ln.sku, "quantity": ln.quantity, "unit_price": ln.unit_price}
-        for ln in lines
-    ])
-    conn.execute(insert(t.order_status_history).values(
-        order_id=order_id, from_status=None, to_status=Status.CREATED, actor=actor, at=now,
-    ))
+    conn.execute(_CREATE, {
+        "order_id": order_id, "customer_id": customer_id, "payment_mode": payment_mode,
+        "total": total, "shipping_address": shipping_address, "at": now, "actor": actor,
+        "skus": [ln.sku for ln in lines], "quantities": [ln.quantity for ln in lines],
+        "prices": [ln.unit_price for ln in lines],
+    })
     outbox.emit(c.ORDER_CREATED, OrderCreated(
         order_id=order_id, customer_id=customer_id, items=lines, total=total,
         payment_mode=payment_mode, shipping_address=shipping_address, created_at=now,

@@ -37,10 +37,11 @@ _POLL = text("""
 """)
 _NEW_HISTORY = text("""
     SELECT id, order_id, to_status, reason, at FROM orders.order_status_history
-    WHERE id > :after ORDER BY id LIMIT 20000
+    WHERE id > :after AND to_status IN ('AWAITING_PAYMENT', 'COMPLETED', 'CANCELLED')
+    ORDER BY id LIMIT 20000
 """)
 _CHUNK = 2000
-_LOOK_BACK = 500  # history ids: ~1 s of a fast run, far more than one commit takes
+_LOOK_BACK = 200  # history ids: ~0.5 s of a fast run, far more than one commit takes
 _FULL_EVERY_S = 5.0
 
 

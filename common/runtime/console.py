@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,24 +92,54 @@ def summarise(doc: Mapping[str, Any]) -> str:
     return line.rstrip()
 
 
-def wants_console(doc: Mapping[str, Any]) -> bool:
-    """A function's line worth a console line: a handled event, or a warning or worse."""
-    action = field(doc, "event.action")
-    if isinstance(action, str) and action.startswith("saga."):
-        return True
+def is_warning(doc: Mapping[str, Any]) -> bool:
+    """A line the console always shows: a warning or worse."""
     return str(field(doc, "log.level") or "").lower() in _WARNING_LEVELS
+
+
+def is_saga_event(doc: Mapping[str, Any]) -> bool:
+    """A routine line: a handled event (shown within the console's rate)."""
+    action = field(doc, "event.action")
+    return isinstance(action, str) and action.startswith("saga.")
 
 
 class Console:
     """Serialises lines from many threads onto one stream. Thread-safe.
 
     json_mode prints ECS documents as they are (for piping into a log shipper) instead of
-    the readable summary."""
+    the readable summary.
 
-    def __init__(self, stream: TextIO | None = None, *, json_mode: bool = False) -> None:
+    Routine lines (handled events) are limited to `events_per_s` a second: beyond what a
+    person can read, a busy stack (a load test: hundreds of events a second) prints one
+    line a second saying how many it left out, and spends its CPU on the saga instead of
+    on formatting. Every line is still in the functions' .ndjson files; warnings and
+    errors are never left out."""
+
+    def __init__(self, stream: TextIO | None = None, *, json_mode: bool = False,
+                 events_per_s: int = 25) -> None:
         self._stream = stream
         self._json = json_mode
         self._lock = threading.Lock()
+        self._events_per_s = events_per_s
+        self._second = 0
+        self._shown = self._skipped = 0
+
+    def routine(self, doc: Mapping[str, Any]) -> None:
+        """A handled event's line, if this second's share is not used up."""
+        now = int(time.monotonic())
+        with self._lock:
+            if now != self._second:
+                skipped, self._second, self._shown, self._skipped = self._skipped, now, 0, 0
+            else:
+                skipped = 0
+            show = self._shown < self._events_per_s
+            self._shown += show
+            self._skipped += not show
+        if skipped:
+            self.line(f"... and {skipped} more handled events in that second (all of them "
+                      "are in the logs: saga trace ORDER_ID)")
+        if show:
+            self.ecs(doc)
 
     def line(self, text: str) -> None:
         stream = self._stream or sys.stdout

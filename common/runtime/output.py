@@ -14,7 +14,7 @@ import collections
 import json
 import threading
 
-from common.runtime.console import Console, LogFile, wants_console
+from common.runtime.console import Console, LogFile, is_saga_event, is_warning
 from common.runtime.spawn import Child
 
 
@@ -55,8 +55,10 @@ class OutputPump:
                 doc = None
         if isinstance(doc, dict):
             self._log.write_raw(line)
-            if wants_console(doc):
+            if is_warning(doc):
                 self._console.ecs(doc)
+            elif is_saga_event(doc):
+                self._console.routine(doc)
         else:
             self._log.write_text(line)
             self._console.line(f"{self._name:<14} | {line}")

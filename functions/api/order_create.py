@@ -16,7 +16,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from pydantic import Field
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from common import order_state
@@ -24,7 +24,7 @@ from common import tables as t
 from common.events.models import OrderLine, PaymentMode, Sku
 from common.outbox import Outbox
 from functions.api.errors import ApiProblem, field_problem
-from functions.api.order_views import OrderOut, fetch_order
+from functions.api.order_views import OrderOut, created_order_out, fetch_order
 from functions.api.routing import Call
 from functions.api.schemas import RequestModel
 from functions.api.tx import transact, transact_with_events
@@ -53,36 +53,41 @@ class _LostRace(Exception):
     """Another request with the same Idempotency-Key committed its order first."""
 
 
+_CLAIM_KEY = (
+    pg_insert(t.idempotency_keys)
+    .values({c: bindparam(c) for c in ("customer_id", "key", "request_hash", "order_id")})
+    .on_conflict_do_nothing()
+    .returning(t.idempotency_keys.c.order_id)
+)
+_PRICES = select(t.products.c.sku, t.products.c.price).where(
+    t.products.c.sku.in_(bindparam("skus", expanding=True)))
+
+
 def place_order(call: Call, body: CreateOrderIn, key: str | None) -> tuple[OrderOut, bool]:
-    """The order and whether it already existed (an Idempotency-Key replay)."""
+    """The order and whether it already existed (an Idempotency-Key replay). A replay,
+    and the loser of two concurrent requests with one key, get the stored order."""
     customer = call.user.subject
     lines = _merge(body)
     fingerprint = request_fingerprint(body)
 
     def work(conn: Connection, outbox: Outbox) -> tuple[OrderOut, bool]:
-        if key is not None:
-            prior = _prior_order(conn, customer, key, fingerprint)
-            if prior is not None:
-                return prior, True
+        # No lookup of the key first: the key's own insert below finds a prior use (its
+        # conflict), and then this transaction is rolled back and the prior order read.
+        # A replay is rare; every first request saves a round trip.
         order_id = uuid.uuid4()
-        order_state.create_order(
-            conn, outbox, order_id=order_id, customer_id=customer,
-            lines=_priced(conn, lines), payment_mode=body.payment_mode,
-            shipping_address=body.shipping_address, actor=call.actor,
+        priced = _priced(conn, lines)
+        order = order_state.create_order(
+            conn, outbox, order_id=order_id, customer_id=customer, lines=priced,
+            payment_mode=body.payment_mode, shipping_address=body.shipping_address,
+            actor=call.actor,
         )
         if key is not None:
-            claimed = conn.execute(
-                pg_insert(t.idempotency_keys)
-                .values(customer_id=customer, key=key, request_hash=fingerprint,
-                        order_id=order_id)
-                .on_conflict_do_nothing()
-                .returning(t.idempotency_keys.c.order_id)
-            ).first()
+            claimed = conn.execute(_CLAIM_KEY, {
+                "customer_id": customer, "key": key, "request_hash": fingerprint,
+                "order_id": order_id}).first()
             if claimed is None:
                 raise _LostRace
-        order = fetch_order(conn, order_id)
-        assert order is not None
-        return order, False
+        return created_order_out(order, priced), False
 
     try:
         return transact_with_events(call, work)
@@ -121,9 +126,7 @@ def request_fingerprint(body: CreateOrderIn) -> str:
 
 
 def _priced(conn: Connection, lines: dict[str, tuple[int, int]]) -> list[OrderLine]:
-    rows = conn.execute(
-        select(t.products.c.sku, t.products.c.price).where(t.products.c.sku.in_(lines))
-    )
+    rows = conn.execute(_PRICES, {"skus": list(lines)})
     prices: dict[str, Decimal] = {row.sku: row.price for row in rows}
     unknown = [(sku, first) for sku, (_, first) in lines.items() if sku not in prices]
     if unknown:

@@ -13,8 +13,8 @@ from sqlalchemy import Connection, Row, select, tuple_
 
 from common import tables as t
 from common.auth import Principal
-from common.events.models import CancelReason, PaymentMode
-from common.order_state import STATUS_GROUP, Status, StatusGroup
+from common.events.models import CancelReason, OrderLine, PaymentMode
+from common.order_state import STATUS_GROUP, Order, Status, StatusGroup
 from functions.api.schemas import (
     NEXT_CURSOR_DESCRIPTION,
     MoneyOut,
@@ -67,6 +67,19 @@ class OrderPage(BaseModel):
 
 def may_see(principal: Principal, customer_id: str) -> bool:
     return principal.is_admin or principal.subject == customer_id
+
+
+def created_order_out(order: Order, lines: Sequence[OrderLine]) -> OrderOut:
+    """The answer for an order just created, from what was written (no read back): the
+    same as fetch_order would give once it commits."""
+    return OrderOut(
+        id=order.id, customer_id=order.customer_id, status=order.status,
+        status_group=STATUS_GROUP[order.status], reason=None, payment_mode=order.payment_mode,
+        items=[OrderItemOut(sku=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price)
+               for ln in sorted(lines, key=lambda ln: ln.sku)],
+        total=order.total, shipping_address=order.shipping_address, payment_deadline=None,
+        created_at=order.created_at, updated_at=order.created_at,
+    )
 
 
 def fetch_order(conn: Connection, order_id: UUID) -> OrderOut | None:
