@@ -72,7 +72,7 @@ def configure_logging(service_name: str, level: str = "INFO") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     # Library chatter (psycopg pool, werkzeug access log) is not part of the contract.
-    for noisy in ("werkzeug", "urllib3", "alembic.runtime.migration"):
+    for noisy in ("werkzeug", "urllib3", "httpx", "httpx2", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -27,7 +27,7 @@ from common import tables as t
 
 log = logging.getLogger(__name__)
 
-BATCH_EVERY_S = 0.02
+BATCH_EVERY_S = 0.1  # far below the relay's age (outbox_relay_age_s): it never races it
 
 _MARK = (
     update(t.outbox)

@@ -13,10 +13,11 @@ from typing import Any
 from cloudevents.http import CloudEvent
 
 from common.db import is_transient
+from common.event_server import Endpoint, event_endpoint
 from common.logging import configure_logging, log_event
 from common.problems import Problem
 from common.settings import Settings, get_settings
-from common.step import install_error_handlers
+from common.step import MAX_EVENT_BYTES
 
 PING_TYPE = "dev.knative.sources.ping"
 
@@ -25,10 +26,12 @@ Job = Callable[[Settings], Mapping[str, int]]
 log = logging.getLogger("saga.ping")
 
 
-def bootstrap(name: str, framework: Any) -> None:
-    """What main.py does at import: ECS logging and the 400-for-malformed handlers."""
+def ping_function(name: str, job: Job) -> Endpoint:
+    """What main.py does at import: ECS logging, and the endpoint that runs `job` on every
+    ping (malformed requests answer 400, like a step's)."""
     configure_logging(name, get_settings().log_level)
-    install_error_handlers(framework)
+    return event_endpoint(lambda event, _headers, _body: run_ping(event, name, job),
+                          max_body=MAX_EVENT_BYTES)
 
 
 def run_ping(event: CloudEvent, name: str, job: Job) -> None:

@@ -11,12 +11,17 @@ from werkzeug.exceptions import HTTPException
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem_response(status: int, title: str, detail: str = "", **extra: Any) -> Response:
+def problem_body(status: int, title: str, detail: str = "", **extra: Any) -> str:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return Response(json.dumps(body, default=str), status=status, content_type=PROBLEM_JSON)
+    return json.dumps(body, default=str)
+
+
+def problem_response(status: int, title: str, detail: str = "", **extra: Any) -> Response:
+    return Response(problem_body(status, title, detail, **extra), status=status,
+                    content_type=PROBLEM_JSON)
 
 
 class Problem(HTTPException):

@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudevents.exceptions import GenericException as CloudEventError
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, bindparam
@@ -30,7 +29,7 @@ from common.db import get_engine, is_transient, run_in_transaction
 from common.events.catalogue import CATALOGUE
 from common.logging import log_event
 from common.outbox import Outbox, Publisher, unpublished_caused_by
-from common.problems import Problem, problem_response
+from common.problems import Problem
 from common.settings import Settings, get_settings
 from common.tracing import TraceContext, continue_or_start
 
@@ -176,23 +175,6 @@ class StepRuntime:
         if outcome.emitted:
             Publisher(settings).publish(engine, outcome.emitted)
         return outcome
-
-
-def install_error_handlers(functions_framework: Any) -> None:
-    """Call from a function's main.py: malformed CloudEvents (invalid JSON, bad attribute
-    values) answer 400 instead of the framework's 500, bodies are size-limited (413), and
-    GET /livez and /readyz answer the Knative probes (common/deploy/probes.py)."""
-    import flask
-
-    from common.deploy.probes import install_probes
-
-    flask.current_app.config["MAX_CONTENT_LENGTH"] = MAX_EVENT_BYTES
-
-    def _malformed(exc: CloudEventError) -> Any:
-        return problem_response(400, "malformed CloudEvent", str(exc)[:500])
-
-    functions_framework.errorhandler(CloudEventError)(_malformed)
-    install_probes()
 
 
 def _attr(event: CloudEvent, name: str) -> str | None:

@@ -5,17 +5,19 @@ Waiting is always on a condition with a deadline, never a fixed sleep.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from pydantic import BaseModel
-from werkzeug.test import TestResponse
 
 from common.cloudevents_kafka import from_kafka, new_event
 from common.kafka import client_config
@@ -48,10 +50,77 @@ def make_event(
                      trace=trace or new_trace())
 
 
-def post_event(client: Any, event: CloudEvent) -> TestResponse:
+@dataclass(frozen=True)
+class Reply:
+    """An answer from a function under test, with the Flask test response's parts the tests
+    read, whichever server (Flask or ASGI) the function runs on."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    data: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+    def get_json(self) -> Any:
+        return json.loads(self.data)
+
+    def get_data(self, as_text: bool = False) -> bytes | str:
+        return self.data.decode() if as_text else self.data
+
+
+class AsgiClient:
+    """An ASGI function (functions-framework's create_asgi_app) in-process, called like
+    Flask's test client: post(path, headers=..., data=..., content_type=...), get(path)."""
+
+    def __init__(self, app: Any) -> None:
+        from starlette.testclient import TestClient
+
+        self._client = TestClient(app, raise_server_exceptions=False)
+
+    def post(self, path: str, *, headers: Mapping[str, str] | None = None,
+             data: bytes | str = b"", content_type: str | None = None) -> Reply:
+        sent = dict(headers or {})
+        if content_type is not None:
+            sent["Content-Type"] = content_type
+        body = data.encode() if isinstance(data, str) else data
+        return self._reply(self._client.post(path, headers=sent, content=body))
+
+    def get(self, path: str, *, headers: Mapping[str, str] | None = None) -> Reply:
+        return self._reply(self._client.get(path, headers=dict(headers or {})))
+
+    def put(self, path: str, *, headers: Mapping[str, str] | None = None,
+            data: bytes = b"") -> Reply:
+        return self._reply(self._client.put(path, headers=dict(headers or {}), content=data))
+
+    @staticmethod
+    def _reply(response: Any) -> Reply:
+        return Reply(response.status_code, response.headers, response.content)
+
+
+def function_client(target: str, source: str, signature: str, *, asgi: bool) -> Any:
+    """A test client for a function as its manifest runs it (FUNCTION_USE_ASGI or not)."""
+    factory: Callable[..., Any]
+    if asgi:
+        from functions_framework.aio import create_asgi_app as factory
+
+        return AsgiClient(factory(target, source, signature))
+    from functions_framework import create_app as factory
+
+    return factory(target, source, signature).test_client()
+
+
+def event_function_client(function: str) -> Any:
+    """A test client for one of our CloudEvents functions (served over ASGI)."""
+    folder = function.replace("-", "_")
+    source = str(Path(__file__).resolve().parents[1] / "functions" / folder / "main.py")
+    return function_client(folder, source, "http", asgi=True)
+
+
+def post_event(client: Any, event: CloudEvent) -> Any:
     headers, body = to_binary(event)
-    response: TestResponse = client.post("/", headers=headers, data=body)
-    return response
+    return client.post("/", headers=headers, data=body)
 
 
 def read_topic(

@@ -1,14 +1,15 @@
 """The two GET endpoints the Knative probes in knative/*.yaml call, on every function.
 
 functions-framework serves a CloudEvent function only on POST (a GET answers 405), and the
-api's own routes belong to its router, so neither can be probed as they are. These routes
-are added to the Flask app while functions-framework imports the function's main.py (it
-runs that import inside the app context, before it adds its own catch-all rules), so:
+api's own routes belong to its router, so neither can be probed as they are. On the api
+(Flask) these routes are added to the app while functions-framework imports main.py (it
+runs that import inside the app context, before it adds its own catch-all rules); the
+event functions (ASGI) answer them in common/event_server.py. Either way:
 
 - they exist only if the module imported cleanly: the target, its handlers, the catalogue
   and the settings all loaded;
-- a GET to them is answered by one of gunicorn's THREADS, like any request, so a process
-  whose threads are all wedged stops answering them too.
+- /readyz is answered on one of the THREADS that serve requests, so a process whose
+  threads are all wedged stops being ready.
 
 GET /livez   the process can serve. No I/O: a database outage must not make Kubernetes
              restart every pod (a restart cures nothing there).
@@ -23,6 +24,7 @@ and other methods on these paths still reach the function.
 from __future__ import annotations
 
 import contextlib
+import json
 
 import flask
 from sqlalchemy import text
@@ -50,24 +52,32 @@ def install_probes() -> None:
 
 
 def live() -> Response:
-    return _json('{"status": "ok"}', 200)
+    return _json(*live_answer())
 
 
 def ready() -> Response:
+    return _json(*ready_answer())
+
+
+def live_answer() -> tuple[int, dict[str, str]]:
+    return 200, {"status": "ok"}
+
+
+def ready_answer() -> tuple[int, dict[str, str]]:
     try:
         with get_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # unreachable, misconfigured, out of connections: not ready
-        return _json(f'{{"status": "unavailable", "error": "{type(exc).__name__}"}}', 503)
+        return 503, {"status": "unavailable", "error": type(exc).__name__}
     # Create the producer now: its first idempotent-producer setup costs ~500 ms, which
     # would otherwise land on the first event after a cold start. Best effort: readiness
     # is about the database; a missing broker setting fails the first publish, not this.
     with contextlib.suppress(Exception):
         get_producer(get_settings())
-    return _json('{"status": "ok"}', 200)
+    return 200, {"status": "ok"}
 
 
-def _json(body: str, status: int) -> Response:
+def _json(status: int, body: dict[str, str]) -> Response:
     # Never cached: a probe answer is only true at the moment it is given.
-    return Response(body, status=status, content_type="application/json",
+    return Response(json.dumps(body), status=status, content_type="application/json",
                     headers={"Cache-Control": "no-store"})

@@ -36,6 +36,8 @@ from typing import Any
 PRELOAD = (
     "functions_framework", "functions_framework._cli", "functions_framework._http.gunicorn",
     "gunicorn.arbiter", "gunicorn.workers.gthread", "flask", "werkzeug", "click",
+    "functions_framework.aio", "uvicorn_worker", "uvicorn", "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.loops.uvloop", "uvloop", "httptools", "starlette", "anyio", "common.event_server",
     "cloudevents.http", "cloudevents.kafka", "pydantic", "pydantic_settings",
     "sqlalchemy", "sqlalchemy.dialects.postgresql.psycopg", "psycopg", "psycopg_pool",
     "confluent_kafka", "confluent_kafka.admin", "ecs_logging", "jwt", "yaml",

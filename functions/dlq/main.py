@@ -1,23 +1,25 @@
 """Dead-letter function: the KafkaSource on saga.dead-letters delivers here. Thin:
-functions.dlq.store does the work. Accepts any event type (see store.py)."""
+functions.dlq.store does the work. Accepts any event type, and keeps even a letter that is
+no valid CloudEvent (see store.py)."""
 
-import flask
-import functions_framework
-from cloudevents.http import CloudEvent
+from functions_framework import aio
+from starlette.requests import Request
+from starlette.responses import Response
 
+from common.event_server import event_endpoint
 from common.events.catalogue import DLQ
 from common.logging import configure_logging
 from common.settings import get_settings
-from common.step import install_error_handlers
-from functions.dlq.store import handle_dead_letter, raw_data
+from functions.dlq.store import handle_dead_letter, raw_data, store_unparsed
 
 configure_logging(DLQ, get_settings().log_level)
-install_error_handlers(functions_framework)
 # A dead letter can be as large as any Kafka record (the steps refuse bodies over 256 KiB,
 # and those refusals land here): a 413 would lose it, as this topic has no DLQ of its own.
-flask.current_app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
+endpoint = event_endpoint(
+    lambda event, headers, body: handle_dead_letter(event, raw_data(event, headers, body)),
+    max_body=8 * 1024 * 1024, on_malformed=store_unparsed)
 
 
-@functions_framework.cloud_event
-def dlq(event: CloudEvent) -> None:
-    handle_dead_letter(event, raw_data(event))
+@aio.http
+async def dlq(request: Request) -> Response:
+    return await endpoint(request)

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
-import flask
 from cloudevents.http import CloudEvent
 from cloudevents.sdk.converters import is_binary
 from sqlalchemy import Connection, insert
@@ -41,8 +42,27 @@ _INT4_MAX = 2**31 - 1
 
 
 def handle_dead_letter(event: CloudEvent, raw: bytes | None) -> None:
+    store_dead_letter(attributes_of(event), raw)
+
+
+def store_unparsed(headers: Mapping[str, str], body: bytes, why: str) -> None:
+    """A dead letter that is no valid CloudEvent (a wrong specversion, a missing id: the
+    very reason it was refused) is kept too, with its ce- headers as attributes. Its key is
+    its id when it has one, else a digest of what arrived, so a redelivery is stored once
+    and two different letters are never merged."""
+    attributes = {name[3:]: value for name, value in headers.items()
+                  if name.lower().startswith("ce-")}
+    if not attributes.get("id"):
+        # Of what the letter carries (not of transport headers such as an execution id).
+        carried = [*sorted(attributes.items()), ("content-type", headers.get("content-type"))]
+        digest = hashlib.sha256(json.dumps(carried).encode() + body)
+        attributes["id"] = f"unparsed-{digest.hexdigest()[:32]}"
+    attributes["sagaunparsed"] = why[:500]
+    store_dead_letter(attributes, body or None)
+
+
+def store_dead_letter(attributes: dict[str, str], raw: bytes | None) -> None:
     started = time.perf_counter_ns()
-    attributes = attributes_of(event)
     dest = attributes.get("knativeerrordest")
     # A redriven event that fails again is a new dead letter: `saga dlq redrive` numbers
     # each redrive in the sagaredrive extension, which is part of the key.
@@ -94,11 +114,11 @@ def handle_dead_letter(event: CloudEvent, raw: bytes | None) -> None:
                   "event.duration": time.perf_counter_ns() - started})
 
 
-def raw_data(event: CloudEvent) -> bytes | None:
+def raw_data(event: CloudEvent, headers: Mapping[str, str], body: bytes) -> bytes | None:
     """The event's data as it arrived: in binary mode the request body itself, otherwise
-    (structured mode, or no request at hand) the data re-encoded."""
-    if flask.has_request_context() and is_binary(dict(flask.request.headers)):
-        return flask.request.get_data() or None
+    (structured mode) the data re-encoded."""
+    if is_binary(dict(headers)):
+        return body or None
     data = event.get_data()
     if data is None:
         return None

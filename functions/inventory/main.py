@@ -1,15 +1,18 @@
-"""Inventory function (functions-framework CloudEvents entry point). Thin: the step
-runtime parses, deduplicates and publishes; functions.inventory holds the domain code."""
+"""Inventory function (functions-framework, served over ASGI: common/event_server.py). Thin:
+the step runtime parses, deduplicates and publishes; functions.inventory holds the domain
+code."""
 
-import functions_framework
-from cloudevents.http import CloudEvent
+from functions_framework import aio
+from starlette.requests import Request
+from starlette.responses import Response
 
 from common.bootstrap import event_function
+from common.events.catalogue import INVENTORY
 from functions.inventory.handlers import HANDLERS
 
-step = event_function("inventory", HANDLERS, functions_framework)
+endpoint = event_function(INVENTORY, HANDLERS)
 
 
-@functions_framework.cloud_event
-def inventory(event: CloudEvent) -> None:
-    step.handle(event)
+@aio.http
+async def inventory(request: Request) -> Response:
+    return await endpoint(request)

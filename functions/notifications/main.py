@@ -1,16 +1,18 @@
-"""Notifications function (functions-framework CloudEvents entry point). Thin: the step
-runtime parses, deduplicates and publishes; functions.notifications holds the domain code."""
+"""Notifications function (functions-framework, served over ASGI: common/event_server.py).
+Thin: the step runtime parses, deduplicates and publishes; functions.notifications holds
+the domain code."""
 
-import functions_framework
-from cloudevents.http import CloudEvent
+from functions_framework import aio
+from starlette.requests import Request
+from starlette.responses import Response
 
 from common.bootstrap import event_function
 from common.events.catalogue import NOTIFICATIONS
 from functions.notifications.handlers import HANDLERS
 
-step = event_function(NOTIFICATIONS, HANDLERS, functions_framework)
+endpoint = event_function(NOTIFICATIONS, HANDLERS)
 
 
-@functions_framework.cloud_event
-def notifications(event: CloudEvent) -> None:
-    step.handle(event)
+@aio.http
+async def notifications(request: Request) -> Response:
+    return await endpoint(request)

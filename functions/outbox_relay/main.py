@@ -1,16 +1,17 @@
 """Outbox-relay function, triggered every minute by a PingSource
 (knative/outbox-relay-ping.yaml). Thin: functions.outbox_relay.drain does the work."""
 
-import functions_framework
-from cloudevents.http import CloudEvent
+from functions_framework import aio
+from starlette.requests import Request
+from starlette.responses import Response
 
 from common.events.catalogue import OUTBOX_RELAY
-from common.ping import bootstrap, run_ping
+from common.ping import ping_function
 from functions.outbox_relay.drain import drain
 
-bootstrap(OUTBOX_RELAY, functions_framework)
+endpoint = ping_function(OUTBOX_RELAY, drain)
 
 
-@functions_framework.cloud_event
-def outbox_relay(event: CloudEvent) -> None:
-    run_ping(event, OUTBOX_RELAY, drain)
+@aio.http
+async def outbox_relay(request: Request) -> Response:
+    return await endpoint(request)

@@ -1,16 +1,18 @@
-"""Payments function (functions-framework CloudEvents entry point). Thin: the step runtime
-parses, deduplicates and publishes; functions.payments holds the domain code."""
+"""Payments function (functions-framework, served over ASGI: common/event_server.py). Thin:
+the step runtime parses, deduplicates and publishes; functions.payments holds the domain
+code."""
 
-import functions_framework
-from cloudevents.http import CloudEvent
+from functions_framework import aio
+from starlette.requests import Request
+from starlette.responses import Response
 
 from common.bootstrap import event_function
 from common.events.catalogue import PAYMENTS
 from functions.payments.handlers import HANDLERS
 
-step = event_function(PAYMENTS, HANDLERS, functions_framework)
+endpoint = event_function(PAYMENTS, HANDLERS)
 
 
-@functions_framework.cloud_event
-def payments(event: CloudEvent) -> None:
-    step.handle(event)
+@aio.http
+async def payments(request: Request) -> Response:
+    return await endpoint(request)

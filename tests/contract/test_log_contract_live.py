@@ -30,7 +30,7 @@ from common.tracing import TraceContext, new_trace
 from tests.conftest import TEST_JWT_SECRET
 from tests.contract import dashboard_fields
 from tests.functions.test_api_support import bearer, product
-from tests.helpers import make_event, post_event
+from tests.helpers import event_function_client, make_event, post_event
 
 pytestmark = pytest.mark.integration
 
@@ -53,12 +53,13 @@ class Driven:
     secrets: list[str] = field(default_factory=list)
 
 
-def _app(function: str, signature: str = "cloudevent") -> Any:
+def _app(function: str) -> Any:
     """A fresh test client: importing main.py again points ECS logging at the current
     sys.stdout, which the caller is capturing."""
-    folder = function.replace("-", "_")
+    if function != "api":
+        return event_function_client(function)
     factory: Callable[..., Any] = create_app
-    return factory(folder, str(ROOT / "functions" / folder / "main.py"), signature).test_client()
+    return factory("api", str(ROOT / "functions" / "api" / "main.py"), "http").test_client()
 
 
 def _order_created(sku: str, order_id: uuid.UUID) -> CloudEvent:
@@ -102,7 +103,7 @@ def _drive_inventory(settings: Settings, monkeypatch: pytest.MonkeyPatch, run: D
 
 
 def _drive_api(settings: Settings, run: Driven) -> None:
-    api = _app("api", "http")
+    api = _app("api")
     sku = product(settings, on_hand=5)
     trace = new_trace()
     headers = bearer(settings, f"cust-{uuid.uuid4().hex[:8]}") | {

@@ -47,9 +47,9 @@ AUTOSCALING_ANNOTATIONS = {
         "min-scale", "max-scale", "initial-scale", "target", "target-utilization-percentage",
         "metric", "class", "window", "scale-to-zero-pod-retention-period", "scale-down-delay",
         "activation-scale", "panic-window-percentage", "panic-threshold-percentage")}
-# Environment variables functions-framework and gunicorn read themselves.
-FRAMEWORK_ENV = {"FUNCTION_TARGET", "FUNCTION_SOURCE", "FUNCTION_SIGNATURE_TYPE", "THREADS",
-                 "WORKERS"}
+# Environment variables functions-framework, gunicorn and common/event_server read.
+FRAMEWORK_ENV = {"FUNCTION_TARGET", "FUNCTION_SOURCE", "FUNCTION_SIGNATURE_TYPE",
+                 "FUNCTION_USE_ASGI", "THREADS", "WORKERS"}
 SIGNATURE_DECORATORS = {"cloudevent": "cloud_event", "http": "http"}
 
 
@@ -147,11 +147,14 @@ def test_function_target_resolves_to_a_function_in_its_source(service: str) -> N
     variables = env(doc)
     source = ROOT / variables["FUNCTION_SOURCE"]
     tree = ast.parse(source.read_text(encoding="utf-8"))
-    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    functions = {node.name: node for node in tree.body
+                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
     target = variables["FUNCTION_TARGET"]
     assert target in functions, f"{source} defines no function {target!r}"
     decorators = {ast.unparse(d) for d in functions[target].decorator_list}
-    wanted = f"functions_framework.{SIGNATURE_DECORATORS[variables['FUNCTION_SIGNATURE_TYPE']]}"
+    decorator = SIGNATURE_DECORATORS[variables["FUNCTION_SIGNATURE_TYPE"]]
+    asgi = variables.get("FUNCTION_USE_ASGI") == "true"
+    wanted = f"aio.{decorator}" if asgi else f"functions_framework.{decorator}"
     assert wanted in decorators, f"{target} is not decorated with {wanted}"
 
 
@@ -163,7 +166,7 @@ def test_event_functions_are_fed_by_a_source_and_the_http_function_is_public() -
     for name, service in services(docs).items():
         labels = service["metadata"].get("labels", {})
         visibility = labels.get("networking.knative.dev/visibility")
-        if env(service)["FUNCTION_SIGNATURE_TYPE"] == "http":
+        if env(service).get("FUNCTION_USE_ASGI") != "true":  # Flask: the one HTTP API
             assert name == c.API and visibility is None
             assert int(revision_annotations(service)["autoscaling.knative.dev/min-scale"]) >= 1
         else:

@@ -1,22 +1,22 @@
 """The probes in knative/*.yaml hit endpoints every function really serves: each function is
-built the way its manifest says (FUNCTION_TARGET/SOURCE/SIGNATURE_TYPE) and asked GET
-/livez and GET /readyz. A CloudEvent function answers nothing else to a GET (405), so
-without these routes a revision would never become ready."""
+built the way its manifest says (FUNCTION_TARGET/SOURCE/SIGNATURE_TYPE, FUNCTION_USE_ASGI)
+and asked GET /livez and GET /readyz. An event function answers nothing else to a GET
+(405), so without these routes a revision would never become ready."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
-from functions_framework import create_app
 from sqlalchemy import create_engine
 
 from common.db import dispose_engines
 from common.deploy import probes
 from common.settings import get_settings
 from tests.contract.k8s_support import container, env, rendered, services
+from tests.helpers import function_client
 
 FUNCTIONS = sorted(services(rendered("dev")))
 # Nothing listens on port 9 (discard): connecting fails at once.
@@ -35,12 +35,11 @@ def _settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     get_settings.cache_clear()
 
 
-def client(function: str) -> FlaskClient:
+def client(function: str) -> Any:
     variables = env(services(rendered("dev"))[function])
-    app = create_app(variables["FUNCTION_TARGET"], variables["FUNCTION_SOURCE"],  # type: ignore[no-untyped-call]
-                     variables["FUNCTION_SIGNATURE_TYPE"])
-    test_client: FlaskClient = app.test_client()
-    return test_client
+    return function_client(variables["FUNCTION_TARGET"], variables["FUNCTION_SOURCE"],
+                           variables["FUNCTION_SIGNATURE_TYPE"],
+                           asgi=variables.get("FUNCTION_USE_ASGI") == "true")
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
 from functools import cache
@@ -20,9 +20,7 @@ import pytest
 import yaml
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
-from functions_framework import create_app
 from sqlalchemy import Connection, func, insert, select, text
-from werkzeug.test import TestResponse
 
 from common import tables as t
 from common.cloudevents_kafka import event_from_parts
@@ -35,7 +33,7 @@ from common.outbox_marks import flush_marks
 from common.seed import add_product
 from common.settings import Settings
 from common.tracing import new_trace
-from tests.helpers import make_event, post_event
+from tests.helpers import Reply, event_function_client, make_event, post_event
 
 ROOT = Path(__file__).resolve().parents[2]
 PING_TYPE = "dev.knative.sources.ping"
@@ -50,13 +48,12 @@ _ROAD = [Status.AWAITING_PAYMENT, Status.PAYMENT_PROCESSING, Status.PAID, Status
 def client(function: str) -> Any:
     """A test client of the function's own main.py, as Knative would run it. Settings are
     read per event, so one client per function serves every test."""
-    folder = function.replace("-", "_")
-    factory: Callable[..., Any] = create_app  # functions-framework is untyped
-    return factory(folder, str(ROOT / "functions" / folder / "main.py"), "cloudevent").test_client()
+    return event_function_client(function)
 
 
-def deliver(function: str, event: CloudEvent) -> TestResponse:
-    return post_event(client(function), event)
+def deliver(function: str, event: CloudEvent) -> Reply:
+    reply: Reply = post_event(client(function), event)
+    return reply
 
 
 def event(event_type: str, data: EventData, *, source: str = "test") -> CloudEvent:
@@ -69,9 +66,9 @@ def ping(**extra: str) -> CloudEvent:
     return CloudEvent(attributes, {"job": "test"})
 
 
-def post_raw(function: str, headers: dict[str, str], body: bytes) -> TestResponse:
-    response: TestResponse = client(function).post("/", headers=headers, data=body)
-    return response
+def post_raw(function: str, headers: dict[str, str], body: bytes) -> Reply:
+    reply: Reply = client(function).post("/", headers=headers, data=body)
+    return reply
 
 
 def binary_headers(ev: CloudEvent) -> dict[str, str]:
@@ -130,7 +127,8 @@ def check_service(function: str) -> None:
     folder = function.replace("-", "_")
     assert env["FUNCTION_TARGET"] == folder
     assert env["FUNCTION_SOURCE"] == f"functions/{folder}/main.py"
-    assert env["FUNCTION_SIGNATURE_TYPE"] == "cloudevent"
+    assert env["FUNCTION_SIGNATURE_TYPE"] == "http"  # CloudEvents over ASGI: event_server
+    assert env["FUNCTION_USE_ASGI"] == "true"
     threads = int(env["THREADS"])
     assert template["spec"]["containerConcurrency"] == threads <= int(env["SAGA_DB_POOL_SIZE"])
     refs = {next(iter(ref.values()))["name"] for ref in container["envFrom"]}

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from cloudevents.conversion import to_structured
 from cloudevents.http import CloudEvent
+from sqlalchemy import select
 
 from common import tables as t
-from common.db import dispose_engines
+from common.db import dispose_engines, get_engine
 from common.events import catalogue as c
 from common.settings import Settings, get_settings
 from tests.functions.saga_support import (
@@ -109,13 +110,24 @@ def test_a_large_dead_letter_is_not_refused(saga_env: Settings) -> None:
     assert len(bytes(row.data)) == len(body)
 
 
-def test_unparseable_request_answers_4xx_and_writes_nothing(saga_env: Settings) -> None:
+def test_a_letter_that_is_no_cloudevent_is_stored_too_once(saga_env: Settings) -> None:
+    """A dead letter may be one because it is malformed (no id, a wrong specversion): the
+    dead-letter topic has no dead-letter sink, so refusing it would lose it."""
     ev = _dead_letter()
     headers = binary_headers(ev)
     headers.pop("ce-id")
-    response = post_raw("dlq", headers, b"{}")
-    assert 400 <= response.status_code < 500
-    assert _stored(saga_env, ev) == []
+    headers["ce-specversion"] = "0.1"
+    assert post_raw("dlq", headers, b"{}").status_code == 200
+    assert post_raw("dlq", headers, b"{}").status_code == 200  # redelivered: stored once
+    with get_engine(saga_env).connect() as conn:
+        rows = conn.execute(select(t.dead_letters).where(
+            t.dead_letters.c.subject == ev["subject"],
+            t.dead_letters.c.event_id.startswith("unparsed-"))).all()
+    assert len(rows) == 1
+    [row] = rows
+    assert row.attributes["specversion"] == "0.1"
+    assert "sagaunparsed" in row.attributes
+    assert bytes(row.data) == b"{}"
 
 
 def test_database_outage_answers_5xx_never_4xx(

@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from functions_framework import create_app
 from sqlalchemy import select
 
 from common import tables as t
@@ -21,14 +20,13 @@ from common.kafka import close_producers
 from common.outbox_marks import flush_marks
 from common.seed import add_product
 from common.settings import Settings, get_settings
-from tests.helpers import make_event, post_event, read_topic
+from tests.helpers import event_function_client, make_event, post_event, read_topic
 
 pytestmark = pytest.mark.integration
 
 
 def _client() -> Any:
-    app = create_app("inventory", "functions/inventory/main.py", "cloudevent")  # type: ignore[no-untyped-call]
-    return app.test_client()
+    return event_function_client("inventory")
 
 
 def _product(settings: Settings, on_hand: int) -> str:
