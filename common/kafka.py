@@ -37,6 +37,15 @@ def client_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+# The embedded broker's defaults (see topic_partitions below and docs/benchmarks.md). Idle,
+# it took 36% of a core with 3 partitions and a 10 ms fetch wait, 12% with 1 and 30 ms;
+# under load 25-30 ms of CPU per order with 3/10, 15-16 with 2/20 or 1/25. Latency barely
+# moved (p99 at 15 orders/s: 347 ms with 3/10, 306 with 1/25): the hop's wait grows, but
+# the CPU it frees shortens every queue.
+EMBEDDED_PARTITIONS = 2
+EMBEDDED_FETCH_WAIT_MS = 20
+
+
 def producer_config(settings: Settings) -> dict[str, Any]:
     config = client_config(settings) | {
         # Idempotent producer: a retried send is written once, in order, per partition.
@@ -65,7 +74,7 @@ def consumer_config(settings: Settings, group_id: str, initial_offset: str) -> d
         config |= {
             "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 500,
-            "fetch.wait.max.ms": 10,
+            "fetch.wait.max.ms": EMBEDDED_FETCH_WAIT_MS,
         }
     else:
         config["fetch.wait.max.ms"] = 50
@@ -101,6 +110,16 @@ def admin_client(settings: Settings) -> AdminClient:
     return AdminClient(client_config(settings))
 
 
+def topic_partitions(settings: Settings) -> int:
+    """Partitions for a topic the local runtime creates. The embedded broker (Tansu 0.6)
+    answers every fetch by listing what the partition holds and sleeps the whole fetch wait
+    even when it has records, so fewer partitions and a longer wait cost it less CPU per
+    order (measured in docs/benchmarks.md); production topics are sized in topics/."""
+    if settings.topic_partitions is not None:
+        return settings.topic_partitions
+    return EMBEDDED_PARTITIONS if settings.kafka_embedded else 3
+
+
 def ensure_topics(
     settings: Settings, names: list[str], partitions: int | None = None, timeout: float = 30.0
 ) -> list[str]:
@@ -110,7 +129,7 @@ def ensure_topics(
     missing = [name for name in names if name not in existing]
     if not missing:
         return []
-    count = partitions or settings.topic_partitions
+    count = partitions or topic_partitions(settings)
     futures = admin.create_topics(
         [NewTopic(name, num_partitions=count, replication_factor=-1) for name in missing],
         operation_timeout=timeout,

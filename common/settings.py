@@ -41,10 +41,14 @@ class Settings(BaseSettings):
         description="Set by the local runtime when it started the embedded broker: enables the "
         "client settings that work around its quirks (DESIGN.md section 7).",
     )
-    topic_partitions: int = Field(default=3, ge=1)
+    topic_partitions: int | None = Field(
+        default=None, ge=1,
+        description="Partitions of the topics the local runtime creates; unset: 3 on Kafka, 2 "
+        "on the embedded broker (docs/benchmarks.md: each partition costs it CPU even idle).",
+    )
     kafka_fetch_wait_ms: int | None = Field(
         default=None, ge=1, le=1000,
-        description="Consumers' fetch.wait.max.ms; unset: 50 on Kafka, 10 on the embedded broker.",
+        description="Consumers' fetch.wait.max.ms; unset: 50 on Kafka, 20 on the embedded broker.",
     )
 
     # --- profile and identity ----------------------------------------------------------

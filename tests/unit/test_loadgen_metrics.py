@@ -100,12 +100,17 @@ def test_largest_function_rss_ignores_infrastructure() -> None:
 
 
 def test_pgbench_script_translates_to_psycopg_statements() -> None:
-    statements = pgbound._statements()
+    parsed = pgbound._statements()
+    statements = [sql for sql, _ in parsed]
     assert statements[0] == "BEGIN"
-    assert sum(s == "COMMIT" for s in statements) == 9  # the 9 step transactions
+    assert sum(s == "COMMIT" for s in statements) == pgbound.TRANSACTIONS_PER_ORDER == 10
+    # The 9 steps, then one batch marking the 7 published rows, committed asynchronously.
+    assert sum(s.startswith("INSERT INTO messaging.inbox") for s in statements) == 8
+    assert sum(s.startswith("INSERT INTO messaging.outbox") for s in statements) == 7
     updates = [s for s in statements if s.startswith("UPDATE messaging.outbox")]
-    assert len(updates) == 7  # plus 7 mark-published transactions: 16 per order
-    assert pgbound.TRANSACTIONS_PER_ORDER == 16
+    assert len(updates) == 1 and statements[-3] == "SET LOCAL synchronous_commit = off"
     assert all(":oid" not in s and "\\" not in s for s in statements)
-    assert "%(oid)s" in statements[4] and "::" not in " ".join(statements).replace(
+    create_sql, create_uses = parsed[2]
+    assert create_sql.count("%s") == len(create_uses) and create_uses[0] == "oid"
+    assert "::" not in " ".join(statements).replace(
         "CAST(", "")
