@@ -4,6 +4,7 @@ picture), and the short form printed with --json or as text."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ def write(result: dict[str, Any], results_dir: Path, *, plot: bool = True) -> Pa
 
             result["plot_file"] = str(plot_bench(result, results_dir / f"{stem}.png"))
         except ImportError:  # matplotlib is a dev dependency; the JSON is the result
+            print("saga bench: no PNG: matplotlib is not installed (./taskw installs it; "
+                  "or pip install matplotlib)", file=sys.stderr)
             result["plot_file"] = None
     return path
 
