@@ -21,7 +21,6 @@ add the probe routes, so Knative's rules (4xx for a malformed event, which is no
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import weakref
@@ -113,11 +112,10 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _probe(answer: tuple[int, dict[str, Any]]) -> Response:
+def _probe(answer: probes.Answer) -> Response:
     status, body = answer
-    # Never cached: a probe answer is only true at the moment it is given.
-    return Response(json.dumps(body), status_code=status, media_type="application/json",
-                    headers={"Cache-Control": "no-store"})
+    return Response(body, status_code=status, media_type="application/json",
+                    headers=probes.HEADERS)
 
 
 def _threads() -> int:

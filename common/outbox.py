@@ -19,12 +19,12 @@ from typing import Any
 from cloudevents.http import CloudEvent
 from confluent_kafka import KafkaError, Message
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from common import tables as t
 from common.cloudevents_kafka import attributes_of, event_from_parts, new_event, to_kafka
 from common.kafka import get_producer
-from common.outbox_marks import marks_for
+from common.outbox_marks import mark_published, marks_for
 from common.settings import Settings
 from common.tracing import TraceContext
 
@@ -133,14 +133,6 @@ class Publisher:
         if acked:
             marks_for(engine).add(acked)
         return len(acked)
-
-
-def mark_published(conn: Connection, ids: Sequence[str]) -> None:
-    conn.execute(
-        update(t.outbox)
-        .where(t.outbox.c.id.in_([uuid.UUID(i) for i in ids]), t.outbox.c.published_at.is_(None))
-        .values(published_at=func.now())
-    )
 
 
 def relay(engine: Engine, publisher: Publisher, *, older_than_s: float, limit: int = 500) -> int:

@@ -10,6 +10,8 @@ effects, outbox rows) stays fully durable.
 
 Thread-safe. A mark that cannot be written (database down) is dropped with a warning, for
 the same reason. `flush()` waits until everything queued so far is written (tests, exit).
+The relay marks what it re-sent with the same statement, in its own transaction
+(mark_published).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Engine, bindparam, func, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from common import tables as t
@@ -38,6 +40,12 @@ _MARK = (
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 
 
+def mark_published(conn: Connection, ids: Iterable[str | uuid.UUID]) -> None:
+    """Mark these outbox rows published, in the caller's transaction."""
+    conn.execute(_MARK, {"ids": [i if isinstance(i, uuid.UUID) else uuid.UUID(i)
+                                 for i in ids]})
+
+
 class PublishedMarks:
     """The queue of acknowledged outbox ids of one engine, and the thread that marks them."""
 
@@ -52,10 +60,10 @@ class PublishedMarks:
         self._thread.start()
 
     def add(self, ids: Iterable[str]) -> None:
+        new = [uuid.UUID(i) for i in ids]
         with self._cond:
-            before = len(self._queued)
-            self._queued.extend(uuid.UUID(i) for i in ids)
-            self._queued_total += len(self._queued) - before
+            self._queued.extend(new)
+            self._queued_total += len(new)
             self._cond.notify_all()
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -77,9 +85,11 @@ class PublishedMarks:
                 self._cond.wait_for(lambda: bool(self._queued) or self._closed)
                 if self._closed:
                     return
-            # Let the ids of events being acknowledged right now join this batch.
-            threading.Event().wait(BATCH_EVERY_S)
-            with self._cond:
+                # Let the ids of events being acknowledged right now join this batch
+                # (close() ends the wait early: flush() has already written the rest).
+                self._cond.wait_for(lambda: self._closed, BATCH_EVERY_S)
+                if self._closed:
+                    return
                 batch, self._queued = self._queued, []
             self._write(batch)
             with self._cond:
@@ -90,7 +100,7 @@ class PublishedMarks:
         try:
             with self._engine.begin() as conn:
                 conn.execute(_ASYNC_COMMIT)
-                conn.execute(_MARK, {"ids": ids})
+                mark_published(conn, ids)
         except Exception as exc:  # published but not marked: the relay re-sends, inbox dedupes
             log.warning("could not mark %d outbox row(s) published: %s", len(ids), exc)
 

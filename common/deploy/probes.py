@@ -51,33 +51,38 @@ def install_probes() -> None:
     app.add_url_rule(READINESS_PATH, _READY_ENDPOINT, ready, methods=["GET"])
 
 
+# Never cached: a probe answer is only true at the moment it is given.
+HEADERS = {"Cache-Control": "no-store"}
+Answer = tuple[int, str]  # status and JSON body, whichever server sends it
+_OK = json.dumps({"status": "ok"})
+
+
 def live() -> Response:
-    return _json(*live_answer())
+    return _flask(live_answer())
 
 
 def ready() -> Response:
-    return _json(*ready_answer())
+    return _flask(ready_answer())
 
 
-def live_answer() -> tuple[int, dict[str, str]]:
-    return 200, {"status": "ok"}
+def live_answer() -> Answer:
+    return 200, _OK
 
 
-def ready_answer() -> tuple[int, dict[str, str]]:
+def ready_answer() -> Answer:
     try:
         with get_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # unreachable, misconfigured, out of connections: not ready
-        return 503, {"status": "unavailable", "error": type(exc).__name__}
+        return 503, json.dumps({"status": "unavailable", "error": type(exc).__name__})
     # Create the producer now: its first idempotent-producer setup costs ~500 ms, which
     # would otherwise land on the first event after a cold start. Best effort: readiness
     # is about the database; a missing broker setting fails the first publish, not this.
     with contextlib.suppress(Exception):
         get_producer(get_settings())
-    return 200, {"status": "ok"}
+    return 200, _OK
 
 
-def _json(status: int, body: dict[str, str]) -> Response:
-    # Never cached: a probe answer is only true at the moment it is given.
-    return Response(json.dumps(body), status=status, content_type="application/json",
-                    headers={"Cache-Control": "no-store"})
+def _flask(answer: Answer) -> Response:
+    status, body = answer
+    return Response(body, status=status, content_type="application/json", headers=HEADERS)

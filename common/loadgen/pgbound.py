@@ -11,11 +11,12 @@ the same script from threads (round trips batched: the closest Python gets to C 
 from __future__ import annotations
 
 import contextlib
+import random
 import re
 import secrets
 import shutil
 import subprocess
-import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -106,9 +107,6 @@ def _pgbench_point(url: str, clients: int, seconds: float, customers: int,
 def _pipeline_point(url: str, clients: int, seconds: float, customers: int,
                     binary: str | None) -> float:
     """The script's transactions from `clients` threads, each transaction pipelined."""
-    import random
-    import threading
-
     statements = _statements()
     deadline = time.monotonic() + seconds
     counts = [0] * clients
@@ -154,7 +152,3 @@ def _statements() -> list[tuple[str, tuple[str, ...]]]:
 
 
 _VARIABLE = r"(?<!:):([a-z][a-z0-9]*)"
-
-
-def scratch_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="saga-pgbound-"))
