@@ -3,11 +3,12 @@ imported, ~0.2 s) when it runs, else spawned fresh (`python -m common.runtime.la
 ~0.8 s of imports on an idle machine). Both run functions-framework's own CLI with the
 arguments a container gets, through common.runtime.launch (which adds the warm-up).
 
-The zygote is started on first use, in the background, and shared by every function of
-one runtime. If it cannot start, or dies, functions are spawned fresh: slower, never
-broken. It preloads the common library, so when a file under common/ changes while the
-runtime runs (a developer's edit), the next start replaces the zygote first: a function
-started after the edit runs the edited code, as a freshly spawned one would. Thread-safe.
+A zygote is started on first use and shared by every function of its flavour in one
+runtime (the CloudEvents functions on ASGI, the api on WSGI: zygote.py). If it cannot
+start, or dies, functions are spawned fresh: slower, never broken. It preloads the
+common library, so when a file under common/ changes while the runtime runs (a
+developer's edit), the next start replaces that zygote first: a function started after
+the edit runs the edited code, as a freshly spawned one would. Thread-safe.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from common.runtime import spawn
 from common.runtime.spawn import Child
+from common.runtime.zygote import PRELOAD_FLAVOURS, flavour_of
 from common.runtime.zygote_client import ZygoteClient, ZygoteError
 
 
@@ -32,19 +34,21 @@ class ProcessStarter:
         self._use_zygote = use_zygote and sys.platform.startswith("linux")
         self._report = report or (lambda _line: None)
         self._lock = threading.Lock()
-        self._zygote: ZygoteClient | None = None
+        # One zygote per flavour (zygote.PRELOAD_FLAVOURS), each started on first use.
+        self._zygotes: dict[str, ZygoteClient] = {}
         self._zygote_failed = False
         self._closed = False
-        self._preloaded_at = 0.0  # wall clock, to compare with file modification times
+        self._preloaded_at: dict[str, float] = {}  # wall clock, to compare with mtimes
         self._retired: list[ZygoteClient] = []  # replaced, closed once their children end
 
-    def prepare(self) -> None:
-        """Start the zygote now (it imports for ~1 s); later starts then only fork."""
-        self._client()
+    def prepare(self, flavours: tuple[str, ...] = tuple(PRELOAD_FLAVOURS)) -> None:
+        """Start the zygotes now (each imports for ~1 s); later starts then only fork."""
+        for flavour in flavours:
+            self._client(flavour)
 
     def start(self, args: list[str], *, cwd: Path, env: dict[str, str]) -> Child:
         """Start functions-framework with `args` (its own arguments)."""
-        client = self._client()
+        client = self._client(flavour_of(env))
         if client is not None:
             try:
                 return client.spawn(args, cwd=cwd, env=env)
@@ -58,33 +62,35 @@ class ProcessStarter:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            clients = [*self._retired, *([self._zygote] if self._zygote else [])]
-            self._zygote, self._retired = None, []
+            clients = [*self._retired, *self._zygotes.values()]
+            self._zygotes, self._retired = {}, []
         for client in clients:
             client.close()
 
-    def _client(self) -> ZygoteClient | None:
+    def _client(self, flavour: str) -> ZygoteClient | None:
         # Under the lock: concurrent first starts wait for one zygote instead of racing.
         with self._lock:
             if not self._use_zygote or self._zygote_failed or self._closed:
                 return None
-            if self._zygote is not None and _newest_source() > self._preloaded_at:
-                self._report("zygote: common/ changed; loading it again")
+            current = self._zygotes.get(flavour)
+            if current is not None and _newest_source() > self._preloaded_at[flavour]:
+                self._report(f"zygote ({flavour}): common/ changed; loading it again")
                 # Not closed yet: its children would get SIGTERM (their PDEATHSIG).
-                self._retired.append(self._zygote)
-                self._zygote = None
+                self._retired.append(self._zygotes.pop(flavour))
+                current = None
             for old in [z for z in self._retired if not z.has_children()]:
                 self._retired.remove(old)
                 old.close()
-            if self._zygote is None:
+            if current is None:
                 try:
-                    self._preloaded_at = time.time()
-                    self._zygote = ZygoteClient(self._cwd, {**os.environ, **self._env},
-                                               output=self._report)
+                    self._preloaded_at[flavour] = time.time()
+                    current = ZygoteClient(self._cwd, {**os.environ, **self._env},
+                                           flavour=flavour, output=self._report)
+                    self._zygotes[flavour] = current
                 except ZygoteError as exc:
                     self._report(f"zygote: {exc}; starting functions without it")
                     self._zygote_failed = True
-            return self._zygote
+            return current
 
 
 def _newest_source() -> float:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from common.runtime import spawn
-from common.runtime.zygote import MAX_MESSAGE
+from common.runtime.zygote import MAX_MESSAGE, PRELOAD_FLAVOURS
 
 
 class ZygoteError(RuntimeError):
@@ -61,8 +61,12 @@ class ZygoteProcess:
 
 
 class ZygoteClient:
-    def __init__(self, cwd: Path, env: Mapping[str, str], *, start_timeout: float = 60.0,
+    def __init__(self, cwd: Path, env: Mapping[str, str], *, flavour: str = "asgi",
+                 start_timeout: float = 60.0,
                  output: Callable[[str], None] | None = None) -> None:
+        if flavour not in PRELOAD_FLAVOURS:
+            raise ValueError(f"unknown zygote flavour {flavour!r}")
+        self.flavour = flavour
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._socket = ours
         self._lock = threading.Lock()
@@ -76,7 +80,7 @@ class ZygoteClient:
         self._on_output = output or (lambda line: print(line, flush=True))
         child_env = {**env, "PYTHONUNBUFFERED": "1"}
         self._process = spawn.spawn(
-            [sys.executable, "-m", "common.runtime.zygote", str(theirs.fileno())], cwd=cwd,
+            [sys.executable, "-m", "common.runtime.zygote", str(theirs.fileno()), flavour], cwd=cwd,
             env=child_env, pass_fds=(theirs.fileno(),))
         theirs.close()
         self._output = threading.Thread(target=self._forward_output, name="zygote-output",
@@ -195,4 +199,5 @@ class ZygoteClient:
             return
         with stdout:
             for raw in iter(stdout.readline, b""):
-                self._on_output("zygote: " + raw.decode("utf-8", "replace").rstrip())
+                line = raw.decode("utf-8", "replace").rstrip()
+                self._on_output(f"zygote ({self.flavour}): {line}")

@@ -17,6 +17,7 @@ from common.runtime import spawn
 from common.runtime import starter as starter_module
 from common.runtime.control import ControlClient, ControlError, ControlServer
 from common.runtime.starter import ProcessStarter
+from common.runtime.zygote import flavour_of
 from common.runtime.zygote_client import ZygoteClient
 from tests.helpers import wait_for
 
@@ -63,13 +64,35 @@ def test_a_forked_function_is_a_process_of_its_own(tmp_path: Path) -> None:
     assert client._process.poll() is not None
 
 
+def _maps(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_each_flavour_of_zygote_holds_only_its_own_libraries() -> None:
+    """The CloudEvents functions fork from a zygote without JWT (cryptography), the api
+    from one without uvicorn (uvloop): neither carries the other's memory."""
+    starter = ProcessStarter(cwd=ROOT, env=os.environ)
+    try:
+        starter.prepare()
+        asgi, wsgi = starter._zygotes["asgi"], starter._zygotes["wsgi"]
+        assert "uvloop" in _maps(asgi.pid) and "cryptography" not in _maps(asgi.pid)
+        assert "cryptography" in _maps(wsgi.pid) and "uvloop" not in _maps(wsgi.pid)
+    finally:
+        starter.close()
+
+
+def test_the_flavour_is_read_as_functions_framework_reads_its_asgi_flag() -> None:
+    assert flavour_of({"FUNCTION_USE_ASGI": "true"}) == flavour_of({"FUNCTION_USE_ASGI": "1"})
+    assert flavour_of({"FUNCTION_USE_ASGI": "True"}) == "asgi"
+    assert flavour_of({"FUNCTION_USE_ASGI": "0"}) == flavour_of({}) == "wsgi"
+
+
 def test_without_a_zygote_functions_are_spawned(tmp_path: Path) -> None:
     lines: list[str] = []
     starter = ProcessStarter(cwd=ROOT, env=os.environ, report=lines.append)
     try:
-        starter.prepare()
-        zygote = starter._zygote
-        assert zygote is not None
+        starter.prepare(("wsgi",))
+        zygote = starter._zygotes["wsgi"]  # the echo function's flavour
         spawn.terminate(zygote._process, 5)  # the zygote dies under the runtime
         port = spawn.free_port()
         child = starter.start(echo_args(port), cwd=tmp_path, env=dict(os.environ))
@@ -87,15 +110,14 @@ def test_an_edit_to_the_common_library_reloads_the_zygote(
     try:
         before_port, after_port = spawn.free_port(), spawn.free_port()
         before = starter.start(echo_args(before_port), cwd=tmp_path, env=dict(os.environ))
-        first = starter._zygote
-        assert first is not None
+        first = starter._zygotes["wsgi"]  # the echo function is no ASGI one
         edited = time.time()  # a file of common/ changes after the zygote loaded it
         monkeypatch.setattr(starter_module, "_newest_source", lambda: edited)
         after = starter.start(echo_args(after_port), cwd=tmp_path, env=dict(os.environ))
         wait_for(lambda: answers(before_port) and answers(after_port), timeout=30,
                  message="both functions to answer")
-        assert starter._zygote is not None and starter._zygote.pid != first.pid
-        assert "zygote: common/ changed; loading it again" in lines
+        assert starter._zygotes["wsgi"].pid != first.pid
+        assert "zygote (wsgi): common/ changed; loading it again" in lines
         # The old zygote stays while a function it started runs (closing it would
         # SIGTERM that function), and goes once none does.
         assert first._process.poll() is None
