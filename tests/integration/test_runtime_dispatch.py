@@ -208,21 +208,33 @@ def test_delivery_order_retries_and_dead_letters(
         dispatcher.stop()
 
 
+def _gated(n: int, open_from: int, gate: Path) -> dict[str, object]:
+    """A record's data: from `open_from` on, the echo function holds it until `gate` exists."""
+    return {"n": n, "gate": str(gate)} if n >= open_from else {"n": n}
+
+
+def _delivered(record_file: Path, prefix: str) -> set[int]:
+    return {r["data"]["n"] for r in received(record_file, prefix)}
+
+
 def test_restart_mid_stream_loses_and_skips_nothing(
         settings: Settings, echo: FunctionProcess, record_file: Path,
-        dead_letters: DeadLetterProducer) -> None:
+        dead_letters: DeadLetterProducer, tmp_path: Path) -> None:
     topic, dlq = new_topics(settings)
     prefix = f"{topic}-"
-    count = 150
-    produce(settings, topic, [(f"{prefix}{n}", f"k{n % 7}", {"n": n, "sleep": 0.01})
+    count, gate = 150, tmp_path / "gate"
+    # Records 30 and later are held by the function until the gate opens: the first
+    # dispatcher stops with requests on the wire and most of the stream undelivered.
+    produce(settings, topic, [(f"{prefix}{n}", f"k{n % 7}", _gated(n, 30, gate))
                               for n in range(count)])
     group = f"g-{topic}"
     delivery = DeliverySpec(retry=2, backoff_delay=0.05)
     first = dispatcher_for(settings, echo, topic, dlq, delivery, dead_letters, group=group)
     first.start()
-    wait_for(lambda: len(received(record_file, prefix)) >= 30, timeout=30,
+    wait_for(lambda: _delivered(record_file, prefix) >= set(range(30)), timeout=30,
              message="part of the stream delivered")
     first.stop()
+    gate.touch()
     handled_before = first.stats().delivered
     assert handled_before < count, "stopped too late to test a restart"
     # What was committed was handled: nothing past an unhandled record.
@@ -233,8 +245,8 @@ def test_restart_mid_stream_loses_and_skips_nothing(
                             ordering="unordered")
     second.start()
     try:
-        wait_for(lambda: {r["data"]["n"] for r in received(record_file, prefix)}
-                 == set(range(count)), timeout=30, message="every record delivered")
+        wait_for(lambda: _delivered(record_file, prefix) == set(range(count)), timeout=30,
+                 message="every record delivered")
         wait_for(lambda: sum(committed(settings, group, topic).values()) == count,
                  message="all offsets committed")
         deliveries = len(received(record_file, prefix))
@@ -351,11 +363,13 @@ def test_ping_source_delivers_ping_events(echo: FunctionProcess, record_file: Pa
 
 def test_a_rebalance_between_two_members_loses_nothing(
         settings: Settings, echo: FunctionProcess, record_file: Path,
-        dead_letters: DeadLetterProducer) -> None:
+        dead_letters: DeadLetterProducer, tmp_path: Path) -> None:
     topic, dlq = new_topics(settings)
     prefix = f"{topic}-"
-    count = 240  # ~4 s of work per partition: the rebalance happens mid-stream
-    produce(settings, topic, [(f"{prefix}{n}", f"k{n % 9}", {"n": n, "sleep": 0.05})
+    count, gate = 240, tmp_path / "gate"
+    # Records 10 and later wait for the gate, opened once both members hold partitions:
+    # the rebalance happens mid-stream, with requests on the wire.
+    produce(settings, topic, [(f"{prefix}{n}", f"k{n % 9}", _gated(n, 10, gate))
                               for n in range(count)])
     group = f"g-{topic}"
     delivery = DeliverySpec(retry=2, backoff_delay=0.05)
@@ -363,14 +377,15 @@ def test_a_rebalance_between_two_members_loses_nothing(
     second = dispatcher_for(settings, echo, topic, dlq, delivery, dead_letters, group=group)
     first.start()
     try:
-        wait_for(lambda: len(received(record_file, prefix)) >= 10, timeout=30,
+        wait_for(lambda: _delivered(record_file, prefix) >= set(range(10)), timeout=30,
                  message="the first member delivering")
         second.start()  # the group rebalances: the first member's partitions are revoked
         wait_for(lambda: first.stats().partitions + second.stats().partitions == 3
                  and second.stats().partitions > 0, timeout=30,
                  message="the partitions shared by both members")
-        wait_for(lambda: {r["data"]["n"] for r in received(record_file, prefix)}
-                 == set(range(count)), timeout=30, message="every record delivered")
+        gate.touch()
+        wait_for(lambda: _delivered(record_file, prefix) == set(range(count)), timeout=30,
+                 message="every record delivered")
         wait_for(lambda: sum(committed(settings, group, topic).values()) == count,
                  message="all offsets committed")
         assert second.stats().delivered > 0
