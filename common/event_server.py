@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -35,6 +34,7 @@ from starlette.responses import Response
 
 from common.deploy import probes
 from common.problems import PROBLEM_JSON, Problem, problem_body
+from common.settings import get_settings
 
 log = logging.getLogger("saga.server")
 
@@ -45,6 +45,7 @@ EventHandler = Callable[[CloudEvent, Mapping[str, str], bytes], None]
 # letter it cannot parse. Without one, such a request is refused with 400.
 MalformedHandler = Callable[[Mapping[str, str], bytes, str], None]
 Endpoint = Callable[[Request], Awaitable[Response]]
+
 
 def event_endpoint(handle: EventHandler, *, max_body: int,
                    on_malformed: MalformedHandler | None = None) -> Endpoint:
@@ -58,7 +59,7 @@ def event_endpoint(handle: EventHandler, *, max_body: int,
         loop = asyncio.get_running_loop()
         limiter = limiters.get(loop)
         if limiter is None:
-            limiter = limiters[loop] = anyio.CapacityLimiter(_threads())
+            limiter = limiters[loop] = anyio.CapacityLimiter(get_settings().threads)
         return await anyio.to_thread.run_sync(call, *args, limiter=limiter)
 
     async def endpoint(request: Request) -> Response:
@@ -116,12 +117,3 @@ def _probe(answer: probes.Answer) -> Response:
     status, body = answer
     return Response(body, status_code=status, media_type="application/json",
                     headers=probes.HEADERS)
-
-
-def _threads() -> int:
-    """Events handled at once: THREADS, as gunicorn read it (Knative's manifests keep it
-    equal to containerConcurrency and the database pool)."""
-    try:
-        return max(1, int(os.environ.get("THREADS", "4")))
-    except ValueError:
-        return 4

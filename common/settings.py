@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     )
     state_dir: Path = Field(default=Path(".local"), description="Local runtime state and logs.")
     log_level: str = "INFO"
+    threads: int = Field(
+        default=4, ge=1, validation_alias=AliasChoices("THREADS", "SAGA_THREADS"),
+        description="Events a function handles at once (gunicorn's THREADS; the manifests "
+                    "keep it equal to containerConcurrency and the database pool).",
+    )
 
     # --- database ------------------------------------------------------------------------
     db_pool_size: int = Field(default=8, ge=1)

@@ -30,6 +30,14 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
 
 
+def test_threads_is_read_as_gunicorn_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADS", "2")
+    assert Settings().threads == 2
+    monkeypatch.setenv("THREADS", "0")
+    with pytest.raises(ValueError, match="THREADS"):
+        Settings()
+
+
 def test_knative_service_name_is_the_function_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SAGA_FUNCTION_NAME", raising=False)
     monkeypatch.setenv("K_SERVICE", "inventory")
