@@ -109,6 +109,11 @@ def _uss_mb(pid: int) -> float | None:
 def largest_function_rss(report: dict[str, dict[str, Any]]) -> float:
     """Peak RSS of the largest function process (postgres, the broker and the runtime are
     not function processes)."""
-    values = [v["peak_rss_mb"] for k, v in report.items()
-              if k.split("/")[0] not in NOT_FUNCTIONS]
+    return largest_function(report, "peak_rss_mb")
+
+
+def largest_function(report: dict[str, dict[str, Any]], key: str) -> float:
+    """The largest `key` figure among function processes (a figure not read: skipped)."""
+    values = [v[key] for k, v in report.items()
+              if k.split("/")[0] not in NOT_FUNCTIONS and v.get(key) is not None]
     return max(values, default=0.0)

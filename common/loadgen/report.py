@@ -50,7 +50,7 @@ def text(result: dict[str, Any]) -> str:
         f"fraction {r.get('bound_fraction')}",
         f"  check: {'OK' if r['violations'] == 0 else str(r['violations']) + ' violation(s)'}; "
         f"events per order {r['events_per_order']}; largest function RSS "
-        f"{r['peak_rss_mb']} MB",
+        f"{r['peak_rss_mb']} MB (its own memory, USS: {r.get('largest_uss_mb')} MB)",
         "  per function (events/s, handling p50 ms):  " + ", ".join(
             f"{k} {v['events_per_s']}/s {v['handling_p50_ms']}"
             for k, v in r["functions"].items()),

@@ -12,7 +12,7 @@ from common.loadgen import metrics, pgbound, report
 from common.loadgen.check import CheckReport, Scope, Violation
 from common.loadgen.invariants import _LEGAL, INVARIANTS, SCOPE
 from common.loadgen.load import LoadResult, OrderRecord
-from common.loadgen.procstats import largest_function_rss
+from common.loadgen.procstats import largest_function, largest_function_rss
 
 
 def _record(i: int, submitted: float, terminal: float | None, scenario: Any = "happy"
@@ -97,6 +97,12 @@ def test_largest_function_rss_ignores_infrastructure() -> None:
                  "runtime": {"peak_rss_mb": 99.0}, "inventory/worker": {"peak_rss_mb": 70.0},
                  "api": {"peak_rss_mb": 75.0}}
     assert largest_function_rss(processes) == 75.0
+
+
+def test_largest_function_uss_skips_processes_gone_before_it_was_read() -> None:
+    processes = {"runtime": {"uss_mb_at_end": 60.0}, "dlq/worker": {"uss_mb_at_end": None},
+                 "api/worker": {"uss_mb_at_end": 22.9}, "inventory/worker": {}}
+    assert largest_function(processes, "uss_mb_at_end") == 22.9
 
 
 def test_pgbench_script_translates_to_psycopg_statements() -> None:
