@@ -100,8 +100,9 @@ def test_largest_function_rss_ignores_infrastructure() -> None:
 
 
 def test_largest_function_uss_skips_processes_gone_before_it_was_read() -> None:
-    processes = {"runtime": {"uss_mb_at_end": 60.0}, "dlq/worker": {"uss_mb_at_end": None},
-                 "api/worker": {"uss_mb_at_end": 22.9}, "inventory/worker": {}}
+    processes: dict[str, dict[str, Any]] = {
+        "runtime": {"uss_mb_at_end": 60.0}, "dlq/worker": {"uss_mb_at_end": None},
+        "api/worker": {"uss_mb_at_end": 22.9}, "inventory/worker": {}}
     assert largest_function(processes, "uss_mb_at_end") == 22.9
 
 
