@@ -25,7 +25,7 @@ from common.loadgen.check import Options, Scope, engine_for, run_check, settle
 from common.loadgen.database import BenchDatabase
 from common.loadgen.driver import Driver, LoadOutcome, LoadSpec, run_load
 from common.loadgen.metrics import timeline
-from common.loadgen.procstats import ProcessSampler, largest_function, largest_function_rss
+from common.loadgen.procstats import ProcessSampler, largest_function
 from common.loadgen.stack import ROOT, LocalStack, roots
 from common.loadgen.target import Target
 
@@ -96,7 +96,7 @@ def _measure(spec: BenchSpec, target: Target, *, extra_roots: dict[str, int]
     return figures | {
         "violations": sum(v.count for v in report.violations),
         "check": report.as_dict(),
-        "peak_rss_mb": largest_function_rss(processes),
+        "peak_rss_mb": largest_function(processes, "peak_rss_mb"),
         # What the largest function holds alone: RSS also counts the libraries' pages and
         # the zygote's, which every function shares (docs/benchmarks.md, memory).
         "largest_uss_mb": largest_function(processes, "uss_mb_at_end"),

@@ -106,14 +106,10 @@ def _uss_mb(pid: int) -> float | None:
         return None
 
 
-def largest_function_rss(report: dict[str, dict[str, Any]]) -> float:
-    """Peak RSS of the largest function process (postgres, the broker and the runtime are
-    not function processes)."""
-    return largest_function(report, "peak_rss_mb")
-
-
 def largest_function(report: dict[str, dict[str, Any]], key: str) -> float:
-    """The largest `key` figure among function processes (a figure not read: skipped)."""
+    """The largest `key` figure (peak_rss_mb, uss_mb_at_end) among function processes:
+    postgres, the broker and the runtime are not function processes; a figure not read
+    (the process was gone) is skipped."""
     values = [v[key] for k, v in report.items()
               if k.split("/")[0] not in NOT_FUNCTIONS and v.get(key) is not None]
     return max(values, default=0.0)

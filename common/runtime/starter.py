@@ -38,7 +38,6 @@ class ProcessStarter:
         self._zygotes: dict[str, ZygoteClient] = {}
         self._zygote_failed = False
         self._closed = False
-        self._preloaded_at: dict[str, float] = {}  # wall clock, to compare with mtimes
         self._retired: list[ZygoteClient] = []  # replaced, closed once their children end
 
     def prepare(self, flavours: tuple[str, ...] = tuple(PRELOAD_FLAVOURS)) -> None:
@@ -53,7 +52,8 @@ class ProcessStarter:
             try:
                 return client.spawn(args, cwd=cwd, env=env)
             except ZygoteError as exc:
-                self._report(f"zygote: {exc}; starting functions without it from now on")
+                self._report(f"zygote ({client.flavour}): {exc}; starting functions without it "
+                             "from now on")
                 with self._lock:
                     self._zygote_failed = True
         return spawn.spawn([sys.executable, "-m", "common.runtime.launch", *args], cwd=cwd,
@@ -73,7 +73,7 @@ class ProcessStarter:
             if not self._use_zygote or self._zygote_failed or self._closed:
                 return None
             current = self._zygotes.get(flavour)
-            if current is not None and _newest_source() > self._preloaded_at[flavour]:
+            if current is not None and _newest_source() > current.loaded_at:
                 self._report(f"zygote ({flavour}): common/ changed; loading it again")
                 # Not closed yet: its children would get SIGTERM (their PDEATHSIG).
                 self._retired.append(self._zygotes.pop(flavour))
@@ -83,12 +83,11 @@ class ProcessStarter:
                 old.close()
             if current is None:
                 try:
-                    self._preloaded_at[flavour] = time.time()
                     current = ZygoteClient(self._cwd, {**os.environ, **self._env},
                                            flavour=flavour, output=self._report)
                     self._zygotes[flavour] = current
                 except ZygoteError as exc:
-                    self._report(f"zygote: {exc}; starting functions without it")
+                    self._report(f"zygote ({flavour}): {exc}; starting functions without it")
                     self._zygote_failed = True
             return current
 

@@ -67,6 +67,9 @@ class ZygoteClient:
         if flavour not in PRELOAD_FLAVOURS:
             raise ValueError(f"unknown zygote flavour {flavour!r}")
         self.flavour = flavour
+        # Wall clock before its imports begin: a source file changed after this may not be
+        # in what it preloaded (compared with file modification times).
+        self.loaded_at = time.time()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._socket = ours
         self._lock = threading.Lock()

@@ -12,7 +12,7 @@ from common.loadgen import metrics, pgbound, report
 from common.loadgen.check import CheckReport, Scope, Violation
 from common.loadgen.invariants import _LEGAL, INVARIANTS, SCOPE
 from common.loadgen.load import LoadResult, OrderRecord
-from common.loadgen.procstats import largest_function, largest_function_rss
+from common.loadgen.procstats import largest_function
 
 
 def _record(i: int, submitted: float, terminal: float | None, scenario: Any = "happy"
@@ -96,7 +96,7 @@ def test_largest_function_rss_ignores_infrastructure() -> None:
     processes = {"postgres": {"peak_rss_mb": 500.0}, "broker": {"peak_rss_mb": 90.0},
                  "runtime": {"peak_rss_mb": 99.0}, "inventory/worker": {"peak_rss_mb": 70.0},
                  "api": {"peak_rss_mb": 75.0}}
-    assert largest_function_rss(processes) == 75.0
+    assert largest_function(processes, "peak_rss_mb") == 75.0
 
 
 def test_largest_function_uss_skips_processes_gone_before_it_was_read() -> None:
