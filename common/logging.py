@@ -7,6 +7,7 @@ even when an exception quotes them.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -20,6 +21,57 @@ _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@"
 _KEY_VALUE_SECRET = re.compile(r"(?P<key>password|passwd|secret|token)=\S+", re.I)
 
 _EXCLUDED = ["log.original", "log.origin", "process", "ecs.version", "log.logger"]
+
+
+class EcsFormatter(ecs_logging.StdlibFormatter):
+    """ecs-logging's document, built in one pass for the lines we write.
+
+    The library's general path de-dots every field into its own dict and merges each into
+    the result (`de_dot`, `merge_dicts`: 60% of its ~120 us per line, measured), and every
+    handled event writes such a line. Ours nests the dotted extras straight into the result;
+    anything unusual (an exception, a stack, a dict-valued or clashing extra, an Elastic APM
+    field) goes through the library unchanged, and tests hold both paths to the same
+    output, which keeps @timestamp, log.level and message first and sorts the rest."""
+
+    # json.dumps with options builds an encoder per call, and the library makes four calls
+    # a line; one prebuilt encoder writes the same text (objects JSON cannot hold: repr).
+    _encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=repr)
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = self.format_to_ecs(record)
+        encode, log_fields = self._encoder.encode, doc["log"]
+        first = (("@timestamp", doc.pop("@timestamp")), ("log.level", log_fields.pop("level")),
+                 ("message", doc.pop("message")))
+        if not log_fields:
+            del doc["log"]
+        head = ",".join(f'"{name}":{encode(value)}' for name, value in first)
+        return f"{{{head},{encode(doc)[1:]}" if doc else f"{{{head}}}"
+
+    def format_to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
+        if record.exc_info or record.stack_info:
+            return super().format_to_ecs(record)
+        result: dict[str, Any] = {"@timestamp": self._record_timestamp(record),
+                                  "log": {"level": record.levelname.lower()}}
+        standard = self._LOGRECORD_DICT
+        for name, value in vars(record).items():
+            if name in standard or value is None:
+                continue
+            if isinstance(value, dict) or name.startswith("elasticapm_"):
+                return super().format_to_ecs(record)
+            if self._is_field_excluded(name):
+                continue
+            *parents, leaf = name.split(".")
+            node = result
+            for part in parents:
+                child = node.setdefault(part, {})
+                if not isinstance(child, dict):
+                    return super().format_to_ecs(record)  # "a" and "a.b" both set
+                node = child
+            if isinstance(node.get(leaf), dict):
+                return super().format_to_ecs(record)
+            node[leaf] = value
+        result["message"] = record.getMessage()
+        return result
 
 
 def redact(text: str) -> str:
@@ -66,7 +118,7 @@ def configure_logging(service_name: str, level: str = "INFO") -> None:
         if getattr(handler, "_saga_ecs", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(ecs_logging.StdlibFormatter(exclude_fields=_EXCLUDED))
+    handler.setFormatter(EcsFormatter(exclude_fields=_EXCLUDED))
     handler.addFilter(_ServiceAndRedaction(service_name))
     handler._saga_ecs = True  # type: ignore[attr-defined]
     root.addHandler(handler)
