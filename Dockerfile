@@ -13,14 +13,15 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /build
 
-# Only pyproject.toml and the script that reads it: this layer (and the slow install
-# below) is rebuilt when the dependencies change, not when the code does.
+# Only pyproject.toml: this layer (and the slow install below) is rebuilt when the
+# dependencies change, not when the code does. The image installs [project] dependencies
+# and nothing else: the tools' packages (embedded servers, the task binary, the CLI's
+# libraries) are the `local` extra, which only ./taskw installs.
 COPY pyproject.toml ./
-COPY common/deploy/requirements.py ./
 # --only-binary: every dependency ships wheels, so nothing is compiled and no compiler is
 # needed in either stage; a dependency without a wheel fails the build instead of
 # silently pulling in a toolchain.
-RUN python requirements.py pyproject.toml > requirements.txt \
+RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > requirements.txt \
     && pip install --no-cache-dir --only-binary=:all: --requirement requirements.txt
 
 # --- runtime: the virtualenv and the code, as a non-root user --------------------------

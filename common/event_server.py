@@ -14,7 +14,7 @@ add the probe routes, so Knative's rules (4xx for a malformed event, which is no
   handler on a worker thread (the step runtime is synchronous: SQLAlchemy, the producer),
   at most THREADS at a time, like gunicorn's THREADS and Knative's containerConcurrency;
   a Problem it raises becomes its status and an RFC 9457 body, anything else a 500.
-- GET /livez and /readyz: the Knative probes (common/deploy/probes.py).
+- GET /livez and /readyz: the Knative probes (common/probes.py).
 - anything else: 405.
 """
 
@@ -32,7 +32,7 @@ from cloudevents.http import CloudEvent, from_http
 from starlette.requests import Request
 from starlette.responses import Response
 
-from common.deploy import probes
+from common import probes
 from common.problems import PROBLEM_JSON, Problem, problem_body
 from common.settings import get_settings
 

@@ -1,9 +1,9 @@
-"""confluent-kafka client configuration and topic administration, in one place.
+"""confluent-kafka configuration of what a function does with Kafka: produce. (Consumers and
+topic administration belong to the tools: tools/kafka_clients.py.)
 
 Real Kafka gets conventional settings. The embedded Tansu broker (settings.kafka_embedded)
-gets the workarounds measured in DESIGN.md section 7: short session timeouts (its first
-assignment arrives after half of session.timeout.ms), one record per batch (its high
-watermark counts batches), and a short fetch wait (default fetch settings ran at ~900 msg/s).
+gets one workaround (docs/architecture.md, "Two brokers"): one record per batch, because
+its high watermark counts batches, not records.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka import Producer
 
 from common.settings import Settings
 
@@ -37,15 +35,6 @@ def client_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-# The embedded broker's defaults (see topic_partitions below and docs/benchmarks.md). Idle,
-# it took 36% of a core with 3 partitions and a 10 ms fetch wait, 12% with 1 and 30 ms;
-# under load 25-30 ms of CPU per order with 3/10, 15-16 with 2/20 or 1/25. Latency barely
-# moved (p99 at 15 orders/s: 347 ms with 3/10, 306 with 1/25): the hop's wait grows, but
-# the CPU it frees shortens every queue.
-EMBEDDED_PARTITIONS = 2
-EMBEDDED_FETCH_WAIT_MS = 20
-
-
 def producer_config(settings: Settings) -> dict[str, Any]:
     config = client_config(settings) | {
         # Idempotent producer: a retried send is written once, in order, per partition.
@@ -58,28 +47,6 @@ def producer_config(settings: Settings) -> dict[str, Any]:
     }
     if settings.kafka_embedded:
         config["batch.num.messages"] = 1
-    return config
-
-
-def consumer_config(settings: Settings, group_id: str, initial_offset: str) -> dict[str, Any]:
-    config = client_config(settings) | {
-        "group.id": group_id,
-        # Offsets are committed by hand, only after the event was handled or dead-lettered.
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": initial_offset,
-        "enable.partition.eof": False,
-    }
-    if settings.kafka_embedded:
-        config |= {
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 500,
-            "fetch.wait.max.ms": EMBEDDED_FETCH_WAIT_MS,
-        }
-    else:
-        config["fetch.wait.max.ms"] = 50
-    if settings.kafka_fetch_wait_ms is not None:
-        config["fetch.wait.max.ms"] = settings.kafka_fetch_wait_ms
     return config
 
 
@@ -104,42 +71,3 @@ def close_producers(timeout: float = 5.0) -> None:
         for producer in _producers.values():
             producer.flush(timeout)
         _producers.clear()
-
-
-def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient(client_config(settings))
-
-
-def topic_partitions(settings: Settings) -> int:
-    """Partitions for a topic the local runtime creates. The embedded broker (Tansu 0.6)
-    answers every fetch by listing what the partition holds and sleeps the whole fetch wait
-    even when it has records, so fewer partitions and a longer wait cost it less CPU per
-    order (measured in docs/benchmarks.md); production topics are sized in topics/."""
-    if settings.topic_partitions is not None:
-        return settings.topic_partitions
-    return EMBEDDED_PARTITIONS if settings.kafka_embedded else 3
-
-
-def ensure_topics(
-    settings: Settings, names: list[str], partitions: int | None = None, timeout: float = 30.0
-) -> list[str]:
-    """Create the topics that do not exist yet; returns the names it created."""
-    admin = admin_client(settings)
-    existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [name for name in names if name not in existing]
-    if not missing:
-        return []
-    count = partitions or topic_partitions(settings)
-    futures = admin.create_topics(
-        [NewTopic(name, num_partitions=count, replication_factor=-1) for name in missing],
-        operation_timeout=timeout,
-    )
-    created = []
-    for name, future in futures.items():
-        try:
-            future.result(timeout)
-            created.append(name)
-        except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
-    return created

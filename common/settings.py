@@ -39,16 +39,7 @@ class Settings(BaseSettings):
     kafka_embedded: bool = Field(
         default=False,
         description="Set by the local runtime when it started the embedded broker: enables the "
-        "client settings that work around its quirks (DESIGN.md section 7).",
-    )
-    topic_partitions: int | None = Field(
-        default=None, ge=1,
-        description="Partitions of the topics the local runtime creates; unset: 3 on Kafka, 2 "
-        "on the embedded broker (docs/benchmarks.md: each partition costs it CPU even idle).",
-    )
-    kafka_fetch_wait_ms: int | None = Field(
-        default=None, ge=1, le=1000,
-        description="Consumers' fetch.wait.max.ms; unset: 50 on Kafka, 20 on the embedded broker.",
+        "client settings that work around its quirks (docs/architecture.md, 'Two brokers').",
     )
 
     # --- profile and identity ----------------------------------------------------------
@@ -85,10 +76,6 @@ class Settings(BaseSettings):
     stuck_after_s: int = Field(default=600, ge=1)
     outbox_publish_timeout_s: float = Field(default=5.0, gt=0)
     outbox_relay_age_s: float = Field(default=3.0, ge=0)
-
-    # --- local runtime ---------------------------------------------------------------------
-    api_port: int = Field(default=8080, ge=1, le=65535)
-    idle_scale_to_zero_s: float = Field(default=30.0, gt=0)
 
     def sqlalchemy_url(self) -> str:
         """The database URL in the form SQLAlchemy wants (psycopg 3 driver)."""

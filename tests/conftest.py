@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 
 from common.db import dispose_engines
-from common.infra import create_database, drop_database
-from common.infra.embedded_kafka import EmbeddedBroker
-from common.infra.embedded_pg import EmbeddedPostgres
 from common.kafka import close_producers
 from common.migrate import upgrade
 from common.settings import Settings, get_settings
+from tools.infra import create_database, drop_database
+from tools.infra.embedded_kafka import EmbeddedBroker
+from tools.infra.embedded_pg import EmbeddedPostgres
 
 
 @contextmanager

@@ -3,7 +3,7 @@
     python elk/kibana/build.py           rewrite the NDJSON from these definitions
     python elk/kibana/build.py --check   exit 1 if the NDJSON is not what they produce
 
-Every field below is a field of common/log_contract.py, and every query is KQL over them;
+Every field below is a field of tools/log_contract.py, and every query is KQL over them;
 tests/contract/test_elk_saved_objects.py and test_elk_queries.py hold the NDJSON to that
 and run each panel's query against real and generated log lines.
 """

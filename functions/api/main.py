@@ -7,8 +7,8 @@ from flask import Request
 from werkzeug import Response
 from werkzeug.exceptions import HTTPException
 
-from common.deploy.probes import install_probes
 from common.logging import configure_logging
+from common.probes import install_probes
 from common.settings import get_settings
 from functions.api.app import ROUTER
 from functions.api.errors import framework_error

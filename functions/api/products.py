@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from common import tables as t
 from common.events.models import Sku
-from common.seed import add_product
+from common.products import add_product
 from functions.api.errors import ApiProblem, not_found
 from functions.api.routing import Call, Reply, RouteGroup
 from functions.api.schemas import (

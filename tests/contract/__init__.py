@@ -1,4 +1,4 @@
-"""Contract tests. The logging contract (common/log_contract.py) and elk/ against it use the
+"""Contract tests. The logging contract (tools/log_contract.py) and elk/ against it use the
 shared paths and loaders below, so every test reads the files the cluster runs; the
 deployment manifests' tests have their own k8s_support.py.
 """

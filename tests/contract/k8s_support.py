@@ -27,7 +27,7 @@ import pytest
 import yaml
 from referencing import Registry, Resource
 
-from common.deploy.manifests import Doc, group_kind, render
+from tools.deploy.manifests import Doc, group_kind, render
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT.parent / "shared" / "schemas"

@@ -2,7 +2,7 @@
 
 There is no cluster here, so these tests rebuild each object from its kn command line the
 way kn documents its flags (an independent reading of the help text, below, not of
-common/deploy/kn.py) and compare it with the rendered manifest, field for field. Every
+tools/deploy/kn.py) and compare it with the rendered manifest, field for field. Every
 flag must also be one the help text lists.
 
 The flag lists are `kn service apply --help` and `kn source ping create|update --help` as
@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from common.deploy import kn
-from common.deploy.manifests import Doc
 from tests.contract.k8s_support import OVERLAYS, by_kind, mutated, rendered, services
+from tools.deploy import kn
+from tools.deploy.manifests import Doc
 
 INHERITED = {"--as", "--as-group", "--as-uid", "--cluster", "--config", "--context",
              "--kubeconfig", "--log-http", "--help"}

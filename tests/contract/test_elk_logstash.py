@@ -13,8 +13,8 @@ from lscl.lang import LsclAttribute, LsclBlock, LsclConditions, LsclSelector
 from lscl.parser import parse_lscl
 from pydantic import BaseModel
 
-from common.log_contract import ACTIONS, FIELDS, action_spec
 from tests.contract import ELK
+from tools.log_contract import ACTIONS, FIELDS, action_spec
 
 PIPELINE = ELK / "logstash" / "pipeline" / "saga.conf"
 OUTPUTS = sorted((ELK / "logstash" / "outputs").glob("*.conf"))

@@ -28,11 +28,11 @@ import pytest
 from opensearchpy import OpenSearch
 from osmem_server import OsmemServer
 
-from common.log_contract import flatten, violations
 from common.settings import Settings
 from tests.contract import MAPPINGS, load_json, mapped_fields, saved_objects
 from tests.contract.test_elk_kql import MISSING, lens_request, lens_rows, search_request
 from tests.contract.test_log_contract_live import Driven, drive_functions
+from tools.log_contract import flatten, violations
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from common.log_contract import FIELDS
 from tests.contract import (
     ELK,
     MAPPINGS,
@@ -21,6 +20,7 @@ from tests.contract import (
     saved_objects,
 )
 from tests.contract.test_elk_kql import kql_to_dsl
+from tools.log_contract import FIELDS
 
 OBJECTS = saved_objects()
 BY_KEY = {(o["type"], o["id"]): o for o in OBJECTS}

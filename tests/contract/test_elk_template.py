@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from common.log_contract import FIELDS
 from tests.contract import ELK, MAPPINGS, ROOT, load_json, mapped_fields
+from tools.log_contract import FIELDS
 
 ES = ELK / "elasticsearch"
 # The type Elasticsearch stores for each contract type. constant_keyword: data_stream.*

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from common.log_contract import (
+from common.order_state import Status
+from tools.log_contract import (
     ACTIONS,
     FIELDS,
     ORDER_STATUSES,
@@ -18,8 +19,7 @@ from common.log_contract import (
     validate_line,
     violations,
 )
-from common.order_state import Status
-from common.runtime.console import LogFile, ecs_event
+from tools.runtime.console import LogFile, ecs_event
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
@@ -184,7 +184,7 @@ def test_the_contract_is_consistent_with_the_code() -> None:
 
 
 def test_the_local_runtimes_own_lines_keep_the_contract(tmp_path: Path) -> None:
-    """Lines common/runtime writes next to the functions' (.local/logs/*.ndjson)."""
+    """Lines tools/runtime writes next to the functions' (.local/logs/*.ndjson)."""
     cold = ecs_event("saga.cold_start", service="inventory", outcome="success",
                      duration_s=1.25, message="cold start in 1250 ms")
     retry = ecs_event("knative.delivery.retry", service="inventory", outcome="failure",

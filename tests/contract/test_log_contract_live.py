@@ -23,7 +23,6 @@ from functions_framework import create_app
 
 from common.events import catalogue as c
 from common.events.models import OrderCancelled, OrderCreated, OrderLine, StockReserved, utc_now
-from common.log_contract import FIELDS, flatten, secrets_in, validate_line
 from common.settings import Settings, get_settings
 from common.step import StepRuntime
 from common.tracing import TraceContext, new_trace
@@ -31,6 +30,7 @@ from tests.conftest import TEST_JWT_SECRET
 from tests.contract import dashboard_fields
 from tests.functions.test_api_support import bearer, product
 from tests.helpers import event_function_client, make_event, post_event
+from tools.log_contract import FIELDS, flatten, secrets_in, validate_line
 
 pytestmark = pytest.mark.integration
 

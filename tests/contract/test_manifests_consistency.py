@@ -14,11 +14,8 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
-from common.deploy import probes
-from common.deploy.kn import STRICT_SECURITY_CONTEXT
-from common.deploy.manifests import Doc, group_kind
+from common import probes
 from common.events import catalogue as c
-from common.runtime.manifests import load_project_manifests
 from common.settings import Settings
 from tests.contract.k8s_support import (
     OVERLAYS,
@@ -32,6 +29,9 @@ from tests.contract.k8s_support import (
     services,
     source_files,
 )
+from tools.deploy.kn import STRICT_SECURITY_CONTEXT
+from tools.deploy.manifests import Doc, group_kind
+from tools.runtime.manifests import load_project_manifests
 
 DAY_MS = 24 * 3600 * 1000
 # PostgreSQL max_connections docs/deploy.md sets per overlay, minus
@@ -377,7 +377,7 @@ def test_every_manifest_file_is_deployed() -> None:
 
 
 def test_the_local_runtime_runs_what_kustomize_deploys() -> None:
-    """common/runtime reads knative/*.yaml and kafka-sources/*.yaml directly; it must load
+    """tools/runtime reads knative/*.yaml and kafka-sources/*.yaml directly; it must load
     them (skipping what it does not run) and see exactly the functions, sources and sink
     that an overlay deploys."""
     local = load_project_manifests(ROOT)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
+from common import probes
 from common.db import dispose_engines
-from common.deploy import probes
 from common.settings import get_settings
 from tests.contract.k8s_support import container, env, rendered, services
 from tests.helpers import function_client

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import yaml
 
-from common.deploy.manifests import Doc, render
 from tests.contract.k8s_support import (
     KUBERNETES_VERSIONS,
     OVERLAYS,
@@ -26,6 +25,7 @@ from tests.contract.k8s_support import (
     source_files,
     validation_errors,
 )
+from tools.deploy.manifests import Doc, render
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +123,7 @@ def _kustomize(directory: Path) -> str:
 
 
 def test_render_refuses_an_unknown_overlay() -> None:
-    from common.deploy.manifests import DeployError
+    from tools.deploy.manifests import DeployError
 
     with pytest.raises(DeployError, match=r"no overlay 'staging'.*dev, prod"):
         render(ROOT, "staging", kubectl())

@@ -23,13 +23,13 @@ from typing import Any
 import psutil
 import pytest
 
-from common.apiclient import ApiClient
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
-from common.infra.ports import free_port
-from common.runtime.state import read_state
 from common.settings import Settings
 from tests.conftest import TEST_JWT_SECRET
 from tests.helpers import wait_for
+from tools.apiclient import ApiClient
+from tools.infra.ports import free_port
+from tools.runtime.state import read_state
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,7 +84,7 @@ def local_stack(
     output = state_dir / "saga-up.log"
     with output.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "common.cli.main", "up"], cwd=REPO_ROOT, env=env,
+            [sys.executable, "-m", "tools.cli.main", "up"], cwd=REPO_ROOT, env=env,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     api_url = f"http://127.0.0.1:{port}"

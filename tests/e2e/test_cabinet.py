@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import pytest
 
-from common.apiclient import ApiClient
 from tests.e2e.conftest import LocalStack
+from tools.apiclient import ApiClient
 
 pytestmark = pytest.mark.e2e
 

@@ -15,10 +15,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from common.infra.ports import free_port
-from common.loadgen.faults import ChaosBroker, FaultLog, Killer
-from common.loadgen.tcpproxy import TcpProxy
 from tests.helpers import wait_for
+from tools.infra.ports import free_port
+from tools.loadgen.faults import ChaosBroker, FaultLog, Killer
+from tools.loadgen.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 

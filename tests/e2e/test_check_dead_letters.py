@@ -14,10 +14,10 @@ from sqlalchemy import text
 
 from common.events import catalogue as c
 from common.kafka import client_config
-from common.loadgen.check import Options, Scope, engine_for, run_check
 from common.step import MAX_EVENT_BYTES
 from tests.e2e.conftest import LocalStack
 from tests.helpers import wait_for
+from tools.loadgen.check import Options, Scope, engine_for, run_check
 
 pytestmark = pytest.mark.e2e
 

@@ -18,9 +18,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import text
 
-from common.cli.main import main as saga
 from common.db import get_engine
-from common.loadgen.check import CheckReport, Options, Scope, run_check
 from common.order_state import Status
 from common.settings import Settings
 from tests.functions.saga_support import (
@@ -31,6 +29,8 @@ from tests.functions.saga_support import (
     run_saga,
     sql,
 )
+from tools.cli.main import main as saga
+from tools.loadgen.check import CheckReport, Options, Scope, run_check
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from common.apiclient import ApiClient
-from common.demo.run import PASSWORD
-from common.runtime.state import read_state
 from tests.e2e.conftest import LocalStack
+from tools.apiclient import ApiClient
+from tools.demo.run import PASSWORD
+from tools.runtime.state import read_state
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,7 @@ DEMO_TIMEOUT_S = 150  # the demo's own budget is ~90 s on a busy machine, ~35 s 
 
 def _demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "common.cli.main", "demo", *args], cwd=REPO_ROOT,
+        [sys.executable, "-m", "tools.cli.main", "demo", *args], cwd=REPO_ROOT,
         env=dict(os.environ) | env, capture_output=True, text=True, timeout=DEMO_TIMEOUT_S,
         check=False,
     )

@@ -17,12 +17,12 @@ import time
 import pytest
 from sqlalchemy import text
 
-from common.loadgen.check import Options, Scope, engine_for, run_check, settle
-from common.loadgen.driver import Driver, LoadSpec
-from common.loadgen.mix import EXPECTED, FULL_MIX
-from common.loadgen.stack import function_pids
 from tests.e2e.conftest import LocalStack
 from tests.helpers import wait_for
+from tools.loadgen.check import Options, Scope, engine_for, run_check, settle
+from tools.loadgen.driver import Driver, LoadSpec
+from tools.loadgen.mix import EXPECTED, FULL_MIX
+from tools.loadgen.stack import function_pids
 
 pytestmark = pytest.mark.e2e
 

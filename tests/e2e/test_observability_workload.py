@@ -21,9 +21,9 @@ import urllib3
 
 from common.auth import CUSTOMER_ROLE, issue_token
 from common.db import get_engine
-from common.log_contract import flatten, validate_line
-from common.seed import add_product
+from common.products import add_product
 from common.tracing import new_trace
+from tools.log_contract import flatten, validate_line
 
 pytestmark = pytest.mark.e2e
 

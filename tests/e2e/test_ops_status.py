@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, pool, text
 
-from common.apiclient import ApiClient, ApiError
-from common.cli.main import main as saga_main
-from common.log_contract import flatten
-from common.runtime.manifests import load_project_manifests
-from common.seed import add_product
+from common.products import add_product
 from common.settings import get_settings
 from tests.e2e.conftest import REPO_ROOT, LocalStack
 from tests.helpers import wait_for
+from tools.apiclient import ApiClient, ApiError
+from tools.cli.main import main as saga_main
+from tools.log_contract import flatten
+from tools.runtime.manifests import load_project_manifests
 
 pytestmark = pytest.mark.e2e
 

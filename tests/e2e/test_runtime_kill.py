@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from common.seed import add_product
+from common.products import add_product
 from tests.e2e.conftest import LocalStack
 from tests.e2e.test_ops_status import engine, log_docs, rows, wait_terminal
 from tests.helpers import wait_for

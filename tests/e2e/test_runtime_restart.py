@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from common.apiclient import ApiClient
 from common.auth import CUSTOMER_ROLE, issue_token
-from common.infra.ports import free_port
-from common.runtime.control import ControlClient
-from common.runtime.state import read_state
 from common.settings import Settings
 from tests.conftest import TEST_JWT_SECRET
 from tests.e2e.conftest import REPO_ROOT
 from tests.helpers import wait_for
+from tools.apiclient import ApiClient
+from tools.infra.ports import free_port
+from tools.runtime.control import ControlClient
+from tools.runtime.state import read_state
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e
 def saga_up(env: dict[str, str], state_dir: Path, log: Path) -> Iterator[dict[str, Any]]:
     """`saga up` until the block ends (Ctrl-C); its runtime-state.json once running."""
     with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "common.cli.main", "up"],
+        process = subprocess.Popen([sys.executable, "-m", "tools.cli.main", "up"],
                                    cwd=REPO_ROOT, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:

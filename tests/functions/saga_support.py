@@ -30,7 +30,7 @@ from common.events.models import CancelReason, EventData, OrderLine, PaymentMode
 from common.order_state import Order, Status, create_order, lock_order, transition
 from common.outbox import Outbox
 from common.outbox_marks import flush_marks
-from common.seed import add_product
+from common.products import add_product
 from common.settings import Settings
 from common.tracing import new_trace
 from tests.helpers import Reply, event_function_client, make_event, post_event

@@ -22,7 +22,7 @@ from common.db import get_engine
 from common.order_state import Status, lock_order, transition
 from common.outbox import Outbox
 from common.outbox_marks import flush_marks
-from common.seed import add_product
+from common.products import add_product
 from common.settings import Settings
 from common.tracing import new_trace
 

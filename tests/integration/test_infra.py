@@ -22,12 +22,12 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from common.infra import mask_url, url_with_database
-from common.infra.embedded_kafka import EmbeddedBroker
-from common.infra.embedded_pg import EmbeddedPostgres
-from common.infra.ports import port_is_free
-from common.infra.resolve import Infra, infrastructure
 from common.settings import Settings
+from tools.infra import mask_url, url_with_database
+from tools.infra.embedded_kafka import EmbeddedBroker
+from tools.infra.embedded_pg import EmbeddedPostgres
+from tools.infra.ports import port_is_free
+from tools.infra.resolve import Infra, infrastructure
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def _descendants() -> set[int]:
     found: set[int] = set()
     for child in psutil.Process().children():
         try:
-            if "common.cli.main" in " ".join(child.cmdline()):
+            if "tools.cli.main" in " ".join(child.cmdline()):
                 continue
             found |= {child.pid} | {p.pid for p in child.children(recursive=True)}
         except psutil.Error:
@@ -97,7 +97,7 @@ def test_start_stops_a_server_orphaned_by_a_crashed_run(pg_tmp_path: Path) -> No
     crashed_run = textwrap.dedent(f"""
         import os
         from pathlib import Path
-        from common.infra.embedded_pg import EmbeddedPostgres
+        from tools.infra.embedded_pg import EmbeddedPostgres
         server = EmbeddedPostgres(Path({str(data)!r}))
         server.start()
         print(server.pid, flush=True)

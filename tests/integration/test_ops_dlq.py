@@ -23,13 +23,14 @@ from confluent_kafka import Producer
 from pydantic import SecretStr
 from sqlalchemy import create_engine, pool, text
 
-from common.cli.main import main as saga_main
 from common.cloudevents_kafka import to_kafka
 from common.kafka import producer_config
-from common.runtime import spawn
-from common.runtime.up import run_up
-from common.settings import Settings, get_settings, to_sqlalchemy_url
+from common.settings import get_settings, to_sqlalchemy_url
 from tests.helpers import wait_for
+from tools.cli.main import main as saga_main
+from tools.runtime import spawn
+from tools.runtime.up import run_up
+from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration
 
@@ -131,7 +132,7 @@ def stack(tmp_path: Path, fresh_database: Callable[[str], str], kafka_bootstrap:
     record, fixed = tmp_path / "received.ndjson", tmp_path / "fixed"
     _manifests(tmp_path, topic, record, fixed)
     embedded = "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
-    settings = Settings().model_copy(update={
+    settings = LocalSettings().model_copy(update={
         "database_url": SecretStr(fresh_database("ops_dlq")),
         "kafka_bootstrap_servers": kafka_bootstrap, "kafka_embedded": embedded,
         "api_port": spawn.free_port(), "state_dir": tmp_path / "state",
@@ -171,7 +172,7 @@ def _received(record: Path, event_id: str) -> list[dict[str, Any]]:
     return [doc for doc in map(json.loads, lines) if doc["attributes"]["id"] == event_id]
 
 
-def _dead_letters(settings: Settings) -> list[Any]:
+def _dead_letters(settings: LocalSettings) -> list[Any]:
     assert settings.database_url is not None
     engine = create_engine(to_sqlalchemy_url(settings.database_url.get_secret_value()),
                            poolclass=pool.NullPool)

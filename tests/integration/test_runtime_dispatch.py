@@ -25,23 +25,24 @@ from cloudevents.http import CloudEvent
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from common.cloudevents_kafka import to_kafka
-from common.kafka import client_config, consumer_config, ensure_topics, producer_config
-from common.runtime.console import Console
-from common.runtime.deadletter import DeadLetterProducer
-from common.runtime.delivery import HttpSender, Verdict
-from common.runtime.dispatcher import KafkaSourceDispatcher
-from common.runtime.pingsource import PING_EVENT_TYPE, PingSourceRunner
-from common.runtime.processes import FunctionProcess
-from common.runtime.specs import (
+from common.kafka import client_config, producer_config
+from tests.helpers import wait_for
+from tools.kafka_clients import consumer_config, ensure_topics
+from tools.runtime.console import Console
+from tools.runtime.deadletter import DeadLetterProducer
+from tools.runtime.delivery import HttpSender, Verdict
+from tools.runtime.dispatcher import KafkaSourceDispatcher
+from tools.runtime.pingsource import PING_EVENT_TYPE, PingSourceRunner
+from tools.runtime.processes import FunctionProcess
+from tools.runtime.specs import (
     DeliverySpec,
     FunctionSpec,
     KafkaSourceSpec,
     Manifests,
     PingSourceSpec,
 )
-from common.runtime.supervisor import Supervisor
-from common.settings import Settings
-from tests.helpers import wait_for
+from tools.runtime.supervisor import Supervisor
+from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration
 
@@ -55,9 +56,9 @@ def echo_spec(name: str, min_scale: int = 1) -> FunctionSpec:
 
 
 @pytest.fixture(scope="module")
-def settings(kafka_bootstrap: str) -> Settings:
+def settings(kafka_bootstrap: str) -> LocalSettings:
     # The session broker is the embedded Tansu unless KAFKA_BOOTSTRAP_SERVERS names one.
-    return Settings().model_copy(update={
+    return LocalSettings().model_copy(update={
         "kafka_bootstrap_servers": kafka_bootstrap,
         "kafka_embedded": "KAFKA_BOOTSTRAP_SERVERS" not in os.environ})
 
@@ -79,7 +80,7 @@ def echo(record_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(scope="module")
-def dead_letters(settings: Settings) -> Iterator[DeadLetterProducer]:
+def dead_letters(settings: LocalSettings) -> Iterator[DeadLetterProducer]:
     producer = DeadLetterProducer(producer_config(settings))
     yield producer
     producer.close()
@@ -92,7 +93,7 @@ def received(record_file: Path, prefix: str) -> list[dict[str, Any]]:
     return [r for r in lines if r["attributes"]["id"].startswith(prefix)]
 
 
-def produce(settings: Settings, topic: str, events: list[tuple[str, str, Any]]) -> None:
+def produce(settings: LocalSettings, topic: str, events: list[tuple[str, str, Any]]) -> None:
     """(id, partition key, data) per event, in this order."""
     producer = Producer(producer_config(settings))
     for event_id, key, data in events:
@@ -104,7 +105,7 @@ def produce(settings: Settings, topic: str, events: list[tuple[str, str, Any]]) 
     producer.close()
 
 
-def read_all(settings: Settings, topic: str, count: int, timeout: float = 15) -> list[Message]:
+def read_all(settings: LocalSettings, topic: str, count: int, timeout: float = 15) -> list[Message]:
     consumer = Consumer(client_config(settings) | {"group.id": f"reader-{uuid.uuid4()}",
                                                    "enable.auto.commit": False})
     try:
@@ -121,7 +122,7 @@ def read_all(settings: Settings, topic: str, count: int, timeout: float = 15) ->
         consumer.close()
 
 
-def committed(settings: Settings, group: str, topic: str) -> dict[int, int]:
+def committed(settings: LocalSettings, group: str, topic: str) -> dict[int, int]:
     consumer = Consumer(consumer_config(settings, group, "earliest"))
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -132,13 +133,13 @@ def committed(settings: Settings, group: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def new_topics(settings: Settings) -> tuple[str, str]:
+def new_topics(settings: LocalSettings) -> tuple[str, str]:
     topic = f"rt-{uuid.uuid4().hex[:10]}"
     ensure_topics(settings, [topic, topic + ".dlq"], partitions=3)
     return topic, topic + ".dlq"
 
 
-def dispatcher_for(settings: Settings, echo: FunctionProcess, topic: str, dlq: str | None,
+def dispatcher_for(settings: LocalSettings, echo: FunctionProcess, topic: str, dlq: str | None,
                    delivery: DeliverySpec, dead_letters: DeadLetterProducer,
                    group: str | None = None, ordering: str = "ordered") -> KafkaSourceDispatcher:
     spec = KafkaSourceSpec(name="rt", consumer_group=group or f"g-{topic}", topics=(topic,),
@@ -152,7 +153,7 @@ def dispatcher_for(settings: Settings, echo: FunctionProcess, topic: str, dlq: s
 
 
 def test_delivery_order_retries_and_dead_letters(
-        settings: Settings, echo: FunctionProcess, record_file: Path,
+        settings: LocalSettings, echo: FunctionProcess, record_file: Path,
         dead_letters: DeadLetterProducer) -> None:
     topic, dlq = new_topics(settings)
     prefix = f"{topic}-"
@@ -218,7 +219,7 @@ def _delivered(record_file: Path, prefix: str) -> set[int]:
 
 
 def test_restart_mid_stream_loses_and_skips_nothing(
-        settings: Settings, echo: FunctionProcess, record_file: Path,
+        settings: LocalSettings, echo: FunctionProcess, record_file: Path,
         dead_letters: DeadLetterProducer, tmp_path: Path) -> None:
     topic, dlq = new_topics(settings)
     prefix = f"{topic}-"
@@ -257,7 +258,7 @@ def test_restart_mid_stream_loses_and_skips_nothing(
 
 
 def test_a_record_that_is_no_cloudevent_is_wrapped(
-        settings: Settings, echo: FunctionProcess, record_file: Path,
+        settings: LocalSettings, echo: FunctionProcess, record_file: Path,
         dead_letters: DeadLetterProducer) -> None:
     topic, dlq = new_topics(settings)
     producer = Producer(producer_config(settings))
@@ -279,7 +280,7 @@ def test_a_record_that_is_no_cloudevent_is_wrapped(
 
 
 def test_idle_functions_scale_to_zero_and_start_again(
-        settings: Settings, tmp_path: Path) -> None:
+        settings: LocalSettings, tmp_path: Path) -> None:
     """Knative's lifecycle: a new revision starts with initial-scale pods (default 1), an
     idle min-scale 0 function scales to zero, its next event starts it again (a cold
     start, logged), initial-scale 0 waits for its first event, min-scale 1 never stops."""
@@ -362,7 +363,7 @@ def test_ping_source_delivers_ping_events(echo: FunctionProcess, record_file: Pa
 
 
 def test_a_rebalance_between_two_members_loses_nothing(
-        settings: Settings, echo: FunctionProcess, record_file: Path,
+        settings: LocalSettings, echo: FunctionProcess, record_file: Path,
         dead_letters: DeadLetterProducer, tmp_path: Path) -> None:
     topic, dlq = new_topics(settings)
     prefix = f"{topic}-"

@@ -24,12 +24,13 @@ from sqlalchemy import create_engine, pool, text
 from common.cloudevents_kafka import attributes_of, to_kafka
 from common.kafka import close_producers, producer_config
 from common.migrate import upgrade
-from common.runtime import spawn
-from common.runtime.recovery import republish_unfinished
-from common.runtime.state import read_state
-from common.runtime.up import run_up
-from common.settings import Settings, to_sqlalchemy_url
+from common.settings import to_sqlalchemy_url
 from tests.helpers import read_topic, wait_for
+from tools.runtime import spawn
+from tools.runtime.recovery import republish_unfinished
+from tools.runtime.state import read_state
+from tools.runtime.up import run_up
+from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +125,7 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
     topic = f"up-{uuid.uuid4().hex[:8]}"
     record = tmp_path / "received.ndjson"
     _manifests(tmp_path, topic, record)
-    settings = Settings().model_copy(update={
+    settings = LocalSettings().model_copy(update={
         "database_url": SecretStr(fresh_database("runtime_up")),
         "kafka_bootstrap_servers": kafka_bootstrap, "kafka_embedded": _embedded(),
         "api_port": spawn.free_port(), "state_dir": tmp_path / "state",
@@ -197,7 +198,7 @@ def test_a_manifest_error_stops_up_before_anything_starts(tmp_path: Path) -> Non
         "metadata": {"name": "bad"},
         "spec": {"topics": ["t"], "sink": {"ref": {"apiVersion": "serving.knative.dev/v1",
                                                    "kind": "Service", "name": "ghost"}}}}))
-    settings = Settings().model_copy(update={"state_dir": tmp_path / "state"})
+    settings = LocalSettings().model_copy(update={"state_dir": tmp_path / "state"})
     assert run_up(settings, root=tmp_path) == 2
     assert not (tmp_path / "state").exists()
 
@@ -206,7 +207,7 @@ def test_outbox_of_unfinished_orders_is_published_again(
         fresh_database: Callable[[str], str], kafka_bootstrap: str) -> None:
     url = fresh_database("runtime_recovery")
     upgrade(url)
-    settings = Settings().model_copy(update={"kafka_bootstrap_servers": kafka_bootstrap,
+    settings = LocalSettings().model_copy(update={"kafka_bootstrap_servers": kafka_bootstrap,
                                              "kafka_embedded": _embedded()})
     open_order, done_order = uuid.uuid4(), uuid.uuid4()
     engine = create_engine(to_sqlalchemy_url(url), poolclass=pool.NullPool)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from common.runtime import spawn
-from common.runtime import starter as starter_module
-from common.runtime.control import ControlClient, ControlError, ControlServer
-from common.runtime.starter import ProcessStarter
-from common.runtime.zygote import flavour_of
-from common.runtime.zygote_client import ZygoteClient
 from tests.helpers import wait_for
+from tools.runtime import spawn
+from tools.runtime import starter as starter_module
+from tools.runtime.control import ControlClient, ControlError, ControlServer
+from tools.runtime.starter import ProcessStarter
+from tools.runtime.zygote import flavour_of
+from tools.runtime.zygote_client import ZygoteClient
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from common.events import catalogue as c
 from common.events.models import OrderCreated, OrderLine, utc_now
 from common.kafka import close_producers
 from common.outbox_marks import flush_marks
-from common.seed import add_product
+from common.products import add_product
 from common.settings import Settings, get_settings
 from tests.helpers import event_function_client, make_event, post_event, read_topic
 

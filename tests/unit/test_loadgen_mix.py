@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from common.loadgen.mix import EXPECTED, FULL_MIX, SCENARIOS, MixError, assign, parse_mix
+from tools.loadgen.mix import EXPECTED, FULL_MIX, SCENARIOS, MixError, assign, parse_mix
 
 
 def test_parse_mix_reads_weights_and_the_full_alias() -> None:

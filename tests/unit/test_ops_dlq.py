@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from common.ops.context import OpsContext, OpsError
-from common.ops.dlq import decode_data, function_of, record_of
-from common.runtime.specs import Manifests
 from common.settings import Settings
+from tools.ops.context import OpsContext, OpsError
+from tools.ops.dlq import decode_data, function_of, record_of
+from tools.runtime.specs import Manifests
 
 
 def row(**fields: Any) -> Any:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from common.ops.context import OpsError
-from common.ops.kafka_admin import GroupInfo
-from common.ops.replay import (
+from tools.ops.context import OpsError
+from tools.ops.kafka_admin import GroupInfo
+from tools.ops.replay import (
     PAUSE_ON_A_CLUSTER,
     PartitionPlan,
     SourcePlan,
@@ -17,7 +17,7 @@ from common.ops.replay import (
     parse_time,
     render,
 )
-from common.runtime.specs import KafkaSourceSpec
+from tools.runtime.specs import KafkaSourceSpec
 
 ONE_TOPIC = KafkaSourceSpec(name="dlq", consumer_group="saga-dlq", topics=("dead",), sink="d")
 TWO_TOPICS = KafkaSourceSpec(name="inv", consumer_group="g", topics=("a", "b"), sink="i")

@@ -10,13 +10,13 @@ from collections.abc import Mapping
 import pytest
 from confluent_kafka import Message
 
-from common.runtime.deadletter import (
+from tools.runtime.deadletter import (
     KAFKA_EVENT_TYPE,
     dead_letter_record,
     error_extensions,
     http_event,
 )
-from common.runtime.delivery import (
+from tools.runtime.delivery import (
     HttpSender,
     Response,
     Verdict,
@@ -26,7 +26,7 @@ from common.runtime.delivery import (
     deliver,
     retry_after_seconds,
 )
-from common.runtime.specs import DeliverySpec
+from tools.runtime.specs import DeliverySpec
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204, 299])

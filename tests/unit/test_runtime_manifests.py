@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.runtime import manifest_kinds
-from common.runtime.durations import parse_go_duration, parse_iso8601_duration
-from common.runtime.manifests import ManifestError, load_manifests, load_project_manifests
-from common.runtime.specs import DeliverySpec
+from tools.runtime import manifest_kinds
+from tools.runtime.durations import parse_go_duration, parse_iso8601_duration
+from tools.runtime.manifests import ManifestError, load_manifests, load_project_manifests
+from tools.runtime.specs import DeliverySpec
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT.parent / "shared" / "schemas" / "knative"

@@ -1,0 +1,73 @@
+"""The demo's shortcut for the payment_timeout ending.
+
+In a cluster, and in `./taskw up`, a PingSource ticks the timeouts function every minute
+(knative/timeouts-ping.yaml: cron cannot tick faster), and the function runs the sweep
+that cancels orders whose payment deadline has passed. Waiting for the next tick would
+make the demo up to a minute longer, so once the order's deadline has passed the demo runs
+that same sweep (functions.timeouts.sweep.sweep) once itself, against the stack's database
+and broker: the order is cancelled by the same code, under the same row lock, with the
+same history row (actor "timeouts") and the same order.cancelled event. Nothing else is
+different; `--wait-for-ping` waits for the real tick instead.
+
+The stack's database URL comes from its runtime-state.json, which masks passwords; with a
+password in DATABASE_URL the shortcut is unavailable and the demo waits for the tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from pydantic import SecretStr
+
+from common.settings import Settings
+from tools.demo.drive import Expirer
+
+SHORTCUT_NOTE = ("the demo ran the timeouts sweep itself instead of waiting up to a minute "
+                 "for the PingSource's next tick (same code: functions/timeouts/sweep.py)")
+
+
+class SweepNow(Expirer):
+    waits_for_ping = False
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()  # one sweep at a time from this process
+
+    def expire(self) -> str:
+        from functions.timeouts.sweep import sweep
+
+        with self._lock:
+            counts = sweep(self._settings)
+        return f"{SHORTCUT_NOTE}; it cancelled {counts['cancelled']} order(s)"
+
+    def close(self) -> None:
+        from common.db import dispose_engines
+        from common.kafka import close_producers
+
+        close_producers(timeout=5.0)
+        dispose_engines()
+
+
+def sweep_now(base: Settings, runtime_state: dict[str, Any]) -> SweepNow | None:
+    """The shortcut for the stack described by `runtime_state`, or None when its database
+    cannot be reached from here (a masked password)."""
+    database_url = runtime_state.get("database_url")
+    bootstrap = runtime_state.get("kafka_bootstrap")
+    if not isinstance(database_url, str) or "***" in database_url or not bootstrap:
+        return None
+    embedded = runtime_state.get("embedded") or {}
+    settings = base.model_copy(update={
+        "database_url": SecretStr(database_url),
+        "kafka_bootstrap_servers": str(bootstrap),
+        "kafka_embedded": bool(embedded.get("kafka")) or base.kafka_embedded,
+        "function_name": "demo",
+        # The sweep also reports long-stuck orders; that report is not this demo's business.
+        "stuck_after_s": 10 * 365 * 24 * 3600,
+    })
+    # The sweep logs through the "saga" loggers; this process has no ECS logging set up, and
+    # its console is the demo's: keep their lines out of it (the stack's logs have the rest).
+    logging.getLogger("saga").addHandler(logging.NullHandler())
+    logging.getLogger("saga").propagate = False
+    return SweepNow(settings)

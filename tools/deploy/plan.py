@@ -1,0 +1,250 @@
+"""What `task deploy` and `task undeploy` do, as data: ordered phases of commands, built
+from a rendered overlay. Running them (or printing them) is tools.deploy.shell's job.
+
+Deploy order, each phase needing the ones before it:
+1. Namespace and ConfigMap;
+2. the Secret, from the environment;
+3. KafkaTopics, waited for: a KafkaSource on a missing topic never becomes ready;
+4. the migration Job, waited for: no function may run against an old schema;
+5. `kn service apply` per function (kn waits until each revision is ready, and readiness
+   includes reaching PostgreSQL);
+6. `kn source ping create|update` per PingSource;
+7. the KafkaSink, then the KafkaSources, with kubectl (the kn Kafka plugin lacks delivery,
+   ordering and initialOffset), waited for: events flow only once the functions exist.
+Every rendered document must land in exactly one phase; an unknown kind stops the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from tools.deploy import kn as knflags
+from tools.deploy.manifests import (
+    DeployError,
+    Doc,
+    dump,
+    group_kind,
+    name,
+    namespace,
+    of_kind,
+)
+from tools.deploy.secret import REQUIRED, SecretSpec
+
+# kubectl's unambiguous resource names (a bare "service" would be the core Service).
+RESOURCES: dict[tuple[str, str], str] = {
+    ("", "Namespace"): "namespaces",
+    ("", "ConfigMap"): "configmaps",
+    ("", "Secret"): "secrets",
+    ("batch", "Job"): "jobs.batch",
+    ("kafka.strimzi.io", "KafkaTopic"): "kafkatopics.kafka.strimzi.io",
+    ("serving.knative.dev", "Service"): "services.serving.knative.dev",
+    ("sources.knative.dev", "PingSource"): "pingsources.sources.knative.dev",
+    ("eventing.knative.dev", "KafkaSink"): "kafkasinks.eventing.knative.dev",
+    ("sources.knative.dev", "KafkaSource"): "kafkasources.sources.knative.dev",
+}
+TOPIC_TIMEOUT = "180s"
+MIGRATION_TIMEOUT = "600s"
+SOURCES_TIMEOUT = "300s"
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: tuple[str, ...]
+    stdin: str | None = None
+    # How a dry run prints it, when that is not argv and stdin (the Secret's pipeline).
+    shown: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Either:
+    """Run `then` if `probe` succeeds, else `otherwise` (kn has no `source ping apply`)."""
+
+    probe: Command
+    then: Command
+    otherwise: Command
+
+
+Step = Command | Either
+
+
+@dataclass(frozen=True)
+class Phase:
+    title: str
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Tools:
+    kubectl: str = "kubectl"
+    kn: str = "kn"
+
+
+def deploy_plan(docs: Sequence[Doc], secret: SecretSpec, environ: Mapping[str, str],
+                tools: Tools = Tools()) -> list[Phase]:
+    by_kind = _by_kind(docs)
+    k = tools.kubectl
+    ns = _functions_namespace(docs)
+    phases = [
+        Phase("Namespace and configuration",
+              _steps(_apply(k, by_kind.pop(("", "Namespace"), [])),
+                     _apply(k, by_kind.pop(("", "ConfigMap"), [])))),
+        Phase(f"Secret {secret.name}", (_secret_step(k, secret, ns, environ),)),
+    ]
+    topics = by_kind.pop(("kafka.strimzi.io", "KafkaTopic"), [])
+    phases.append(Phase("Kafka topics (Strimzi), then wait until the Topic Operator made them",
+                        _steps(_apply(k, topics), _wait(k, topics, "Ready", TOPIC_TIMEOUT))))
+    jobs = by_kind.pop(("batch", "Job"), [])
+    phases.append(Phase("Database migrations: a fresh Job, waited for", tuple(
+        step for job in jobs for step in _steps(
+            Command((k, "delete", "--namespace", _ns(job), "--ignore-not-found",
+                     "--cascade=foreground", f"jobs.batch/{name(job)}"),
+                    note="a Job's pod template cannot change: remove the previous run"),
+            _apply(k, [job]),
+            _wait(k, [job], "complete", MIGRATION_TIMEOUT)))))
+    phases.append(Phase("Functions: kn service apply (waits for each revision to be ready)",
+                        tuple(Command(tuple(knflags.service_apply(d, tools.kn)))
+                              for d in by_kind.pop(("serving.knative.dev", "Service"), []))))
+    pings = by_kind.pop(("sources.knative.dev", "PingSource"), [])
+    phases.append(Phase("PingSources: kn source ping update, or create the first time",
+                        tuple(step for p in pings for step in _ping_steps(p, tools))))
+    sinks = by_kind.pop(("eventing.knative.dev", "KafkaSink"), [])
+    sources = by_kind.pop(("sources.knative.dev", "KafkaSource"), [])
+    phases.append(Phase(
+        "Dead-letter sink and KafkaSources: kubectl, as the kn Kafka plugin lacks delivery, "
+        "ordering and initialOffset",
+        _steps(_apply(k, sinks), _apply(k, sources),
+               _wait(k, sinks + sources, "Ready", SOURCES_TIMEOUT))))
+    _all_placed(by_kind)
+    return [p for p in phases if p.steps]
+
+
+def undeploy_plan(docs: Sequence[Doc], secret: SecretSpec, *, purge: bool = False,
+                  tools: Tools = Tools()) -> list[Phase]:
+    """Stop consuming first, then remove what consumed; topics (the replay log) and the
+    namespace only with `purge`."""
+    by_kind = _by_kind(docs)
+    k = tools.kubectl
+    ns = _functions_namespace(docs)
+    order = [
+        ("KafkaSources (this also deletes their consumer groups: a later deploy starts "
+         "from initialOffset, i.e. re-delivers what the topics hold)",
+         [("sources.knative.dev", "KafkaSource")]),
+        ("PingSources and functions", [("sources.knative.dev", "PingSource"),
+                                       ("serving.knative.dev", "Service")]),
+        ("Dead-letter sink, migration Job and configuration",
+         [("eventing.knative.dev", "KafkaSink"), ("batch", "Job"), ("", "ConfigMap")]),
+    ]
+    phases = [Phase(title, _steps(*(_delete(k, by_kind.pop(key, [])) for key in keys)))
+              for title, keys in order]
+    phases.append(Phase(f"Secret {secret.name}", (Command(
+        (k, "delete", "--namespace", ns, "--ignore-not-found", f"secrets/{secret.name}")),)))
+    topics = by_kind.pop(("kafka.strimzi.io", "KafkaTopic"), [])
+    namespaces = by_kind.pop(("", "Namespace"), [])
+    if purge:
+        phases.append(Phase("Purge: the topics (every event in them is lost) and the namespace",
+                            _steps(_delete(k, topics), _delete(k, namespaces))))
+    _all_placed(by_kind)
+    return [p for p in phases if p.steps]
+
+
+# --- building blocks -----------------------------------------------------------------
+
+def _by_kind(docs: Iterable[Doc]) -> dict[tuple[str, str], list[Doc]]:
+    grouped: dict[tuple[str, str], list[Doc]] = {}
+    for doc in docs:
+        grouped.setdefault(group_kind(doc), []).append(doc)
+    return grouped
+
+
+def _steps(*steps: Step | None) -> tuple[Step, ...]:
+    return tuple(s for s in steps if s is not None)
+
+
+def _all_placed(left: Mapping[tuple[str, str], list[Doc]]) -> None:
+    if left:
+        what = ", ".join(f"{kind} {name(d)}" for (_, kind), ds in left.items() for d in ds)
+        raise DeployError(f"the overlay renders objects task deploy does not handle: {what} "
+                          "(extend tools/deploy/plan.py)")
+
+
+def _functions_namespace(docs: Sequence[Doc]) -> str:
+    found = {namespace(d) for d in of_kind(docs, "serving.knative.dev", "Service")}
+    if len(found) != 1 or None in found:
+        raise DeployError(f"the Services must share one namespace, found {sorted(map(str, found))}")
+    return str(found.pop())
+
+
+def _ns(doc: Doc) -> str:
+    value = namespace(doc)
+    if value is None:
+        raise DeployError(f"{doc['kind']} {name(doc)} has no namespace")
+    return value
+
+
+def _ref(doc: Doc) -> str:
+    return f"{RESOURCES[group_kind(doc)]}/{name(doc)}"
+
+
+def _objects(docs: Sequence[Doc]) -> str:
+    return ", ".join(f"{d['kind']}/{name(d)}" for d in docs)
+
+
+def _apply(kubectl: str, docs: Sequence[Doc]) -> Command | None:
+    if not docs:
+        return None
+    return Command((kubectl, "apply", "-f", "-"), stdin=dump(docs), note=_objects(docs))
+
+
+def _wait(kubectl: str, docs: Sequence[Doc], condition: str, timeout: str) -> Command | None:
+    if not docs:
+        return None
+    namespaces = {_ns(d) for d in docs}
+    if len(namespaces) != 1:
+        raise DeployError(f"cannot wait across namespaces {sorted(namespaces)}")
+    return Command((kubectl, "wait", f"--for=condition={condition}", f"--timeout={timeout}",
+                    "--namespace", namespaces.pop(), *(_ref(d) for d in docs)))
+
+
+def _delete(kubectl: str, docs: Sequence[Doc]) -> Command | None:
+    if not docs:
+        return None
+    by_namespace: dict[str | None, list[Doc]] = {}
+    for doc in docs:
+        by_namespace.setdefault(namespace(doc), []).append(doc)
+    if len(by_namespace) != 1:
+        raise DeployError(f"cannot delete across namespaces {sorted(map(str, by_namespace))}")
+    ns, group = by_namespace.popitem()
+    scope = () if ns is None else ("--namespace", ns)
+    return Command((kubectl, "delete", *scope, "--ignore-not-found",
+                    *(_ref(d) for d in group)))
+
+
+def _secret_step(kubectl: str, secret: SecretSpec, ns: str,
+                 environ: Mapping[str, str]) -> Command:
+    values = secret.values(environ)
+    if values is None:
+        return Command((kubectl, "get", "--namespace", ns, f"secrets/{secret.name}"),
+                       note=f"{' and '.join(REQUIRED)} not set: keep the Secret in the "
+                            "cluster (this fails if there is none yet)")
+    return Command((kubectl, "apply", "-f", "-"), stdin=secret.yaml(ns, values),
+                   shown=secret.shown(ns, list(values), kubectl),
+                   note=f"Secret/{secret.name} from the environment ({', '.join(values)}); "
+                        "task deploy pipes it to kubectl on stdin, values never on a command line")
+
+
+def _ping_steps(doc: Doc, tools: Tools) -> list[Step]:
+    ns = _ns(doc)
+    steps: list[Step] = [Either(
+        probe=Command((tools.kn, "source", "ping", "describe", name(doc), "--namespace", ns)),
+        then=Command(tuple(knflags.ping_source(doc, "update", tools.kn))),
+        otherwise=Command(tuple(knflags.ping_source(doc, "create", tools.kn))))]
+    # kn has no flags for a source's labels: set the manifest's with kubectl.
+    labels = doc["metadata"].get("labels") or {}
+    if labels:
+        steps.append(Command((tools.kubectl, "label", "--namespace", ns, "--overwrite", _ref(doc),
+                              *(f"{key}={value}" for key, value in labels.items()))))
+    if doc["metadata"].get("annotations"):
+        raise DeployError(f"PingSource {name(doc)}: annotations are not deployed (no kn flag)")
+    return steps

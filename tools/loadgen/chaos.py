@@ -1,0 +1,127 @@
+"""`saga chaos`: a load under faults, then the invariants. Nothing lost, nothing doubled.
+
+    PostgreSQL (ours, restartable) + Tansu behind a cuttable proxy -> `saga up` on them
+    (short payment window, so timeouts settle within the run) -> the load (full mix) while
+    a function is SIGKILLed every `kill_every_s`, PostgreSQL is restarted once and the
+    broker's connections are cut once -> wait until every order settled -> stop the faults
+    -> `saga check` on the run (waiting for convergence) and two more counts: every accepted
+    order exists exactly once (no POST retry created a second one) and none is lost.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from tools.loadgen.check import Options, Scope, engine_for, run_check, settle
+from tools.loadgen.database import BenchDatabase
+from tools.loadgen.driver import Driver, LoadSpec
+from tools.loadgen.faults import ChaosBroker, FaultLog, Killer
+from tools.loadgen.mix import FULL_MIX
+from tools.loadgen.stack import LocalStack, function_pids
+
+
+@dataclass(frozen=True)
+class ChaosSpec:
+    orders: int = 5000
+    rate: float | None = None
+    mix: str = FULL_MIX
+    customers: int = 50
+    concurrency: int = 8
+    kill_every_s: float = 2.0
+    max_kills: int | None = None
+    pg_restart_at_s: float | None = 30.0
+    broker_cut_at_s: float | None = 60.0
+    broker_cut_s: float = 5.0
+    payment_window_s: int = 20
+    settle_s: float = 1200.0
+
+
+def run_chaos(spec: ChaosSpec) -> dict[str, Any]:
+    log = FaultLog()
+    with BenchDatabase() as database:
+        logs = Path(tempfile.mkdtemp(prefix="saga-chaos-"))
+        with ChaosBroker(logs / "broker.log") as broker:
+            env = {"DATABASE_URL": database.url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+                   "SAGA_KAFKA_EMBEDDED": "true",
+                   "SAGA_PAYMENT_WINDOW_S": str(spec.payment_window_s)}
+            with LocalStack(env=env) as stack:
+                target = stack.target()
+                load = LoadSpec(orders=spec.orders, rate=spec.rate, mix=spec.mix,
+                                customers=spec.customers, concurrency=spec.concurrency,
+                                wait_s=spec.settle_s, wait_timeouts=True, retry_for_s=180)
+                driver = Driver(target.api_url, target.database_url, target.admin_token(), load)
+                killer = Killer(lambda: function_pids(target.state_dir), log,
+                                every_s=spec.kill_every_s)
+                done = threading.Event()
+                plan = threading.Thread(target=_scheduled, daemon=True,
+                                        args=(spec, database, broker, killer, log, done))
+                log.started = time.monotonic()  # fault times count from the load's start
+                log.add(f"load of {spec.orders} orders starts")
+                plan.start()
+                try:
+                    outcome = driver.go()
+                finally:
+                    done.set()
+                    plan.join(60)
+                log.add("every order settled; faults stop")
+                engine = engine_for(target.database_url)
+                try:
+                    scope = Scope(customer_prefix=outcome.population.customer_prefix)
+                    report = settle(lambda: run_check(engine, scope, Options()),
+                                    timeout_s=300)
+                    stored = _orders_stored(engine, outcome.population.customer_prefix)
+                finally:
+                    engine.dispose()
+                    driver.close()
+    figures = outcome.figures()
+    accepted = figures["accepted"]
+    return {
+        "orders": spec.orders, "accepted": accepted, "settled": figures["settled"],
+        "unsettled": figures["unsettled"], "post_failed": figures["post_failed"],
+        "stored_orders": stored, "doubled": max(stored - accepted, 0),
+        "lost": figures["unsettled"] + figures["post_failed"],
+        "violations": sum(v.count for v in report.violations), "check": report.as_dict(),
+        "kills": killer.kills, "faults": log.as_list(), "outcomes": figures["outcomes"],
+        "orders_per_s": figures["orders_per_s"], "duration_s": figures["duration_s"],
+        "retried_requests": figures["retried_requests"], "spec": asdict(spec),
+        "run_id": figures["run_id"],
+    }
+
+
+def _scheduled(spec: ChaosSpec, database: BenchDatabase, broker: ChaosBroker, killer: Killer,
+               log: FaultLog, done: threading.Event) -> None:
+    """Kills every kill_every_s (up to max_kills), and the one-off faults at their times,
+    until the load has settled."""
+    started = time.monotonic()
+    once = {"pg": spec.pg_restart_at_s, "broker": spec.broker_cut_at_s}
+    kills = 0
+    next_kill = started + spec.kill_every_s
+    while not done.wait(0.2):
+        now = time.monotonic()
+        if now >= next_kill and (spec.max_kills is None or kills < spec.max_kills):
+            if killer.kill_one() is not None:
+                kills += 1
+            next_kill = now + spec.kill_every_s
+        for fault, at in list(once.items()):
+            if at is not None and now - started >= at:
+                once[fault] = None
+                if fault == "pg":
+                    log.add("PostgreSQL restart begins")
+                    log.add(database.restart())
+                else:
+                    broker.cut(spec.broker_cut_s, log)
+
+
+def _orders_stored(engine: Any, prefix: str) -> int:
+    like = prefix.replace("_", "\\_").replace("%", "\\%") + "%"
+    with engine.connect() as conn:
+        return int(conn.execute(text(
+            "SELECT count(*) FROM orders.orders WHERE customer_id LIKE :p"), {"p": like}
+        ).scalar_one())

@@ -1,0 +1,128 @@
+"""`saga status`: functions, sources (consumer group lag per partition), outbox backlog and
+dead letters, as one document (stable JSON) or a readable table.
+
+Functions come from a running local runtime's state file (a cluster has `kn service
+list` for that); everything else is asked of Kafka and PostgreSQL directly, so it works
+against any the settings name. What cannot be asked is reported in `notes` (stderr in
+the CLI) and left empty or null, never guessed.
+
+Lag per partition is the high watermark minus the committed offset. A partition the
+group never committed to reports offset null and the lag the source would deliver on
+its first start: everything (initialOffset earliest) or nothing (latest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaException
+from sqlalchemy import create_engine, func, pool, select
+
+from common import tables as t
+from tools.ops.context import OpsContext
+from tools.ops.kafka_admin import kafka_ops
+
+FUNCTION_FIELDS = ("name", "state", "port", "last_cold_start_ms")
+
+
+@dataclass
+class Status:
+    document: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def collect(ctx: OpsContext) -> Status:
+    notes: list[str] = []
+    document: dict[str, Any] = {
+        "functions": _functions(ctx, notes), "sources": [],
+        "outbox": {"unpublished": None}, "dead_letters": None}
+    try:
+        document["sources"] = _sources(ctx, notes)
+    except KafkaException as exc:
+        notes.append(f"Kafka ({ctx.settings.kafka_bootstrap_servers}) did not answer: {exc}")
+    if ctx.settings.database_url is None:
+        notes.append("no database: set DATABASE_URL or start `./taskw up`")
+    else:
+        try:
+            unpublished, dead = _counts(ctx)
+            document["outbox"]["unpublished"], document["dead_letters"] = unpublished, dead
+        except Exception as exc:  # reported, not raised: the Kafka part is still useful
+            notes.append(f"database not reachable: {type(exc).__name__}: {exc}")
+    return Status(document, notes)
+
+
+def _functions(ctx: OpsContext, notes: list[str]) -> list[dict[str, Any]]:
+    if ctx.runtime is None:
+        notes.append(f"no local runtime is running (no live runtime-state.json in "
+                     f"{ctx.state_dir}): functions are not listed; on a cluster use "
+                     "`kn service list`")
+        return []
+    functions = ctx.runtime.get("functions") or {}
+    return [{key: doc.get(key) for key in FUNCTION_FIELDS} | {"name": name}
+            for name, doc in sorted(functions.items())]
+
+
+def _sources(ctx: OpsContext, notes: list[str]) -> list[dict[str, Any]]:
+    specs = sorted(ctx.manifests.kafka_sources.values(), key=lambda s: s.name)
+    if not ctx.settings.kafka_bootstrap_servers:
+        notes.append("no Kafka: set KAFKA_BOOTSTRAP_SERVERS or start `./taskw up`")
+        return [{"name": s.name, "consumer_group": s.consumer_group, "partitions": []}
+                for s in specs]
+    sources = []
+    with kafka_ops(ctx.settings) as kafka:
+        for spec in specs:
+            tps = kafka.partitions(spec.topics)
+            marks = kafka.watermarks(tps)
+            committed = kafka.committed(spec.consumer_group)
+            partitions = []
+            for tp in tps:
+                low, high = marks[tp]
+                offset = committed.get(tp)
+                if offset is None:
+                    lag = high - low if spec.initial_offset == "earliest" else 0
+                else:
+                    lag = max(0, high - offset)
+                partitions.append({"topic": tp[0], "partition": tp[1], "offset": offset,
+                                   "end": high, "lag": lag})
+            sources.append({"name": spec.name, "consumer_group": spec.consumer_group,
+                            "partitions": partitions})
+    return sources
+
+
+def _counts(ctx: OpsContext) -> tuple[int, int]:
+    engine = create_engine(ctx.settings.sqlalchemy_url(), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            unpublished = conn.execute(select(func.count()).select_from(t.outbox).where(
+                t.outbox.c.published_at.is_(None))).scalar_one()
+            dead = conn.execute(select(func.count()).select_from(t.dead_letters).where(
+                t.dead_letters.c.redriven_at.is_(None), t.dead_letters.c.resolved.is_(False)
+            )).scalar_one()
+    finally:
+        engine.dispose()
+    return int(unpublished), int(dead)
+
+
+def render(document: dict[str, Any]) -> str:
+    lines = ["functions:"]
+    if not document["functions"]:
+        lines.append("  (no local runtime)")
+    lines += [f"  {f['name']:<16}{f['state'] or '-':<16}{f['port'] or '-':<8}"
+              + (f"last cold start {f['last_cold_start_ms']:.0f} ms"
+                 if f["last_cold_start_ms"] is not None else "")
+              for f in document["functions"]]
+    lines.append("sources:                                                 offset     end"
+                 "     lag")
+    for source in document["sources"]:
+        lag = sum(p["lag"] for p in source["partitions"])
+        lines.append(f"  {source['name']:<16}group {source['consumer_group']:<24} lag {lag}")
+        lines += [f"    {p['topic'] + '/' + str(p['partition']):<50}"
+                  f"{'-' if p['offset'] is None else p['offset']:>8}{p['end']:>8}{p['lag']:>8}"
+                  for p in source["partitions"]]
+    unpublished = document["outbox"]["unpublished"]
+    lines.append(f"outbox: {'?' if unpublished is None else unpublished} unpublished")
+    dead = document["dead_letters"]
+    lines.append(f"dead letters: {'?' if dead is None else dead} waiting "
+                 "(`saga dlq list` shows them)")
+    return "\n".join(lines)

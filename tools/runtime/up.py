@@ -1,0 +1,218 @@
+"""`./taskw up`: the whole system on one machine, from the manifests that go to the cluster.
+
+Start: manifests (refused before anything starts if wrong) -> infrastructure (embedded or
+given), while the zygote (starter.py) preloads the libraries -> migrations and topics (in
+parallel) -> the api, the demo catalogue and, with the embedded broker, the outbox of
+unfinished orders re-published; every other function starts in the background (initial
+scale) -> KafkaSource dispatchers, PingSources and the control port (control.py) ->
+ready once the API answers /healthz.
+Stop (Ctrl-C, SIGTERM or `stop`): sources first (finished work is committed), then the
+functions, then the infrastructure, so no process or port is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from common.events import catalogue
+from common.kafka import close_producers, producer_config
+from tools.infra import mask_url
+from tools.kafka_clients import ensure_topics
+from tools.runtime.console import Console, LogFile
+from tools.runtime.control import ControlServer
+from tools.runtime.deadletter import DeadLetterProducer
+from tools.runtime.delivery import HttpSender
+from tools.runtime.dispatcher import KafkaSourceDispatcher
+from tools.runtime.manifests import ManifestError, load_project_manifests
+from tools.runtime.pingsource import PingSourceRunner
+from tools.runtime.recovery import republish_unfinished
+from tools.runtime.specs import Manifests
+from tools.runtime.startup import Clock, banner, signals_set, wait_healthy
+from tools.runtime.state import RuntimeState
+from tools.runtime.supervisor import Supervisor
+from tools.settings import LocalSettings
+
+
+def run_up(settings: LocalSettings, *, root: Path, ready: threading.Event | None = None,
+           stop: threading.Event | None = None) -> int:
+    """Run until Ctrl-C, SIGTERM or `stop`; 0 after a clean stop, 1 if starting failed,
+    2 if a manifest is refused. `ready` is set once the API answers GET /healthz."""
+    stop = stop if stop is not None else threading.Event()
+    console = Console()
+    try:
+        manifests = load_project_manifests(root)
+    except ManifestError as exc:
+        console.line(f"up: {exc}")
+        return 2
+    state_dir = settings.state_dir
+    if not state_dir.is_absolute():
+        state_dir = root / state_dir
+    log_dir = state_dir / "logs"
+    state = RuntimeState(state_dir, log_dir=log_dir)
+    with signals_set(stop, console), contextlib.ExitStack() as stack:
+        stack.callback(state.stopped)  # runs last: after everything is down
+        try:
+            running = _start(settings, manifests, root, state_dir, console, state, stack,
+                             stop)
+        except _Stopped:
+            console.line("up: stopped while starting")
+            return 0
+        except Exception as exc:
+            console.line(f"up: failed to start: {type(exc).__name__}: {exc}")
+            state.phase("failed")
+            return 1
+        if ready is not None:
+            ready.set()
+        while not stop.wait(2.0):
+            running.record(state)
+        console.line("up: stopping (sources, then functions, then infrastructure) ...")
+        state.phase("stopping")
+    console.line("up: stopped")
+    return 0
+
+
+class _Stopped(Exception):
+    """Ctrl-C or `stop` while starting: unwind what was started."""
+
+
+@dataclass
+class _Running:
+    dispatchers: list[KafkaSourceDispatcher] = field(default_factory=list)
+    pings: list[PingSourceRunner] = field(default_factory=list)
+
+    def record(self, state: RuntimeState) -> None:
+        """Counters and lag of every source into runtime-state.json, for `saga status`."""
+        sources = {d.spec.name: d.stats().as_dict() for d in self.dispatchers}
+        pings = {p.spec.name: {"sink": p.spec.sink, "schedule": p.spec.schedule,
+                               "sent": p.sent, "failed": p.failed,
+                               "next_tick": p.next_tick().isoformat()} for p in self.pings}
+        state.sources(sources, pings)
+
+    def wait_assigned(self, console: Console, timeout: float) -> None:
+        """Ready means an order placed now flows at once: every source has its partitions."""
+        deadline = time.monotonic() + timeout
+        waiting = [d.spec.name for d in self.dispatchers
+                   if not d.wait_assigned(max(0.0, deadline - time.monotonic()))]
+        if waiting:
+            console.line(f"up: still waiting for partitions: {', '.join(waiting)}")
+
+    def stop(self) -> None:
+        """Stop every source at once: each lets its in-flight requests finish and commits."""
+        stoppers = [d.stop for d in self.dispatchers] + [p.stop for p in self.pings]
+        if stoppers:
+            with ThreadPoolExecutor(max_workers=len(stoppers)) as pool:
+                list(pool.map(lambda stop: stop(), stoppers))
+
+
+def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir: Path,
+           console: Console, state: RuntimeState, stack: contextlib.ExitStack,
+           stop: threading.Event) -> _Running:
+    from common.auth import local_jwt_secret
+    from common.migrate import upgrade
+    from tools.demo.catalogue import seed_demo_catalogue
+    from tools.infra.resolve import infrastructure
+
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    clock = Clock(timings)
+
+    def check() -> None:
+        if stop.is_set():
+            raise _Stopped
+
+    with clock("infrastructure"):
+        infra = stack.enter_context(infrastructure(settings, state_dir))
+    check()
+    settings = settings.model_copy(update={
+        "database_url": SecretStr(infra.database_url),
+        "kafka_bootstrap_servers": infra.kafka_bootstrap,
+        # SAGA_KAFKA_EMBEDDED=true also marks a given broker as Tansu (tests pass one in).
+        "kafka_embedded": infra.embedded_kafka or settings.kafka_embedded,
+        "state_dir": state_dir})
+    stack.callback(close_producers)
+    env = {"DATABASE_URL": infra.database_url, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+           "SAGA_KAFKA_EMBEDDED": str(settings.kafka_embedded).lower(), "SAGA_PROFILE": "local",
+           "SAGA_STATE_DIR": str(state_dir), "SAGA_JWT_SECRET": local_jwt_secret(settings)}
+    log_dir = state_dir / "logs"
+    supervisor = Supervisor(manifests, cwd=root, env=env, log_dir=log_dir, console=console,
+                            idle_scale_to_zero_s=settings.idle_scale_to_zero_s,
+                            ingress_port=settings.api_port, on_change=state.function_changed)
+    stack.callback(supervisor.stop)
+    for status in supervisor.statuses():
+        state.function_changed(status)
+    state.update(kafka_bootstrap=infra.kafka_bootstrap,
+                 database_url=mask_url(infra.database_url),
+                 embedded={"database": infra.embedded_db, "kafka": infra.embedded_kafka})
+    topics = sorted(set(catalogue.topics()) | set(manifests.topics()))
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="up") as pool:
+        pool.submit(supervisor.starter.prepare)  # the zygote imports while we migrate
+        created = pool.submit(clock.timed, "topics", ensure_topics, settings, topics)
+        with clock("migrations"):
+            upgrade(infra.database_url)
+        api = pool.submit(clock.timed, "api started", supervisor.start_ingress)
+        seeded = pool.submit(clock.timed, "seed", seed_demo_catalogue, infra.database_url)
+        created.result()
+        # Sources join their groups now: the broker assigns partitions only after a few
+        # seconds (group.initial.rebalance.delay.ms on Kafka, session.timeout.ms/2 on
+        # Tansu), which then overlap with starting the functions.
+        running = _start_sources(settings, manifests, supervisor, console, log_dir, stack)
+        republished = (pool.submit(clock.timed, "outbox re-publish", republish_unfinished,
+                                   settings, infra.database_url)
+                       if infra.embedded_kafka else None)
+        api.result()
+        supervisor.start_initial()  # the others, in the background: the console shows each
+        seeded.result()
+        if republished is not None and (count := republished.result()):
+            console.line(f"up: re-published {count} outbox event(s) of unfinished orders")
+    supervisor.start_scaler()
+    control = stack.enter_context(ControlServer({d.spec.name: (d, d.spec.consumer_group)
+                                                 for d in running.dispatchers}))
+    state.update(control={"url": control.url, "token": control.token})
+    check()
+
+    api_url = supervisor.ingress.url if supervisor.ingress is not None else None
+    with clock("api healthy"):
+        if api_url is not None:
+            wait_healthy(api_url + "/healthz", timeout=60.0)
+    with clock("sources assigned"):
+        running.wait_assigned(console, timeout=15.0)
+    total = round(time.monotonic() - started, 2)
+    state.update(phase="running", api_url=api_url, timings=timings | {"total": total})
+    console.line(banner(api_url, log_dir, timings, total))
+    return running
+
+
+def _start_sources(settings: LocalSettings, manifests: Manifests, supervisor: Supervisor,
+                   console: Console, log_dir: Path, stack: contextlib.ExitStack) -> _Running:
+    """A dispatcher per KafkaSource and a ticker per PingSource, each stopped by `stack`."""
+    sender = HttpSender()
+    stack.callback(sender.close)
+    runtime_log = LogFile(log_dir / "knative.ndjson", "knative")
+    stack.callback(runtime_log.close)
+    dead_letters = DeadLetterProducer(producer_config(settings) | {"client.id": "kafka-sink"})
+    stack.callback(dead_letters.close)
+    running = _Running()
+    for spec in manifests.kafka_sources.values():
+        function = supervisor[spec.sink]
+        dispatcher = KafkaSourceDispatcher(
+            spec, settings=settings, target=function, sender=sender, console=console,
+            request_timeout=function.spec.timeout_seconds, dead_letters=dead_letters,
+            dead_letter_topic=manifests.dead_letter_topic(spec), runtime_log=runtime_log)
+        dispatcher.start()
+        running.dispatchers.append(dispatcher)
+    for ping in manifests.ping_sources.values():
+        function = supervisor[ping.sink]
+        runner = PingSourceRunner(ping, target=function, sender=sender, console=console,
+                                  request_timeout=function.spec.timeout_seconds,
+                                  runtime_log=runtime_log)
+        runner.start()
+        running.pings.append(runner)
+    stack.callback(running.stop)
+    return running
