@@ -25,13 +25,14 @@ from sqlalchemy import Connection, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from common import tables as t
-from common.db import get_engine, is_transient, run_in_transaction
+from common.db import is_transient
 from common.events.catalogue import CATALOGUE
 from common.logging import log_event
-from common.outbox import Outbox, Publisher, unpublished_caused_by
+from common.outbox import Outbox, unpublished_caused_by
 from common.problems import Problem
 from common.settings import Settings, get_settings
 from common.tracing import TraceContext, continue_or_start
+from common.unit_of_work import UnitOfWork, run_unit_of_work
 
 log = logging.getLogger("saga.step")
 
@@ -71,7 +72,6 @@ Handler = Callable[[StepContext, Any], None]
 @dataclass(frozen=True)
 class _Outcome:
     action: str
-    status: int
     emitted: list[CloudEvent]
     labels: dict[str, str]
 
@@ -151,30 +151,26 @@ class StepRuntime:
         event_id = _attr(event, "id") or ""
         order_id = str(getattr(data, "order_id", "") or _attr(event, "partitionkey") or "")
 
-        def work(conn: Connection) -> _Outcome:
-            outbox = Outbox(self.consumer, trace, caused_by=event_id)
-            first_time = conn.execute(_INBOX, {"consumer": self.consumer,
-                                               "event_id": event_id,
-                                               "event_type": event["type"]}).first()
+        def work(uow: UnitOfWork) -> _Outcome:
+            first_time = uow.conn.execute(_INBOX, {"consumer": self.consumer,
+                                                   "event_id": event_id,
+                                                   "event_type": event["type"]}).first()
             if first_time is None:
-                leftovers = unpublished_caused_by(conn, self.consumer, event_id)
-                return _Outcome("saga.step.skipped_duplicate", 200, leftovers, {})
-            ctx = StepContext(conn, event, self.consumer, settings, outbox, order_id)
+                leftovers = unpublished_caused_by(uow.conn, self.consumer, event_id)
+                uow.republish(leftovers)
+                return _Outcome("saga.step.skipped_duplicate", leftovers, {})
+            ctx = StepContext(uow.conn, event, self.consumer, settings, uow.outbox(trace),
+                              order_id)
             handler(ctx, data)
-            outbox.write(conn)
-            return _Outcome(ctx.action, 200, outbox.events, ctx.labels)
+            return _Outcome(ctx.action, uow.emitted, ctx.labels)
 
         try:
-            engine = get_engine(settings)
-            outcome = run_in_transaction(engine, work)
+            return run_unit_of_work(settings, self.consumer, work, caused_by=event_id)
         except Exception as exc:
             if is_transient(exc):
                 raise Problem(503, "temporarily unavailable", type(exc).__name__) from None
             log.exception("%s failed on %s", self.consumer, event["type"])
             raise Problem(500, "step failed", type(exc).__name__) from None
-        if outcome.emitted:
-            Publisher(settings).publish(engine, outcome.emitted)
-        return outcome
 
 
 def _attr(event: CloudEvent, name: str) -> str | None:

@@ -13,17 +13,16 @@ import logging
 from datetime import timedelta
 from uuid import UUID
 
-from cloudevents.http import CloudEvent
 from sqlalchemy import Connection, func, select
 
 from common import tables as t
-from common.db import get_engine, run_in_transaction
+from common.db import get_engine
 from common.events.catalogue import TIMEOUTS
 from common.logging import log_event
 from common.order_state import TERMINAL, Status, lock_order, transition
-from common.outbox import Outbox, Publisher
 from common.settings import Settings
 from common.tracing import TraceContext, continue_or_start
+from common.unit_of_work import UnitOfWork, run_unit_of_work
 
 log = logging.getLogger("saga.timeouts")
 
@@ -33,22 +32,20 @@ STUCK_REPORT_LIMIT = 500
 
 
 def sweep(settings: Settings) -> dict[str, int]:
-    engine = get_engine(settings)
-    publisher = Publisher(settings)
     cancelled = 0
     for _ in range(MAX_BATCHES):
-        events, locked = run_in_transaction(engine, _cancel_expired_batch)
-        cancelled += len(events)
-        # After commit, like a step: what is not acknowledged stays for the outbox relay.
-        publisher.publish(engine, events)
+        batch_cancelled, locked = run_unit_of_work(settings, TIMEOUTS, _cancel_expired_batch)
+        cancelled += batch_cancelled
         if locked < BATCH:
             break
-    with engine.connect() as conn:
+    with get_engine(settings).connect() as conn:
         stuck = report_stuck(conn, settings.stuck_after_s)
     return {"cancelled": cancelled, "stuck": stuck}
 
 
-def _cancel_expired_batch(conn: Connection) -> tuple[list[CloudEvent], int]:
+def _cancel_expired_batch(uow: UnitOfWork) -> tuple[int, int]:
+    """Cancel one batch of expired orders: (how many were cancelled, how many were locked)."""
+    conn = uow.conn
     ids: list[UUID] = list(conn.execute(
         select(t.orders.c.id)
         .where(t.orders.c.status == Status.AWAITING_PAYMENT,
@@ -57,17 +54,15 @@ def _cancel_expired_batch(conn: Connection) -> tuple[list[CloudEvent], int]:
         .limit(BATCH)
         .with_for_update(skip_locked=True)
     ).scalars())
-    events: list[CloudEvent] = []
+    cancelled = 0
     for order_id in ids:
         order = lock_order(conn, order_id)  # already locked: this reads it as an Order
         if order is None or order.status != Status.AWAITING_PAYMENT:
             continue
-        outbox = Outbox(TIMEOUTS, _trace_of(conn, order_id))
-        transition(conn, outbox, order, Status.CANCELLED, actor=TIMEOUTS,
-                   reason="payment_timeout")
-        outbox.write(conn)
-        events.extend(outbox.events)
-    return events, len(ids)
+        transition(conn, uow.outbox(_trace_of(conn, order_id)), order, Status.CANCELLED,
+                   actor=TIMEOUTS, reason="payment_timeout")
+        cancelled += 1
+    return cancelled, len(ids)
 
 
 def _trace_of(conn: Connection, order_id: UUID) -> TraceContext:
