@@ -9,8 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TypeVar
 
 from psycopg import errors as pg_errors
@@ -94,8 +93,3 @@ def run_in_transaction(
             time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter only, not security
     raise AssertionError("unreachable")
 
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.begin() as conn:
-        yield conn

@@ -170,10 +170,6 @@ class Order:
     payment_deadline: datetime | None
     created_at: datetime
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
 
 def can_transition(current: Status, wanted: Status) -> bool:
     return wanted in TRANSITIONS[current]

@@ -102,6 +102,3 @@ def topics() -> list[str]:
 def types_consumed_by(function: str) -> list[str]:
     return sorted(t for t, s in CATALOGUE.items() if function in s.consumers)
 
-
-def types_produced_by(function: str) -> list[str]:
-    return sorted(t for t, s in CATALOGUE.items() if function in s.producers)

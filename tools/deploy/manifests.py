@@ -15,9 +15,6 @@ import yaml
 Doc = dict[str, Any]
 
 OVERLAYS = Path("deploy") / "overlays"
-# The image every function and the migration Job run (DESIGN.md section 7); overlays and
-# `--image` replace it.
-PROJECT_IMAGE = "order-saga/functions"
 
 
 class DeployError(RuntimeError):

@@ -41,7 +41,6 @@ class OrderRecord:
     customer: str
     key: str
     submitted_at: float = 0.0  # unix time the first POST attempt started
-    accepted_at: float | None = None
     order_id: UUID | None = None
     attempts: int = 0
     error: str | None = None  # the POST never succeeded
@@ -179,7 +178,6 @@ class LoadRun:
         except Exception as exc:
             record.error = _describe(exc)
             return
-        record.accepted_at = time.time()
         record.order_id = UUID(order["id"])
         with self._lock:
             self._by_id[record.order_id] = record

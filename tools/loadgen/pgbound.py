@@ -40,7 +40,6 @@ class Bound:
     best_clients: int
     tool: str
     by_clients: dict[int, float] = field(default_factory=dict)
-    seconds_per_point: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"pg_bound_orders_per_s": round(self.orders_per_s, 1),
@@ -74,7 +73,7 @@ def measure(database_url: str, *, customers: int = 20, seconds: float = 8.0,
         drop_database(url_with_database(database_url, "postgres"), name)
     best = max(by_clients, key=lambda c: by_clients[c])
     return Bound(by_clients[best], best, "pgbench" if binary else "psycopg-pipeline",
-                 by_clients, seconds)
+                 by_clients)
 
 
 def _seed(url: str, customers: int) -> None:

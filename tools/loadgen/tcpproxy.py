@@ -23,7 +23,6 @@ class TcpProxy:
                                         daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
-        self.cuts = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -37,7 +36,6 @@ class TcpProxy:
 
     def cut(self, seconds: float) -> None:
         """Drop every connection now and refuse new ones for `seconds`."""
-        self.cuts += 1
         self._call(self._close_all(reopen_after=seconds)).result(10)
 
     def _call(self, coroutine: object) -> Future[None]:

@@ -73,7 +73,6 @@ class KafkaSourceDispatcher:
         self._resumed = threading.Event()
         self._assigned = threading.Event()
         self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
 
     # --- public API (any thread) ----------------------------------------------------------
 
@@ -130,7 +129,6 @@ class KafkaSourceDispatcher:
                     if not self._stopping.is_set():
                         self._console.line(f"kafka-source {self.spec.name}: resumed")
         except BaseException as exc:
-            self._error = exc
             self._console.line(f"kafka-source {self.spec.name}: stopped by an error: {exc!r}")
             raise
 

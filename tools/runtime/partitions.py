@@ -95,10 +95,6 @@ class PartitionWorker:
         with self._cond:
             return len(self._queue)
 
-    def in_flight(self) -> int:
-        with self._cond:
-            return self._busy
-
     def interrupt(self) -> None:
         with self._cond:
             self.interrupted.set()

@@ -91,14 +91,6 @@ class FunctionProcess:
             if not self._running():
                 self._start(cold=False)
 
-    def ensure_running(self) -> str:
-        """Start the function if it is not running (a cold start); the base URL. Counts as
-        activity for the idle period. Deliveries use acquire()/release() instead, which
-        also keep it from being scaled to zero while their request runs."""
-        url = self.acquire()
-        self.release()
-        return url
-
     def acquire(self) -> str:
         """Before a request: start the function if it is not running (a cold start) and
         keep it from being scaled to zero until release(). The base URL."""

@@ -39,7 +39,6 @@ class Supervisor:
         on_change: Callable[[FunctionStatus], None] | None = None,
         use_zygote: bool = True,
     ) -> None:
-        self._manifests = manifests
         self._console = console
         self.starter = ProcessStarter(cwd=cwd, env=env, use_zygote=use_zygote,
                                       report=console.line)
