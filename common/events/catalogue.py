@@ -41,34 +41,7 @@ class EventSpec:
         return self.type
 
 
-def _spec(
-    type_: str, model: type[BaseModel], producers: set[str], consumers: set[str]
-) -> EventSpec:
-    return EventSpec(type_, model, frozenset(producers), frozenset(consumers))
-
-
-CATALOGUE: dict[str, EventSpec] = {
-    s.type: s
-    for s in (
-        _spec("shop.order.created.v1", m.OrderCreated, {API}, {INVENTORY}),
-        _spec("shop.stock.reserved.v1", m.StockReserved, {INVENTORY}, {ORDER_SAGA}),
-        _spec("shop.stock.rejected.v1", m.StockRejected, {INVENTORY}, {ORDER_SAGA}),
-        _spec("shop.payment.requested.v1", m.PaymentRequested, {ORDER_SAGA, API}, {PAYMENTS}),
-        _spec("shop.payment.completed.v1", m.PaymentCompleted, {PAYMENTS}, {ORDER_SAGA}),
-        _spec("shop.payment.failed.v1", m.PaymentFailed, {PAYMENTS}, {ORDER_SAGA}),
-        _spec("shop.payment.refunded.v1", m.PaymentRefunded, {PAYMENTS}, {NOTIFICATIONS}),
-        _spec("shop.shipment.dispatched.v1", m.ShipmentDispatched, {SHIPPING}, {ORDER_SAGA}),
-        _spec("shop.shipment.failed.v1", m.ShipmentFailed, {SHIPPING}, {ORDER_SAGA}),
-        _spec("shop.order.paid.v1", m.OrderPaid, {ORDER_SAGA}, {SHIPPING, INVENTORY}),
-        _spec("shop.order.completed.v1", m.OrderCompleted, {ORDER_SAGA}, {NOTIFICATIONS}),
-        _spec(
-            "shop.order.cancelled.v1", m.OrderCancelled, {ORDER_SAGA, API, TIMEOUTS},
-            {NOTIFICATIONS, INVENTORY, PAYMENTS, SHIPPING},
-        ),
-    )
-}
-
-# Short names used by code that emits events: `emit(ORDER_CREATED, ...)`.
+# Event types, named once: code that emits uses these (`emit(ORDER_CREATED, ...)`).
 ORDER_CREATED = "shop.order.created.v1"
 STOCK_RESERVED = "shop.stock.reserved.v1"
 STOCK_REJECTED = "shop.stock.rejected.v1"
@@ -81,6 +54,32 @@ SHIPMENT_FAILED = "shop.shipment.failed.v1"
 ORDER_PAID = "shop.order.paid.v1"
 ORDER_COMPLETED = "shop.order.completed.v1"
 ORDER_CANCELLED = "shop.order.cancelled.v1"
+
+
+def _spec(
+    type_: str, model: type[BaseModel], producers: set[str], consumers: set[str]
+) -> EventSpec:
+    return EventSpec(type_, model, frozenset(producers), frozenset(consumers))
+
+
+CATALOGUE: dict[str, EventSpec] = {
+    s.type: s
+    for s in (
+        _spec(ORDER_CREATED, m.OrderCreated, {API}, {INVENTORY}),
+        _spec(STOCK_RESERVED, m.StockReserved, {INVENTORY}, {ORDER_SAGA}),
+        _spec(STOCK_REJECTED, m.StockRejected, {INVENTORY}, {ORDER_SAGA}),
+        _spec(PAYMENT_REQUESTED, m.PaymentRequested, {ORDER_SAGA, API}, {PAYMENTS}),
+        _spec(PAYMENT_COMPLETED, m.PaymentCompleted, {PAYMENTS}, {ORDER_SAGA}),
+        _spec(PAYMENT_FAILED, m.PaymentFailed, {PAYMENTS}, {ORDER_SAGA}),
+        _spec(PAYMENT_REFUNDED, m.PaymentRefunded, {PAYMENTS}, {NOTIFICATIONS}),
+        _spec(SHIPMENT_DISPATCHED, m.ShipmentDispatched, {SHIPPING}, {ORDER_SAGA}),
+        _spec(SHIPMENT_FAILED, m.ShipmentFailed, {SHIPPING}, {ORDER_SAGA}),
+        _spec(ORDER_PAID, m.OrderPaid, {ORDER_SAGA}, {SHIPPING, INVENTORY}),
+        _spec(ORDER_COMPLETED, m.OrderCompleted, {ORDER_SAGA}, {NOTIFICATIONS}),
+        _spec(ORDER_CANCELLED, m.OrderCancelled, {ORDER_SAGA, API, TIMEOUTS},
+              {NOTIFICATIONS, INVENTORY, PAYMENTS, SHIPPING}),
+    )
+}
 
 
 class UnknownEventType(KeyError):
