@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, TypeVar
 
 from cloudevents.conversion import to_binary
@@ -23,6 +22,7 @@ from common.cloudevents_kafka import from_kafka, new_event
 from common.kafka import client_config
 from common.settings import Settings
 from common.tracing import TraceContext, new_trace
+from tools import REPO_ROOT
 
 T = TypeVar("T")
 
@@ -114,7 +114,7 @@ def function_client(target: str, source: str, signature: str, *, asgi: bool) -> 
 def event_function_client(function: str) -> Any:
     """A test client for one of our CloudEvents functions (served over ASGI)."""
     folder = function.replace("-", "_")
-    source = str(Path(__file__).resolve().parents[1] / "functions" / folder / "main.py")
+    source = str(REPO_ROOT / "functions" / folder / "main.py")
     return function_client(folder, source, "http", asgi=True)
 
 

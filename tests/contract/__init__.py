@@ -10,11 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-ELK = ROOT / "elk"
+from tools import REPO_ROOT
+
+ELK = REPO_ROOT / "elk"
 # The project's shared folder sits next to the repository (DESIGN.md, CRD schemas); tests
 # read the schemas from there and skip, saying why, when a checkout has no such folder.
-SCHEMAS = ROOT / ".." / "shared" / "schemas"
+SCHEMAS = REPO_ROOT / ".." / "shared" / "schemas"
 SAVED_OBJECTS = ELK / "kibana" / "saga-dashboards.ndjson"
 MAPPINGS = ELK / "elasticsearch" / "component-template-mappings.json"
 

@@ -27,10 +27,10 @@ import pytest
 import yaml
 from referencing import Registry, Resource
 
+from tools import REPO_ROOT
 from tools.deploy.manifests import Doc, group_kind, render
 
-ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT.parent / "shared" / "schemas"
+SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
 OVERLAYS = ("dev", "prod")
 # The oldest Kubernetes docs/deploy.md supports, and the newest kubernetes-validate knows.
 KUBERNETES_VERSIONS = ("1.33", "1.37")
@@ -65,7 +65,7 @@ def kubectl() -> str:
 
 @functools.cache
 def _rendered(overlay: str) -> tuple[Doc, ...]:
-    return tuple(render(ROOT, overlay, kubectl()))
+    return tuple(render(REPO_ROOT, overlay, kubectl()))
 
 
 def rendered(overlay: str) -> list[Doc]:
@@ -78,7 +78,7 @@ def source_files() -> list[Path]:
     """Every manifest file as written (kustomization files and JSON patches excluded)."""
     files: list[Path] = []
     for folder in ("knative", "kafka-sources"):
-        for path in sorted((ROOT / folder).rglob("*.yaml")):
+        for path in sorted((REPO_ROOT / folder).rglob("*.yaml")):
             if path.stem != "kustomization":
                 files.append(path)
     return files

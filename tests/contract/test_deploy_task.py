@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.contract.k8s_support import ROOT, by_kind, kubectl, rendered, services
+from tests.contract.k8s_support import by_kind, kubectl, rendered, services
 from tests.contract.test_deploy_kn import (
     KN_SERVICE_APPLY_FLAGS,
     KN_SOURCE_PING_DESCRIBE_FLAGS,
@@ -28,6 +28,7 @@ from tests.contract.test_deploy_kn import (
     ping_source_from_kn,
     service_from_kn,
 )
+from tools import REPO_ROOT
 from tools.deploy.manifests import Doc, with_image
 
 # What Taskfile.yml gets (docs/deploy.md and the report quote it).
@@ -51,14 +52,14 @@ class Call:
 def taskfile(tmp_path: Path) -> Path:
     """Taskfile.yml as it is, plus the includes stanza, in a temporary folder (its other
     includes made absolute, so they still resolve to this checkout)."""
-    root = yaml.safe_load((ROOT / "Taskfile.yml").read_text(encoding="utf-8"))
+    root = yaml.safe_load((REPO_ROOT / "Taskfile.yml").read_text(encoding="utf-8"))
     includes = root.setdefault("includes", {}) or {}
     for key, entry in list(includes.items()):
         if isinstance(entry, str):
-            includes[key] = str((ROOT / entry).resolve())
+            includes[key] = str((REPO_ROOT / entry).resolve())
         elif not Path(entry["taskfile"]).is_absolute():
-            entry["taskfile"] = str((ROOT / entry["taskfile"]).resolve())
-    stanza = yaml.safe_load(INCLUDE.format(path=ROOT / "taskfiles" / "deploy.yml"))
+            entry["taskfile"] = str((REPO_ROOT / entry["taskfile"]).resolve())
+    stanza = yaml.safe_load(INCLUDE.format(path=REPO_ROOT / "taskfiles" / "deploy.yml"))
     includes.update(stanza["includes"])
     root["includes"] = includes
     path = tmp_path / "Taskfile.yml"
@@ -254,7 +255,7 @@ def run_deploy(tmp_path: Path, extra_env: dict[str, str]) -> tuple[int, list[Cal
         [sys.executable, "-m", "tools.deploy", "deploy", "--overlay", "dev", "--image", IMAGE,
          "--kubectl", str(tools / "kubectl"), "--kn", str(tools / "kn")],
         capture_output=True, text=True, env=environ, stdin=subprocess.DEVNULL, check=False,
-        cwd=ROOT, timeout=120)
+        cwd=REPO_ROOT, timeout=120)
     calls = [Call(**json.loads(line)) for line in log.read_text().splitlines()] \
         if log.exists() else []
     return done.returncode, calls, done.stderr
@@ -315,7 +316,7 @@ def test_a_missing_cli_is_named(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tools.deploy", "deploy", "--kubectl", str(tools / "kubectl"),
          "--kn", str(tmp_path / "no-kn-here")],
-        capture_output=True, text=True, env={**os.environ, **SECRETS}, check=False, cwd=ROOT,
+        capture_output=True, text=True, env={**os.environ, **SECRETS}, check=False, cwd=REPO_ROOT,
         stdin=subprocess.DEVNULL, timeout=120)
     assert done.returncode == 2
     assert "no-kn-here' not found on PATH" in done.stderr

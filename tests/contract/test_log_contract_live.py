@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,11 +29,11 @@ from tests.conftest import TEST_JWT_SECRET
 from tests.contract import dashboard_fields
 from tests.functions.test_api_support import bearer, product
 from tests.helpers import event_function_client, make_event, post_event
+from tools import REPO_ROOT
 from tools.log_contract import FIELDS, flatten, secrets_in, validate_line
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 # Secrets the test puts where a careless log line would print them.
 DB_PASSWORD = "db-pw-" + uuid.uuid4().hex[:12]
 LOGIN_PASSWORD = "login-pw-" + uuid.uuid4().hex[:12]
@@ -59,7 +58,7 @@ def _app(function: str) -> Any:
     if function != "api":
         return event_function_client(function)
     factory: Callable[..., Any] = create_app
-    return factory("api", str(ROOT / "functions" / "api" / "main.py"), "http").test_client()
+    return factory("api", str(REPO_ROOT / "functions" / "api" / "main.py"), "http").test_client()
 
 
 def _order_created(sku: str, order_id: uuid.UUID) -> CloudEvent:

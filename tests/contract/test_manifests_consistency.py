@@ -19,7 +19,6 @@ from common.events import catalogue as c
 from common.settings import Settings
 from tests.contract.k8s_support import (
     OVERLAYS,
-    ROOT,
     by_kind,
     container,
     documents,
@@ -29,6 +28,7 @@ from tests.contract.k8s_support import (
     services,
     source_files,
 )
+from tools import REPO_ROOT
 from tools.deploy.kn import STRICT_SECURITY_CONTEXT
 from tools.deploy.manifests import Doc, group_kind
 from tools.runtime.manifests import load_project_manifests
@@ -135,17 +135,17 @@ def test_every_sink_names_an_existing_object(overlay: str) -> None:
 
 
 def test_every_function_folder_has_a_service_and_every_service_a_folder() -> None:
-    folders = {p.parent.name for p in (ROOT / "functions").glob("*/main.py")}
+    folders = {p.parent.name for p in (REPO_ROOT / "functions").glob("*/main.py")}
     targets = {env(s)["FUNCTION_SOURCE"].split("/")[1] for s in services(rendered("dev")).values()}
     assert folders == targets
 
 
 @pytest.mark.parametrize("service", sorted(services(
-    [d for p in (ROOT / "knative").glob("*.yaml") for d in documents(p)])))
+    [d for p in (REPO_ROOT / "knative").glob("*.yaml") for d in documents(p)])))
 def test_function_target_resolves_to_a_function_in_its_source(service: str) -> None:
     doc = services(rendered("dev"))[service]
     variables = env(doc)
-    source = ROOT / variables["FUNCTION_SOURCE"]
+    source = REPO_ROOT / variables["FUNCTION_SOURCE"]
     tree = ast.parse(source.read_text(encoding="utf-8"))
     functions = {node.name: node for node in tree.body
                  if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
@@ -241,10 +241,10 @@ def test_connections_fit_the_database(overlay: str) -> None:
 def test_documented_connection_totals() -> None:
     """The totals the docs and comments quote are the ones the manifests give."""
     dev, prod = (sum(connections(rendered(o)).values()) for o in ("dev", "prod"))
-    docs = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    docs = (REPO_ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     assert f"{dev} <= {CONNECTION_BUDGET['dev']}" in docs
     assert f"{prod} <= {CONNECTION_BUDGET['prod']}" in docs
-    scale = (ROOT / "deploy" / "overlays" / "prod" / "scale.yaml").read_text(encoding="utf-8")
+    scale = (REPO_ROOT / "deploy" / "overlays" / "prod" / "scale.yaml").read_text(encoding="utf-8")
     assert f"= {prod} <= {CONNECTION_BUDGET['prod']}" in scale
 
 
@@ -347,7 +347,7 @@ def test_configuration_keys_are_settings_the_code_reads() -> None:
     known = settings_env_names()
     docs = rendered("dev")
     assert set(config_map(docs)) <= known | {"WORKERS"}
-    template = yaml.safe_load((ROOT / "knative/cluster/secret.template.yaml").read_text())
+    template = yaml.safe_load((REPO_ROOT / "knative/cluster/secret.template.yaml").read_text())
     assert set(template["stringData"]) <= known
     for service in services(docs).values():
         assert set(env(service)) <= known | FRAMEWORK_ENV
@@ -360,8 +360,8 @@ def test_configuration_keys_are_settings_the_code_reads() -> None:
 def _kustomized_files() -> set[Path]:
     """Every file a kustomization in the project lists as a resource."""
     listed: set[Path] = set()
-    for kustomization in [*ROOT.glob("knative/**/kustomization.yaml"),
-                          *ROOT.glob("kafka-sources/**/kustomization.yaml")]:
+    for kustomization in [*REPO_ROOT.glob("knative/**/kustomization.yaml"),
+                          *REPO_ROOT.glob("kafka-sources/**/kustomization.yaml")]:
         for entry in yaml.safe_load(kustomization.read_text())["resources"]:
             path = (kustomization.parent / entry).resolve()
             if path.is_file():
@@ -371,7 +371,7 @@ def _kustomized_files() -> set[Path]:
 
 def test_every_manifest_file_is_deployed() -> None:
     listed = _kustomized_files()
-    orphans = [p.relative_to(ROOT) for p in source_files()
+    orphans = [p.relative_to(REPO_ROOT) for p in source_files()
                if p.resolve() not in listed and p.name != "secret.template.yaml"]
     assert orphans == []
 
@@ -380,7 +380,7 @@ def test_the_local_runtime_runs_what_kustomize_deploys() -> None:
     """tools/runtime reads knative/*.yaml and kafka-sources/*.yaml directly; it must load
     them (skipping what it does not run) and see exactly the functions, sources and sink
     that an overlay deploys."""
-    local = load_project_manifests(ROOT)
+    local = load_project_manifests(REPO_ROOT)
     docs = rendered("dev")
     assert set(local.functions) == set(services(docs))
     assert set(local.kafka_sources) == set(kafka_sources(docs))
@@ -400,10 +400,10 @@ def test_cluster_only_objects_sit_where_the_runtime_does_not_read() -> None:
     batch, kustomize and Strimzi kinds there anyway); overlays with partial Services live in
     deploy/, outside both."""
     top_level = [p for folder in ("knative", "kafka-sources")
-                 for p in (ROOT / folder).glob("*.yaml") if p.stem != "kustomization"]
+                 for p in (REPO_ROOT / folder).glob("*.yaml") if p.stem != "kustomization"]
     runtime_kinds = {("serving.knative.dev", "Service"), ("sources.knative.dev", "KafkaSource"),
                      ("sources.knative.dev", "PingSource"), ("eventing.knative.dev", "KafkaSink")}
     for path in top_level:
         for doc in documents(path):
             assert group_kind(doc) in runtime_kinds, path
-    assert not list((ROOT / "knative").glob("**/overlays"))
+    assert not list((REPO_ROOT / "knative").glob("**/overlays"))

@@ -16,7 +16,6 @@ import yaml
 from tests.contract.k8s_support import (
     KUBERNETES_VERSIONS,
     OVERLAYS,
-    ROOT,
     documents,
     kubectl,
     mutated,
@@ -25,6 +24,7 @@ from tests.contract.k8s_support import (
     source_files,
     validation_errors,
 )
+from tools import REPO_ROOT
 from tools.deploy.manifests import Doc, render
 
 
@@ -48,7 +48,7 @@ def test_every_manifest_file_validates() -> None:
     for path in source_files():
         for doc in documents(path):
             errors = validation_errors(doc)
-            assert errors == [], f"{path.relative_to(ROOT)}: {errors}"
+            assert errors == [], f"{path.relative_to(REPO_ROOT)}: {errors}"
             checked += 1
     assert checked >= 30
 
@@ -92,12 +92,12 @@ def test_a_wrong_value_is_an_error(kind: str, path: str, value: Any) -> None:
 def test_the_commented_sasl_tls_example_validates(tmp_path: Path) -> None:
     """kafka-sources/kustomization.yaml carries a commented `net` patch for SASL/TLS:
     uncommented, it must render and validate, so the example an operator copies works."""
-    text = (ROOT / "kafka-sources" / "kustomization.yaml").read_text(encoding="utf-8")
+    text = (REPO_ROOT / "kafka-sources" / "kustomization.yaml").read_text(encoding="utf-8")
     lines = text.splitlines()
     start = lines.index("# patches:")
     example = [re.sub(r"^# ?", "", line) for line in lines[start:]]
     copy = tmp_path / "kafka-sources"
-    shutil.copytree(ROOT / "kafka-sources", copy)
+    shutil.copytree(REPO_ROOT / "kafka-sources", copy)
     (copy / "kustomization.yaml").write_text("\n".join(lines[:start] + example) + "\n")
     docs = [d for d in yaml.safe_load_all(_kustomize(copy)) if d]
     sources = [d for d in docs if d["kind"] == "KafkaSource"]
@@ -126,4 +126,4 @@ def test_render_refuses_an_unknown_overlay() -> None:
     from tools.deploy.manifests import DeployError
 
     with pytest.raises(DeployError, match=r"no overlay 'staging'.*dev, prod"):
-        render(ROOT, "staging", kubectl())
+        render(REPO_ROOT, "staging", kubectl())

@@ -27,11 +27,10 @@ from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
 from common.settings import Settings
 from tests.conftest import TEST_JWT_SECRET
 from tests.helpers import wait_for
+from tools import REPO_ROOT
 from tools.apiclient import ApiClient
 from tools.infra.ports import free_port
 from tools.runtime.state import read_state
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

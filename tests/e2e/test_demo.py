@@ -14,13 +14,13 @@ import psutil
 import pytest
 
 from tests.e2e.conftest import LocalStack
+from tools import REPO_ROOT
 from tools.apiclient import ApiClient
 from tools.demo.run import PASSWORD
 from tools.runtime.state import read_state
 
 pytestmark = pytest.mark.e2e
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT_S = 150  # the demo's own budget is ~90 s on a busy machine, ~35 s on an idle one
 
 

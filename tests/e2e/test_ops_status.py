@@ -19,8 +19,9 @@ from sqlalchemy import Engine, create_engine, pool, text
 
 from common.products import add_product
 from common.settings import get_settings
-from tests.e2e.conftest import REPO_ROOT, LocalStack
+from tests.e2e.conftest import LocalStack
 from tests.helpers import wait_for
+from tools import REPO_ROOT
 from tools.apiclient import ApiClient, ApiError
 from tools.cli.main import main as saga_main
 from tools.log_contract import flatten

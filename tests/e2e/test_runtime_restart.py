@@ -20,8 +20,8 @@ import pytest
 from common.auth import CUSTOMER_ROLE, issue_token
 from common.settings import Settings
 from tests.conftest import TEST_JWT_SECRET
-from tests.e2e.conftest import REPO_ROOT
 from tests.helpers import wait_for
+from tools import REPO_ROOT
 from tools.apiclient import ApiClient
 from tools.infra.ports import free_port
 from tools.runtime.control import ControlClient

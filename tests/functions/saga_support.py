@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,8 +33,8 @@ from common.products import add_product
 from common.settings import Settings
 from common.tracing import new_trace
 from tests.helpers import Reply, event_function_client, make_event, post_event
+from tools import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 PING_TYPE = "dev.knative.sources.ping"
 
 # The road from CREATED to each status, for setting an order up where a test needs it.
@@ -110,7 +109,7 @@ def step_record(
 # --- manifests -------------------------------------------------------------------------
 
 def manifest(path: str) -> dict[str, Any]:
-    loaded = yaml.safe_load((ROOT / path).read_text())
+    loaded = yaml.safe_load((REPO_ROOT / path).read_text())
     assert isinstance(loaded, dict)
     return loaded
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -25,9 +24,9 @@ from common.outbox_marks import flush_marks
 from common.products import add_product
 from common.settings import Settings
 from common.tracing import new_trace
+from tools import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-MAIN = ROOT / "functions" / "api" / "main.py"
+MAIN = REPO_ROOT / "functions" / "api" / "main.py"
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"

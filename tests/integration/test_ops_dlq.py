@@ -27,6 +27,7 @@ from common.cloudevents_kafka import to_kafka
 from common.kafka import producer_config
 from common.settings import get_settings, to_sqlalchemy_url
 from tests.helpers import wait_for
+from tools import REPO_ROOT
 from tools.cli.main import main as saga_main
 from tools.runtime import spawn
 from tools.runtime.up import run_up
@@ -34,7 +35,6 @@ from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 FLAKY = '''
 import json, os, time
 import flask, functions_framework
@@ -98,7 +98,7 @@ def _manifests(root: Path, topic: str, record: Path, fixed: Path) -> None:
         "knative/web.yaml": _service("web", "health", str(echo), "http", True, {}),
         "knative/flaky.yaml": _service("flaky", "flaky", str(flaky), "cloudevent", False, {
             "FLAKY_RECORD": str(record), "FLAKY_FIXED": str(fixed)}),
-        "knative/dlq.yaml": _service("dlq", "dlq", str(ROOT / "functions/dlq/main.py"),
+        "knative/dlq.yaml": _service("dlq", "dlq", str(REPO_ROOT / "functions/dlq/main.py"),
                                      "cloudevent", False, {}),
         "knative/dls.yaml": f"""
             apiVersion: eventing.knative.dev/v1alpha1

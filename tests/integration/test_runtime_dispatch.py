@@ -27,6 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, Topic
 from common.cloudevents_kafka import to_kafka
 from common.kafka import client_config, producer_config
 from tests.helpers import wait_for
+from tools import REPO_ROOT
 from tools.kafka_clients import consumer_config, ensure_topics
 from tools.runtime.console import Console
 from tools.runtime.deadletter import DeadLetterProducer
@@ -46,7 +47,6 @@ from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 ECHO = str(Path(__file__).parent / "fixtures" / "runtime_echo.py")
 
 
@@ -70,7 +70,7 @@ def record_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def echo(record_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionProcess]:
-    function = FunctionProcess(echo_spec("echo"), cwd=ROOT,
+    function = FunctionProcess(echo_spec("echo"), cwd=REPO_ROOT,
                                env={"RUNTIME_ECHO_RECORD": str(record_file)},
                                log_dir=tmp_path_factory.mktemp("logs"), console=Console(),
                                idle_after=3600)
@@ -296,7 +296,7 @@ def test_idle_functions_scale_to_zero_and_start_again(
     manifests = Manifests(functions={f.name: f for f in (cold, warm, lazy)},
                           kafka_sources={s.name: s for s in (source, lazy_source)},
                           ping_sources={}, kafka_sinks={})
-    supervisor = Supervisor(manifests, cwd=ROOT, env={"RUNTIME_ECHO_RECORD": str(records)},
+    supervisor = Supervisor(manifests, cwd=REPO_ROOT, env={"RUNTIME_ECHO_RECORD": str(records)},
                             log_dir=tmp_path / "logs", console=Console(),
                             idle_scale_to_zero_s=0.6, ingress_port=None)
     dispatcher = KafkaSourceDispatcher(source, settings=settings, target=supervisor[cold.name],

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import wait_for
+from tools import REPO_ROOT
 from tools.runtime import spawn
 from tools.runtime import starter as starter_module
 from tools.runtime.control import ControlClient, ControlError, ControlServer
@@ -23,7 +24,6 @@ from tools.runtime.zygote_client import ZygoteClient
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 ECHO = str(Path(__file__).parent / "fixtures" / "runtime_echo.py")
 
 
@@ -44,7 +44,7 @@ def answers(port: int) -> bool:
 
 
 def test_a_forked_function_is_a_process_of_its_own(tmp_path: Path) -> None:
-    client = ZygoteClient(ROOT, os.environ)
+    client = ZygoteClient(REPO_ROOT, os.environ)
     try:
         port = spawn.free_port()
         child = client.spawn(echo_args(port), cwd=tmp_path, env=dict(os.environ))
@@ -71,7 +71,7 @@ def _maps(pid: int) -> str:
 def test_each_flavour_of_zygote_holds_only_its_own_libraries() -> None:
     """The CloudEvents functions fork from a zygote without JWT (cryptography), the api
     from one without uvicorn (uvloop): neither carries the other's memory."""
-    starter = ProcessStarter(cwd=ROOT, env=os.environ)
+    starter = ProcessStarter(cwd=REPO_ROOT, env=os.environ)
     try:
         starter.prepare()
         asgi, wsgi = starter._zygotes["asgi"], starter._zygotes["wsgi"]
@@ -89,7 +89,7 @@ def test_the_flavour_is_read_as_functions_framework_reads_its_asgi_flag() -> Non
 
 def test_without_a_zygote_functions_are_spawned(tmp_path: Path) -> None:
     lines: list[str] = []
-    starter = ProcessStarter(cwd=ROOT, env=os.environ, report=lines.append)
+    starter = ProcessStarter(cwd=REPO_ROOT, env=os.environ, report=lines.append)
     try:
         starter.prepare(("wsgi",))
         zygote = starter._zygotes["wsgi"]  # the echo function's flavour
@@ -106,7 +106,7 @@ def test_without_a_zygote_functions_are_spawned(tmp_path: Path) -> None:
 def test_an_edit_to_the_common_library_reloads_the_zygote(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lines: list[str] = []
-    starter = ProcessStarter(cwd=ROOT, env=os.environ, report=lines.append)
+    starter = ProcessStarter(cwd=REPO_ROOT, env=os.environ, report=lines.append)
     try:
         before_port, after_port = spawn.free_port(), spawn.free_port()
         before = starter.start(echo_args(before_port), cwd=tmp_path, env=dict(os.environ))

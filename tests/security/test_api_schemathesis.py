@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -29,13 +28,13 @@ from schemathesis.specs.openapi.checks import (
 from common.auth import issue_token
 from common.settings import Settings
 from functions.api import auth as api_auth
+from tools import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_PER_ROUTE = 70  # 17 routes; routes without inputs yield one case each
 MIN_CASES = 1000
 
 _create_app: Callable[..., Any] = create_app  # functions-framework is untyped
-APP: Any = _create_app("api", str(ROOT / "functions" / "api" / "main.py"), "http")
+APP: Any = _create_app("api", str(REPO_ROOT / "functions" / "api" / "main.py"), "http")
 SCHEMA = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 CASES: Counter[str] = Counter()
 

@@ -12,11 +12,11 @@ dependency the image would need).
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tools import REPO_ROOT
+
 OURS = ("common", "functions", "tools", "tests")
 # What each of our packages may import of ours.
 ALLOWED = {
@@ -55,8 +55,8 @@ def test_the_rule_catches_a_function_importing_the_tools() -> None:
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
 def test_every_module_keeps_the_rule(package: str) -> None:
-    files = sorted((ROOT / package).rglob("*.py"))
+    files = sorted((REPO_ROOT / package).rglob("*.py"))
     assert files, f"no modules under {package}/"
-    broken = {str(f.relative_to(ROOT)): sorted(bad) for f in files
+    broken = {str(f.relative_to(REPO_ROOT)): sorted(bad) for f in files
               if (bad := violations(package, f.read_text(encoding="utf-8")))}
     assert broken == {}, f"imports against the rule tools -> functions -> common: {broken}"

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tools import REPO_ROOT
 from tools.runtime import manifest_kinds
 from tools.runtime.durations import parse_go_duration, parse_iso8601_duration
 from tools.runtime.manifests import ManifestError, load_manifests, load_project_manifests
 from tools.runtime.specs import DeliverySpec
 
-ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT.parent / "shared" / "schemas" / "knative"
+SCHEMAS = REPO_ROOT.parent / "shared" / "schemas" / "knative"
 
 SERVICE = """
 apiVersion: serving.knative.dev/v1
@@ -202,7 +202,7 @@ def test_skipped_kinds_and_kustomization(tmp_path: Path) -> None:
 
 
 def test_the_projects_manifests_load() -> None:
-    manifests = load_project_manifests(ROOT)
+    manifests = load_project_manifests(REPO_ROOT)
     for spec in manifests.kafka_sources.values():
         assert spec.sink in manifests.functions
     ingress = manifests.ingress()

@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.cli.main import REPO_ROOT
+    from tools import REPO_ROOT
     from tools.loadgen import report
     from tools.loadgen.bench import BenchSpec, run_bench
     from tools.loadgen.mix import MixError, parse_mix

@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from tools.cli.main import REPO_ROOT
+    from tools import REPO_ROOT
     from tools.loadgen.chaos import ChaosSpec, run_chaos
     from tools.loadgen.mix import FULL_MIX, MixError, parse_mix
 

@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.cli.main import REPO_ROOT
+    from tools import REPO_ROOT
     from tools.loadgen.check import Options, Scope, engine_for, run_check, settle
     from tools.loadgen.target import NoTarget, database_url, state_dir_of
     from tools.settings import get_local_settings

@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.cli.main import REPO_ROOT
+    from tools import REPO_ROOT
     from tools.loadgen.driver import LoadSpec, run_load
     from tools.loadgen.mix import MixError
     from tools.loadgen.records import write_records

@@ -12,7 +12,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.cli.main import REPO_ROOT
+    from tools import REPO_ROOT
     from tools.runtime.up import run_up
     from tools.settings import get_local_settings
 

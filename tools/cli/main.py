@@ -10,13 +10,11 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import tools.cli
 
 Command = Callable[[argparse.Namespace], int]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,10 +24,10 @@ from typing import Any
 
 import psutil
 
+from tools import REPO_ROOT
 from tools.infra.ports import free_port
 from tools.runtime.state import read_state
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
 ATTACH_TIMEOUT_S = 60.0

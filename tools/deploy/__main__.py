@@ -13,12 +13,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tools import REPO_ROOT
 from tools.deploy.manifests import DeployError, render, with_image
 from tools.deploy.plan import Tools, deploy_plan, undeploy_plan
 from tools.deploy.secret import SecretSpec
 from tools.deploy.shell import run, script
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def build_parser() -> argparse.ArgumentParser:

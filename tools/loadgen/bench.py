@@ -20,13 +20,14 @@ from typing import Any
 
 import psutil
 
+from tools import REPO_ROOT
 from tools.loadgen import logstats, pgbound
 from tools.loadgen.check import Options, Scope, engine_for, run_check, settle
 from tools.loadgen.database import BenchDatabase
 from tools.loadgen.driver import Driver, LoadOutcome, LoadSpec, run_load
 from tools.loadgen.metrics import timeline
 from tools.loadgen.procstats import ProcessSampler, largest_function
-from tools.loadgen.stack import ROOT, LocalStack, roots
+from tools.loadgen.stack import LocalStack, roots
 from tools.loadgen.target import Target
 
 
@@ -176,7 +177,7 @@ def _cpu_model() -> str:
 
 def _commit() -> str | None:
     try:  # read-only: which commit the measured tree is based on
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
                               capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return None

@@ -24,11 +24,10 @@ from typing import Self
 import psutil
 
 from common.settings import Settings
+from tools import REPO_ROOT
 from tools.infra.ports import free_port
 from tools.loadgen.target import Target
 from tools.runtime.state import read_state
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class StackError(RuntimeError):
@@ -61,7 +60,7 @@ class LocalStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with self.output.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tools.cli.main", "up"], cwd=ROOT, env=env,
+                [sys.executable, "-m", "tools.cli.main", "up"], cwd=REPO_ROOT, env=env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + self._timeout
         while not _healthy(self.api_url):

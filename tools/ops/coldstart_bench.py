@@ -32,6 +32,7 @@ from common.cloudevents_kafka import kafka_to_http, new_event, to_kafka
 from common.events import catalogue
 from common.kafka import close_producers
 from common.tracing import new_trace
+from tools import REPO_ROOT
 from tools.kafka_clients import ensure_topics
 from tools.runtime.console import Console
 from tools.runtime.delivery import HttpSender, Verdict, deliver
@@ -40,8 +41,6 @@ from tools.runtime.processes import FunctionProcess
 from tools.runtime.specs import DeliverySpec
 from tools.runtime.starter import ProcessStarter
 from tools.settings import LocalSettings
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def event_for(function: str) -> tuple[dict[str, str], bytes]:
@@ -68,10 +67,10 @@ def event_for(function: str) -> tuple[dict[str, str], bytes]:
 def measure(settings: LocalSettings, function: str, runs: int, use_zygote: bool,
             env: dict[str, str]) -> list[tuple[float, float]]:
     """(seconds to the 2xx, of which starting) for each cold start."""
-    spec = load_project_manifests(ROOT).functions[function]
-    starter = ProcessStarter(cwd=ROOT, env=env, use_zygote=use_zygote)
+    spec = load_project_manifests(REPO_ROOT).functions[function]
+    starter = ProcessStarter(cwd=REPO_ROOT, env=env, use_zygote=use_zygote)
     starter.prepare()
-    process = FunctionProcess(spec, cwd=ROOT, env=env, console=Console(io.StringIO()),
+    process = FunctionProcess(spec, cwd=REPO_ROOT, env=env, console=Console(io.StringIO()),
                               log_dir=Path(tempfile.mkdtemp(prefix="coldstart-logs-")),
                               idle_after=3600, starter=starter)
     sender = HttpSender()

@@ -16,12 +16,11 @@ from typing import Any
 from pydantic import SecretStr
 
 from common.settings import Settings
+from tools import REPO_ROOT
 from tools.runtime.control import ControlClient
 from tools.runtime.manifests import ManifestError, load_project_manifests
 from tools.runtime.specs import KafkaSourceSpec, Manifests
 from tools.runtime.state import read_state
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class OpsError(Exception):

@@ -24,9 +24,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tools import REPO_ROOT
 from tools.infra.ports import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def healthy(url: str) -> bool:
@@ -42,8 +41,8 @@ def one_run(command: list[str], state_dir: Path, timeout: float) -> float:
     env = os.environ | {"SAGA_STATE_DIR": str(state_dir), "SAGA_API_PORT": str(port)}
     log = (state_dir / "up-bench.log").open("ab")
     began = time.monotonic()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}/healthz"
         while not healthy(url):

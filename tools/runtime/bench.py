@@ -29,6 +29,7 @@ from confluent_kafka import Producer
 
 from common.cloudevents_kafka import KafkaRecord
 from common.kafka import producer_config
+from tools import REPO_ROOT
 from tools.kafka_clients import ensure_topics
 from tools.runtime import spawn
 from tools.runtime.console import Console
@@ -38,7 +39,6 @@ from tools.runtime.processes import FunctionProcess
 from tools.runtime.specs import DeliverySpec, FunctionSpec, KafkaSourceSpec
 from tools.settings import LocalSettings
 
-ROOT = Path(__file__).resolve().parents[2]
 SINK = "tests/integration/fixtures/runtime_echo.py"
 
 
@@ -61,7 +61,7 @@ class _RawSink:
         self.port = spawn.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._process = spawn.spawn([sys.executable, "-m", "tools.runtime.bench",
-                                     "--serve-raw", str(self.port)], cwd=ROOT,
+                                     "--serve-raw", str(self.port)], cwd=REPO_ROOT,
                                     env=dict(os.environ))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 FunctionSpec(name="bench-noop", target="noop", source=SINK,
                              signature_type="cloudevent",
                              env={"THREADS": str(args.threads), "WORKERS": str(args.workers)}),
-                cwd=ROOT, env={"RUNTIME_ECHO_QUIET": "1"}, console=console, idle_after=3600,
+                cwd=REPO_ROOT, env={"RUNTIME_ECHO_QUIET": "1"}, console=console, idle_after=3600,
                 log_dir=Path(tempfile.mkdtemp(prefix="bench-logs-")))
             function.start()
         source = KafkaSourceSpec(name="bench", consumer_group=f"bench-{topic}", topics=(topic,),
