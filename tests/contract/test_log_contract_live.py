@@ -27,7 +27,7 @@ from common.step import StepRuntime
 from common.tracing import TraceContext, new_trace
 from tests.conftest import TEST_JWT_SECRET
 from tests.contract import dashboard_fields
-from tests.functions.test_api_support import bearer, product
+from tests.functions.api_support import bearer, product
 from tests.helpers import event_function_client, make_event, post_event
 from tools import REPO_ROOT
 from tools.log_contract import FIELDS, flatten, secrets_in, validate_line

@@ -44,14 +44,14 @@ _ROAD = [Status.AWAITING_PAYMENT, Status.PAYMENT_PROCESSING, Status.PAID, Status
 # --- delivering events -------------------------------------------------------------------
 
 @cache
-def client(function: str) -> Any:
+def event_client(function: str) -> Any:
     """A test client of the function's own main.py, as Knative would run it. Settings are
     read per event, so one client per function serves every test."""
     return event_function_client(function)
 
 
 def deliver(function: str, event: CloudEvent) -> Reply:
-    reply: Reply = post_event(client(function), event)
+    reply: Reply = post_event(event_client(function), event)
     return reply
 
 
@@ -66,7 +66,7 @@ def ping(**extra: str) -> CloudEvent:
 
 
 def post_raw(function: str, headers: dict[str, str], body: bytes) -> Reply:
-    reply: Reply = client(function).post("/", headers=headers, data=body)
+    reply: Reply = event_client(function).post("/", headers=headers, data=body)
     return reply
 
 

@@ -14,8 +14,7 @@ from sqlalchemy import insert, select
 from common import tables as t
 from common.db import get_engine
 from common.settings import Settings
-from tests.functions.test_api_support import (
-    api_client,
+from tests.functions.api_support import (
     bearer,
     customer,
     problem,
@@ -23,10 +22,6 @@ from tests.functions.test_api_support import (
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def client(saga_env: Settings) -> FlaskClient:
-    return api_client()
 
 
 def test_wallet_create_deposit_and_balance(client: FlaskClient, saga_env: Settings) -> None:

@@ -17,18 +17,13 @@ from common import tables as t
 from common.auth import local_jwt_secret
 from common.db import get_engine
 from common.settings import Settings
-from tests.functions.test_api_support import (
-    api_client,
+from tests.functions.api_support import (
     bearer,
     problem,
 )
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def client(saga_env: Settings) -> FlaskClient:
-    return api_client()
 
 
 def _claims(settings: Settings, **overrides: Any) -> dict[str, Any]:

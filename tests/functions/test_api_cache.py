@@ -20,7 +20,7 @@ from common.order_state import Status
 from common.settings import Settings, get_settings
 from functions.api import cache
 from functions.api.order_views import OrderDetail
-from tests.functions.test_api_support import (
+from tests.functions.api_support import (
     advance,
     api_client,
     bearer,
@@ -58,8 +58,10 @@ def cached_env(
     cache.reset_caches()
 
 
+
 @pytest.fixture
 def client(cached_env: Settings) -> FlaskClient:
+    """The api's client with the cache on (overrides tests/functions/conftest.py's)."""
     return api_client()
 
 

@@ -16,8 +16,7 @@ from common.db import dispose_engines
 from common.settings import Settings, get_settings
 from functions.api.app import ROUTER
 from functions.api.openapi import openapi_path
-from tests.functions.test_api_support import (
-    api_client,
+from tests.functions.api_support import (
     bearer,
     problem,
 )
@@ -28,10 +27,6 @@ TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 _LINKS = re.compile(r'(?:src|href)="([^"]+)"')
 _COMMENTS = re.compile(r"<!--.*?-->", re.S)
 
-
-@pytest.fixture
-def client(saga_env: Settings) -> FlaskClient:
-    return api_client()
 
 
 def test_openapi_document_is_valid_31_and_lists_every_route(client: FlaskClient) -> None:

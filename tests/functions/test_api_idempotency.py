@@ -20,7 +20,7 @@ from common.outbox import Outbox
 from common.settings import Settings
 from common.tracing import new_trace
 from functions.api.order_create import CreateOrderIn, request_fingerprint
-from tests.functions.test_api_support import (
+from tests.functions.api_support import (
     api_client,
     bearer,
     count_orders,
@@ -31,10 +31,6 @@ from tests.functions.test_api_support import (
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def client(saga_env: Settings) -> FlaskClient:
-    return api_client()
 
 
 def test_idempotency_key_replays_and_refuses_another_body(

@@ -9,11 +9,10 @@ from flask.testing import FlaskClient
 
 from common.order_state import Status
 from common.settings import Settings
-from tests.functions.test_api_support import (
+from tests.functions.api_support import (
     TRACE_ID,
     TRACEPARENT,
     advance,
-    api_client,
     bearer,
     customer,
     outbox_rows,
@@ -24,10 +23,6 @@ from tests.functions.test_api_support import (
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def client(saga_env: Settings) -> FlaskClient:
-    return api_client()
 
 
 def test_customer_cancels_before_payment_and_not_after(

@@ -11,10 +11,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from common.settings import Settings
-from tests.functions.test_api_support import (
+from tests.functions.api_support import (
     TRACE_ID,
     TRACEPARENT,
-    api_client,
     bearer,
     customer,
     outbox_rows,
@@ -26,10 +25,6 @@ from tests.helpers import read_topic
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def client(saga_env: Settings) -> FlaskClient:
-    return api_client()
 
 
 def test_create_order_commits_order_history_and_traced_event(

@@ -11,18 +11,13 @@ from sqlalchemy import select
 from common import tables as t
 from common.db import get_engine
 from common.settings import Settings
-from tests.functions.test_api_support import (
-    api_client,
+from tests.functions.api_support import (
     bearer,
     problem,
 )
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def client(saga_env: Settings) -> FlaskClient:
-    return api_client()
 
 
 def test_admin_creates_and_restocks_products(client: FlaskClient, saga_env: Settings) -> None:

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 
 from common.auth import local_jwt_secret
 from common.settings import Settings
-from tests.functions.test_api_support import api_client, bearer, customer, place, problem, product
+from tests.functions.api_support import api_client, bearer, customer, place, problem, product
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")]
