@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from common import tables as t
 from functions.api.errors import ApiProblem
-from functions.api.routing import Call, Reply, RouteGroup
+from functions.api.route_specs import Call, Reply, RouteGroup
 from functions.api.schemas import MoneyIn, MoneyOut, RequestModel
 from functions.api.tx import transact
 

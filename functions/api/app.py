@@ -15,8 +15,8 @@ from common.db import get_engine
 from functions.api import accounts, auth, notifications, orders, pages, products
 from functions.api.errors import ApiProblem
 from functions.api.openapi import build_document
+from functions.api.route_specs import Call, RouteGroup
 from functions.api.router import Router
-from functions.api.routing import Call, RouteGroup
 
 TITLE = "Order saga API"
 

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from common import tables as t
 from common.auth import CUSTOMER_ROLE, issue_token
 from functions.api.errors import ApiProblem
-from functions.api.routing import Call, Reply, RouteGroup
+from functions.api.route_specs import Call, Reply, RouteGroup
 from functions.api.schemas import RequestModel
 from functions.api.security import unauthorized
 from functions.api.tx import transact

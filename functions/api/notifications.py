@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select, tuple_
 
 from common import tables as t
-from functions.api.routing import Call, RouteGroup
+from functions.api.route_specs import Call, RouteGroup
 from functions.api.schemas import (
     NEXT_CURSOR_DESCRIPTION,
     PageQuery,

@@ -25,7 +25,7 @@ from common.events.models import OrderLine, PaymentMode, Sku
 from common.outbox import Outbox
 from functions.api.errors import ApiProblem, field_problem
 from functions.api.order_views import OrderOut, created_order_out, fetch_order
-from functions.api.routing import Call
+from functions.api.route_specs import Call
 from functions.api.schemas import RequestModel
 from functions.api.tx import transact, transact_with_events
 

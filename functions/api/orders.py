@@ -26,7 +26,7 @@ from functions.api.order_views import (
     list_orders,
     may_see,
 )
-from functions.api.routing import Call, Header, Reply, RouteGroup
+from functions.api.route_specs import Call, Header, Reply, RouteGroup
 from functions.api.schemas import PageQuery, RequestModel
 from functions.api.tx import transact, transact_with_events
 

@@ -11,7 +11,7 @@ from werkzeug import Response
 from werkzeug.utils import send_file
 
 from functions.api.errors import ApiProblem, not_found
-from functions.api.routing import Call, RouteGroup
+from functions.api.route_specs import Call, RouteGroup
 
 ROUTES = RouteGroup("pages")
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug import Request
 
 from functions.api.errors import ApiProblem, field_problem, validation_problem
-from functions.api.routing import Header
+from functions.api.route_specs import Header
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -14,7 +14,7 @@ from common import tables as t
 from common.events.models import Sku
 from common.products import add_product
 from functions.api.errors import ApiProblem, not_found
-from functions.api.routing import Call, Reply, RouteGroup
+from functions.api.route_specs import Call, Reply, RouteGroup
 from functions.api.schemas import (
     NEXT_CURSOR_DESCRIPTION,
     MoneyIn,

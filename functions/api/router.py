@@ -1,5 +1,5 @@
-"""A small router on werkzeug.routing.Map, serving the routes declared with
-functions.api.routing (the same declarations generate the OpenAPI document).
+"""The router: serves the route specs declared with functions.api.route_specs (the same
+specs generate the OpenAPI document) on werkzeug.routing.Map.
 
 Per request: match (404/405 problems) -> authenticate -> size-limit, parse and validate
 the body, query and declared headers (413/415/400/422 problems naming the field) -> call
@@ -24,7 +24,7 @@ from common.settings import Settings, get_settings
 from common.tracing import TraceContext, continue_or_start
 from functions.api.errors import ApiProblem
 from functions.api.parsing import read_json_body, validate_headers, validate_model
-from functions.api.routing import Call, Reply, Result, Route, RouteGroup
+from functions.api.route_specs import Call, Reply, Result, Route, RouteGroup
 from functions.api.security import authenticate, require_admin
 
 log = logging.getLogger("saga.api")

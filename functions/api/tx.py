@@ -13,7 +13,7 @@ from common.db import get_engine, run_in_transaction
 from common.events.catalogue import API
 from common.outbox import Outbox
 from common.unit_of_work import run_unit_of_work
-from functions.api.routing import Call
+from functions.api.route_specs import Call
 
 T = TypeVar("T")
 

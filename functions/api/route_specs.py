@@ -1,4 +1,4 @@
-"""Route declarations: what a resource module states once about each operation (method,
+"""Route specs: what a resource module states once about each operation (method,
 path, models, status, auth, errors, headers). The router (functions.api.router) serves
 them and functions.api.openapi documents them, so the two cannot drift apart."""
 
