@@ -1,4 +1,4 @@
-# One image for every function (DESIGN.md section 7): each Knative Service picks its
+# One image for every function (docs/deploy.md): each Knative Service picks its
 # function with FUNCTION_TARGET / FUNCTION_SOURCE, and the migration Job runs
 # `alembic upgrade head` from the same image. Nothing here depends on which function runs.
 #

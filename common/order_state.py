@@ -75,7 +75,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 
 StatusGroup = Literal["created", "processing", "completed", "cancelled"]
 
-# The coarse view of seed 000 ("создан", "в обработке", "выполнен", "отменен").
+# The coarse view the order-service requirements name ("создан", "в обработке", "выполнен",
+# "отменен"; docs/architecture.md, "What the original requirements asked for").
 STATUS_GROUP: dict[Status, StatusGroup] = {
     Status.CREATED: "created",
     Status.AWAITING_PAYMENT: "processing",

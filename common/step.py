@@ -1,4 +1,5 @@
-"""The step runtime: what every CloudEvents function does with an event (DESIGN.md §5).
+"""The step runtime: what every CloudEvents function does with an event
+(docs/architecture.md, "The step contract").
 
 1. Parse: unknown type, bad data or missing attributes answer 4xx (not 404/408/409/429),
    which Knative does not retry: the event goes to the dead-letter sink.

@@ -1,5 +1,6 @@
-"""SQLAlchemy Core tables of every schema (DESIGN.md section 3). The Alembic migrations create
-them; a test holds the migrated database and these definitions to each other.
+"""SQLAlchemy Core tables of every schema (docs/architecture.md, "Data ownership"). The
+Alembic migrations create them; a test holds the migrated database and these definitions
+to each other.
 
 One schema per owner, so each could move to its own database later. Constraints make
 illegal states impossible where SQL can: no negative stock or money, one payment and one

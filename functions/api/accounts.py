@@ -1,4 +1,4 @@
-"""/accounts: the customer's wallet (seed 003): create it, deposit money, see balance and
+"""/accounts: the customer's wallet: create it, deposit money, see balance and
 ledger. Deposits lock the account row and write a ledger row with the balances after it, so
 the ledger replays to the balance."""
 

@@ -1,4 +1,4 @@
-"""Optional read-through cache of GET /orders/{id} in Redis (seed 004).
+"""Optional read-through cache of GET /orders/{id} in Redis.
 
 On when REDIS_URL is set; without it the API reads the database as it always did, and the
 `redis` package is not even imported.

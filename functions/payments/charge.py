@@ -1,5 +1,5 @@
 """On payment.requested: check, freeze and capture the order's amount, at most once per
-order (seed 003).
+order.
 
 The order's payments row decides everything that can happen twice:
     none      -> no account: FAILED + payment.failed(no_account)

@@ -1,4 +1,4 @@
-"""initial schema: one schema per owner (DESIGN.md section 3)
+"""initial schema: one schema per owner (docs/architecture.md, "Data ownership")
 
 Revision ID: 0001
 Revises:

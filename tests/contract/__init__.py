@@ -13,8 +13,9 @@ from typing import Any
 from tools import REPO_ROOT
 
 ELK = REPO_ROOT / "elk"
-# The project's shared folder sits next to the repository (DESIGN.md, CRD schemas); tests
-# read the schemas from there and skip, saying why, when a checkout has no such folder.
+# The project's shared folder sits next to the repository (the upstream CRD schemas of
+# Knative, Strimzi and ECK); tests read the schemas from there and skip, saying why, when
+# a checkout has no such folder.
 SCHEMAS = REPO_ROOT / ".." / "shared" / "schemas"
 SAVED_OBJECTS = ELK / "kibana" / "saga-dashboards.ndjson"
 MAPPINGS = ELK / "elasticsearch" / "component-template-mappings.json"

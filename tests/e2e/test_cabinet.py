@@ -1,6 +1,6 @@
-"""The customer's cabinet (GET /cabinet, seed 002) in a real headless Chromium: sign in
-through the page's form, watch an order placed meanwhile appear and reach its end, and see
-the notification about it.
+"""The customer's cabinet (GET /cabinet, the list of orders with their statuses) in a real
+headless Chromium: sign in through the page's form, watch an order placed meanwhile appear
+and reach its end, and see the notification about it.
 
 Chromium and its driver are Debian's packages (chromium, chromium-driver), driven with
 selenium. Where they are missing the test installs them with apt-get if it can (CI runs as

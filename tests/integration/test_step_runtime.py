@@ -1,4 +1,4 @@
-"""The step contract (DESIGN.md §5) on the inventory function, through functions-framework's
+"""The step contract (docs/architecture.md) on the inventory function, through functions-framework's
 test client, a real PostgreSQL and a real broker."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Proof under load, faults and attack (issue 7): the load generator (`saga load`), the
+"""Proof under load, faults and attack: the load generator (`saga load`), the
 invariant check (`saga check`), the benchmark with its PostgreSQL bound (`saga bench`) and
 the fault injector (`saga chaos`). Small modules; importing this package starts nothing.
 

@@ -1,5 +1,5 @@
 """The local runtime: `./taskw up` runs the whole system on one machine from the same
-manifests that go to the cluster (DESIGN.md section 7).
+manifests that go to the cluster (docs/architecture.md, "Running locally").
 
 knative/*.yaml and kafka-sources/*.yaml are read into typed specs (manifests,
 manifest_kinds, specs); each Knative Service becomes a functions-framework process that

@@ -24,8 +24,8 @@ DEFAULT_REQUEST_TIMEOUT_S = 300.0
 @dataclass(frozen=True)
 class DeliverySpec:
     """A source's `spec.delivery`. The defaults are what Knative applies to a source that
-    has no delivery block at all (DESIGN.md section 5); a block without `retry` is parsed
-    to retry=0, i.e. no retries."""
+    has no delivery block at all (docs/architecture.md, "Knative's delivery rules"); a
+    block without `retry` is parsed to retry=0, i.e. no retries."""
 
     retry: int = 10
     backoff_policy: BackoffPolicy = "exponential"

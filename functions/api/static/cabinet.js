@@ -1,4 +1,4 @@
-// The customer's cabinet (seed 002): sign in with POST /auth/token, then list my orders and
+// The customer's cabinet: sign in with POST /auth/token, then list my orders and
 // notifications, refreshed every 2 s while the page is open. Plain DOM: every value is set
 // with textContent, so nothing from the server is ever parsed as HTML.
 "use strict";
