@@ -1,8 +1,8 @@
 """ECS JSON logging on stdout (ecs-logging), the same lines a cluster ships to Elasticsearch.
 
-Every record carries service.name; a redaction filter scrubs anything that looks like a
-JWT or a password in a URL from messages and error texts, so secrets never reach a log
-even when an exception quotes them.
+Every record carries service.name and ecs.version; a redaction filter scrubs anything that
+looks like a JWT or a password in a URL from messages and error texts, so secrets never
+reach a log even when an exception quotes them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,15 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@", re.I)
 _KEY_VALUE_SECRET = re.compile(r"(?P<key>password|passwd|secret|token)=\S+", re.I)
 
+# The ECS version every line declares: the one elk/ targets. Its index template composes
+# Elasticsearch 8.15's ecs@mappings, which follow ECS 8.11, and names the version in
+# component-template-mappings.json (_meta.ecs_version); tests/contract/test_elk_template.py
+# keeps the two equal. ECS requires the field in every event; a shipper that adds none
+# (Logstash reading the files, an OpenTelemetry collector) must still deliver ECS documents.
+ECS_VERSION = "8.11.0"
+
+# ecs-logging would write its own ecs.version (the 1.6.0 its field set dates from); ours is
+# written by EcsFormatter.format instead, on both of its paths.
 _EXCLUDED = ["log.original", "log.origin", "process", "ecs.version", "log.logger"]
 
 
@@ -31,11 +40,14 @@ class EcsFormatter(ecs_logging.StdlibFormatter):
     handled event writes such a line. Ours nests the dotted extras straight into the result;
     anything unusual (an exception, a stack, a dict-valued or clashing extra, an Elastic APM
     field) goes through the library unchanged, and tests hold both paths to the same
-    output, which keeps @timestamp, log.level and message first and sorts the rest."""
+    output, which keeps @timestamp, log.level and message first and sorts the rest.
+    ecs.version follows message, as one constant piece of text, not a field the encoder
+    sorts and encodes: +0.1% of a line's instructions against +1.4% (docs/benchmarks.md)."""
 
     # json.dumps with options builds an encoder per call, and the library makes four calls
     # a line; one prebuilt encoder writes the same text (objects JSON cannot hold: repr).
     _encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=repr)
+    _ecs_version = f',"ecs.version":{json.dumps(ECS_VERSION)}'
 
     def format(self, record: logging.LogRecord) -> str:
         doc = self.format_to_ecs(record)
@@ -45,7 +57,8 @@ class EcsFormatter(ecs_logging.StdlibFormatter):
         if not log_fields:
             del doc["log"]
         head = ",".join(f'"{name}":{encode(value)}' for name, value in first)
-        return f"{{{head},{encode(doc)[1:]}" if doc else f"{{{head}}}"
+        version = self._ecs_version
+        return f"{{{head}{version},{encode(doc)[1:]}" if doc else f"{{{head}{version}}}"
 
     def format_to_ecs(self, record: logging.LogRecord) -> dict[str, Any]:
         if record.exc_info or record.stack_info:

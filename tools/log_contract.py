@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 
 from common.events.models import CancelReason
+from common.logging import ECS_VERSION
 from common.order_state import Status
 
 FieldType = Literal["keyword", "text", "long", "date"]
@@ -41,6 +42,7 @@ def _fields(*rows: tuple[str, FieldType, Origin, str]) -> dict[str, Field]:
 
 FIELDS: dict[str, Field] = _fields(
     ("@timestamp", "date", "function", "when the line was written (UTC, ISO 8601)"),
+    ("ecs.version", "keyword", "function", "the ECS version the line follows (ECS_VERSION)"),
     ("log.level", "keyword", "function", "debug / info / warning / error / critical"),
     ("message", "text", "function", "one readable sentence; redacted"),
     ("service.name", "keyword", "function", "the function (Knative Service name)"),
@@ -68,7 +70,6 @@ FIELDS: dict[str, Field] = _fields(
     ("labels.error_code", "keyword", "function", "dlq: Knative's knativeerrorcode (HTTP)"),
     ("labels.duplicate", "keyword", "function", "dlq: true when already stored"),
     ("labels.idle_s", "keyword", "function", "saga.stuck: seconds without a change"),
-    ("ecs.version", "keyword", "runtime", "ECS version of runtime-written lines"),
     ("event.kind", "keyword", "runtime", "event (runtime-written lines)"),
     ("log.logger", "keyword", "runtime", "stdout: a function's non-JSON output, wrapped"),
     ("cloudevents.subject", "keyword", "runtime", "the event's subject (order id)"),
@@ -86,7 +87,8 @@ OUTCOMES = frozenset({"success", "failure", "unknown"})
 LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
 ORDER_STATUSES = frozenset(s.value for s in Status)
 CANCEL_REASONS = frozenset(get_args(CancelReason))
-BASE_REQUIRED = ("@timestamp", "log.level", "message", "service.name")
+# ECS requires ecs.version in every event; the rest is what every dashboard groups by.
+BASE_REQUIRED = ("@timestamp", "log.level", "message", "ecs.version", "service.name")
 
 _EVENT = ("cloudevents.id", "cloudevents.type", "cloudevents.source")
 _TRACE = ("trace.id", "span.id")
@@ -278,6 +280,7 @@ def _check_value(name: str, value: Any) -> list[str]:
 
 
 _ALLOWED_VALUES: dict[str, frozenset[str]] = {
+    "ecs.version": frozenset({ECS_VERSION}),
     "event.outcome": OUTCOMES,
     "log.level": LEVELS,
     "labels.order_status": ORDER_STATUSES,

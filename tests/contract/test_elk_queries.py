@@ -28,6 +28,7 @@ import pytest
 from opensearchpy import OpenSearch
 from osmem_server import OsmemServer
 
+from common.logging import ECS_VERSION
 from common.settings import Settings
 from tests.contract import MAPPINGS, load_json, mapped_fields, saved_objects
 from tests.contract.test_elk_kql import MISSING, lens_request, lens_rows, search_request
@@ -60,7 +61,8 @@ class Workload:
         self._n += 1
         doc = {"@timestamp": self._clock.isoformat().replace("+00:00", "Z"),
                "log.level": level, "message": f"{service} {action}",
-               "service.name": service, "event.action": action, "event.outcome": outcome}
+               "ecs.version": ECS_VERSION, "service.name": service, "event.action": action,
+               "event.outcome": outcome}
         if order is not None:
             doc |= {"labels.order_id": order, "trace.id": order.replace("-", ""),
                     "span.id": f"{self._n:016x}"}

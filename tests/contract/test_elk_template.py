@@ -9,9 +9,10 @@ from typing import Any
 
 import yaml
 
+from common.logging import ECS_VERSION
 from tests.contract import ELK, MAPPINGS, load_json, mapped_fields
 from tools import REPO_ROOT
-from tools.log_contract import FIELDS
+from tools.log_contract import BASE_REQUIRED, FIELDS
 
 ES = ELK / "elasticsearch"
 # The type Elasticsearch stores for each contract type. constant_keyword: data_stream.*
@@ -51,6 +52,16 @@ def test_the_types_the_dashboards_need() -> None:
     [dynamic] = _mappings()["dynamic_templates"]
     assert dynamic["saga_labels"]["path_match"] == "labels.*"
     assert dynamic["saga_labels"]["mapping"]["type"] == "keyword"  # a handler's own label
+
+
+def test_the_lines_declare_the_ecs_version_the_template_follows() -> None:
+    """ECS requires ecs.version in every event. The lines declare the version the mappings
+    were written to (the template's _meta.ecs_version), which must be one the Elastic stack
+    of elk/ knows: its ecs@mappings follow the ECS release of the same major version."""
+    assert load_json(MAPPINGS)["_meta"]["ecs_version"] == ECS_VERSION
+    assert "ecs.version" in BASE_REQUIRED and FIELDS["ecs.version"].origin == "function"
+    [elasticsearch] = yaml.safe_load_all((ELK / "eck" / "elasticsearch.yaml").read_text())
+    assert ECS_VERSION.split(".")[0] == str(elasticsearch["spec"]["version"]).split(".")[0]
 
 
 def test_the_index_template_makes_logs_saga_data_streams() -> None:

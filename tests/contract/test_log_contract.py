@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from common.logging import ECS_VERSION
 from common.order_state import Status
 from tools.log_contract import (
     ACTIONS,
@@ -29,7 +30,7 @@ def step_line(**overrides: Any) -> dict[str, Any]:
     """A saga.step.completed line as ecs-logging writes it (flat and nested keys mixed)."""
     doc: dict[str, Any] = {
         "@timestamp": "2026-01-05T10:00:00.123Z", "log.level": "info",
-        "message": "inventory handled shop.order.created.v1",
+        "message": "inventory handled shop.order.created.v1", "ecs.version": ECS_VERSION,
         "service": {"name": "inventory"},
         "event": {"action": "saga.step.completed", "outcome": "success",
                   "duration": 12_500_000},
@@ -56,7 +57,8 @@ def test_nested_and_dotted_forms_are_the_same_line() -> None:
     assert flatten(nested) == {"a.b.c": 1, "d.e": 2}
 
 
-@pytest.mark.parametrize("missing", ["service.name", "@timestamp", "log.level", "message"])
+@pytest.mark.parametrize("missing", ["service.name", "@timestamp", "log.level", "message",
+                                     "ecs.version"])
 def test_base_fields_are_required_on_every_line(missing: str) -> None:
     assert f"missing {missing}" in violations(step_line(**{missing.replace(".", "__"): None}))
 
@@ -94,6 +96,7 @@ def test_a_failure_cannot_claim_success() -> None:
     ("labels.order_status", "SHIPPED", "not one of"),
     ("labels.order_id", 42, "should be a keyword"),
     ("labels.anything_else", 7, "should be a keyword"),
+    ("ecs.version", "1.6.0", "not one of"),
 ])
 def test_field_types_and_values(field: str, value: Any, expected: str) -> None:
     problems = violations(step_line(**{field.replace(".", "__"): value}))
@@ -130,8 +133,9 @@ def test_unknown_actions_are_refused_and_families_match() -> None:
 
 def test_a_cancellation_names_its_reason() -> None:
     change = {"@timestamp": "2026-01-05T10:00:00Z", "log.level": "info", "message": "m",
-              "service.name": "order-saga", "event.action": "saga.order.status_changed",
-              "event.outcome": "success", "labels.order_id": "o1",
+              "ecs.version": ECS_VERSION, "service.name": "order-saga",
+              "event.action": "saga.order.status_changed", "event.outcome": "success",
+              "labels.order_id": "o1",
               "labels.order_status": "CANCELLED", "trace.id": TRACE, "span.id": SPAN}
     assert "a change to CANCELLED requires labels.cancel_reason" in violations(change)
     assert violations(change | {"labels.cancel_reason": "out_of_stock"}) == []
@@ -141,7 +145,7 @@ def test_a_cancellation_names_its_reason() -> None:
 
 def test_a_line_without_an_action_is_a_plain_diagnostic() -> None:
     line = {"@timestamp": "2026-01-05T10:00:00Z", "log.level": "error",
-            "message": "unhandled error", "service.name": "api",
+            "message": "unhandled error", "ecs.version": ECS_VERSION, "service.name": "api",
             "error.type": "KeyError", "error.message": "'sku'"}
     assert violations(line) == []
 

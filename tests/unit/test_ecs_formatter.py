@@ -1,4 +1,5 @@
-"""Our one-pass ECS formatter writes, byte for byte, what ecs-logging's formatter writes."""
+"""Our one-pass ECS formatter writes, byte for byte, what ecs-logging's formatter writes,
+plus our ecs.version right after the message (ecs-logging's own would say 1.6.0)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import ecs_logging
 import pytest
 
-from common.logging import _EXCLUDED, EcsFormatter
+from common.logging import _EXCLUDED, ECS_VERSION, EcsFormatter
 
 STEP_LINE = {
     "event.action": "saga.step.completed", "event.outcome": "success",
@@ -31,12 +32,19 @@ def _record(message: str = "inventory handled shop.order.created.v1", *,
     return record
 
 
+VERSION = f',"ecs.version":"{ECS_VERSION}"'
+
+
 def _both(make: Any) -> tuple[str, str]:
-    """Both formatters on copies of one record (same time, same fields)."""
+    """Both formatters on copies of one record (same time, same fields); ours without the
+    ecs.version it adds, which every line must carry exactly once, fourth."""
     record = make()
     ours = EcsFormatter(exclude_fields=_EXCLUDED).format(copy.copy(record))
     theirs = ecs_logging.StdlibFormatter(exclude_fields=_EXCLUDED).format(copy.copy(record))
-    return ours, theirs
+    doc = json.loads(ours)
+    assert list(doc)[:4] == ["@timestamp", "log.level", "message", "ecs.version"]
+    assert doc["ecs.version"] == ECS_VERSION and ours.count(VERSION) == 1
+    return ours.replace(VERSION, "", 1), theirs
 
 
 @pytest.mark.parametrize("make", [
@@ -51,7 +59,8 @@ def _both(make: Any) -> tuple[str, str]:
     pytest.param(lambda: _record(extra={"http": {"request": {"method": "GET"}},
                                         "service.name": "api"}), id="a dict-valued extra"),
     pytest.param(lambda: _record(extra={"process.pid": 1, "log.logger": "x",
-                                        "service.name": "api"}), id="excluded extras"),
+                                        "ecs.version": "1.0.0", "service.name": "api"}),
+                 id="excluded extras"),
     pytest.param(lambda: _record(extra={"labels.count": 3, "labels.ratio": 0.5,
                                         "labels.flag": True, "service.name": "api",
                                         "labels.when": object}), id="non-string values"),

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-ECS_VERSION = "1.6.0"
+from common.logging import ECS_VERSION
+
 _WARNING_LEVELS = {"warning", "warn", "error", "critical", "fatal"}
 
 
