@@ -49,6 +49,7 @@ from common.events.models import (
 )
 from common.logging import log_event
 from common.outbox import Outbox
+from common.tracing import TraceContext, parse_traceparent
 
 log = logging.getLogger("saga.order")
 
@@ -91,7 +92,7 @@ STATUS_GROUP: dict[Status, StatusGroup] = {
 
 _ORDER_COLUMNS = (t.orders.c.id, t.orders.c.customer_id, t.orders.c.status, t.orders.c.reason,
                   t.orders.c.payment_mode, t.orders.c.total, t.orders.c.shipping_address,
-                  t.orders.c.payment_deadline, t.orders.c.created_at)
+                  t.orders.c.payment_deadline, t.orders.c.created_at, t.orders.c.traceparent)
 _READ_ORDER = select(*_ORDER_COLUMNS).where(t.orders.c.id == bindparam("order_id"))
 _LOCK_ORDER = _READ_ORDER.with_for_update()
 
@@ -106,7 +107,7 @@ WITH moved AS (
            updated_at = now(), version = version + 1
      WHERE id = :order_id AND status = :from_status
  RETURNING id, customer_id, status, reason, payment_mode, total, shipping_address,
-           payment_deadline, created_at
+           payment_deadline, created_at, traceparent
 ), history AS (
     INSERT INTO orders.order_status_history
            (order_id, from_status, to_status, reason, actor, event_id)
@@ -131,9 +132,9 @@ SELECT * FROM moved
 _CREATE = text("""
 WITH created AS (
     INSERT INTO orders.orders (id, customer_id, status, payment_mode, total, shipping_address,
-                               created_at, updated_at)
+                               created_at, updated_at, traceparent)
     VALUES (:order_id, :customer_id, 'CREATED', :payment_mode, :total, :shipping_address,
-            :at, :at)
+            :at, :at, :traceparent)
     RETURNING id
 ), items AS (
     INSERT INTO orders.order_items (order_id, sku, quantity, unit_price)
@@ -170,6 +171,13 @@ class Order:
     shipping_address: str
     payment_deadline: datetime | None
     created_at: datetime
+    # The span that created the order (docs/observability.md, "One order, its traces").
+    traceparent: str | None
+
+    @property
+    def trace(self) -> TraceContext | None:
+        """The order's own trace context; None for an order older than the column."""
+        return parse_traceparent(self.traceparent)
 
 
 def can_transition(current: Status, wanted: Status) -> bool:
@@ -187,12 +195,14 @@ def create_order(
     shipping_address: str = "",
     actor: str,
 ) -> Order:
-    """Insert a new order in CREATED with its items and history, and emit order.created."""
+    """Insert a new order in CREATED with its items and history, and emit order.created.
+    The order keeps the outbox's trace context, the span that creates it, as its own."""
     total = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
     now = utc_now()
     conn.execute(_CREATE, {
         "order_id": order_id, "customer_id": customer_id, "payment_mode": payment_mode,
         "total": total, "shipping_address": shipping_address, "at": now, "actor": actor,
+        "traceparent": outbox.trace.traceparent,
         "skus": [ln.sku for ln in lines], "quantities": [ln.quantity for ln in lines],
         "prices": [ln.unit_price for ln in lines],
     })
@@ -202,7 +212,7 @@ def create_order(
     ), partition_key=str(order_id))
     _log_after_commit(conn, outbox, order_id, None, Status.CREATED, None)
     return Order(order_id, customer_id, Status.CREATED, None, payment_mode, total,
-                 shipping_address, None, now)
+                 shipping_address, None, now, outbox.trace.traceparent)
 
 
 def lock_order(conn: Connection, order_id: UUID) -> Order | None:
@@ -308,7 +318,8 @@ def _emit_implied(outbox: Outbox, order: Order, before: Status, status: Status,
 
 def _order_of(row: Row[Any]) -> Order:
     return Order(row.id, row.customer_id, Status(row.status), row.reason, row.payment_mode,
-                 row.total, row.shipping_address, row.payment_deadline, row.created_at)
+                 row.total, row.shipping_address, row.payment_deadline, row.created_at,
+                 row.traceparent)
 
 
 def _log_after_commit(

@@ -76,11 +76,16 @@ orders = Table(
     _created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("version", Integer, nullable=False, server_default="0"),
+    # The W3C traceparent of the span that created the order (docs/observability.md, "One
+    # order, its traces"); NULL only for orders older than migration 0002 with no event left.
+    Column("traceparent", Text),
     CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
     CheckConstraint(f"reason IS NULL OR {_in('reason', CANCEL_REASONS)}", name="reason"),
     CheckConstraint("(status = 'CANCELLED') = (reason IS NOT NULL)", name="reason_iff_cancelled"),
     CheckConstraint("payment_mode IN ('auto', 'confirm')", name="payment_mode"),
     CheckConstraint("total >= 0", name="total_non_negative"),
+    CheckConstraint("traceparent ~ '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'",
+                    name="traceparent_w3c"),
     Index("ix_orders_customer_created", "customer_id", text("created_at DESC")),
     Index(
         "ix_orders_open_by_status", "status", "updated_at",

@@ -21,6 +21,7 @@ from tests.functions.api_support import (
     problem,
     product,
 )
+from tests.functions.saga_support import read_order
 from tests.helpers import read_topic
 
 pytestmark = pytest.mark.integration
@@ -52,6 +53,10 @@ def test_create_order_commits_order_history_and_traced_event(
     assert created.producer == "api"
     assert created.attributes["traceparent"].startswith(f"00-{TRACE_ID}-")
     assert created.data["total"] == "17.50" and created.data["customer_id"] == me
+    # The order keeps the request's span as its own trace context; the event is its child.
+    kept = read_order(saga_env, uuid.UUID(order["id"])).trace
+    assert kept is not None and kept.trace_id == TRACE_ID
+    assert not created.attributes["traceparent"].startswith(f"00-{TRACE_ID}-{kept.span_id}")
     # Published after commit, with the trace and the order id as the record key.
     event = read_topic(saga_env, "shop.order.created.v1",
                        lambda e: e["id"] == str(created.id), timeout=10)

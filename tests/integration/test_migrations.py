@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import configparser
 import io
+import json
 import os
 import re
 import subprocess
@@ -196,7 +197,7 @@ def test_migrated_database_matches_metadata_catalogue(
         # Per kind, and as sets difference, so a failure names the rows that differ.
         assert set(actual[kind]) ^ set(rows) == set(), kind
         assert actual[kind] == rows, kind
-    assert len(actual["constraints"]) == 51  # sanity: the queries did see our schemas
+    assert len(actual["constraints"]) == 52  # sanity: the queries did see our schemas
 
 
 def test_current_revision_is_head_after_upgrade(migrated_database: str, head: str) -> None:
@@ -260,6 +261,34 @@ def test_concurrent_upgrades_wait_for_each_other(
         _, stderr = migrator.communicate(timeout=60)
         assert migrator.returncode == 0, stderr
     assert current_revision(url) == head
+
+
+def test_0002_gives_existing_orders_the_trace_of_their_order_created_event(
+    fresh_database: Callable[[str], str],
+) -> None:
+    url = fresh_database("migrations")
+    engine = _engine(url)
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    try:
+        upgrade(url, "0001")
+        with engine.begin() as conn:
+            for n, attributes in (("a", {"traceparent": traceparent}), ("b", {}), ("c", None)):
+                order = f"00000000-0000-0000-0000-00000000000{n}"
+                conn.execute(text(_NEW_ORDER.replace("00000000000a", f"00000000000{n}")))
+                if attributes is not None:  # order c: its event is gone from the outbox
+                    conn.execute(text(
+                        "INSERT INTO messaging.outbox (id, topic, event_type, partition_key, "
+                        "attributes, data, producer) VALUES (gen_random_uuid(), "
+                        "'shop.order.created.v1', 'shop.order.created.v1', :order, "
+                        "CAST(:attributes AS jsonb), '{}', 'api')"),
+                        {"order": order, "attributes": json.dumps(attributes)})
+        upgrade(url)
+        with engine.connect() as conn:
+            got: dict[str, str | None] = dict(conn.execute(text(
+                "SELECT right(id::text, 1), traceparent FROM orders.orders")).all())
+        assert got == {"a": traceparent, "b": None, "c": None}
+    finally:
+        engine.dispose()
 
 
 # --- constraints ---------------------------------------------------------------------------
@@ -327,6 +356,12 @@ _VIOLATIONS: dict[str, tuple[list[str], str, type[psycopg.Error], str]] = {
         "UPDATE orders.orders SET reason = 'out_of_stock' WHERE customer_id = 'alice'",
         psycopg.errors.CheckViolation,
         "ck_orders_reason_iff_cancelled",
+    ),
+    "an order's trace context that is no W3C traceparent": (
+        [_NEW_ORDER],
+        "UPDATE orders.orders SET traceparent = '00-abc-def-01' WHERE customer_id = 'alice'",
+        psycopg.errors.CheckViolation,
+        "ck_orders_traceparent_w3c",
     ),
     "negative account balance": (
         [_ACCOUNT],
