@@ -66,12 +66,11 @@ def _cancel_expired_batch(uow: UnitOfWork) -> tuple[int, int]:
 
 
 def _trace_of(conn: Connection, order_id: UUID) -> TraceContext:
-    """Continue the order's own trace (from its latest event), so one order stays one trace."""
+    """A span in the order's own trace (orders.traceparent, the span that created it): the
+    saga's own work on an order continues that trace (docs/observability.md, "One order, its
+    traces"); only an order older than that column starts a trace of its own."""
     traceparent = conn.execute(
-        select(t.outbox.c.attributes["traceparent"].astext)
-        .where(t.outbox.c.partition_key == str(order_id))
-        .order_by(t.outbox.c.created_at.desc())
-        .limit(1)
+        select(t.orders.c.traceparent).where(t.orders.c.id == order_id)
     ).scalar_one_or_none()
     return continue_or_start(traceparent)
 

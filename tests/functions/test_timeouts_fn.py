@@ -14,6 +14,7 @@ from common.db import get_engine
 from common.events import catalogue as c
 from common.order_state import Status
 from common.settings import Settings
+from common.tracing import parse_traceparent
 from tests.functions.saga_support import (
     binary_headers,
     check_ping_source,
@@ -55,6 +56,12 @@ def test_expired_order_is_cancelled_and_a_fresh_one_left(
     [row] = rows(saga_env, t.outbox, partition_key=str(expired.id), producer=c.TIMEOUTS)
     assert row.event_type == c.ORDER_CANCELLED
     assert row.data["previous_status"] == "AWAITING_PAYMENT"
+    # The saga acting on its own: the cancellation continues the order's trace, in a span
+    # of its own (docs/observability.md, "One order, its traces").
+    caused = parse_traceparent(row.attributes["traceparent"])
+    assert expired.trace is not None and caused is not None
+    assert caused.trace_id == expired.trace.trace_id
+    assert caused.span_id != expired.trace.span_id
     published = read_topic(saga_env, c.ORDER_CANCELLED, lambda e: e["id"] == str(row.id))
     assert published["subject"] == str(expired.id)
     assert rows(saga_env, t.outbox, id=row.id)[0].published_at is not None
