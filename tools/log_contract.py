@@ -34,6 +34,8 @@ class Field:
     type: FieldType
     origin: Origin
     description: str
+    # A leaf of an array of objects (span.links): the line holds one value per element.
+    repeated: bool = False
 
 
 def _fields(*rows: tuple[str, FieldType, Origin, str]) -> dict[str, Field]:
@@ -81,7 +83,14 @@ FIELDS: dict[str, Field] = _fields(
     ("data_stream.dataset", "keyword", "shipper", "Logstash: saga"),
     ("data_stream.namespace", "keyword", "shipper", "Logstash: from the k8s namespace"),
     ("tags", "keyword", "shipper", "Logstash: saga, saga_failure, ..."),
-)
+) | {
+    # OpenTelemetry span links as Elastic APM stores them: a list of {trace.id, span.id}.
+    # The api's request line links to the order's trace when the request is another one.
+    name: Field(name, "keyword", "function", text, repeated=True) for name, text in (
+        ("span.links.trace.id", "api: the trace of the order the request acted on"),
+        ("span.links.span.id", "api: the span that created that order"),
+    )
+}
 
 OUTCOMES = frozenset({"success", "failure", "unknown"})
 LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
@@ -159,6 +168,8 @@ ACTIONS: tuple[Action, ...] = (
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "trace.id": re.compile(r"^[0-9a-f]{32}$"),
     "span.id": re.compile(r"^[0-9a-f]{16}$"),
+    "span.links.trace.id": re.compile(r"^[0-9a-f]{32}$"),
+    "span.links.span.id": re.compile(r"^[0-9a-f]{16}$"),
 }
 
 # What a leaked secret looks like. common/logging.py redacts these shapes; this is the
@@ -191,12 +202,17 @@ def action_spec(action: str) -> Action | None:
 
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Dotted names for an ECS document, whether it was written nested or dotted
-    (ecs-logging writes both: "log.level" flat, {"event": {...}} nested)."""
+    (ecs-logging writes both: "log.level" flat, {"event": {...}} nested). An array of
+    objects (span.links) becomes one list per leaf, as Elasticsearch indexes it."""
     flat: dict[str, Any] = {}
     for key, value in doc.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            for item in value:
+                for leaf, leaf_value in flatten(item, f"{name}.").items():
+                    flat.setdefault(leaf, []).append(leaf_value)
         else:
             flat[name] = value
     return flat
@@ -262,6 +278,13 @@ def _check_field(name: str, value: Any) -> list[str]:
         return [f"{name} is not a contract field (declare it in tools/log_contract.py)"]
     if spec.origin == "shipper":
         return [f"{name} is added by the shipper; a function must not write it"]
+    if spec.repeated and isinstance(value, list):
+        return [problem for item in value for problem in _check_one(spec, item)]
+    return _check_one(spec, value)
+
+
+def _check_one(spec: Field, value: Any) -> list[str]:
+    name = spec.name
     if not _has_type(spec.type, value):
         return [f"{name} should be a {spec.type}, got {type(value).__name__} {value!r:.60}"]
     return _check_value(name, value)

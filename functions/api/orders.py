@@ -66,6 +66,7 @@ def create_order(call: Call) -> Reply:
     order, replayed = place_order(
         call, call.body(CreateOrderIn), call.headers.get(IDEMPOTENCY_KEY.name)
     )
+    call.acts_on(order.id)  # in this request's trace: it is the order's own
     headers = {"Location": f"/orders/{order.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -109,6 +110,7 @@ def update_order(call: Call) -> OrderDetail:
 
     def work(conn: Connection, outbox: Outbox) -> OrderDetail:
         order = _locked_visible(conn, call, order_id)
+        call.acts_on(order.id, order.trace)
         if order.status != body.status:  # setting the current status again changes nothing
             if call.user.is_admin:
                 _admin_transition(conn, outbox, call, order, body)
@@ -132,6 +134,7 @@ def pay_order(call: Call) -> OrderOut:
         order = lock_order(conn, order_id)
         if order is None or order.customer_id != call.user.subject:
             raise not_found("order")
+        call.acts_on(order.id, order.trace)
         if order.payment_mode != "confirm":
             raise _conflict("this order pays automatically (payment_mode auto)")
         if order.status != Status.AWAITING_PAYMENT:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel
 from werkzeug import Request, Response
@@ -76,6 +77,19 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)
     parsed_body: BaseModel | None = None
     parsed_query: BaseModel | None = None
+    # What the handler acted on, for the request's log line (the router writes it).
+    order_id: UUID | None = None
+    links: list[TraceContext] = field(default_factory=list)
+
+    def acts_on(self, order_id: UUID, order_trace: TraceContext | None = None) -> None:
+        """This request changes (or creates) that order. A request is a trace of its own,
+        so when `order_trace` (the order's own trace context) is another trace, this
+        request's span links to it (docs/observability.md, "One order, its traces").
+        Idempotent: a retried transaction calls it again."""
+        self.order_id = order_id
+        if (order_trace is not None and order_trace.trace_id != self.trace.trace_id
+                and order_trace not in self.links):
+            self.links.append(order_trace)
 
     def body(self, model: type[M]) -> M:
         """The validated body, typed as the model the route declared."""

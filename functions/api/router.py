@@ -71,6 +71,8 @@ class Router:
                 "user.id": call.principal.subject if call and call.principal else None,
                 "trace.id": trace.trace_id,
                 "span.id": trace.span_id,
+                "labels.order_id": str(call.order_id) if call and call.order_id else None,
+                "span.links": _span_links(call.links) if call and call.links else None,
             },
         )
         return response
@@ -103,6 +105,12 @@ class Router:
             payload = read_json_body(request, self.max_body_bytes)
             call.parsed_body = validate_model(route.body, payload, prefix="")
         return _to_response(route, route.handler(call))
+
+
+def _span_links(links: Sequence[TraceContext]) -> list[dict[str, dict[str, str]]]:
+    """OpenTelemetry span links as Elastic APM stores them (span.links: a list of trace.id
+    and span.id), so Kibana finds a linked trace by span.links.trace.id."""
+    return [{"trace": {"id": link.trace_id}, "span": {"id": link.span_id}} for link in links]
 
 
 def _to_response(route: Route, result: Result) -> Response:

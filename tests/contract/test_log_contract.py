@@ -103,6 +103,18 @@ def test_field_types_and_values(field: str, value: Any, expected: str) -> None:
     assert any(expected in p for p in problems), problems
 
 
+def test_span_links_are_a_list_of_trace_and_span_ids() -> None:
+    link = {"trace": {"id": "0af7651916cd43dd8448eb211c80319c"}, "span": {"id": SPAN}}
+    doc = step_line() | {"span.links": [link, link]}
+    assert flatten(doc)["span.links.trace.id"] == [link["trace"]["id"]] * 2
+    assert violations(doc) == []
+    bad = step_line() | {"span.links": [link, {"trace": {"id": "abc"}, "span": {"id": SPAN}}]}
+    assert violations(bad) == ["span.links.trace.id 'abc' is malformed"]
+    # Only span.links.* may hold several values; any other field holds one.
+    assert any("should be a keyword" in p
+               for p in violations(step_line(**{"labels.order_id": ["a", "b"]})))
+
+
 def test_undeclared_fields_are_refused_but_labels_are_open() -> None:
     assert violations(step_line(**{"labels.tracking_number": "TRK-1"})) == []
     assert any("not a contract field" in p

@@ -47,6 +47,9 @@ class Driven:
     lines: list[str] = field(default_factory=list)
     api_order: str = ""
     api_trace: str = ""
+    cancelled_order: str = ""  # placed in cancelled_trace, cancelled in cancel_trace
+    cancelled_trace: str = ""
+    cancel_trace: str = ""
     inventory_order: str = ""
     jwt: str = ""
     secrets: list[str] = field(default_factory=list)
@@ -112,14 +115,18 @@ def _drive_api(settings: Settings, run: Driven) -> None:
     assert answer.status_code == 201, answer.get_data(as_text=True)
     run.api_order, run.api_trace = answer.get_json()["id"], trace.trace_id
     run.jwt = headers["Authorization"].split()[1]
-    # A second order, cancelled by its customer: a status change with a reason.
+    # A second order, cancelled by its customer: a status change with a reason, by a
+    # request in a trace of its own.
+    placed, cancel = new_trace(), new_trace()
     second = api.post("/orders", json={"items": [{"sku": sku, "quantity": 1}],
                                        "payment_mode": "confirm"},
                       headers=headers | {"Idempotency-Key": uuid.uuid4().hex,
-                                         "traceparent": new_trace().traceparent}
+                                         "traceparent": placed.traceparent}
                       ).get_json()["id"]
     assert api.put(f"/orders/{second}", json={"status": "CANCELLED"},
-                   headers=headers).status_code == 200
+                   headers=headers | {"traceparent": cancel.traceparent}).status_code == 200
+    run.cancelled_order, run.cancelled_trace = second, placed.trace_id
+    run.cancel_trace = cancel.trace_id
     # A token where a path segment should be; a forged bearer; a password in a body.
     assert api.get(f"/orders/{run.jwt}", headers=headers).status_code in (404, 422)
     assert api.get("/orders", headers={"Authorization": f"Bearer {FORGED_TOKEN}"}
@@ -228,6 +235,28 @@ def test_one_order_is_one_trace_from_the_api_to_the_saga(driven: Driven) -> None
     posts = [d for d in docs if d.get("event.action") == "http.request"
              and d.get("http.request.method") == "POST" and d.get("url.path") == "/orders"]
     assert [p["trace.id"] for p in posts].count(driven.api_trace) == 1
+
+
+def test_a_customers_later_request_is_its_own_trace_linked_to_the_orders(
+        driven: Driven) -> None:
+    """docs/observability.md, "One order, its traces": the cancellation is the request's
+    trace; its request line names the order and links to the span that created it."""
+    docs = _docs(driven)
+    requests = {(d["http.request.method"], d["url.path"]): d for d in docs
+                if d.get("event.action") == "http.request"
+                and d.get("labels.order_id") == driven.cancelled_order}
+    placed = requests[("POST", "/orders")]
+    cancel = requests[("PUT", f"/orders/{driven.cancelled_order}")]
+    assert placed["trace.id"] == driven.cancelled_trace and "span.links.trace.id" not in placed
+    assert cancel["trace.id"] == driven.cancel_trace
+    assert cancel["span.links.trace.id"] == [driven.cancelled_trace]
+    assert cancel["span.links.span.id"] == [placed["span.id"]]
+    changes = {d["labels.order_status"]: d for d in docs
+               if d.get("labels.order_id") == driven.cancelled_order
+               and d.get("event.action") == "saga.order.status_changed"}
+    assert changes["CREATED"]["trace.id"] == driven.cancelled_trace
+    assert (changes["CANCELLED"]["trace.id"], changes["CANCELLED"]["span.id"]) == (
+        cancel["trace.id"], cancel["span.id"])
 
 
 def test_every_field_a_dashboard_uses_is_written_by_a_function(driven: Driven) -> None:

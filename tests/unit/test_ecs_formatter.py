@@ -54,6 +54,10 @@ def _both(make: Any) -> tuple[str, str]:
         "error.type": "bad event", "error.message": "näive «quotes» \"and\" \\ slashes"}),
         id="a refusal with non-ASCII and escapes"),
     pytest.param(lambda: _record("plain", extra={"service.name": "api"}), id="no extras"),
+    pytest.param(lambda: _record("POST /orders/x/pay 202", extra={
+        "service.name": "api", "span.id": "00f0", "trace.id": "4bf9",
+        "span.links": [{"trace": {"id": "0af7"}, "span": {"id": "b7ad"}}]}),
+        id="a list of objects (span links)"),
     pytest.param(lambda: _record(extra={"color_message": "x", "service.name": "api"}),
                  id="a library's undotted extra"),
     pytest.param(lambda: _record(extra={"http": {"request": {"method": "GET"}},
