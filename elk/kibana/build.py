@@ -114,7 +114,28 @@ TRAIL = Search(
     "Pick an order above; the lines are in time order. Then: saga trace ORDER_ID.",
     "labels.order_id : *",
     ["service.name", "event.action", "event.outcome", "cloudevents.type", "labels.saga_step",
-     "labels.order_status", "error.type", "error.message", "trace.id"])
+     "labels.order_status", "error.type", "error.message", "trace.id", "span.links.trace.id"])
+
+# An order is one trace from its POST /orders on, plus one trace per later request that
+# acted on it (pay, cancel), each linking to the order's (docs/observability.md, "One
+# order, its traces"). These two panels name them, the trail's lines carry them.
+TRAIL_TRACES = Lens(
+    "saga-order-trail-traces", "Traces of the selected order",
+    "The order's own trace first (from its POST /orders), then one per request that acted "
+    "on it later; filter on a trace.id to see what that request caused.",
+    "trace.id : *",
+    {"trace": terms("trace.id", "Trace", size=20, order_by="began", direction="asc"),
+     "began": metric("min", "Began", "@timestamp"),
+     "ended": metric("max", "Last line", "@timestamp"),
+     "n": metric("count", "Lines")}, "table", sort=("began", "asc"))
+
+TRAIL_REQUESTS = Search(
+    "saga-order-trail-requests", "Requests that acted on the selected order",
+    "Who placed, paid or cancelled it, each request's trace and the order's trace it links "
+    "to.",
+    'event.action : "http.request"',
+    ["http.request.method", "url.path", "http.response.status_code", "user.id", "trace.id",
+     "span.links.trace.id"])
 
 TRAIL_STATUSES = Lens(
     "saga-order-trail-statuses", "Status changes of the selected order",
@@ -176,6 +197,7 @@ FIELD_LABELS = {
     "labels.order_id": "Order", "labels.saga_step": "Step", "service.name": "Function",
     "event.duration": "Duration", "labels.order_status": "Status",
     "labels.cancel_reason": "Cancel reason", "labels.error_code": "Knative error code",
+    "trace.id": "Trace", "span.links.trace.id": "Links to trace",
 }
 
 
@@ -188,7 +210,8 @@ def objects() -> list[dict[str, Any]]:
         Panel(COLD_STARTS, 24, 38, 24, 12),
     ]
     trail = [Panel(TRAIL_STATUSES, 0, 0, 16, 12), Panel(TRAIL_FUNCTIONS, 16, 0, 32, 12),
-             Panel(TRAIL, 0, 12, 48, 24)]
+             Panel(TRAIL_TRACES, 0, 12, 20, 12), Panel(TRAIL_REQUESTS, 20, 12, 28, 12),
+             Panel(TRAIL, 0, 24, 48, 24)]
     errors = [Panel(FAILED_STEPS, 0, 0, 48, 14), Panel(DLQ_ENTRIES, 0, 14, 48, 12),
               Panel(FAILURES_BY_FUNCTION, 0, 26, 24, 12), Panel(ERROR_LINES, 24, 26, 24, 24)]
     panels = [p.object for p in overview + trail + errors]
@@ -199,7 +222,8 @@ def objects() -> list[dict[str, Any]]:
                   "Orders in and out, step throughput and latency, failures, dead letters, "
                   "compensations, cold starts.", overview),
         dashboard("saga-order-trail", "Order saga: one order's trail",
-                  "Pick an order id: every line of that order, in time order.", trail,
+                  "Pick an order id: every line of that order in time order, its traces and "
+                  "the requests that acted on it.", trail,
                   controls=(("labels.order_id", "Order id"),)),
         dashboard("saga-errors", "Order saga: errors and dead letters",
                   "Failed steps with their error, dead letters with Knative's error code.",

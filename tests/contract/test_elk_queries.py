@@ -52,6 +52,8 @@ class Workload:
     def __init__(self) -> None:
         self.docs: list[dict[str, Any]] = []
         self.orders: dict[str, str] = {}  # order id -> fate
+        self.traces: dict[str, str] = {}  # order id -> the trace its lines are in now
+        self.confirmed = ""  # the order paid by a request of its own (confirm mode)
         self._clock = NOW - timedelta(minutes=50)
         self._n = 0
 
@@ -64,7 +66,8 @@ class Workload:
                "ecs.version": ECS_VERSION, "service.name": service, "event.action": action,
                "event.outcome": outcome}
         if order is not None:
-            doc |= {"labels.order_id": order, "trace.id": order.replace("-", ""),
+            doc |= {"labels.order_id": order,
+                    "trace.id": self.traces.get(order, order.replace("-", "")),
                     "span.id": f"{self._n:016x}"}
         doc |= {k.replace("__", "."): v for k, v in fields.items()}
         problems = violations(doc)
@@ -88,9 +91,16 @@ class Workload:
         self.line(service, "saga.order.status_changed", order=order,
                   labels__order_status=status, **extra)
 
-    def order(self, fate: str) -> str:
+    def request(self, order: str, method: str, path: str, status: int = 201,
+                **fields: Any) -> dict[str, Any]:
+        return self.line("api", "http.request", order=order, http__request__method=method,
+                         url__path=path, http__response__status_code=status,
+                         event__duration=4_000_000, user__id="alice", **fields)
+
+    def order(self, fate: str, *, confirm: bool = False) -> str:
         order = f"00000000-0000-4000-8000-{len(self.orders):012d}"
         self.orders[order] = fate
+        placed = self.request(order, "POST", "/orders")
         self.status("api", order, "CREATED")
         if fate == "out_of_stock":
             self.step("inventory", order, "reserve", "order.created", ms=30)
@@ -106,8 +116,15 @@ class Workload:
             self.step("inventory", order, "release", "order.cancelled",
                       action="saga.compensation.released")
             return order
-        self.status("order-saga", order, "PAYMENT_PROCESSING", "AWAITING_PAYMENT")
-        self.step("order-saga", order, "request_payment", "stock.reserved", ms=25)
+        if confirm:  # the customer pays: a trace of its own, linked to the order's
+            self.confirmed = order
+            self.traces[order] = f"{len(self.orders):032x}"
+            self.request(order, "POST", f"/orders/{order}/pay", 202, span__links=[
+                {"trace": {"id": placed["trace.id"]}, "span": {"id": placed["span.id"]}}])
+            self.status("api", order, "PAYMENT_PROCESSING", "AWAITING_PAYMENT")
+        else:
+            self.status("order-saga", order, "PAYMENT_PROCESSING", "AWAITING_PAYMENT")
+            self.step("order-saga", order, "request_payment", "stock.reserved", ms=25)
         if fate == "insufficient_funds":
             self.step("payments", order, "charge", "payment.requested", ms=60)
             self.step("order-saga", order, "cancel", "payment.failed")
@@ -143,8 +160,9 @@ class Workload:
         # The same order's event redelivered, a transient fault retried, a refusal.
         w.step("inventory", first, "order.created", "order.created",
                action="saga.step.skipped_duplicate", ms=3)
-        for fate in ("completed", "completed", "out_of_stock", "insufficient_funds",
-                     "payment_timeout", "shipping_failed"):
+        w.order("completed", confirm=True)
+        for fate in ("completed", "out_of_stock", "insufficient_funds", "payment_timeout",
+                     "shipping_failed"):
             w.order(fate)
         w.step("payments", first, "payment.requested", "payment.requested",
                action="saga.step.retried", level="warning",
@@ -358,6 +376,25 @@ def test_one_orders_trail(loaded: tuple[OpenSearch, Workload, Driven]) -> None:
     stamps = [d["@timestamp"] for d in lines]
     assert stamps == sorted(stamps)  # in time order
     assert {d["trace.id"] for d in lines} == {order.replace("-", "")}  # one trace
+
+
+def test_a_confirm_orders_trail_names_its_two_traces_and_the_link(
+        loaded: tuple[OpenSearch, Workload, Driven]) -> None:
+    client, workload, _ = loaded
+    order = workload.confirmed
+    own, paid = order.replace("-", ""), workload.traces[order]
+    mine = [d for d in workload.docs if d.get("labels.order_id") == order]
+    traces = _lens(client, "saga-order-trail-traces", "logs-saga-*", _pick(order))
+    assert [(r["trace"], r["n"]) for r in traces] == [  # in the order they began
+        (trace, sum(d["trace.id"] == trace for d in mine)) for trace in (own, paid)]
+    requests = _hits(client, "saga-order-trail-requests", "logs-saga-*", _pick(order))
+    assert [(d["url.path"], d["trace.id"], d.get("span.links.trace.id")) for d in requests] == [
+        ("/orders", own, None), (f"/orders/{order}/pay", paid, [own])]
+    lines = _hits(client, "saga-order-trail-lines", "logs-saga-*", _pick(order))
+    statuses = [(d["labels.order_status"], d["trace.id"]) for d in lines
+                if d["event.action"] == "saga.order.status_changed"]
+    assert statuses == [("CREATED", own), ("AWAITING_PAYMENT", own),
+                        ("PAYMENT_PROCESSING", paid), ("PAID", paid), ("COMPLETED", paid)]
 
 
 def test_the_live_api_orders_trail(loaded: tuple[OpenSearch, Workload, Driven]) -> None:

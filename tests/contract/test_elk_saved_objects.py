@@ -142,5 +142,18 @@ def test_the_trail_has_an_order_picker() -> None:
     assert MAPPED["labels.order_id"] == "keyword"
     ref = f"controlGroup_{control['explicitInput']['id']}:optionsListDataView"
     assert {"name": ref, "type": "index-pattern", "id": DATA_VIEW["id"]} in trail["references"]
-    [search] = [r for r in trail["references"] if r["type"] == "search"]
-    assert BY_KEY[("search", search["id"])]["attributes"]["sort"] == [["@timestamp", "asc"]]
+    searches = [r["id"] for r in trail["references"] if r["type"] == "search"]
+    assert searches == ["saga-order-trail-requests", "saga-order-trail-lines"]
+    for search in searches:
+        assert BY_KEY[("search", search)]["attributes"]["sort"] == [["@timestamp", "asc"]]
+
+
+def test_the_trail_names_each_trace_and_the_trace_it_links_to() -> None:
+    """docs/observability.md, "One order, its traces": the traces table, and the linked
+    trace beside each request and line."""
+    trail = BY_KEY[("dashboard", "saga-order-trail")]
+    assert {"type": "lens", "id": "saga-order-trail-traces"} in [
+        {"type": r["type"], "id": r["id"]} for r in trail["references"]]
+    for search in ("saga-order-trail-requests", "saga-order-trail-lines"):
+        columns = BY_KEY[("search", search)]["attributes"]["columns"]
+        assert {"trace.id", "span.links.trace.id"} <= set(columns), search
