@@ -9,7 +9,7 @@ import pytest
 
 from common.settings import Settings
 from tools.ops.context import OpsContext, OpsError
-from tools.ops.trace import render, trace
+from tools.ops.trace import render, trace, traces
 from tools.runtime.specs import Manifests
 
 ORDER = "6a24a5f7-0618-45ef-b594-4c9321d9442c"
@@ -44,6 +44,38 @@ def test_log_lines_of_the_order_merge_by_time(tmp_path: Path) -> None:
     assert any("no database" in note for note in notes)
     text = render(ORDER, entries)
     assert "order.created" in text and "retry 1/8" in text
+
+
+def test_the_orders_traces_and_their_links_are_named(tmp_path: Path) -> None:
+    """docs/observability.md, "One order, its traces": the order's own, then the pay
+    request's, which links to it."""
+    own, paid = "4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    request = {"service": {"name": "api"}, "labels": {"order_id": ORDER},
+               "event": {"action": "http.request", "outcome": "success"}}
+    (logs / "api.ndjson").write_text("\n".join([
+        line(**request, trace={"id": own}, url={"path": "/orders"},
+             http={"request": {"method": "POST"}, "response": {"status_code": 201}}),
+        line(**request | {"@timestamp": "2026-01-01T10:00:09.000Z"}, trace={"id": paid},
+             http={"request": {"method": "POST"}, "response": {"status_code": 202}},
+             url={"path": f"/orders/{ORDER}/pay"},
+             span={"id": "b7ad6b7169203331", "links": [
+                 {"trace": {"id": own}, "span": {"id": "00f067aa0ba902b7"}}]}),
+    ]) + "\n")
+    (logs / "payments.ndjson").write_text(line(**{
+        "@timestamp": "2026-01-01T10:00:10.000Z", "trace": {"id": paid},
+        "event": {"action": "saga.step.completed", "outcome": "success"},
+        "labels": {"order_id": ORDER}}) + "\n")
+    ctx = OpsContext(NO_DATABASE, tmp_path, None, Manifests({}, {}, {}, {}))
+    entries, _ = trace(ctx, ORDER)
+    assert [(e.trace_id, e.links_to) for e in entries] == [(own, None), (paid, own),
+                                                           (paid, None)]
+    assert traces(entries) == [
+        (own, "the order's own trace: POST /orders -> 201"),
+        (paid, f"POST /orders/{ORDER}/pay -> 202, links to 4bf92f35")]
+    text = render(ORDER, entries)
+    assert "in 2 trace(s)" in text and "trace 0af76519  POST" in text
 
 
 def test_a_bad_order_id_is_refused(tmp_path: Path) -> None:

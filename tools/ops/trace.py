@@ -7,8 +7,12 @@
 
 The database is the truth about what happened; the logs add who handled what and how
 long it took. Status changes are taken from the history (the logs repeat them). The API's
-request line has no order id, so it is found by the order's trace id (the traceparent of
-the events the order emitted).
+requests that acted on the order name it (labels.order_id); an older request line without
+one is found by the order's trace ids (the traceparent of the events the order emitted).
+
+An order is several traces (docs/observability.md, "One order, its traces"): its own, from
+the request that placed it (orders.traceparent), and one per later request that acted on
+it, which links to the order's. Every entry names its trace, and the header lists them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 from sqlalchemy import create_engine, or_, pool, select
 
 from common import tables as t
+from common.tracing import parse_traceparent
 from tools.log_contract import flatten
 from tools.ops.context import OpsContext, OpsError
 
@@ -39,6 +44,8 @@ class Entry:
     outcome: str | None = None
     duration_ms: float | None = None
     detail: str | None = None
+    trace_id: str | None = None
+    links_to: str | None = None  # a request's span link: the order's own trace
 
 
 def trace(ctx: OpsContext, order_id: str) -> tuple[list[Entry], list[str]]:
@@ -71,19 +78,24 @@ def _from_database(ctx: OpsContext, order_id: str, trace_ids: set[str]) -> list[
     entries: list[Entry] = []
     try:
         with engine.connect() as conn:
+            own = parse_traceparent(conn.execute(select(t.orders.c.traceparent).where(
+                t.orders.c.id == order_id)).scalar_one_or_none())
             for row in conn.execute(select(history).where(history.c.order_id == order_id)
                                     .order_by(history.c.id)):
                 change = f"{row.from_status or 'new'} -> {row.to_status}"
+                created_in = own.trace_id if own and row.from_status is None else None
                 entries.append(Entry(_iso(row.at), "history", row.actor, f"status {change}",
-                                     event_id=row.event_id, detail=row.reason))
+                                     event_id=row.event_id, detail=row.reason,
+                                     trace_id=created_in))
             for row in conn.execute(select(outbox).where(outbox.c.partition_key == order_id)):
-                traceparent = str((row.attributes or {}).get("traceparent", ""))
-                if traceparent.count("-") == 3:
-                    trace_ids.add(traceparent.split("-")[1])
+                caused = parse_traceparent(str((row.attributes or {}).get("traceparent", "")))
+                if caused is not None:
+                    trace_ids.add(caused.trace_id)
                 published = (f"published after {_ms(row.created_at, row.published_at):.0f} ms"
                              if row.published_at else "NOT PUBLISHED (the relay will)")
                 entries.append(Entry(_iso(row.created_at), "outbox", row.producer, "emitted",
-                                     row.event_type, str(row.id), detail=published))
+                                     row.event_type, str(row.id), detail=published,
+                                     trace_id=caused.trace_id if caused else None))
             key = dead.c.attributes["partitionkey"].astext
             for row in conn.execute(select(dead).where(or_(dead.c.subject == order_id,
                                                            key == order_id))):
@@ -111,11 +123,13 @@ def _from_logs(log_dir: Path, order_id: str, trace_ids: set[str]) -> Iterator[En
         if not (mine or by_trace) or action in ("", "saga.order.status_changed"):
             continue
         duration = doc.get("event.duration")
+        links = doc.get("span.links.trace.id")
         yield Entry(
             _normal(doc.get("@timestamp", "")), "log", str(doc.get("service.name", "?")), action,
             doc.get("cloudevents.type"), doc.get("cloudevents.id"), doc.get("event.outcome"),
             round(duration / 1e6, 1) if isinstance(duration, int | float) else None,
-            _log_detail(doc, action))
+            _log_detail(doc, action), doc.get("trace.id"),
+            str(links[0]) if isinstance(links, list) and links else None)
 
 
 def _log_detail(doc: dict[str, Any], action: str) -> str | None:
@@ -151,17 +165,46 @@ def _ms(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() * 1000
 
 
+def traces(entries: list[Entry]) -> list[tuple[str, str]]:
+    """(trace id, what began it) for each trace of the order, in the order they began: the
+    order's own first, then one per request that acted on it later."""
+    began: dict[str, str] = {}
+    requested: set[str] = set()
+    for e in entries:
+        if e.trace_id is None:
+            continue
+        if e.what == "http.request" and e.trace_id not in requested:
+            requested.add(e.trace_id)  # a request describes its trace best; keeps its place
+            began[e.trace_id] = f"{e.detail}{_links(e)}"
+        else:
+            began.setdefault(e.trace_id, e.what)
+    if began:
+        own = next(iter(began))
+        began[own] = f"the order's own trace: {began[own]}"
+    return list(began.items())
+
+
 def render(order_id: str, entries: list[Entry]) -> str:
-    lines = [f"order {order_id}: {len(entries)} entries",
-             f"{'TIME':<13}{'FUNCTION':<15}{'WHAT':<34}{'EVENT':<22}{'OUTCOME':<9}"
-             f"{'MS':>8}  DETAIL"]
+    found = traces(entries)
+    lines = [f"order {order_id}: {len(entries)} entries in {len(found)} trace(s)"]
+    lines += [f"  trace {_short(trace_id)}  {what}" for trace_id, what in found]
+    lines.append(f"{'TIME':<13}{'FUNCTION':<15}{'WHAT':<34}{'EVENT':<22}{'OUTCOME':<9}"
+                 f"{'MS':>8}  {'TRACE':<9}DETAIL")
     for e in entries:
         short = (e.event_type or "").removeprefix("shop.").removesuffix(".v1")
         when = _local_time(e.at)
         lines.append(f"{when:<13}{e.function[:14]:<15}{e.what[:33]:<34}{short[:21]:<22}"
                      f"{e.outcome or '':<9}{'' if e.duration_ms is None else e.duration_ms:>8}"
-                     f"  {e.detail or ''}".rstrip())
+                     f"  {_short(e.trace_id):<9}{e.detail or ''}{_links(e)}".rstrip())
     return "\n".join(lines)
+
+
+def _short(trace_id: str | None) -> str:
+    return (trace_id or "")[:8]
+
+
+def _links(entry: Entry) -> str:
+    return f", links to {_short(entry.links_to)}" if entry.links_to else ""
 
 
 def as_json(entries: list[Entry]) -> list[dict[str, Any]]:
