@@ -1,7 +1,9 @@
 """The logging contract over a whole workload on the local runtime (`./taskw up`): a few
 orders through the API, then every line the functions (and the runtime) wrote to
-.local/logs/*.ndjson keeps the contract, and every handled event of an order carries that
-order's one trace id, from the API's request to the last notification.
+.local/logs/*.ndjson is an ECS document that keeps the contract, and every handled event of
+an order carries that order's one trace id, from the API's request to the last
+notification (auto mode: no later request of the customer's starts another;
+docs/observability.md, "One order, its traces").
 
 Uses the `local_stack` fixture of the e2e suite (an object with .api_url, .logs_dir and
 .settings); skipped, saying so, where that fixture does not exist yet.
@@ -23,7 +25,8 @@ from common.auth import CUSTOMER_ROLE, issue_token
 from common.db import get_engine
 from common.products import add_product
 from common.tracing import new_trace
-from tools.log_contract import flatten, validate_line
+from tests.e2e.trail_support import ecs_problems
+from tools.log_contract import flatten
 
 pytestmark = pytest.mark.e2e
 
@@ -99,8 +102,7 @@ def test_a_workload_keeps_the_contract_and_one_trace_per_order(stack: Any) -> No
         return docs if set(orders) <= notified else None
 
     docs = _wait(all_notified, "the notifications' log lines")
-    broken = {line[:160]: problems for line in _lines(stack.logs_dir)
-              if (problems := validate_line(line))}
+    broken = ecs_problems(_lines(stack.logs_dir))
     assert not broken, json.dumps(broken, indent=1)
     for order, trace_id in orders.items():
         mine = [d for d in docs if d.get("labels.order_id") == order]
