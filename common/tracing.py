@@ -1,7 +1,10 @@
-"""W3C trace context (traceparent) helpers: one order is one trace across every function.
+"""W3C trace context (traceparent) helpers.
 
 An incoming event's traceparent is the parent of every event it causes: the trace id is
-kept and each outgoing event gets a fresh span id.
+kept and each outgoing event gets a fresh span id. So what one request (or the saga by
+itself) causes is one trace across every function; an order is its own trace plus one per
+later request that acted on it, linked to the order's (docs/observability.md, "One order,
+its traces").
 """
 
 from __future__ import annotations

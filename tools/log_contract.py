@@ -54,7 +54,7 @@ FIELDS: dict[str, Field] = _fields(
     ("cloudevents.id", "keyword", "function", "id of the CloudEvent being handled"),
     ("cloudevents.type", "keyword", "function", "its type, e.g. shop.order.created.v1"),
     ("cloudevents.source", "keyword", "function", "its source, e.g. /saga/api"),
-    ("trace.id", "keyword", "function", "W3C trace id: one per order, across functions"),
+    ("trace.id", "keyword", "function", "W3C trace id: an order's own, or a later request's"),
     ("span.id", "keyword", "function", "this function's span within the trace"),
     ("error.type", "keyword", "function", "short error class or problem title"),
     ("error.message", "keyword", "function", "error detail; redacted, never a secret"),
