@@ -21,7 +21,7 @@ from common.events.catalogue import TIMEOUTS
 from common.logging import log_event
 from common.order_state import TERMINAL, Status, lock_order, transition
 from common.settings import Settings
-from common.tracing import TraceContext, continue_or_start
+from common.tracing import continue_or_start
 from common.unit_of_work import UnitOfWork, run_unit_of_work
 
 log = logging.getLogger("saga.timeouts")
@@ -59,20 +59,13 @@ def _cancel_expired_batch(uow: UnitOfWork) -> tuple[int, int]:
         order = lock_order(conn, order_id)  # already locked: this reads it as an Order
         if order is None or order.status != Status.AWAITING_PAYMENT:
             continue
-        transition(conn, uow.outbox(_trace_of(conn, order_id)), order, Status.CANCELLED,
-                   actor=TIMEOUTS, reason="payment_timeout")
+        # The saga's own work on an order continues the order's trace (docs/observability.md,
+        # "One order, its traces"); an order older than that column starts a trace of its own.
+        trace = continue_or_start(order.traceparent)
+        transition(conn, uow.outbox(trace), order, Status.CANCELLED, actor=TIMEOUTS,
+                   reason="payment_timeout")
         cancelled += 1
     return cancelled, len(ids)
-
-
-def _trace_of(conn: Connection, order_id: UUID) -> TraceContext:
-    """A span in the order's own trace (orders.traceparent, the span that created it): the
-    saga's own work on an order continues that trace (docs/observability.md, "One order, its
-    traces"); only an order older than that column starts a trace of its own."""
-    traceparent = conn.execute(
-        select(t.orders.c.traceparent).where(t.orders.c.id == order_id)
-    ).scalar_one_or_none()
-    return continue_or_start(traceparent)
 
 
 def report_stuck(conn: Connection, stuck_after_s: int) -> int:
