@@ -55,10 +55,17 @@ def world() -> Iterator[World]:
                       database.pid, broker.pid)
         upgrade(found.database_url)
         ensure_topics(found.settings(), sorted(catalogue.topics()))
-        # This process plays the functions in-process: the same settings they read.
+        # This process plays the functions in-process: the same settings they read, for
+        # as long as this world lasts (a saga bench run afterwards starts its own).
+        saved = dict(os.environ)
         os.environ.update(found.env())
         get_settings.cache_clear()
-        yield found
+        try:
+            yield found
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            get_settings.cache_clear()
 
 
 @dataclass(frozen=True)
