@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import resource
 from collections.abc import Callable
 from pathlib import Path
@@ -80,4 +81,7 @@ class InProcess:
         flush_marks()
 
     def close(self) -> None:
+        root = logging.getLogger()  # configure_logging's handler writes to the file closed here
+        for handler in [h for h in root.handlers if getattr(h, "_saga_ecs", False)]:
+            root.removeHandler(handler)
         self._log.close()
