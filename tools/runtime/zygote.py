@@ -38,28 +38,30 @@ from typing import Any
 
 # What every function imports; a missing optional one is skipped, not fatal.
 PRELOAD_COMMON = (
-    "functions_framework", "functions_framework._cli", "functions_framework._http.gunicorn",
-    "gunicorn.arbiter", "flask", "werkzeug", "click",
+    "functions_framework", "functions_framework._cli", "flask", "werkzeug", "click",
     "cloudevents.http", "cloudevents.kafka", "pydantic", "pydantic_settings",
     "sqlalchemy", "sqlalchemy.dialects.postgresql.psycopg", "psycopg", "psycopg_pool",
     "confluent_kafka", "confluent_kafka.admin", "ecs_logging",
     "common.settings", "common.logging", "common.db", "common.kafka", "common.outbox",
     "common.events.catalogue", "common.cloudevents_kafka",
-    "common.problems", "common.tracing", "common.order_state", "tools.runtime.launch",
+    "common.problems", "common.tracing", "common.order_state", "common.serve",
+    "tools.runtime.launch",
 )
 # What only one way of serving needs. A zygote serves one flavour, so a function does not
 # carry the other's libraries: measured, an event function's worker held 5 MB of JWT and
 # cryptography it never calls, the api's 3 MB of uvicorn, Starlette and anyio.
 PRELOAD_FLAVOURS: dict[str, tuple[str, ...]] = {
-    # CloudEvents functions (FUNCTION_USE_ASGI: common/event_server.py).
+    # CloudEvents functions (FUNCTION_USE_ASGI: common/event_server.py), on uvicorn in one
+    # process (common/serve.py).
     "asgi": (
-        "functions_framework.aio", "uvicorn_worker", "uvicorn",
+        "functions_framework.aio", "uvicorn", "uvicorn.server",
         "uvicorn.protocols.http.httptools_impl", "uvicorn.loops.uvloop", "uvloop",
         "httptools", "starlette", "anyio", "common.event_server", "common.step",
         "common.bootstrap",
     ),
     # Flask on gunicorn's thread worker: the api.
-    "wsgi": ("gunicorn.workers.gthread", "jwt", "common.auth"),
+    "wsgi": ("functions_framework._http.gunicorn", "gunicorn.arbiter",
+             "gunicorn.workers.gthread", "jwt", "common.auth"),
 }
 # Click's words for a true flag, as functions-framework reads FUNCTION_USE_ASGI.
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
