@@ -15,10 +15,11 @@ fork time would stay locked forever in the child). zygote_client.py is the other
 
 Protocol, over a SOCK_SEQPACKET socket inherited as fd argv[1] (one JSON object per
 message): the runtime sends {"op": "spawn", "id", "argv", "env", "cwd"} with the child's
-stdout as an attached fd; this answers {"op": "spawned", "id", "pid"} or {"op": "error",
-"id", "error"}, and later {"op": "exited", "pid", "code"} (code as Popen.returncode:
-negative for a signal). When the runtime goes away (EOF, or SIGTERM through
-PR_SET_PDEATHSIG) this exits, and each child gets SIGTERM through its own PDEATHSIG.
+output attached: one fd (stdout and stderr) or two (stdout, then stderr); this answers
+{"op": "spawned", "id", "pid"} or {"op": "error", "id", "error"}, and later {"op":
+"exited", "pid", "code"} (code as Popen.returncode: negative for a signal). When the
+runtime goes away (EOF, or SIGTERM through PR_SET_PDEATHSIG) this exits, and each child
+gets SIGTERM through its own PDEATHSIG.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def serve(control: socket.socket) -> None:
                 os.read(wake_r, 512)
             _reap(control)
         if control in readable:
-            message, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 1)
+            message, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 2)
             if not message:
                 return  # the runtime is gone
             _handle(control, json.loads(message), fds, (wake_r, wake_w))
@@ -112,7 +113,7 @@ def serve(control: socket.socket) -> None:
 
 def _handle(control: socket.socket, request: dict[str, Any], fds: list[int],
             own_fds: tuple[int, int]) -> None:
-    if request.get("op") != "spawn" or len(fds) != 1:
+    if request.get("op") != "spawn" or len(fds) not in (1, 2):
         for fd in fds:
             os.close(fd)
         _send(control, {"op": "error", "id": request.get("id"), "error": "bad request"})
@@ -122,7 +123,7 @@ def _handle(control: socket.socket, request: dict[str, Any], fds: list[int],
     if pid == 0:  # the child: never returns
         code = 1
         try:
-            _become_child(control, fds[0], own_fds, zygote, request)
+            _become_child(control, fds, own_fds, zygote, request)
             from tools.runtime.launch import run_functions_framework
 
             code = run_functions_framework(list(request["argv"]))
@@ -132,12 +133,13 @@ def _handle(control: socket.socket, request: dict[str, Any], fds: list[int],
             print(f"zygote child failed: {exc!r}", file=sys.stderr, flush=True)
         finally:
             os._exit(code)
-    os.close(fds[0])
+    for fd in fds:
+        os.close(fd)
     _send(control, {"op": "spawned", "id": request["id"], "pid": pid})
 
 
-def _become_child(control: socket.socket, out: int, own_fds: tuple[int, int], zygote: int,
-                  request: dict[str, Any]) -> None:
+def _become_child(control: socket.socket, output: list[int], own_fds: tuple[int, int],
+                  zygote: int, request: dict[str, Any]) -> None:
     """Turn the fresh fork into what spawn.spawn() would have started."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -146,9 +148,10 @@ def _become_child(control: socket.socket, out: int, own_fds: tuple[int, int], zy
         os.close(fd)
     os.setpgid(0, 0)  # its own process group, like spawn(process_group=0)
     _die_with(zygote)
-    os.dup2(out, 1)
-    os.dup2(out, 2)
-    os.close(out)
+    os.dup2(output[0], 1)
+    os.dup2(output[-1], 2)
+    for fd in output:
+        os.close(fd)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
