@@ -68,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, loop="uvloop",
                             http="httptools", log_config=None, access_log=False,
                             timeout_graceful_shutdown=GRACEFUL_S)
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it drained on: a stop asked for
+        return 0
     return 0
 
 
