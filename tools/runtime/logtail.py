@@ -16,6 +16,7 @@ writes them) are not shown twice. Thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -76,7 +77,10 @@ class LogTail:
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            self.poll()
+            # A console whose stream was closed (its owner ended) stops nobody's logs: the
+            # lines are in their files; the tail only stops showing them.
+            with contextlib.suppress(OSError, ValueError):
+                self.poll()
 
     def _show(self, data: bytes) -> None:
         """Show what `data` (whole lines) holds for the console. Lines are found with
