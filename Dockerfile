@@ -52,8 +52,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 USER 10001:10001
 EXPOSE 8080
-# functions-framework reads FUNCTION_TARGET, FUNCTION_SOURCE, FUNCTION_SIGNATURE_TYPE,
-# FUNCTION_USE_ASGI and PORT (set by Knative) from the environment and serves with gunicorn:
-# one worker, THREADS threads (the api, on Flask), or one uvicorn worker that handles
-# THREADS events at once (every event function: common/event_server.py).
-CMD ["functions-framework"]
+# common/serve.py reads what functions-framework reads (FUNCTION_TARGET, FUNCTION_SOURCE,
+# FUNCTION_SIGNATURE_TYPE, FUNCTION_USE_ASGI, and PORT set by Knative): every event function
+# is served by uvicorn in this one process, THREADS events at once (common/event_server.py);
+# the api by functions-framework's own server, gunicorn with one worker of THREADS threads.
+CMD ["python", "-m", "common.serve"]

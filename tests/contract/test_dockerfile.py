@@ -87,7 +87,7 @@ def test_one_image_for_every_function() -> None:
     assert "FUNCTION_TARGET" not in re.sub(r"#.*", "", text)
     assert not [i for i in instructions() if i["instruction"] == "ARG"]
     cmd = next(i["value"] for i in reversed(instructions()) if i["instruction"] == "CMD")
-    assert cmd == '["functions-framework"]'
+    assert cmd == '["python", "-m", "common.serve"]'
     workdir = [i["value"] for i in stages()[-1] if i["instruction"] == "WORKDIR"][-1]
     for service in services(rendered("dev")).values():
         source = Path(workdir) / env(service)["FUNCTION_SOURCE"]
@@ -243,6 +243,7 @@ from functions_framework.aio import create_asgi_app
 for target, source, signature, asgi in {functions!r}:
     (create_asgi_app if asgi else create_app)(target, source, signature)
 import common.migrate, common.tables  # what the migration Job's env.py imports
+import common.serve, uvicorn  # what the CMD runs
 print("ok")
 """
 

@@ -55,13 +55,48 @@ def test_a_forked_function_is_a_process_of_its_own(tmp_path: Path) -> None:
         os.killpg(child.pid, signal.SIGKILL)
         assert child.wait(10) == -signal.SIGKILL
         # Its output pipe ends with it: no write end was left open in the runtime.
-        reader = threading.Thread(target=child.stdout.read, daemon=True)
+        pipe = child.stdout
+        assert pipe is not None
+        reader = threading.Thread(target=pipe.read, daemon=True)
         reader.start()
         reader.join(10)
         assert not reader.is_alive()
     finally:
         client.close()
     assert client._process.poll() is not None
+
+
+def get(port: int, path: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("use_zygote", [True, False])
+def test_stdout_can_go_to_a_file_and_stderr_to_the_pipe(tmp_path: Path,
+                                                        use_zygote: bool) -> None:
+    """How the runtime starts a function: its ECS lines (stdout) straight to its log file,
+    anything on stderr through the pipe the runtime reads."""
+    starter = ProcessStarter(cwd=REPO_ROOT, env=os.environ, use_zygote=use_zygote)
+    log = tmp_path / "function.ndjson"
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        port = spawn.free_port()
+        child = starter.start(echo_args(port), cwd=tmp_path, env=dict(os.environ), stdout=fd)
+        os.close(fd)
+        wait_for(lambda: answers(port), timeout=30, message="the function to answer")
+        assert get(port, "/say") == 200
+        wait_for(lambda: '"on stdout"' in log.read_text(), message="its stdout in the file")
+        assert child.stdout is None and child.stderr is not None
+        spawn.terminate(child, 5)
+        said = child.stderr.read().decode()
+        assert "said on stderr" in said and "on stdout" not in said
+        assert "said on stderr" not in log.read_text()
+    finally:
+        starter.close()
 
 
 def _maps(pid: int) -> str:

@@ -1,8 +1,8 @@
 """The faults `saga chaos` injects, each logged with its time:
 
-- Killer: every `every_s`, SIGKILL to a random running function's process group (gunicorn
-  master and worker: a crashed container). The runtime starts it again on its next event
-  (or at once, for the api, min-scale 1).
+- Killer: every `every_s`, SIGKILL to a random running function's process group (the
+  function's process; the api's gunicorn master and worker: a crashed container). The
+  runtime starts it again on its next event (or at once, for the api, min-scale 1).
 - a PostgreSQL restart (database.BenchDatabase.restart).
 - ChaosBroker: the Tansu broker behind a TcpProxy (advertised on the proxy's port), so its
   connections can be cut without the in-memory broker losing its messages.

@@ -96,8 +96,9 @@ class LocalStack:
 
 
 def roots(state_dir: Path) -> dict[str, int]:
-    """name -> pid of every process of the stack: the runtime, each function (gunicorn
-    master; its worker is found by procstats), the embedded PostgreSQL and broker."""
+    """name -> pid of every process of the stack: the runtime, each function (its process;
+    the api's gunicorn master, whose worker procstats finds), the embedded PostgreSQL and
+    broker."""
     state = read_state(state_dir) or {}
     found = {name: f["pid"] for name, f in (state.get("functions") or {}).items()
              if f.get("pid")}
@@ -116,7 +117,8 @@ def roots(state_dir: Path) -> dict[str, int]:
 
 
 def function_pids(state_dir: Path) -> dict[str, int]:
-    """The running functions' gunicorn masters (SIGKILL one: its worker dies with it)."""
+    """The running functions' processes (the api's gunicorn master: SIGKILL it, and its
+    process group takes its worker with it)."""
     state = read_state(state_dir) or {}
     return {name: f["pid"] for name, f in (state.get("functions") or {}).items()
             if f.get("pid") and f.get("state") == "running"}

@@ -127,20 +127,25 @@ class Console:
 
     def routine(self, doc: Mapping[str, Any]) -> None:
         """A handled event's line, if this second's share is not used up."""
+        if self.admit_routine(1):
+            self.ecs(doc)
+
+    def admit_routine(self, arriving: int) -> int:
+        """Of `arriving` routine lines, how many this second's share still shows (the first
+        ones); the rest are counted as left out, which is said once the second is over."""
         now = int(time.monotonic())
         with self._lock:
             if now != self._second:
                 skipped, self._second, self._shown, self._skipped = self._skipped, now, 0, 0
             else:
                 skipped = 0
-            show = self._shown < self._events_per_s
-            self._shown += show
-            self._skipped += not show
+            shown = max(0, min(arriving, self._events_per_s - self._shown))
+            self._shown += shown
+            self._skipped += arriving - shown
         if skipped:
             self.line(f"... and {skipped} more handled events in that second (all of them "
                       "are in the logs: saga trace ORDER_ID)")
-        if show:
-            self.ecs(doc)
+        return shown
 
     def line(self, text: str) -> None:
         stream = self._stream or sys.stdout

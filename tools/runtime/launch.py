@@ -1,6 +1,6 @@
-"""How the local runtime runs one function: functions-framework's own CLI (the same
-`--target/--source/--signature-type/--host/--port` a container runs), plus a warm-up in the
-gunicorn worker.
+"""How the local runtime runs one function: the command a container runs (common/serve.py,
+with the same `--target/--source/--signature-type/--host/--port` functions-framework takes),
+plus a warm-up in the process that serves.
 
 The warm-up: the first event a fresh process handles used to take ~550 ms instead of
 ~15 ms. Measured: ~30 ms open the first PostgreSQL connection, ~500 ms wait for the
@@ -9,8 +9,9 @@ broker connection is up, and then retries on a fixed 500 ms timer. A metadata re
 runs it again, so a few metadata requests in the first ~300 ms get the producer id in
 ~60 ms (measured: first publish 55-75 ms after creating the producer instead of 500).
 
-So as soon as the worker exists (after gunicorn forked it: never at import, where a
-connection would be inherited by the fork, and never in the master), a background thread
+So as soon as the serving process exists (an ASGI function: this process, which serves
+uvicorn itself; the api: the worker gunicorn forks, never its master, and never at import,
+where a connection would be inherited by the fork), a background thread
 creates the process's shared producer, opens one pooled database connection and asks
 for metadata a few times. A function that has no database or broker configured (a test
 stand-in) skips the part it lacks; a failure is left for the first event to report. It
@@ -66,17 +67,19 @@ def _warm_in_worker(master: int) -> None:
 
 
 def run_functions_framework(argv: list[str]) -> int:
-    """Run functions-framework with `argv` (its arguments, without the program name) until
-    it exits; its exit code."""
-    from functions_framework._cli import _cli
+    """Serve the function `argv` names (functions-framework's arguments, without the program
+    name) until it exits; its exit code."""
+    from common.serve import main, one_process
 
-    master = os.getpid()
-    os.register_at_fork(after_in_child=lambda: _warm_in_worker(master))
+    if one_process(argv):
+        threading.Thread(target=warm_up, name="saga-warm-up", daemon=True).start()
+    else:
+        master = os.getpid()
+        os.register_at_fork(after_in_child=lambda: _warm_in_worker(master))
     try:
-        _cli.main(args=argv, prog_name="functions-framework", standalone_mode=True)
+        return main(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""A function process's stdout+stderr, line by line: every line to its .ndjson file, the
-interesting ones to the console.
+"""A function process's output pipe, line by line: every line to its .ndjson file, the
+interesting ones to the console. Under the runtime that pipe is its stderr (tracebacks, a
+server's own messages): its stdout, the ECS lines, goes straight to the file
+(processes.py) and the console reads those from there (logtail.py).
 
 An ECS JSON line is written as it is; the console gets one readable line for a handled
 event (event.action saga.*) or a warning or worse. Anything else (a traceback, gunicorn's
@@ -38,9 +40,10 @@ class OutputPump:
         return "\n".join(f"    {line}" for line in list(self.tail)[-count:]) or "    (no output)"
 
     def _run(self, process: Child) -> None:
-        assert process.stdout is not None
-        with process.stdout:
-            for raw in iter(process.stdout.readline, b""):
+        pipe = process.stdout if process.stdout is not None else process.stderr
+        assert pipe is not None
+        with pipe:
+            for raw in iter(pipe.readline, b""):
                 self.forward(raw.decode("utf-8", "replace").rstrip("\r\n"))
 
     def forward(self, line: str) -> None:

@@ -1,5 +1,10 @@
-"""One function's functions-framework process: started from its Knative Service manifest,
-started again on demand after it scaled to zero, stopped without leaving anything behind.
+"""One function's process: started from its Knative Service manifest, started again on
+demand after it scaled to zero, stopped without leaving anything behind.
+
+Its stdout (the ECS lines) is its log file, opened for appending, as a pod's stdout is its
+container log: no line goes through the runtime (logtail.py shows the console its share).
+Its stderr (tracebacks, a server's own messages) comes through a pipe (output.py), which
+also explains a function that fails to start.
 
 Thread-safe: acquire/release/stop_if_idle/stop may be called from any thread. A start
 happens under the process's lock, so concurrent deliveries to a function that scaled to
@@ -20,6 +25,7 @@ from typing import Literal
 from tools.runtime import spawn
 from tools.runtime.console import Console, LogFile, ecs_event
 from tools.runtime.delivery import FunctionUnavailable
+from tools.runtime.logtail import LogTail
 from tools.runtime.output import OutputPump
 from tools.runtime.spawn import Child
 from tools.runtime.specs import FunctionSpec
@@ -53,6 +59,7 @@ class FunctionProcess:
         stop_grace: float = 10.0,
         on_change: Callable[[FunctionStatus], None] | None = None,
         starter: ProcessStarter | None = None,
+        tail: LogTail | None = None,
     ) -> None:
         self.spec = spec
         self.idle_after = idle_after
@@ -63,7 +70,12 @@ class FunctionProcess:
         self._port = port if port is not None else spawn.free_port()
         self._start_timeout, self._stop_grace = start_timeout, stop_grace
         self._on_change = on_change
-        self._log = LogFile(log_dir / f"{spec.name}.ndjson", spec.name)
+        self._log_path = log_dir / f"{spec.name}.ndjson"
+        self._log = LogFile(self._log_path, spec.name)
+        # Without a shared tail (tests, the benchmark): one of its own.
+        self._own_tail = tail is None
+        self._tail = tail or LogTail(console)
+        self._tail.watch(self._log_path)
         self._lock = threading.Lock()
         self._process: Child | None = None
         self._pump: OutputPump | None = None
@@ -148,6 +160,8 @@ class FunctionProcess:
             self._state = "stopped"
             self._changed()
         self._log.close()
+        if self._own_tail:
+            self._tail.close()
 
     # --- under self._lock ---------------------------------------------------------------
 
@@ -179,7 +193,13 @@ class FunctionProcess:
                     "(stop it, or choose another port, e.g. SAGA_API_PORT=8081)")
             self._port = spawn.free_port()
         started = time.monotonic()
-        process = self._starter.start(self._arguments(), cwd=self._cwd, env=self._child_env())
+        log = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                      0o644)
+        try:
+            process = self._starter.start(self._arguments(), cwd=self._cwd,
+                                          env=self._child_env(), stdout=log)
+        finally:
+            os.close(log)  # the child has its own copy
         self._process = process
         self._pump = OutputPump(self.name, process, self._log, self._console)
         try:
@@ -212,7 +232,7 @@ class FunctionProcess:
     def _child_env(self) -> dict[str, str]:
         return {**os.environ, **self.spec.env, **self._env, "PORT": str(self._port),
                 "K_SERVICE": self.name, "SAGA_FUNCTION_NAME": self.name,
-                # Line by line: the pump forwards output as it is written.
+                # Line by line: each line reaches its file (and the pump) as it is written.
                 "PYTHONUNBUFFERED": "1"}
 
     def _wait_ready(self, process: Child, deadline: float) -> None:

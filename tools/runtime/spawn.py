@@ -42,6 +42,9 @@ class Child(Protocol):
     @property
     def stdout(self) -> IO[bytes] | None: ...
 
+    @property
+    def stderr(self) -> IO[bytes] | None: ...
+
     def poll(self) -> int | None: ...
 
     def wait(self, timeout: float | None = None) -> int: ...
@@ -98,15 +101,18 @@ _spawner = _Spawner()
 
 
 def spawn(args: Sequence[str], *, cwd: Path, env: dict[str, str],
-          pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
-    """Start `args` in its own process group with stdout+stderr on one pipe; `pass_fds`
-    stay open in the child."""
+          pass_fds: Sequence[int] = (), stdout: int | None = None) -> subprocess.Popen[bytes]:
+    """Start `args` in its own process group with stdout+stderr on one pipe (`.stdout`) or,
+    given a `stdout` file descriptor, stdout there and stderr on the pipe (`.stderr`);
+    `pass_fds` stay open in the child."""
     hook = _pdeathsig_hook()
 
     def factory() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            list(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, process_group=0, preexec_fn=hook,  # noqa: PLW1509
+            list(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if stdout is None else stdout,
+            stderr=subprocess.STDOUT if stdout is None else subprocess.PIPE,
+            process_group=0, preexec_fn=hook,  # noqa: PLW1509
             close_fds=True, pass_fds=tuple(pass_fds))
 
     return _spawner.run(factory)

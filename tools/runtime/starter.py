@@ -45,19 +45,21 @@ class ProcessStarter:
         for flavour in flavours:
             self._client(flavour)
 
-    def start(self, args: list[str], *, cwd: Path, env: dict[str, str]) -> Child:
-        """Start functions-framework with `args` (its own arguments)."""
+    def start(self, args: list[str], *, cwd: Path, env: dict[str, str],
+              stdout: int | None = None) -> Child:
+        """Start functions-framework with `args` (its own arguments); its stdout to the
+        file descriptor `stdout` if given (stderr then on the output pipe)."""
         client = self._client(flavour_of(env))
         if client is not None:
             try:
-                return client.spawn(args, cwd=cwd, env=env)
+                return client.spawn(args, cwd=cwd, env=env, stdout=stdout)
             except ZygoteError as exc:
                 self._report(f"zygote ({client.flavour}): {exc}; starting functions without it "
                              "from now on")
                 with self._lock:
                     self._zygote_failed = True
         return spawn.spawn([sys.executable, "-m", "tools.runtime.launch", *args], cwd=cwd,
-                           env=env)
+                           env=env, stdout=stdout)
 
     def close(self) -> None:
         with self._lock:

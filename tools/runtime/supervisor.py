@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tools.runtime.console import Console
 from tools.runtime.delivery import FunctionUnavailable
+from tools.runtime.logtail import LogTail
 from tools.runtime.processes import FunctionProcess, FunctionStatus
 from tools.runtime.specs import Manifests
 from tools.runtime.starter import ProcessStarter
@@ -42,6 +43,8 @@ class Supervisor:
         self._console = console
         self.starter = ProcessStarter(cwd=cwd, env=env, use_zygote=use_zygote,
                                       report=console.line)
+        # One thread shows the console its share of every function's log lines.
+        self._tail = LogTail(console)
         ingress = manifests.ingress()
         event_driven = manifests.event_driven()
         self.processes: dict[str, FunctionProcess] = {}
@@ -57,7 +60,7 @@ class Supervisor:
             self.processes[name] = FunctionProcess(
                 spec, cwd=cwd, env=env, log_dir=log_dir, console=console, idle_after=idle,
                 port=ingress_port if ingress is not None and name == ingress.name else None,
-                on_change=on_change, starter=self.starter)
+                on_change=on_change, starter=self.starter, tail=self._tail)
         self._ingress = ingress.name if ingress is not None else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -128,3 +131,4 @@ class Supervisor:
                                 thread_name_prefix="stop") as pool:
             list(pool.map(lambda p: p.stop(), self.processes.values()))
         self.starter.close()
+        self._tail.close()

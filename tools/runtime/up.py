@@ -13,6 +13,7 @@ functions, then the infrastructure, so no process or port is left behind.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,10 @@ def run_up(settings: LocalSettings, *, root: Path, ready: threading.Event | None
     """Run until Ctrl-C, SIGTERM or `stop`; 0 after a clean stop, 1 if starting failed,
     2 if a manifest is refused. `ready` is set once the API answers GET /healthz."""
     stop = stop if stop is not None else threading.Event()
-    console = Console()
+    # The stdout the runtime started with: the log tail shows lines a moment after they were
+    # written, and must not write them into whatever stdout is borrowed then (a test running
+    # a CLI command in-process beside this runtime captures its own output).
+    console = Console(sys.stdout)
     try:
         manifests = load_project_manifests(root)
     except ManifestError as exc:

@@ -15,10 +15,11 @@ fork time would stay locked forever in the child). zygote_client.py is the other
 
 Protocol, over a SOCK_SEQPACKET socket inherited as fd argv[1] (one JSON object per
 message): the runtime sends {"op": "spawn", "id", "argv", "env", "cwd"} with the child's
-stdout as an attached fd; this answers {"op": "spawned", "id", "pid"} or {"op": "error",
-"id", "error"}, and later {"op": "exited", "pid", "code"} (code as Popen.returncode:
-negative for a signal). When the runtime goes away (EOF, or SIGTERM through
-PR_SET_PDEATHSIG) this exits, and each child gets SIGTERM through its own PDEATHSIG.
+output attached: one fd (stdout and stderr) or two (stdout, then stderr); this answers
+{"op": "spawned", "id", "pid"} or {"op": "error", "id", "error"}, and later {"op":
+"exited", "pid", "code"} (code as Popen.returncode: negative for a signal). When the
+runtime goes away (EOF, or SIGTERM through PR_SET_PDEATHSIG) this exits, and each child
+gets SIGTERM through its own PDEATHSIG.
 """
 
 from __future__ import annotations
@@ -38,28 +39,30 @@ from typing import Any
 
 # What every function imports; a missing optional one is skipped, not fatal.
 PRELOAD_COMMON = (
-    "functions_framework", "functions_framework._cli", "functions_framework._http.gunicorn",
-    "gunicorn.arbiter", "flask", "werkzeug", "click",
+    "functions_framework", "functions_framework._cli", "flask", "werkzeug", "click",
     "cloudevents.http", "cloudevents.kafka", "pydantic", "pydantic_settings",
     "sqlalchemy", "sqlalchemy.dialects.postgresql.psycopg", "psycopg", "psycopg_pool",
     "confluent_kafka", "confluent_kafka.admin", "ecs_logging",
     "common.settings", "common.logging", "common.db", "common.kafka", "common.outbox",
     "common.events.catalogue", "common.cloudevents_kafka",
-    "common.problems", "common.tracing", "common.order_state", "tools.runtime.launch",
+    "common.problems", "common.tracing", "common.order_state", "common.serve",
+    "tools.runtime.launch",
 )
 # What only one way of serving needs. A zygote serves one flavour, so a function does not
 # carry the other's libraries: measured, an event function's worker held 5 MB of JWT and
 # cryptography it never calls, the api's 3 MB of uvicorn, Starlette and anyio.
 PRELOAD_FLAVOURS: dict[str, tuple[str, ...]] = {
-    # CloudEvents functions (FUNCTION_USE_ASGI: common/event_server.py).
+    # CloudEvents functions (FUNCTION_USE_ASGI: common/event_server.py), on uvicorn in one
+    # process (common/serve.py).
     "asgi": (
-        "functions_framework.aio", "uvicorn_worker", "uvicorn",
+        "functions_framework.aio", "uvicorn", "uvicorn.server",
         "uvicorn.protocols.http.httptools_impl", "uvicorn.loops.uvloop", "uvloop",
         "httptools", "starlette", "anyio", "common.event_server", "common.step",
         "common.bootstrap",
     ),
     # Flask on gunicorn's thread worker: the api.
-    "wsgi": ("gunicorn.workers.gthread", "jwt", "common.auth"),
+    "wsgi": ("functions_framework._http.gunicorn", "gunicorn.arbiter",
+             "gunicorn.workers.gthread", "jwt", "common.auth"),
 }
 # Click's words for a true flag, as functions-framework reads FUNCTION_USE_ASGI.
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
@@ -102,7 +105,7 @@ def serve(control: socket.socket) -> None:
                 os.read(wake_r, 512)
             _reap(control)
         if control in readable:
-            message, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 1)
+            message, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 2)
             if not message:
                 return  # the runtime is gone
             _handle(control, json.loads(message), fds, (wake_r, wake_w))
@@ -110,7 +113,7 @@ def serve(control: socket.socket) -> None:
 
 def _handle(control: socket.socket, request: dict[str, Any], fds: list[int],
             own_fds: tuple[int, int]) -> None:
-    if request.get("op") != "spawn" or len(fds) != 1:
+    if request.get("op") != "spawn" or len(fds) not in (1, 2):
         for fd in fds:
             os.close(fd)
         _send(control, {"op": "error", "id": request.get("id"), "error": "bad request"})
@@ -120,7 +123,7 @@ def _handle(control: socket.socket, request: dict[str, Any], fds: list[int],
     if pid == 0:  # the child: never returns
         code = 1
         try:
-            _become_child(control, fds[0], own_fds, zygote, request)
+            _become_child(control, fds, own_fds, zygote, request)
             from tools.runtime.launch import run_functions_framework
 
             code = run_functions_framework(list(request["argv"]))
@@ -130,12 +133,13 @@ def _handle(control: socket.socket, request: dict[str, Any], fds: list[int],
             print(f"zygote child failed: {exc!r}", file=sys.stderr, flush=True)
         finally:
             os._exit(code)
-    os.close(fds[0])
+    for fd in fds:
+        os.close(fd)
     _send(control, {"op": "spawned", "id": request["id"], "pid": pid})
 
 
-def _become_child(control: socket.socket, out: int, own_fds: tuple[int, int], zygote: int,
-                  request: dict[str, Any]) -> None:
+def _become_child(control: socket.socket, output: list[int], own_fds: tuple[int, int],
+                  zygote: int, request: dict[str, Any]) -> None:
     """Turn the fresh fork into what spawn.spawn() would have started."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -144,9 +148,10 @@ def _become_child(control: socket.socket, out: int, own_fds: tuple[int, int], zy
         os.close(fd)
     os.setpgid(0, 0)  # its own process group, like spawn(process_group=0)
     _die_with(zygote)
-    os.dup2(out, 1)
-    os.dup2(out, 2)
-    os.close(out)
+    os.dup2(output[0], 1)
+    os.dup2(output[-1], 2)
+    for fd in output:
+        os.close(fd)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])

@@ -37,10 +37,14 @@ class ZygoteError(RuntimeError):
 
 
 class ZygoteProcess:
-    """A function process forked by the zygote, with the Popen methods the runtime uses."""
+    """A function process forked by the zygote, with the Popen methods the runtime uses.
+    Its output pipe is `stdout`, or `stderr` when its stdout went to a file."""
 
-    def __init__(self, client: ZygoteClient, pid: int, stdout: IO[bytes]) -> None:
-        self._client, self.pid, self.stdout = client, pid, stdout
+    def __init__(self, client: ZygoteClient, pid: int, pipe: IO[bytes], *,
+                 stdout_to_file: bool = False) -> None:
+        self._client, self.pid = client, pid
+        self.stdout: IO[bytes] | None = None if stdout_to_file else pipe
+        self.stderr: IO[bytes] | None = pipe if stdout_to_file else None
         self.returncode: int | None = None
         self.args = f"zygote child {pid}"
 
@@ -98,8 +102,9 @@ class ZygoteClient:
             raise ZygoteError(f"the zygote did not start: {exc!r}") from exc
 
     def spawn(self, args: list[str], *, cwd: Path, env: Mapping[str, str],
-              timeout: float = 10.0) -> ZygoteProcess:
-        """Fork a child that runs functions-framework with `args` (its arguments)."""
+              timeout: float = 10.0, stdout: int | None = None) -> ZygoteProcess:
+        """Fork a child that runs functions-framework with `args` (its arguments); its
+        stdout goes to the file descriptor `stdout` if given (stderr to the pipe)."""
         read_end, write_end = os.pipe()
         request_id = next(self._ids)
         answer: Future[int] = Future()
@@ -110,7 +115,8 @@ class ZygoteClient:
                 self._pending[request_id] = answer
                 request = {"op": "spawn", "id": request_id, "argv": args, "cwd": str(cwd),
                            "env": dict(env)}
-                socket.send_fds(self._socket, [json.dumps(request).encode()], [write_end])
+                output = [write_end] if stdout is None else [stdout, write_end]
+                socket.send_fds(self._socket, [json.dumps(request).encode()], output)
             pid = answer.result(timeout)
         except Exception as exc:
             os.close(read_end)
@@ -118,7 +124,8 @@ class ZygoteClient:
         finally:
             os.close(write_end)
             self._pending.pop(request_id, None)
-        child = ZygoteProcess(self, pid, os.fdopen(read_end, "rb"))
+        child = ZygoteProcess(self, pid, os.fdopen(read_end, "rb"),
+                              stdout_to_file=stdout is not None)
         with self._changed:
             self._children[pid] = child
             if pid in self._exits:
