@@ -71,6 +71,18 @@ def test_offsets_commit_only_up_to_the_first_unfinished_record() -> None:
     assert tracker.committable() == 10 and tracker.low_water() == 10
 
 
+def test_offset_tracker_is_settled_only_when_nothing_runs_and_all_is_committed() -> None:
+    """The dispatcher polls for long only then (tools/runtime/dispatcher.py _poll_wait)."""
+    tracker = OffsetTracker()
+    assert tracker.settled(None)  # nothing handed out yet
+    tracker.add(5)
+    assert not tracker.settled(None) and not tracker.settled(5)  # 5 is running
+    tracker.finish(5)
+    assert not tracker.settled(None)  # finished, not committed yet
+    assert not tracker.settled(5)
+    assert tracker.settled(6)
+
+
 def _message(offset: int) -> Message:
     return Message(topic="t", partition=0, offset=offset, value=b"")
 

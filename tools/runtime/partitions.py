@@ -53,6 +53,11 @@ class OffsetTracker:
         with self._lock:
             return self._next
 
+    def settled(self, committed: int | None) -> bool:
+        """Nothing handed out is unfinished, and `committed` is as far as it can go."""
+        with self._lock:
+            return not self._pending and self._next == committed
+
     def low_water(self) -> int | None:
         """The first offset not finished: pending or, when all are done, the next one."""
         with self._lock:
