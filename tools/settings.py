@@ -40,8 +40,8 @@ class LocalSettings(Settings):
     kafka_session_timeout_ms: int | None = Field(
         default=None, ge=1000, le=300_000,
         description="The KafkaSource emulation's session.timeout.ms: how long a consumer that "
-        "died without leaving (SIGKILL) keeps its partitions; unset: librdkafka's 45 s on "
-        "Kafka, 6 s on Tansu.",
+        "died without leaving (SIGKILL) keeps its partitions; unset: 10 s on Kafka, 6 s on "
+        "Tansu.",
     )
 
 

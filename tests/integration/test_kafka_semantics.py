@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # ConfigResource: re-exported
+    AdminClient,
+    ConfigResource,
+)
 from sqlalchemy import create_engine, pool, text
 
 from common.events import catalogue
@@ -49,9 +52,10 @@ def kafka(settings: LocalSettings) -> Iterator[KafkaOps]:
         yield ops
 
 
-def _topic(settings: LocalSettings, partitions: int = 1, **config: str) -> str:
+def _topic(settings: LocalSettings, partitions: int = 1,
+           config: dict[str, str] | None = None) -> str:
     name = f"sem-{uuid.uuid4().hex[:10]}"
-    ensure_topics(settings, [TopicSpec(name, partitions, config)])
+    ensure_topics(settings, [TopicSpec(name, partitions, config or {})])
     return name
 
 
@@ -123,7 +127,7 @@ def test_the_idempotent_producer_is_acknowledged_by_the_broker(settings: LocalSe
 def test_topics_are_created_as_the_manifests_say_and_never_on_demand(
         settings: LocalSettings) -> None:
     # The session's topics were created by the runtime's own path (tests/conftest.py).
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": str(settings.kafka_bootstrap_servers)})
     manifests = load_topic_specs(ROOT)
     metadata = admin.list_topics(timeout=30)
     resources = [ConfigResource("topic", name) for name in catalogue.topics()]
@@ -191,7 +195,7 @@ def test_the_outbox_republish_reports_a_record_the_broker_refused(
     """flush() said 0 left and the re-publish counted the row as produced; Kafka had
     refused it (larger than the topic's max.message.bytes), which only the delivery
     report says."""
-    topic = _topic(settings, **{"max.message.bytes": "256"})
+    topic = _topic(settings, config={"max.message.bytes": "256"})
     url = fresh_database("kafka_refused")
     upgrade(url)
     order = uuid.uuid4()
