@@ -34,10 +34,12 @@ from common.events import catalogue
 from common.kafka import close_producers
 from common.migrate import upgrade
 from common.settings import KafkaBrokerKind, Settings, get_settings
+from tests.helpers import apt_install
 from tests.redis_server import RedisServer
 from tools.infra import create_database, drop_database
 from tools.infra.apache_kafka import KafkaServer
 from tools.infra.embedded_pg import EmbeddedPostgres
+from tools.infra.kafka_dist import KafkaSetupError, ensure_dist
 from tools.infra.tansu import TansuBroker
 from tools.kafka_clients import ensure_topics, runtime_topics
 from tools.runtime.topics import load_topic_specs
@@ -117,6 +119,24 @@ def pg_server_url() -> Iterator[str]:
         EmbeddedPostgres(base / "data", log_path=base / "postgres.log") as server,
     ):
         yield server.url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kafka_prerequisites() -> None:
+    """On a Kafka session: Java and the broker's jars before any test starts a broker (the
+    session fixture or a `saga up`). Java and Maven are installed with apt-get where they
+    are missing and can be (CI runs as root); else the session fails naming the fix."""
+    if session_broker_kind() != "kafka" or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return
+    try:
+        ensure_dist()
+    except KafkaSetupError as first:
+        why = apt_install("default-jre-headless", "maven")  # Java 17 on Debian 12, 21 on 13
+        try:
+            ensure_dist()
+        except KafkaSetupError as again:
+            pytest.fail(f"the Kafka tier cannot run: {again} (apt-get: {why or 'installed'};"
+                        f" first attempt: {first})", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ POM = KAFKA_DIR / "pom.xml"
 LOG4J_CONFIG = KAFKA_DIR / "log4j2.properties"
 MIN_JAVA = 17  # Kafka 4 brokers run on Java 17 or newer
 INSTALL_JAVA = ("install OpenJDK 17 or newer (Debian/Ubuntu: apt-get install "
-                "openjdk-17-jre-headless), or point JAVA_HOME at one")
+                "openjdk-17-jre-headless, or default-jre-headless), or point JAVA_HOME at one")
 INSTALL_MAVEN = "install Maven (Debian/Ubuntu: apt-get install maven)"
 _MVN_TIMEOUT_S = 900.0  # the first download: ~45 MB of jars
 _COMPLETE = ".complete"  # written last: a cache dir without it is an interrupted download
