@@ -9,6 +9,7 @@ and a short fetch wait (default fetch settings ran at ~900 msg/s).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -121,4 +122,23 @@ def ensure_topics(settings: LocalSettings, topics: Iterable[str | TopicSpec],
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
+    _wait_visible(admin, {t.topic: t.num_partitions for t in missing}, timeout)
     return created
+
+
+def _wait_visible(admin: AdminClient, topics: Mapping[str, int], timeout: float) -> None:
+    """Until the broker's metadata shows every topic with its partitions. Kafka answers
+    CreateTopics once its controller has the topic; the broker that serves metadata learns
+    of it a moment later, and a client asking then is told UNKNOWN_TOPIC_OR_PART."""
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = admin.list_topics(timeout=timeout).topics
+        waiting = [name for name, count in topics.items()
+                   if name not in metadata or metadata[name].error is not None
+                   or len(metadata[name].partitions) < count]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaException(f"topics created but not visible after {timeout:.0f} s: "
+                                 f"{', '.join(sorted(waiting))}")
+        time.sleep(0.05)  # polling the broker's metadata, bounded by the deadline

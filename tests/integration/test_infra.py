@@ -25,6 +25,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from common.settings import Settings
 from tests.conftest import session_broker_kind
+from tests.helpers import wait_for
 from tools.infra import mask_url, url_with_database
 from tools.infra.embedded_pg import EmbeddedPostgres
 from tools.infra.ports import port_is_free
@@ -148,7 +149,9 @@ def test_topics_idempotent_producer_and_consumer_group(kafka_bootstrap: str) -> 
     admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[
         topic
     ].result(timeout=10)
-    assert len(admin.list_topics(topic, timeout=5).topics[topic].partitions) == 3
+    # Kafka's metadata shows a new topic a moment after CreateTopics answered.
+    wait_for(lambda: len(admin.list_topics(topic, timeout=5).topics[topic].partitions) == 3,
+             message="the new topic's three partitions in the metadata")
 
     # Producer and consumer settings for the embedded broker: DESIGN.md section 7.
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True,
