@@ -93,7 +93,7 @@ def idle(state_dir: Path, seconds: float, timeout: float, after_s: float) -> dic
     first: dict[int, tuple[str, float]] = {}
     last: dict[int, tuple[str, float]] = {}
 
-    def sample() -> list[psutil.Process]:
+    def sample(baseline: bool = False) -> list[psutil.Process]:
         tree = [runtime, *runtime.children(recursive=True)]
         for proc in tree:
             try:
@@ -102,12 +102,13 @@ def idle(state_dir: Path, seconds: float, timeout: float, after_s: float) -> dic
             except psutil.Error:
                 continue
             cpu = times.user + times.system
-            first.setdefault(proc.pid, (part, cpu if not last else 0.0))
+            # A process seen in the first sample counts from then; one born later from 0.
+            first.setdefault(proc.pid, (part, cpu if baseline else 0.0))
             last[proc.pid] = (part, cpu)
         return tree
 
     began = time.monotonic()
-    tree = sample()
+    tree = sample(baseline=True)
     while time.monotonic() - began < seconds:
         time.sleep(0.5)  # sampling interval of a measurement
         tree = sample()
@@ -130,7 +131,8 @@ def idle(state_dir: Path, seconds: float, timeout: float, after_s: float) -> dic
             "memory_mb": {k: round(v, 1) for k, v in sorted(memory.items())}
             | {"total_pss_mb": round(sum(v for k, v in memory.items()
                                          if k.endswith("_pss_mb")), 1)},
-            "after_s": after_s, "broker": state.get("kafka_broker_kind")}
+            "after_s": after_s, "broker": state.get("kafka_broker_kind"),
+            "up_timings_s": state.get("timings")}
 
 
 def _part(proc: psutil.Process, runtime_pid: int) -> str:
