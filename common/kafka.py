@@ -1,7 +1,7 @@
 """confluent-kafka configuration of what a function does with Kafka: produce. (Consumers and
 topic administration belong to the tools: tools/kafka_clients.py.)
 
-Real Kafka gets conventional settings. The embedded Tansu broker (settings.kafka_embedded)
+Real Kafka gets conventional settings. The Tansu broker (settings.kafka_broker_kind "tansu")
 gets one workaround (docs/architecture.md, "Two brokers"): one record per batch, because
 its high watermark counts batches, not records.
 """
@@ -45,7 +45,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "message.timeout.ms": 30_000,
         "socket.keepalive.enable": True,
     }
-    if settings.kafka_embedded:
+    if settings.kafka_broker_kind == "tansu":
         config["batch.num.messages"] = 1
     return config
 

@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["local", "production"]
+KafkaBrokerKind = Literal["kafka", "tansu"]
 
 
 class Settings(BaseSettings):
@@ -36,10 +37,12 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
-    kafka_embedded: bool = Field(
-        default=False,
-        description="Set by the local runtime when it started the embedded broker: enables the "
-        "client settings that work around its quirks (docs/architecture.md, 'Two brokers').",
+    kafka_broker_kind: KafkaBrokerKind = Field(
+        default="kafka",
+        description="What kind of broker the clients talk to: Apache Kafka (any real cluster, "
+        "and the local runtime's `--broker kafka`), or the Tansu broker the local runtime "
+        "starts by default, whose quirks the clients work around (docs/architecture.md, "
+        "'Two brokers'). The local runtime sets it for the processes it starts.",
     )
 
     # --- profile and identity ----------------------------------------------------------

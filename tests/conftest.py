@@ -1,9 +1,16 @@
-"""Session fixtures shared by the whole test suite: where PostgreSQL and Kafka come from.
+"""Session fixtures shared by the whole test suite: where PostgreSQL, Kafka and Redis come
+from, and which broker the session tests on.
 
+- `--broker embedded|kafka` (or SAGA_TEST_BROKER; default embedded): the broker of the
+  session. `./taskw test` runs the whole suite on the embedded Tansu broker, then
+  tests/integration and tests/e2e again with `--broker kafka` (Apache Kafka). The choice
+  is also exported as SAGA_BROKER, so every `saga up` a test starts runs on it.
 - `pg_server_url`: DATABASE_URL when set (CI runs PostgreSQL on 127.0.0.1:5432 with trust
   auth), else one embedded PostgreSQL for the session, in a temporary directory.
-- `kafka_bootstrap`: KAFKA_BOOTSTRAP_SERVERS when set, else one embedded broker.
+- `kafka_bootstrap`: KAFKA_BOOTSTRAP_SERVERS when set, else one broker of the session's
+  kind.
 - `fresh_database(prefix)`: a brand-new database on that server; dropped at session end.
+- `redis_url`: REDIS_TEST_URL when set, else a redis-server of the session's own.
 
 Session scoped and lazy: a run pays for a server only if one of its tests asks for it.
 Unit tests (tests/unit) use none of them.
@@ -23,12 +30,58 @@ from pathlib import Path
 import pytest
 
 from common.db import dispose_engines
+from common.events import catalogue
 from common.kafka import close_producers
 from common.migrate import upgrade
-from common.settings import Settings, get_settings
+from common.settings import KafkaBrokerKind, Settings, get_settings
+from tests.helpers import apt_install
+from tests.redis_server import RedisServer
+from tools import REPO_ROOT
 from tools.infra import create_database, drop_database
-from tools.infra.embedded_kafka import EmbeddedBroker
+from tools.infra.apache_kafka import KafkaServer
 from tools.infra.embedded_pg import EmbeddedPostgres
+from tools.infra.kafka_dist import KafkaSetupError, ensure_dist
+from tools.infra.tansu import TansuBroker
+from tools.kafka_clients import ensure_topics, runtime_topics
+from tools.runtime.topics import load_topic_specs
+from tools.settings import LocalSettings
+
+BROKERS = ("embedded", "kafka")
+_session: dict[str, KafkaBrokerKind] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--broker", choices=BROKERS, default=os.environ.get("SAGA_TEST_BROKER") or "embedded",
+        help="the broker of the session: embedded (Tansu) or kafka (Apache Kafka; needs Java "
+        "17+ and Maven); default SAGA_TEST_BROKER, else embedded")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    broker = config.getoption("--broker")
+    # Every `saga up` the tests start inherits it (they pass os.environ on).
+    os.environ["SAGA_BROKER"] = broker
+    os.environ.pop("SAGA_KAFKA_BROKER_KIND", None)  # each test says what its broker is
+    given = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    _session["kind"] = "kafka" if given or broker == "kafka" else "tansu"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kind = session_broker_kind()
+    for item in items:
+        if kind == "kafka" and item.get_closest_marker("tansu_only"):
+            item.add_marker(pytest.mark.skip(
+                reason="about the Tansu broker only; this session runs on Apache Kafka"))
+        if kind != "kafka" and item.get_closest_marker("kafka_only"):
+            item.add_marker(pytest.mark.skip(
+                reason="about Apache Kafka only: `./taskw test` runs it in its Kafka tier "
+                "(pytest --broker kafka)"))
+
+
+def session_broker_kind() -> KafkaBrokerKind:
+    """What the session's broker is: Apache Kafka when KAFKA_BOOTSTRAP_SERVERS names one (at
+    the session's start) or the session runs with --broker kafka; else Tansu."""
+    return _session.get("kind", "tansu")
 
 
 @contextmanager
@@ -67,16 +120,58 @@ def pg_server_url() -> Iterator[str]:
         yield server.url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kafka_prerequisites() -> None:
+    """On a Kafka session: Java and the broker's jars before any test starts a broker (the
+    session fixture or a `saga up`). Java and Maven are installed with apt-get where they
+    are missing and can be (CI runs as root); else the session fails naming the fix."""
+    if session_broker_kind() != "kafka" or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return
+    try:
+        ensure_dist()
+    except KafkaSetupError as first:
+        why = apt_install("default-jre-headless", "maven")  # Java 17 on Debian 12, 21 on 13
+        try:
+            ensure_dist()
+        except KafkaSetupError as again:
+            pytest.fail(f"the Kafka tier cannot run: {again} (apt-get: {why or 'installed'};"
+                        f" first attempt: {first})", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """bootstrap.servers of a Kafka-protocol broker."""
+    """bootstrap.servers of the session's broker (session_broker_kind() says which), with
+    the catalogue's topics created as kafka-sources/topics/ says, as `saga up` and a
+    cluster's KafkaTopics do (Kafka creates no topic on a producer's demand)."""
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if given:
+        _create_topics(given)
+        yield given
+        return
+    base = tmp_path_factory.mktemp("broker")
+    server = (KafkaServer(base / "kafka", log_path=base / "kafka.log")
+              if session_broker_kind() == "kafka" else TansuBroker(log_path=base / "broker.log"))
+    with server:
+        _create_topics(server.bootstrap)
+        yield server.bootstrap
+
+
+def _create_topics(bootstrap: str) -> None:
+    settings = LocalSettings(kafka_bootstrap_servers=bootstrap,
+                             kafka_broker_kind=session_broker_kind())
+    ensure_topics(settings, runtime_topics(settings, catalogue.topics(),
+                                           load_topic_specs(REPO_ROOT)))
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """redis:// URL of a Redis the cache tests may use (and flush)."""
+    given = os.environ.get("REDIS_TEST_URL")
     if given:
         yield given
         return
-    log = tmp_path_factory.mktemp("embedded-kafka") / "broker.log"
-    with EmbeddedBroker(log_path=log) as broker:
-        yield broker.bootstrap
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")
@@ -125,9 +220,7 @@ def saga_env(
     Yields the resulting Settings; caches, engines and producers are reset around it."""
     monkeypatch.setenv("DATABASE_URL", migrated_database)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    monkeypatch.setenv(
-        "SAGA_KAFKA_EMBEDDED", "false" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else "true"
-    )
+    monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", session_broker_kind())
     monkeypatch.setenv("SAGA_JWT_SECRET", TEST_JWT_SECRET)
     monkeypatch.setenv("SAGA_PROFILE", "local")
     monkeypatch.delenv("REDIS_URL", raising=False)  # tests that want the cache set it

@@ -1,14 +1,16 @@
 """The Kafka clients only the tools use: the KafkaSource emulation's consumers and topic
 administration (a function in a pod only produces: common/kafka.py).
 
-Real Kafka gets conventional settings. The embedded Tansu broker (settings.kafka_embedded)
-gets the workarounds docs/architecture.md lists under "Two brokers": short session timeouts
-(its first assignment arrives after half of session.timeout.ms), fewer partitions and a
-short fetch wait (default fetch settings ran at ~900 msg/s).
+Apache Kafka gets conventional settings. The Tansu broker (settings.kafka_broker_kind
+"tansu") gets the workarounds docs/architecture.md lists under "Two brokers": short session
+timeouts (its first assignment arrives after half of session.timeout.ms), fewer partitions
+and a short fetch wait (default fetch settings ran at ~900 msg/s).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -17,15 +19,30 @@ from confluent_kafka.cimpl import NewTopic
 
 from common.kafka import client_config
 from common.settings import Settings
+from tools.runtime.topics import TopicSpec, specs_for
 from tools.settings import LocalSettings
 
-# The embedded broker's defaults (see topic_partitions below and docs/benchmarks.md). Idle,
-# it took 36% of a core with 3 partitions and a 10 ms fetch wait, 12% with 1 and 30 ms;
-# under load 25-30 ms of CPU per order with 3/10, 15-16 with 2/20 or 1/25. Latency barely
-# moved (p99 at 15 orders/s: 347 ms with 3/10, 306 with 1/25): the hop's wait grows, but
-# the CPU it frees shortens every queue.
-EMBEDDED_PARTITIONS = 2
-EMBEDDED_FETCH_WAIT_MS = 20
+# Tansu's defaults (see topic_partitions below and docs/benchmarks.md). Idle, it took 36%
+# of a core with 3 partitions and a 10 ms fetch wait, 12% with 1 and 30 ms; under load
+# 25-30 ms of CPU per order with 3/10, 15-16 with 2/20 or 1/25. Latency barely moved (p99
+# at 15 orders/s: 347 ms with 3/10, 306 with 1/25): the hop's wait grows, but the CPU it
+# frees shortens every queue.
+TANSU_PARTITIONS = 2
+TANSU_FETCH_WAIT_MS = 20
+# Apache Kafka answers a fetch as soon as a record arrives (fetch.min.bytes 1), so the wait
+# only bounds how often an idle consumer asks: librdkafka's default. Measured with
+# `python -m tools.ops.up_bench --command "./taskw up -- --broker kafka" --idle 60`: the
+# broker took 3.3% of a core over the first idle minute at 500 ms, 7.6-8.7% at 50 ms.
+KAFKA_FETCH_WAIT_MS = 500
+# How long a consumer that died without leaving (a SIGKILLed `saga up`) keeps its
+# partitions: librdkafka's 45 s (sized for clouds' network blips) made a restarted runtime
+# wait that long for them; on loopback 10 s (Kafka's default before 3.0) is plenty.
+KAFKA_SESSION_TIMEOUT_MS = 10_000
+KAFKA_PARTITIONS = 3  # a topic no KafkaTopic describes (the manifests' dev size)
+
+
+def is_tansu(settings: Settings) -> bool:
+    return settings.kafka_broker_kind == "tansu"
 
 
 def consumer_config(settings: LocalSettings, group_id: str, initial_offset: str) -> dict[str, Any]:
@@ -37,16 +54,20 @@ def consumer_config(settings: LocalSettings, group_id: str, initial_offset: str)
         "auto.offset.reset": initial_offset,
         "enable.partition.eof": False,
     }
-    if settings.kafka_embedded:
+    if is_tansu(settings):
         config |= {
             "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 500,
-            "fetch.wait.max.ms": EMBEDDED_FETCH_WAIT_MS,
+            "fetch.wait.max.ms": TANSU_FETCH_WAIT_MS,
         }
     else:
-        config["fetch.wait.max.ms"] = 50
+        config |= {"fetch.wait.max.ms": KAFKA_FETCH_WAIT_MS,
+                   "session.timeout.ms": KAFKA_SESSION_TIMEOUT_MS}
     if settings.kafka_fetch_wait_ms is not None:
         config["fetch.wait.max.ms"] = settings.kafka_fetch_wait_ms
+    if settings.kafka_session_timeout_ms is not None:
+        config["session.timeout.ms"] = settings.kafka_session_timeout_ms
+        config["heartbeat.interval.ms"] = max(100, settings.kafka_session_timeout_ms // 10)
     return config
 
 
@@ -55,29 +76,44 @@ def admin_client(settings: Settings) -> AdminClient:
 
 
 def topic_partitions(settings: LocalSettings) -> int:
-    """Partitions for a topic the local runtime creates. The embedded broker (Tansu 0.6)
-    answers every fetch by listing what the partition holds and sleeps the whole fetch wait
-    even when it has records, so fewer partitions and a longer wait cost it less CPU per
-    order (measured in docs/benchmarks.md); production topics are sized in kafka-sources/topics/."""
+    """Partitions of a topic the local runtime creates that no KafkaTopic describes. Tansu
+    (0.6) answers every fetch by listing what the partition holds and sleeps the whole
+    fetch wait even when it has records, so fewer partitions and a longer wait cost it less
+    CPU per order (measured in docs/benchmarks.md); on Kafka, kafka-sources/topics/ decides."""
     if settings.topic_partitions is not None:
         return settings.topic_partitions
-    return EMBEDDED_PARTITIONS if settings.kafka_embedded else 3
+    return TANSU_PARTITIONS if is_tansu(settings) else KAFKA_PARTITIONS
 
 
-def ensure_topics(
-    settings: LocalSettings, names: list[str], partitions: int | None = None, timeout: float = 30.0
-) -> list[str]:
-    """Create the topics that do not exist yet; returns the names it created."""
+def runtime_topics(settings: LocalSettings, names: Iterable[str],
+                   manifests: Mapping[str, TopicSpec]) -> list[TopicSpec]:
+    """How the local runtime creates `names`: as their KafkaTopics in kafka-sources/topics/
+    say (`manifests`, from load_topic_specs), a topic no KafkaTopic describes with
+    topic_partitions(). On Tansu every topic gets topic_partitions() and no configuration
+    (it keeps records in memory: retention does not apply). SAGA_TOPIC_PARTITIONS wins."""
+    default = topic_partitions(settings)
+    specs = specs_for(names, manifests, default_partitions=default)
+    if is_tansu(settings):
+        return [TopicSpec(spec.name, default) for spec in specs]
+    if settings.topic_partitions is not None:
+        return [TopicSpec(spec.name, default, spec.config) for spec in specs]
+    return specs
+
+
+def ensure_topics(settings: LocalSettings, topics: Iterable[str | TopicSpec],
+                  timeout: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet, each as its TopicSpec says (a bare name:
+    topic_partitions(), the broker's default configuration); the names it created."""
+    specs = [t if isinstance(t, TopicSpec) else TopicSpec(t, topic_partitions(settings))
+             for t in topics]
     admin = admin_client(settings)
     existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [name for name in names if name not in existing]
+    missing = [NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=-1,
+                        config=dict(spec.config))
+               for spec in specs if spec.name not in existing]
     if not missing:
         return []
-    count = partitions or topic_partitions(settings)
-    futures = admin.create_topics(
-        [NewTopic(name, num_partitions=count, replication_factor=-1) for name in missing],
-        operation_timeout=timeout,
-    )
+    futures = admin.create_topics(missing, operation_timeout=timeout)
     created = []
     for name, future in futures.items():
         try:
@@ -86,4 +122,23 @@ def ensure_topics(
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
+    _wait_visible(admin, {t.topic: t.num_partitions for t in missing}, timeout)
     return created
+
+
+def _wait_visible(admin: AdminClient, topics: Mapping[str, int], timeout: float) -> None:
+    """Until the broker's metadata shows every topic with its partitions. Kafka answers
+    CreateTopics once its controller has the topic; the broker that serves metadata learns
+    of it a moment later, and a client asking then is told UNKNOWN_TOPIC_OR_PART."""
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = admin.list_topics(timeout=timeout).topics
+        waiting = [name for name, count in topics.items()
+                   if name not in metadata or metadata[name].error is not None
+                   or len(metadata[name].partitions) < count]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaException(f"topics created but not visible after {timeout:.0f} s: "
+                                 f"{', '.join(sorted(waiting))}")
+        time.sleep(0.05)  # polling the broker's metadata, bounded by the deadline

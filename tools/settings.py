@@ -4,9 +4,15 @@ SAGA_ prefix, so one `.env` or shell configures both."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from common.settings import Settings
+
+# What `./taskw up` starts when KAFKA_BOOTSTRAP_SERVERS is unset: Tansu (memory only, needs
+# nothing but the Python wheel) or Apache Kafka (durable, needs Java 17+ and Maven).
+EmbeddedBroker = Literal["embedded", "kafka"]
 
 
 class LocalSettings(Settings):
@@ -15,14 +21,27 @@ class LocalSettings(Settings):
     idle_scale_to_zero_s: float = Field(
         default=30.0, gt=0,
         description="Idle time after which a min-scale 0 function is stopped locally.")
+    broker: EmbeddedBroker = Field(
+        default="embedded",
+        description="The broker `./taskw up` starts when KAFKA_BOOTSTRAP_SERVERS is unset: "
+        "embedded (Tansu, in memory) or kafka (Apache Kafka 4 in KRaft mode, its logs under "
+        "SAGA_STATE_DIR/kafka; needs Java 17+ and Maven). `saga up --broker` wins.",
+    )
     topic_partitions: int | None = Field(
         default=None, ge=1,
-        description="Partitions of the topics the local runtime creates; unset: 3 on Kafka, 2 "
-        "on the embedded broker (docs/benchmarks.md: each partition costs it CPU even idle).",
+        description="Partitions of the topics the local runtime creates; unset: as "
+        "kafka-sources/topics/ says on Kafka, 2 on Tansu (docs/benchmarks.md: each partition "
+        "costs it CPU even idle).",
     )
     kafka_fetch_wait_ms: int | None = Field(
         default=None, ge=1, le=1000,
-        description="Consumers' fetch.wait.max.ms; unset: 50 on Kafka, 20 on the embedded broker.",
+        description="Consumers' fetch.wait.max.ms; unset: 500 on Kafka, 20 on Tansu.",
+    )
+    kafka_session_timeout_ms: int | None = Field(
+        default=None, ge=1000, le=300_000,
+        description="The KafkaSource emulation's session.timeout.ms: how long a consumer that "
+        "died without leaving (SIGKILL) keeps its partitions; unset: 10 s on Kafka, 6 s on "
+        "Tansu.",
     )
 
 

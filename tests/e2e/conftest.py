@@ -2,8 +2,9 @@
 the real manifests), for end-to-end tests. One per session.
 
 It uses the session's PostgreSQL server (a fresh database) and, unless
-KAFKA_BOOTSTRAP_SERVERS is set, lets the runtime start its own embedded broker, so the
-stack's KafkaSources see only the stack's events. Stopped with SIGINT (Ctrl-C) at the end,
+KAFKA_BOOTSTRAP_SERVERS is set, lets the runtime start its own broker (the session's kind:
+SAGA_BROKER, set from pytest's --broker), so the stack's KafkaSources see only the stack's
+events. Stopped with SIGINT (Ctrl-C) at the end,
 and the test fails if it leaves a process behind.
 """
 
@@ -30,6 +31,7 @@ from tests.helpers import wait_for
 from tools import REPO_ROOT
 from tools.apiclient import ApiClient
 from tools.infra.ports import free_port
+from tools.ops.context import runtime_broker_kind
 from tools.runtime.state import read_state
 
 
@@ -104,7 +106,7 @@ def local_stack(
         KAFKA_BOOTSTRAP_SERVERS=state.get("kafka_bootstrap"),
         jwt_secret=TEST_JWT_SECRET,
         state_dir=state_dir,
-        kafka_embedded=bool((state.get("embedded") or {}).get("kafka")),
+        kafka_broker_kind=runtime_broker_kind(state),
     )
     stack = LocalStack(api_url, state_dir, state_dir / "logs", settings, process, output)
     children = psutil.Process(process.pid).children(recursive=True)

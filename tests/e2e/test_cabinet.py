@@ -9,9 +9,7 @@ root), and skips, saying why, only where that is impossible.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +18,12 @@ from typing import Any, Literal
 import pytest
 
 from tests.e2e.conftest import LocalStack
+from tests.helpers import apt_install
 from tools.apiclient import ApiClient
 
 pytestmark = pytest.mark.e2e
 
 PACKAGES = ("chromium", "chromium-driver")
-APT_TIMEOUT_S = 300
 # Flags that work in containers and on CI machines without a display, GPU or network.
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -42,35 +40,12 @@ def _binaries() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-def _apt_install() -> str | None:
-    """Install the packages; None on success, else why not."""
-    if shutil.which("apt-get") is None:
-        return "no apt-get on this machine"
-    if os.geteuid() != 0:
-        return "not root, so apt-get cannot install them"
-    env = dict(os.environ) | {"DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
-    try:
-        if subprocess.run(install, env=env, capture_output=True, timeout=APT_TIMEOUT_S,
-                          check=False).returncode != 0:
-            # A fresh machine may have no package lists yet.
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True,
-                           timeout=APT_TIMEOUT_S, check=False)
-            done = subprocess.run(install, env=env, capture_output=True, text=True,
-                                  timeout=APT_TIMEOUT_S, check=False)
-            if done.returncode != 0:
-                return f"apt-get install failed: {done.stderr.strip()[-300:]}"
-    except subprocess.TimeoutExpired:
-        return f"apt-get did not finish within {APT_TIMEOUT_S} s"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
     found = _binaries()
     if found is None:
-        why = _apt_install()
+        why = apt_install(*PACKAGES)
         found = _binaries()
         if found is None:
             pytest.skip(f"Chromium and chromedriver are not installed and could not be: "

@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from tests.conftest import session_broker_kind
 from tests.helpers import wait_for
 from tools.infra.ports import free_port
 from tools.loadgen.faults import ChaosBroker, FaultLog, Killer
@@ -55,7 +56,7 @@ def test_proxy_forwards_then_cuts_then_accepts_again() -> None:
 
 
 def test_the_broker_keeps_its_messages_across_a_cut(tmp_path: Path) -> None:
-    with ChaosBroker(tmp_path / "broker.log") as broker:
+    with ChaosBroker(tmp_path, session_broker_kind()) as broker:
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})  # kept: futures need it
         admin.create_topics([NewTopic("chaos-t", 1, 1)])["chaos-t"].result(10)
         producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 1})

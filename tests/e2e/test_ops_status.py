@@ -41,7 +41,7 @@ def ops(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lo
     assert settings.database_url is not None and settings.kafka_bootstrap_servers
     monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers)
-    monkeypatch.setenv("SAGA_KAFKA_EMBEDDED", str(settings.kafka_embedded).lower())
+    monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", settings.kafka_broker_kind)
     monkeypatch.setenv("SAGA_STATE_DIR", str(local_stack.state_dir))
     get_settings.cache_clear()
     yield local_stack

@@ -1,5 +1,6 @@
 """The optional Redis read-through cache of GET /orders/{id} (functions/api/cache.py),
-against the real Redis on 127.0.0.1:6379 (REDIS_TEST_URL to use another one).
+against a real Redis: the session's own redis-server (tests/conftest.py `redis_url`;
+REDIS_TEST_URL to use another one). Never skipped: without Redis the session fails.
 
 The cache must never serve a status older than a committed change, whichever function
 made it: the tests plant a recognisable view in Redis, change the order behind the API's
@@ -8,7 +9,6 @@ back (through common.order_state, as order-saga or timeouts do), and read it aga
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -31,27 +31,24 @@ from tests.functions.api_support import (
 
 pytestmark = pytest.mark.integration
 
-REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
 MARKER = "served from the cache"
 
 
 @pytest.fixture(scope="module")
-def redis_client() -> Iterator[Any]:
-    redis = pytest.importorskip("redis", reason="the redis package is not installed")
-    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {REDIS_TEST_URL} ({type(exc).__name__}): cache tests need one")
+def redis_client(redis_url: str) -> Iterator[Any]:
+    import redis  # a dependency of the image (functions/api/cache.py)
+
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=5)
+    client.ping()
     yield client
     client.close()
 
 
 @pytest.fixture
 def cached_env(
-    saga_env: Settings, redis_client: Any, monkeypatch: pytest.MonkeyPatch
+    saga_env: Settings, redis_client: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Settings]:
-    monkeypatch.setenv("REDIS_URL", REDIS_TEST_URL)
+    monkeypatch.setenv("REDIS_URL", redis_url)
     get_settings.cache_clear()
     cache.reset_caches()
     yield saga_env
@@ -192,7 +189,6 @@ def test_without_redis_url_there_is_no_cache(
 def test_an_unreachable_redis_costs_nothing_but_the_cache(
     saga_env: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    pytest.importorskip("redis", reason="the redis package is not installed")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
     get_settings.cache_clear()
     cache.reset_caches()

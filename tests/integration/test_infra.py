@@ -1,4 +1,5 @@
-"""The embedded PostgreSQL and broker, and infrastructure(), with real processes.
+"""The embedded PostgreSQL and Tansu broker, and infrastructure(), with real processes
+(Apache Kafka's own launcher: test_kafka_server.py).
 
 "No child left behind" is checked against our own process tree: the session's servers
 (tests/conftest.py) are children too, so tests compare the tree before and after.
@@ -23,11 +24,14 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from common.settings import Settings
+from tests.conftest import session_broker_kind
+from tests.helpers import wait_for
 from tools.infra import mask_url, url_with_database
-from tools.infra.embedded_kafka import EmbeddedBroker
 from tools.infra.embedded_pg import EmbeddedPostgres
 from tools.infra.ports import port_is_free
 from tools.infra.resolve import Infra, infrastructure
+from tools.infra.tansu import TansuBroker
+from tools.settings import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 
@@ -124,9 +128,10 @@ def test_start_reuses_a_server_that_a_live_process_runs(pg_tmp_path: Path) -> No
         assert first.pid is not None and _query(first.url, "SELECT 1") == [(1,)]
 
 
-def test_embedded_broker_starts_and_stops_without_leftovers(tmp_path: Path) -> None:
+@pytest.mark.tansu_only
+def test_tansu_starts_and_stops_without_leftovers(tmp_path: Path) -> None:
     before = _descendants()
-    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
+    broker = TansuBroker(log_path=tmp_path / "broker.log")
     bootstrap = broker.start()
     port = broker.port
     assert bootstrap == f"127.0.0.1:{port}"
@@ -144,7 +149,9 @@ def test_topics_idempotent_producer_and_consumer_group(kafka_bootstrap: str) -> 
     admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[
         topic
     ].result(timeout=10)
-    assert len(admin.list_topics(topic, timeout=5).topics[topic].partitions) == 3
+    # Kafka's metadata shows a new topic a moment after CreateTopics answered.
+    wait_for(lambda: len(admin.list_topics(topic, timeout=5).topics[topic].partitions) == 3,
+             message="the new topic's three partitions in the metadata")
 
     # Producer and consumer settings for the embedded broker: DESIGN.md section 7.
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True,
@@ -184,7 +191,7 @@ def test_infrastructure_uses_what_the_environment_names(
     before = _descendants()
     with infrastructure(Settings(), tmp_path) as infra:
         assert infra == Infra(database_url=pg_server_url, kafka_bootstrap=kafka_bootstrap,
-                              embedded_db=False, embedded_kafka=False)
+                              embedded_db=False, embedded_broker=None)
         assert _descendants() - before == set()  # new ones only: an older one may end meanwhile
     assert not (tmp_path / "pgdata").exists()
 
@@ -192,14 +199,16 @@ def test_infrastructure_uses_what_the_environment_names(
 @pytest.mark.usefixtures("no_infra_env")
 def test_infrastructure_starts_and_stops_embedded_servers(pg_tmp_path: Path) -> None:
     before = _descendants()
-    with infrastructure(Settings(), pg_tmp_path, need_kafka=False) as infra:
-        assert infra.embedded_db and not infra.embedded_kafka and infra.kafka_bootstrap == ""
+    broker: EmbeddedBroker = "kafka" if session_broker_kind() == "kafka" else "embedded"
+    with infrastructure(Settings(), pg_tmp_path, need_kafka=False, broker=broker) as infra:
+        assert infra.embedded_db and infra.embedded_broker is None
+        assert infra.kafka_bootstrap == ""
         _query(infra.database_url, "CREATE TABLE kept (x int)",
                "INSERT INTO kept VALUES (7) RETURNING x")
     assert _descendants() - before == set()  # new ones only: an older one may end meanwhile
 
-    with infrastructure(Settings(), pg_tmp_path, database="saga") as infra:
-        assert infra.embedded_db and infra.embedded_kafka
+    with infrastructure(Settings(), pg_tmp_path, database="saga", broker=broker) as infra:
+        assert infra.embedded_db and infra.embedded_broker == session_broker_kind()
         assert infra.database_url.endswith("/saga")
         assert _query(infra.database_url, "SELECT x FROM kept") == [(7,)]
         metadata = AdminClient({"bootstrap.servers": infra.kafka_bootstrap}).list_topics(
@@ -210,13 +219,14 @@ def test_infrastructure_starts_and_stops_embedded_servers(pg_tmp_path: Path) -> 
     assert _descendants() - before == set()  # new ones only: an older one may end meanwhile
     assert db_port is not None and port_is_free(db_port) and port_is_free(kafka_port)
     assert (pg_tmp_path / "logs" / "postgres.log").exists()
-    assert (pg_tmp_path / "logs" / "broker.log").exists()
+    broker_log = "kafka.log" if broker == "kafka" else "broker.log"
+    assert (pg_tmp_path / "logs" / broker_log).exists()
 
 
 def test_urls_never_show_a_password() -> None:
     url = "postgresql://saga:s3cr%40t@db.example:5432/saga?sslmode=require"
     assert mask_url(url) == "postgresql://saga:***@db.example:5432/saga?sslmode=require"
-    assert "s3cr" not in repr(Infra(url, "k:9092", embedded_db=False, embedded_kafka=False))
+    assert "s3cr" not in repr(Infra(url, "k:9092", embedded_db=False, embedded_broker=None))
     assert mask_url("postgresql://h/db?password=x&a=1") == "postgresql://h/db?password=***&a=1"
     assert url_with_database(url, "other") == (
         "postgresql://saga:s3cr%40t@db.example:5432/other?sslmode=require")

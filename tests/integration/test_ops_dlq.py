@@ -9,7 +9,6 @@ import contextlib
 import io
 import itertools
 import json
-import os
 import textwrap
 import threading
 import uuid
@@ -26,6 +25,7 @@ from sqlalchemy import create_engine, pool, text
 from common.cloudevents_kafka import to_kafka
 from common.kafka import producer_config
 from common.settings import get_settings, to_sqlalchemy_url
+from tests.conftest import session_broker_kind
 from tests.helpers import wait_for
 from tools import REPO_ROOT
 from tools.cli.main import main as saga_main
@@ -131,17 +131,17 @@ def stack(tmp_path: Path, fresh_database: Callable[[str], str], kafka_bootstrap:
     topic = f"poison-{uuid.uuid4().hex[:8]}"
     record, fixed = tmp_path / "received.ndjson", tmp_path / "fixed"
     _manifests(tmp_path, topic, record, fixed)
-    embedded = "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
+    kind = session_broker_kind()
     settings = LocalSettings().model_copy(update={
         "database_url": SecretStr(fresh_database("ops_dlq")),
-        "kafka_bootstrap_servers": kafka_bootstrap, "kafka_embedded": embedded,
+        "kafka_bootstrap_servers": kafka_bootstrap, "kafka_broker_kind": kind,
         "api_port": spawn.free_port(), "state_dir": tmp_path / "state",
         "jwt_secret": SecretStr("ops-dlq-test-secret")})
     assert settings.database_url is not None
     # The CLI, run in-process, reads the same database, broker and state dir.
     for name, value in {"DATABASE_URL": settings.database_url.get_secret_value(),
                         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-                        "SAGA_KAFKA_EMBEDDED": str(embedded).lower(),
+                        "SAGA_KAFKA_BROKER_KIND": kind,
                         "SAGA_STATE_DIR": str(tmp_path / "state")}.items():
         monkeypatch.setenv(name, value)
     ready, stop = threading.Event(), threading.Event()

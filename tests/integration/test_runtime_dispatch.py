@@ -12,7 +12,6 @@ import base64
 import dataclasses
 import itertools
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, Topic
 
 from common.cloudevents_kafka import to_kafka
 from common.kafka import client_config, producer_config
+from tests.conftest import session_broker_kind
 from tests.helpers import wait_for
 from tools import REPO_ROOT
 from tools.kafka_clients import consumer_config, ensure_topics
@@ -43,6 +43,7 @@ from tools.runtime.specs import (
     PingSourceSpec,
 )
 from tools.runtime.supervisor import Supervisor
+from tools.runtime.topics import TopicSpec
 from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration
@@ -57,10 +58,9 @@ def echo_spec(name: str, min_scale: int = 1) -> FunctionSpec:
 
 @pytest.fixture(scope="module")
 def settings(kafka_bootstrap: str) -> LocalSettings:
-    # The session broker is the embedded Tansu unless KAFKA_BOOTSTRAP_SERVERS names one.
     return LocalSettings().model_copy(update={
         "kafka_bootstrap_servers": kafka_bootstrap,
-        "kafka_embedded": "KAFKA_BOOTSTRAP_SERVERS" not in os.environ})
+        "kafka_broker_kind": session_broker_kind()})
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def committed(settings: LocalSettings, group: str, topic: str) -> dict[int, int]
 
 def new_topics(settings: LocalSettings) -> tuple[str, str]:
     topic = f"rt-{uuid.uuid4().hex[:10]}"
-    ensure_topics(settings, [topic, topic + ".dlq"], partitions=3)
+    ensure_topics(settings, [TopicSpec(topic, 3), TopicSpec(topic + ".dlq", 3)])
     return topic, topic + ".dlq"
 
 

@@ -5,7 +5,6 @@ PostgreSQL and broker; and the outbox re-publishing the embedded broker needs.""
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 import threading
 import urllib.request
@@ -25,7 +24,9 @@ from common.cloudevents_kafka import attributes_of, to_kafka
 from common.kafka import close_producers, producer_config
 from common.migrate import upgrade
 from common.settings import to_sqlalchemy_url
+from tests.conftest import session_broker_kind
 from tests.helpers import read_topic, wait_for
+from tools.kafka_clients import ensure_topics
 from tools.runtime import spawn
 from tools.runtime.recovery import republish_unfinished
 from tools.runtime.state import read_state
@@ -35,10 +36,6 @@ from tools.settings import LocalSettings
 pytestmark = pytest.mark.integration
 
 ECHO = str(Path(__file__).parent / "fixtures" / "runtime_echo.py")
-
-
-def _embedded() -> bool:
-    return "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
 
 
 def _manifests(root: Path, topic: str, record: Path) -> None:
@@ -127,7 +124,7 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
     _manifests(tmp_path, topic, record)
     settings = LocalSettings().model_copy(update={
         "database_url": SecretStr(fresh_database("runtime_up")),
-        "kafka_bootstrap_servers": kafka_bootstrap, "kafka_embedded": _embedded(),
+        "kafka_bootstrap_servers": kafka_bootstrap, "kafka_broker_kind": session_broker_kind(),
         "api_port": spawn.free_port(), "state_dir": tmp_path / "state",
         "jwt_secret": SecretStr("runtime-test-secret")})
     ready, stop = threading.Event(), threading.Event()
@@ -208,7 +205,7 @@ def test_outbox_of_unfinished_orders_is_published_again(
     url = fresh_database("runtime_recovery")
     upgrade(url)
     settings = LocalSettings().model_copy(update={"kafka_bootstrap_servers": kafka_bootstrap,
-                                             "kafka_embedded": _embedded()})
+                                             "kafka_broker_kind": session_broker_kind()})
     open_order, done_order = uuid.uuid4(), uuid.uuid4()
     engine = create_engine(to_sqlalchemy_url(url), poolclass=pool.NullPool)
     events = {}
@@ -230,6 +227,8 @@ def test_outbox_of_unfinished_orders_is_published_again(
                  "key": str(order), "attributes": json.dumps(attributes_of(event)),
                  "data": json.dumps(event.get_data())})
     engine.dispose()
+    # The runtime creates its topics before it re-publishes (Kafka creates none on demand).
+    ensure_topics(settings, [f"recovery-{order}" for order in events])
     try:
         assert republish_unfinished(settings, url) == 1
     finally:

@@ -57,3 +57,20 @@ def test_url_schemes() -> None:
     assert to_sqlalchemy_url("postgres://h/db") == "postgresql+psycopg://h/db"
     with pytest.raises(ValueError, match="postgresql://"):
         to_sqlalchemy_url("mysql://h/db")
+
+
+def test_the_broker_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools.settings import LocalSettings
+
+    for name in ("SAGA_BROKER", "SAGA_KAFKA_BROKER_KIND"):
+        monkeypatch.delenv(name, raising=False)
+    # Defaults: `saga up` starts Tansu; clients treat a broker as Apache Kafka.
+    assert LocalSettings().broker == "embedded"
+    assert Settings().kafka_broker_kind == "kafka"
+    monkeypatch.setenv("SAGA_BROKER", "kafka")
+    monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", "tansu")
+    assert LocalSettings().broker == "kafka"
+    assert Settings().kafka_broker_kind == "tansu"
+    monkeypatch.setenv("SAGA_BROKER", "redpanda")
+    with pytest.raises(ValueError, match="broker"):
+        LocalSettings()

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tools.cli.cmd_up import add_broker_option
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -28,6 +30,7 @@ def register(sub: Any) -> None:
                         help="default: bench/results in the project")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_broker_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -45,7 +48,11 @@ def run(args: argparse.Namespace) -> int:
     except (MixError, NoTarget) as exc:
         print(f"saga bench: {exc}")
         return 2
-    spec = BenchSpec(orders=args.orders, rate=args.rate, mix=args.mix,
+    if args.attach and args.broker:
+        print("saga bench: --broker starts a stack of its own; with --attach the running "
+              "stack's broker is used (drop one of them)")
+        return 2
+    spec = BenchSpec(orders=args.orders, rate=args.rate, mix=args.mix, broker=args.broker,
                      customers=args.customers, concurrency=args.concurrency,
                      warmup=args.warmup, bound=not args.no_bound,
                      bound_seconds=args.bound_seconds)

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tools.cli.cmd_up import add_broker_option
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -26,6 +28,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--results-dir", type=Path, default=None,
                         help="default: bench/results in the project")
     parser.add_argument("--json", action="store_true", help="print the JSON, not the table")
+    add_broker_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -33,12 +36,14 @@ def run(args: argparse.Namespace) -> int:
     from tools import REPO_ROOT
     from tools.eventbench import report
     from tools.eventbench.run import EventBenchSpec, run_event_bench
+    from tools.settings import get_local_settings
 
     only = set(args.only or ("alone", "served", "stack"))
     spec = EventBenchSpec(orders=args.orders, warmup=args.warmup, alone="alone" in only,
                           served="served" in only,
                           from_bench=args.from_bench if "stack" in only else None,
-                          bench_orders=args.bench_orders if "stack" in only else 0)
+                          bench_orders=args.bench_orders if "stack" in only else 0,
+                          broker=args.broker or get_local_settings().broker)
     result = run_event_bench(spec)
     path = report.write(result, args.results_dir or REPO_ROOT / "bench" / "results")
     result["results_file"] = str(path)

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tools.cli.cmd_up import add_broker_option
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -27,6 +29,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--runs", type=int, default=1, help="repeat the whole thing")
     parser.add_argument("--results-dir", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
+    add_broker_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -36,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from tools import REPO_ROOT
     from tools.loadgen.chaos import ChaosSpec, run_chaos
     from tools.loadgen.mix import FULL_MIX, MixError, parse_mix
+    from tools.settings import get_local_settings
 
     mix = FULL_MIX if args.mix == "full" else args.mix
     try:
@@ -46,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     spec = ChaosSpec(orders=args.orders, rate=args.rate, mix=mix, customers=args.customers,
                      concurrency=args.concurrency, kill_every_s=args.kill_every,
                      pg_restart_at_s=args.pg_restart_at, broker_cut_at_s=args.broker_cut_at,
-                     broker_cut_s=args.broker_cut, payment_window_s=args.payment_window)
+                     broker_cut_s=args.broker_cut, payment_window_s=args.payment_window,
+                     broker=args.broker or get_local_settings().broker)
     results_dir = args.results_dir or REPO_ROOT / "bench" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -59,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(result, default=str))
         else:
-            print(f"saga chaos run {n}/{args.runs}: {result['settled']}/{result['orders']} "
+            print(f"saga chaos run {n}/{args.runs} ({result['broker']}): "
+                  f"{result['settled']}/{result['orders']} "
                   f"settled, lost {result['lost']}, doubled {result['doubled']}, "
                   f"violations {result['violations']}, kills {sum(result['kills'].values())} "
                   f"{result['kills']}, {len(result['faults'])} fault log lines -> {path}")

@@ -5,10 +5,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+BROKERS = ("embedded", "kafka")
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("up", help="run the whole system locally (embedded defaults)")
+    add_broker_option(parser)
     parser.set_defaults(func=run)
+
+
+def add_broker_option(parser: argparse.ArgumentParser) -> None:
+    """--broker, shared by the commands that start a stack (up, bench, chaos)."""
+    parser.add_argument(
+        "--broker", choices=BROKERS, default=None,
+        help="the broker to start when KAFKA_BOOTSTRAP_SERVERS is unset: embedded (Tansu, "
+        "in memory, the default) or kafka (Apache Kafka 4, durable under SAGA_STATE_DIR/kafka;"
+        " needs Java 17+ and Maven); default: SAGA_BROKER, else embedded")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -16,4 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from tools.runtime.up import run_up
     from tools.settings import get_local_settings
 
-    return run_up(get_local_settings(), root=REPO_ROOT)
+    settings = get_local_settings()
+    if args.broker is not None:
+        settings = settings.model_copy(update={"broker": args.broker})
+    return run_up(settings, root=REPO_ROOT)

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from common.settings import Settings
 from tools.demo.drive import Expirer
+from tools.ops.context import runtime_broker_kind
 
 SHORTCUT_NOTE = ("the demo ran the timeouts sweep itself instead of waiting up to a minute "
                  "for the PingSource's next tick (same code: functions/timeouts/sweep.py)")
@@ -57,11 +58,10 @@ def sweep_now(base: Settings, runtime_state: dict[str, Any]) -> SweepNow | None:
     bootstrap = runtime_state.get("kafka_bootstrap")
     if not isinstance(database_url, str) or "***" in database_url or not bootstrap:
         return None
-    embedded = runtime_state.get("embedded") or {}
     settings = base.model_copy(update={
         "database_url": SecretStr(database_url),
         "kafka_bootstrap_servers": str(bootstrap),
-        "kafka_embedded": bool(embedded.get("kafka")) or base.kafka_embedded,
+        "kafka_broker_kind": runtime_broker_kind(runtime_state),
         "function_name": "demo",
         # The sweep also reports long-stuck orders; that report is not this demo's business.
         "stuck_after_s": 10 * 365 * 24 * 3600,

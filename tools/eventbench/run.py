@@ -18,6 +18,7 @@ from tools.eventbench.chain import ChainResult, Mode, run_chain, tree_meter
 from tools.eventbench.inprocess import InProcess
 from tools.eventbench.served import Served
 from tools.eventbench.world import World, customer_tokens, world
+from tools.settings import EmbeddedBroker
 
 SKUS = 8
 CUSTOMERS = 20
@@ -31,6 +32,7 @@ class EventBenchSpec:
     served: bool = True
     from_bench: Path | None = None
     bench_orders: int = 0  # > 0: run a `saga bench` of this many orders for the stack column
+    broker: EmbeddedBroker = "embedded"
 
 
 def run_event_bench(spec: EventBenchSpec) -> dict[str, Any]:
@@ -39,7 +41,7 @@ def run_event_bench(spec: EventBenchSpec) -> dict[str, Any]:
                               "loadavg_before": [round(x, 2) for x in os.getloadavg()],
                               "commit": _commit()}
     if spec.alone or spec.served:
-        with world() as here:
+        with world("kafka" if spec.broker == "kafka" else "tansu") as here:
             result |= _alone_and_served(here, spec)
     if spec.from_bench is not None:
         result["stack"] = instack.read(spec.from_bench)
@@ -47,7 +49,7 @@ def run_event_bench(spec: EventBenchSpec) -> dict[str, Any]:
         from tools.loadgen.bench import BenchSpec, run_bench
         from tools.loadgen.report import write
 
-        bench = run_bench(BenchSpec(orders=spec.bench_orders, bound=False))
+        bench = run_bench(BenchSpec(orders=spec.bench_orders, bound=False, broker=spec.broker))
         path = write(bench, REPO_ROOT / "bench" / "results", plot=False)
         result["stack"] = instack.from_bench(bench, str(path))
     result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]

@@ -17,8 +17,8 @@ from pydantic import SecretStr
 from common.auth import CUSTOMER_ROLE, issue_token
 from common.events import catalogue
 from common.migrate import upgrade
-from common.settings import get_settings
-from tools.infra.embedded_kafka import EmbeddedBroker
+from common.settings import KafkaBrokerKind, get_settings
+from tools.infra.resolve import embedded_broker
 from tools.kafka_clients import ensure_topics
 from tools.loadgen.database import BenchDatabase
 from tools.settings import LocalSettings
@@ -32,27 +32,30 @@ class World:
     state_dir: Path
     postgres_pid: int | None
     broker_pid: int | None
+    broker_kind: KafkaBrokerKind
 
     def env(self) -> dict[str, str]:
         """What the local runtime gives a function (tools/runtime/up.py)."""
         return {"DATABASE_URL": self.database_url, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-                "SAGA_KAFKA_EMBEDDED": "true", "SAGA_PROFILE": "local",
+                "SAGA_KAFKA_BROKER_KIND": self.broker_kind, "SAGA_PROFILE": "local",
                 "SAGA_STATE_DIR": str(self.state_dir), "SAGA_JWT_SECRET": self.jwt_secret}
 
     def settings(self) -> LocalSettings:
         return LocalSettings().model_copy(update={
             "database_url": SecretStr(self.database_url), "kafka_bootstrap_servers": self.bootstrap,
-            "kafka_embedded": True, "jwt_secret": SecretStr(self.jwt_secret),
+            "kafka_broker_kind": self.broker_kind, "jwt_secret": SecretStr(self.jwt_secret),
             "state_dir": self.state_dir})
 
 
 @contextlib.contextmanager
-def world() -> Iterator[World]:
-    """A fresh PostgreSQL and broker, migrated and with every catalogued topic."""
+def world(broker_kind: KafkaBrokerKind = "tansu") -> Iterator[World]:
+    """A fresh PostgreSQL and broker (Tansu, or Apache Kafka), migrated and with every
+    catalogued topic."""
     state_dir = Path(tempfile.mkdtemp(prefix="saga-bench-event-"))
-    with BenchDatabase() as database, EmbeddedBroker(log_path=state_dir / "broker.log") as broker:
+    server = embedded_broker(broker_kind, state_dir, state_dir / "logs")
+    with BenchDatabase() as database, server as broker:
         found = World(database.url, broker.bootstrap, secrets.token_urlsafe(32), state_dir,
-                      database.pid, broker.pid)
+                      database.pid, broker.pid, broker_kind)
         upgrade(found.database_url)
         ensure_topics(found.settings(), sorted(catalogue.topics()))
         # This process plays the functions in-process: the same settings they read, for

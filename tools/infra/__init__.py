@@ -2,9 +2,10 @@
 KAFKA_BOOTSTRAP_SERVERS) or embedded (resolve.py), plus the database-URL helpers that the
 embedded server, the runtime and the tests share.
 
-Modules: embedded_pg (PostgreSQL child process), embedded_kafka (Tansu broker child
-process), resolve (the `infrastructure()` context manager), ports (ports, logs, stopping
-processes). Importing this package starts nothing.
+Modules: server (ChildServer, the lifecycle every embedded server shares), embedded_pg
+(PostgreSQL), tansu (the Tansu broker), apache_kafka (Apache Kafka in KRaft mode) and
+kafka_dist (its Java and jars), resolve (the `infrastructure()` context manager), ports
+(ports, logs, stopping processes). Importing this package starts nothing.
 """
 
 from __future__ import annotations

@@ -18,14 +18,13 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import psutil
 import psycopg
 
 from tools.infra import create_database, ports, url_with_database
 from tools.infra.ports import LOOPBACK, log_size, log_tail
+from tools.infra.server import ChildServer, ServerError, StopSteps
 
 logger = logging.getLogger(__name__)
 
@@ -36,44 +35,46 @@ ACCOUNT = "embedded_postgres"
 _STOP_STEPS = ((signal.SIGINT, 10.0), (signal.SIGQUIT, 5.0))
 # In the server's environment: tells a live owner's server (reuse) from an orphan (stop).
 _OWNER_ENV = "SAGA_EMBEDDED_PG_OWNER"
-_POLL_S = 0.02  # readiness poll interval; the wait itself is bounded by a deadline
 _SOCKET_PREFIX = "saga-pg-"  # a short temp dir: a path under data_dir may exceed ~107 bytes
 
 
-class EmbeddedPostgresError(RuntimeError):
+class EmbeddedPostgresError(ServerError):
     """The embedded PostgreSQL could not be initialised, started or stopped."""
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ChildServer):
     """One PostgreSQL server on `data_dir` (initdb on first use; data kept across runs)."""
+
+    what = "embedded PostgreSQL"
+    error = EmbeddedPostgresError
 
     def __init__(self, data_dir: Path, port: int | None = None,
                  log_path: Path | None = None) -> None:
         self._data_dir = Path(data_dir).absolute()
-        self._wanted_port = port
-        self._log_path = Path(log_path or self._data_dir.with_suffix(".log")).absolute()
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__(port, log_path or self._data_dir.with_suffix(".log"))
         self._attached: psutil.Process | None = None  # a live server another process owns
-        self._port: int | None = None
         self._socket_dir: Path | None = None
+        self._account: pwd.struct_passwd | None = None
 
     @property
-    def port(self) -> int:
-        """Port of the running server (after stop(): of the last one)."""
-        if self._port is None:
-            raise EmbeddedPostgresError("the embedded PostgreSQL has not been started")
-        return self._port
+    def _log(self) -> Path:
+        assert self._log_path is not None  # always given (a default next to the data dir)
+        return self._log_path
 
     @property
     def url(self) -> str:
         return f"postgresql://{SUPERUSER}@{LOOPBACK}:{self.port}/postgres"
 
     @property
+    def address(self) -> str:
+        return self.url
+
+    @property
     def pid(self) -> int | None:
         """The postmaster's pid while it runs."""
         if self._attached is not None:
             return self._attached.pid
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+        return super().pid
 
     @property
     def attached(self) -> bool:
@@ -87,55 +88,47 @@ class EmbeddedPostgres:
         """Create database `name` unless it exists; its URL."""
         return create_database(self.url, name)
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the server we started (fast shutdown, escalating after `timeout`, default
+        10 s); idempotent. A reused server (`attached`) is left running."""
+        self._attached = None
+        super().stop(timeout)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+    # --- ChildServer ----------------------------------------------------------------------
 
-    def start(self, timeout: float = 30.0) -> str:
-        """initdb if needed, start the server, wait until it accepts connections; its URL."""
-        if self.pid is not None:
-            return self.url
-        deadline = time.monotonic() + timeout
-        try:
-            account = ports.unprivileged_account(ACCOUNT)
-            self._data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._log_path.parent.mkdir(parents=True, exist_ok=True)
-            if account is not None:  # it must reach the binaries and own the data dir
-                ports.make_tree_readable(bin_dir().parent)
-                ports.allow_traverse(self._data_dir)
-                ports.give_tree(self._data_dir, account)
-            if self._handle_leftover_server():
-                self._wait_ready(deadline, log_size(self._log_path))
-                return self.url
-            if not (self._data_dir / "PG_VERSION").exists():
-                self._run_initdb(account, deadline)
-            for _attempt in range(3):  # a port we picked may be taken before postgres binds it
-                started_at = self._spawn(self._wanted_port or ports.free_port(), account)
-                if self._wait_ready(deadline, started_at):
-                    return self.url
-                if self._wanted_port is not None:
-                    break
-            raise EmbeddedPostgresError(f"PostgreSQL could not bind its port\n"
-                                        f"{log_tail(self._log_path, start=started_at)}")
-        except BaseException:
-            self.stop()
-            raise
+    def _prepare(self, deadline: float) -> bool:
+        """initdb if needed; True when a live server of another live process was adopted."""
+        self._account = account = ports.unprivileged_account(ACCOUNT)
+        self._data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._log.parent.mkdir(parents=True, exist_ok=True)
+        if account is not None:  # it must reach the binaries and own the data dir
+            ports.make_tree_readable(bin_dir().parent)
+            ports.allow_traverse(self._data_dir)
+            ports.give_tree(self._data_dir, account)
+        if self._handle_leftover_server():
+            self._wait_ready(deadline, log_size(self._log))
+            return True
+        if not (self._data_dir / "PG_VERSION").exists():
+            self._run_initdb(account, deadline)
+        return False
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server we started (fast shutdown, escalating after `timeout`); idempotent.
-        A reused server (`attached`) is left running."""
-        proc, self._proc, self._attached = self._proc, None, None
-        if proc is not None and proc.poll() is None:
-            steps = ((signal.SIGINT, timeout), *_STOP_STEPS[1:])
-            ports.stop_process(proc.pid, steps, what="embedded PostgreSQL")
-            proc.wait()  # already reaped by stop_process; keeps Popen's bookkeeping right
+    def _stop_steps(self, timeout: float | None) -> StopSteps:
+        return [(signal.SIGINT, 10.0 if timeout is None else timeout), *_STOP_STEPS[1:]]
+
+    def _stopped(self) -> None:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
+
+    def _port_taken(self, log: str) -> bool:
+        return "could not bind" in log or "Address already in use" in log
+
+    def _ready(self, timeout: float) -> bool:
+        try:
+            psycopg.connect(self.url, connect_timeout=max(1, round(timeout))).close()
+        except psycopg.OperationalError:
+            return False  # not listening yet, or "the database system is starting up"
+        return True
 
     def _handle_leftover_server(self) -> bool:
         """Deal with a postmaster.pid in the data dir. True when a live server owned by
@@ -170,13 +163,13 @@ class EmbeddedPostgres:
         return False
 
     def _run_initdb(self, account: pwd.struct_passwd | None, deadline: float) -> None:
-        started_at, began = log_size(self._log_path), time.monotonic()
+        started_at, began = log_size(self._log), time.monotonic()
         command = [str(bin_dir() / "initdb"), "-D", str(self._data_dir), "--auth=trust",
                    "-U", SUPERUSER, "--encoding=UTF8", "--no-sync", "--no-instructions",
                    # A fixed locale: the environment's may not be installed. The builtin
                    # C.UTF-8 provider (PostgreSQL 17+) sorts by code point, knows Unicode.
                    "--locale=C", "--locale-provider=builtin", "--builtin-locale=C.UTF-8"]
-        with self._log_path.open("ab") as log:
+        with self._log.open("ab") as log:
             try:
                 result = subprocess.run(
                     command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -184,15 +177,16 @@ class EmbeddedPostgres:
                     **ports.run_as(account))
             except subprocess.TimeoutExpired as exc:
                 raise EmbeddedPostgresError(
-                    f"initdb timed out\n{log_tail(self._log_path, start=started_at)}") from exc
+                    f"initdb timed out\n{log_tail(self._log, start=started_at)}") from exc
         if result.returncode != 0:
             raise EmbeddedPostgresError(
                 f"initdb of {self._data_dir} failed (exit code {result.returncode})\n"
-                f"{log_tail(self._log_path, start=started_at)}")
+                f"{log_tail(self._log, start=started_at)}")
         logger.info("embedded PostgreSQL: initdb in %.2fs", time.monotonic() - began)
 
-    def _spawn(self, port: int, account: pwd.struct_passwd | None) -> int:
+    def _spawn(self, port: int) -> int:
         """Start postgres on `port`; the log offset where its output starts."""
+        account = self._account
         if self._socket_dir is None:
             self._socket_dir = Path(tempfile.mkdtemp(prefix=_SOCKET_PREFIX))
             if account is not None:
@@ -202,35 +196,9 @@ class EmbeddedPostgres:
                    "-h", LOOPBACK, "-k", str(self._socket_dir),
                    "-c", "fsync=on", "-c", "max_connections=200", "-c", "shared_buffers=128MB"]
         env = _child_env() | {_OWNER_ENV: ports.process_tag()}
-        started_at = log_size(self._log_path)
-        with self._log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True, **ports.run_as(account))
-        self._port = port
-        return started_at
-
-    def _wait_ready(self, deadline: float, started_at: int) -> bool:
-        """True once a real connection succeeds; False if postgres exited because its port
-        was taken (the caller may retry); raises on other failures and at the deadline."""
-        while True:
-            if self._proc is not None and self._proc.poll() is not None:
-                tail = log_tail(self._log_path, start=started_at)
-                if "could not bind" in tail or "Address already in use" in tail:
-                    return False
-                raise EmbeddedPostgresError(
-                    f"PostgreSQL exited with code {self._proc.returncode} while starting\n"
-                    f"{tail}")
-            try:
-                psycopg.connect(self.url, connect_timeout=2).close()
-                return True
-            except psycopg.OperationalError:
-                pass  # not listening yet, or "the database system is starting up"
-            if time.monotonic() > deadline:
-                raise EmbeddedPostgresError(
-                    f"PostgreSQL did not accept connections on port {self._port} in time\n"
-                    f"{log_tail(self._log_path, start=started_at)}")
-            time.sleep(_POLL_S)
+        # Never die_with_parent: a SIGKILLed postmaster leaves its shared memory behind; an
+        # orphan is found and stopped by the next start (_handle_leftover_server).
+        return self._launch(command, port=port, env=env, **ports.run_as(account))
 
 
 def bin_dir() -> Path:

@@ -3,7 +3,7 @@ logs, stopping a process tree, and running a child as an unprivileged account.
 
 `free_port` asks the kernel for an unused port. Another process can still take it before
 our server binds it, so callers that picked the port themselves retry with a new one when
-the server reports the address in use (see EmbeddedPostgres.start / EmbeddedBroker.start).
+the server reports the address in use (ChildServer.start).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The infrastructure a process runs on: what DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS name,
-or, where unset, an embedded PostgreSQL and an embedded broker that live exactly as long as
-the `with infrastructure(...)` block.
+or, where unset, an embedded PostgreSQL and an embedded broker (Tansu, or Apache Kafka with
+`broker="kafka"`) that live exactly as long as the `with infrastructure(...)` block.
 
 What we start is stopped on leaving the block, also on an exception; if the process exits
 some other way, an atexit hook stops it, and SIGTERM/SIGHUP (fatal by default, so atexit
 would not run) are turned into SystemExit while the block is open. Only SIGKILL escapes
-all of this: the broker then dies with us (see EmbeddedBroker), and PostgreSQL, which must
+all of this: the broker then dies with us (ChildServer._launch), and PostgreSQL, which must
 not be SIGKILLed, is found orphaned and stopped by the next start on the same data dir.
 """
 
@@ -16,18 +16,24 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from common.settings import Settings
+from common.settings import KafkaBrokerKind, Settings
 from tools.infra import mask_url
-from tools.infra.embedded_kafka import EmbeddedBroker
+from tools.infra.apache_kafka import KafkaServer
 from tools.infra.embedded_pg import EmbeddedPostgres
+from tools.infra.kafka_dist import ensure_dist
+from tools.infra.server import BrokerServer, ChildServer
+from tools.infra.tansu import TansuBroker
+from tools.settings import EmbeddedBroker
 
 logger = logging.getLogger(__name__)
+_stack_lock = threading.Lock()  # two servers start at once, each registering its stop
 
 
 @dataclass(frozen=True)
@@ -35,59 +41,87 @@ class Infra:
     database_url: str  # postgresql://... of the database the system uses
     kafka_bootstrap: str  # "" when not needed (need_kafka=False) and not configured
     embedded_db: bool
-    embedded_kafka: bool
+    # The broker we started ("tansu": memory only; "kafka": Apache Kafka, durable), or None:
+    # KAFKA_BOOTSTRAP_SERVERS named one (or none was needed).
+    embedded_broker: KafkaBrokerKind | None
+
+    def broker_kind(self, settings: Settings) -> KafkaBrokerKind:
+        """What the clients talk to: the broker we started, else what the settings say of
+        the given one (Kafka unless SAGA_KAFKA_BROKER_KIND=tansu)."""
+        return self.embedded_broker or settings.kafka_broker_kind
 
     def __repr__(self) -> str:  # the dataclass default would print the password
         return (f"Infra(database_url={mask_url(self.database_url)!r}, "
                 f"kafka_bootstrap={self.kafka_bootstrap!r}, embedded_db={self.embedded_db}, "
-                f"embedded_kafka={self.embedded_kafka})")
+                f"embedded_broker={self.embedded_broker!r})")
 
 
 @contextmanager
 def infrastructure(settings: Settings, state_dir: Path, *, database: str = "saga",
-                   need_kafka: bool = True) -> Iterator[Infra]:
+                   need_kafka: bool = True, broker: EmbeddedBroker = "embedded"
+                   ) -> Iterator[Infra]:
     """PostgreSQL and Kafka for the duration of the block.
 
     Embedded PostgreSQL keeps its data in `state_dir`/pgdata (so orders survive restarts)
-    and gets database `database` created if missing; logs go to `state_dir`/logs. With
+    and gets database `database` created if missing; logs go to `state_dir`/logs. The
+    embedded broker is Tansu (`broker="embedded"`, memory only) or Apache Kafka
+    (`broker="kafka"`, its logs in `state_dir`/kafka, kept across restarts). With
     `need_kafka=False` (e.g. `saga migrate`) no broker is started.
     """
     state_dir = Path(state_dir)
     log_dir = state_dir / "logs"
     with ExitStack() as stack:
         stack.enter_context(_termination_exits_cleanly())
-        if settings.database_url is not None:
-            database_url = settings.database_url.get_secret_value()
-        else:
-            pg = EmbeddedPostgres(state_dir / "pgdata", log_path=log_dir / "postgres.log")
-            _run_until_exit(stack, pg.start, pg.stop, "PostgreSQL")
+        embedded: KafkaBrokerKind | None = None
+        if need_kafka and not settings.kafka_bootstrap_servers:
+            embedded = "kafka" if broker == "kafka" else "tansu"
+            if embedded == "kafka":
+                ensure_dist()  # Java and the jars: refused (naming the fix) before anything starts
+        pg = None if settings.database_url is not None else EmbeddedPostgres(
+            state_dir / "pgdata", log_path=log_dir / "postgres.log")
+        server = None if embedded is None else embedded_broker(embedded, state_dir, log_dir)
+        # Both at once: the broker from this thread (a broker started with die_with_parent
+        # dies when its starting thread ends), PostgreSQL (never so) from a helper thread.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="infra") as pool:
+            pg_url = pool.submit(_run_until_exit, stack, pg) if pg is not None else None
+            try:
+                bootstrap = (_run_until_exit(stack, server) if server is not None
+                             else settings.kafka_bootstrap_servers or "")
+            finally:
+                if pg_url is not None:
+                    pg_url.result()
+        if pg is not None:
             database_url = pg.create_database(database)
-        bootstrap = settings.kafka_bootstrap_servers or ""
-        embedded_kafka = not bootstrap and need_kafka
-        if embedded_kafka:
-            broker = EmbeddedBroker(log_path=log_dir / "broker.log")
-            bootstrap = _run_until_exit(stack, broker.start, broker.stop, "Kafka broker")
+        else:
+            assert settings.database_url is not None
+            database_url = settings.database_url.get_secret_value()
         infra = Infra(database_url=database_url, kafka_bootstrap=bootstrap,
-                      embedded_db=settings.database_url is None, embedded_kafka=embedded_kafka)
+                      embedded_db=settings.database_url is None, embedded_broker=embedded)
         logger.info("infrastructure: database %s (%s), kafka %s (%s)",
-                    mask_url(infra.database_url), _origin(infra.embedded_db),
-                    infra.kafka_bootstrap or "-", _origin(infra.embedded_kafka))
+                    mask_url(infra.database_url), "embedded" if infra.embedded_db else "given",
+                    infra.kafka_bootstrap or "-", embedded or "given")
         yield infra
 
 
-def _origin(embedded: bool) -> str:
-    return "embedded" if embedded else "given"
+def embedded_broker(kind: KafkaBrokerKind, state_dir: Path, log_dir: Path) -> BrokerServer:
+    """The broker `./taskw up` starts: Tansu (in memory), or Apache Kafka on
+    `state_dir`/kafka (durable: topics, records and committed offsets survive a restart)."""
+    if kind == "kafka":
+        return KafkaServer(state_dir / "kafka", log_path=log_dir / "kafka.log")
+    return TansuBroker(log_path=log_dir / "broker.log")
 
 
-def _run_until_exit(stack: ExitStack, start: Callable[[], str], stop: Callable[[], None],
-                    what: str) -> str:
-    """start(); stop() when `stack` unwinds, or at interpreter exit if it never does."""
-    atexit.register(stop)
-    stack.callback(atexit.unregister, stop)  # LIFO: runs after the stop() below
-    stack.callback(stop)
+def _run_until_exit(stack: ExitStack, server: ChildServer) -> str:
+    """server.start(); server.stop() when `stack` unwinds, or at interpreter exit if it
+    never does. The callbacks are registered first, so a start that fails half-way (or is
+    interrupted) is stopped too."""
+    with _stack_lock:
+        atexit.register(server.stop)
+        stack.callback(atexit.unregister, server.stop)  # LIFO: runs after the stop() below
+        stack.callback(server.stop)
     began = time.monotonic()
-    address = start()
-    logger.info("embedded %s ready at %s in %.2fs", what, mask_url(address),
+    address = server.start()
+    logger.info("%s ready at %s in %.2fs", server.what, mask_url(address),
                 time.monotonic() - began)
     return address
 

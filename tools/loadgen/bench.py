@@ -29,6 +29,7 @@ from tools.loadgen.metrics import timeline
 from tools.loadgen.procstats import ProcessSampler, largest_function
 from tools.loadgen.stack import LocalStack, roots
 from tools.loadgen.target import Target
+from tools.settings import EmbeddedBroker
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class BenchSpec:
     bound_seconds: float = 8.0
     settle_s: float = 180.0
     env: tuple[tuple[str, str], ...] = ()  # extra environment for `saga up`
+    broker: EmbeddedBroker | None = None  # its broker (None: SAGA_BROKER, else Tansu)
 
 
 def run_bench(spec: BenchSpec, *, attach: Target | None = None) -> dict[str, Any]:
@@ -54,7 +56,7 @@ def run_bench(spec: BenchSpec, *, attach: Target | None = None) -> dict[str, Any
         return _finish(result, spec, before)
     with BenchDatabase() as database:
         env = {"DATABASE_URL": database.url, **dict(spec.env)}
-        with LocalStack(env=env) as stack:
+        with LocalStack(env=env, broker=spec.broker) as stack:
             extra = {"postgres": database.pid} if database.pid else {}
             result = _measure(spec, stack.target(), extra_roots=extra)
         if spec.bound:
@@ -94,7 +96,12 @@ def _measure(spec: BenchSpec, target: Target, *, extra_roots: dict[str, int]
         engine.dispose()
     figures = outcome.figures()
     accepted = max(figures["accepted"], 1)
+    state = target.state()
     return figures | {
+        # Which broker the stack ran on, and what it cost (also under "processes").
+        "broker": {"kind": state.get("kafka_broker_kind"),
+                   "embedded": (state.get("embedded") or {}).get("broker")}
+        | processes.get("broker", {}),
         "violations": sum(v.count for v in report.violations),
         "check": report.as_dict(),
         "peak_rss_mb": largest_function(processes, "peak_rss_mb"),

@@ -1,6 +1,7 @@
 """`saga chaos`: a load under faults, then the invariants. Nothing lost, nothing doubled.
 
-    PostgreSQL (ours, restartable) + Tansu behind a cuttable proxy -> `saga up` on them
+    PostgreSQL (ours, restartable) + a broker (Tansu, or Apache Kafka with
+    broker="kafka") behind a cuttable proxy -> `saga up` on them
     (short payment window, so timeouts settle within the run) -> the load (full mix) while
     a function is SIGKILLed every `kill_every_s`, PostgreSQL is restarted once and the
     broker's connections are cut once -> wait until every order settled -> stop the faults
@@ -19,12 +20,14 @@ from typing import Any
 
 from sqlalchemy import text
 
+from common.settings import KafkaBrokerKind
 from tools.loadgen.check import Options, Scope, engine_for, run_check, settle
 from tools.loadgen.database import BenchDatabase
 from tools.loadgen.driver import Driver, LoadSpec
 from tools.loadgen.faults import ChaosBroker, FaultLog, Killer
 from tools.loadgen.mix import FULL_MIX
 from tools.loadgen.stack import LocalStack, function_pids
+from tools.settings import EmbeddedBroker
 
 
 @dataclass(frozen=True)
@@ -41,15 +44,17 @@ class ChaosSpec:
     broker_cut_s: float = 5.0
     payment_window_s: int = 20
     settle_s: float = 1200.0
+    broker: EmbeddedBroker = "embedded"
 
 
 def run_chaos(spec: ChaosSpec) -> dict[str, Any]:
     log = FaultLog()
     with BenchDatabase() as database:
         logs = Path(tempfile.mkdtemp(prefix="saga-chaos-"))
-        with ChaosBroker(logs / "broker.log") as broker:
+        kind: KafkaBrokerKind = "kafka" if spec.broker == "kafka" else "tansu"
+        with ChaosBroker(logs, kind) as broker:
             env = {"DATABASE_URL": database.url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-                   "SAGA_KAFKA_EMBEDDED": "true",
+                   "SAGA_KAFKA_BROKER_KIND": kind,
                    "SAGA_PAYMENT_WINDOW_S": str(spec.payment_window_s)}
             with LocalStack(env=env) as stack:
                 target = stack.target()
@@ -83,7 +88,7 @@ def run_chaos(spec: ChaosSpec) -> dict[str, Any]:
     figures = outcome.figures()
     accepted = figures["accepted"]
     return {
-        "orders": spec.orders, "accepted": accepted, "settled": figures["settled"],
+        "broker": kind, "orders": spec.orders, "accepted": accepted, "settled": figures["settled"],
         "unsettled": figures["unsettled"], "post_failed": figures["post_failed"],
         "stored_orders": stored, "doubled": max(stored - accepted, 0),
         "lost": figures["unsettled"] + figures["post_failed"],

@@ -4,8 +4,8 @@
   function's process; the api's gunicorn master and worker: a crashed container). The
   runtime starts it again on its next event (or at once, for the api, min-scale 1).
 - a PostgreSQL restart (database.BenchDatabase.restart).
-- ChaosBroker: the Tansu broker behind a TcpProxy (advertised on the proxy's port), so its
-  connections can be cut without the in-memory broker losing its messages.
+- ChaosBroker: the broker (Tansu, or Apache Kafka) behind a TcpProxy (advertised on the
+  proxy's port), so its connections can be cut without the broker losing its messages.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -22,11 +21,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-
-from tools.infra.embedded_kafka import broker_binary
-from tools.infra.ports import free_port, stop_process
+from common.settings import KafkaBrokerKind
+from tools.infra.apache_kafka import KafkaServer
+from tools.infra.ports import free_port
+from tools.infra.server import BrokerServer
+from tools.infra.tansu import TansuBroker
 from tools.loadgen.tcpproxy import TcpProxy
 
 
@@ -81,46 +80,37 @@ class Killer:
 
 
 class ChaosBroker:
-    """Tansu (memory storage) on a private port, reachable only through the proxy."""
+    """A broker on a private port, reachable only through the proxy: Tansu (memory
+    storage) or Apache Kafka (its logs in `work_dir`/kafka). Its log: `work_dir`/broker.log."""
 
-    def __init__(self, log_path: Path) -> None:
-        self._broker_port, self.port = free_port(), free_port()
-        self._log_path = log_path
-        self._process: subprocess.Popen[bytes] | None = None
-        self.proxy = TcpProxy(self.port, self._broker_port)
+    def __init__(self, work_dir: Path, kind: KafkaBrokerKind = "tansu") -> None:
+        self.kind = kind
+        self.port = free_port()
+        broker_port = free_port()
+        log = work_dir / "broker.log"
+        self.server: BrokerServer = (
+            KafkaServer(work_dir / "kafka", port=broker_port, log_path=log,
+                        advertised_port=self.port) if kind == "kafka"
+            else TansuBroker(port=broker_port, log_path=log, advertised_port=self.port))
+        self.proxy = TcpProxy(self.port, broker_port)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def __enter__(self) -> Self:
-        listen = f"tcp://127.0.0.1:{self._broker_port}"
-        advertised = f"tcp://127.0.0.1:{self.port}"
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [broker_binary(), "broker", "--listener-url", listen,
-                 "--advertised-listener-url", advertised, "--storage-engine", "memory://tansu/"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=os.environ | {"NO_COLOR": "1"}, start_new_session=True)
-        self.proxy.start()
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                admin.list_topics(timeout=1)
-                return self
-            except KafkaException:
-                if time.monotonic() > deadline or self._process.poll() is not None:
-                    self.__exit__(None, None, None)
-                    raise RuntimeError("the chaos broker did not start") from None
+        self.server.start()
+        try:
+            self.proxy.start()
+        except BaseException:
+            self.server.stop()
+            raise
+        return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.proxy.stop()
-        if self._process is not None and self._process.poll() is None:
-            stop_process(self._process.pid, [(signal.SIGTERM, 1.0)], what="chaos broker")
-            self._process.wait()
+        self.server.stop()
 
     def cut(self, seconds: float, log: FaultLog) -> None:
         log.add(f"broker connections cut for {seconds:.0f} s")

@@ -38,6 +38,15 @@ def printable(result: dict[str, Any]) -> dict[str, Any]:
     return head | {k: v for k, v in result.items() if k not in HEADLINE and k not in BULKY}
 
 
+def _broker(broker: dict[str, Any]) -> str:
+    kind = {"tansu": "Tansu", "kafka": "Apache Kafka"}.get(str(broker.get("kind")), "unknown")
+    origin = "started by the stack" if broker.get("embedded") else "given"
+    if broker.get("cpu_s") is None:
+        return f"{kind} ({origin}; its CPU and RSS not measured)"
+    return (f"{kind} ({origin}): CPU {broker['cpu_s']} s, peak RSS "
+            f"{broker.get('peak_rss_mb')} MB")
+
+
 def text(result: dict[str, Any]) -> str:
     r = result
     lines = [
@@ -56,6 +65,7 @@ def text(result: dict[str, Any]) -> str:
             for k, v in r["functions"].items()),
         "  CPU s (window {window_s}): stack {stack_s}, loadgen {loadgen_s}, others {other_s} "
         "of {machine_capacity_s}".format(**r["cpu"]),
+        f"  broker: {_broker(r.get('broker') or {})}",
         f"  results: {r.get('results_file')}  plot: {r.get('plot_file')}",
     ]
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """A local stack for a measurement: a `saga up` process of our own (fresh state directory,
-free port, its own JWT secret, embedded PostgreSQL and broker unless given), or the one
-already running in SAGA_STATE_DIR.
+free port, its own JWT secret, embedded PostgreSQL and broker unless given; the broker
+Tansu or, with `broker="kafka"`, Apache Kafka), or the one already running in
+SAGA_STATE_DIR.
 
 Our own stack is stopped with SIGINT (Ctrl-C), as a person stops `./taskw up`, so it shuts
 down in order and leaves nothing behind.
@@ -28,6 +29,9 @@ from tools import REPO_ROOT
 from tools.infra.ports import free_port
 from tools.loadgen.target import Target
 from tools.runtime.state import read_state
+from tools.settings import EmbeddedBroker
+
+BROKER_PROCESSES = frozenset({"setpriv", "java"})  # setpriv until it has exec'd the broker
 
 
 class StackError(RuntimeError):
@@ -36,11 +40,11 @@ class StackError(RuntimeError):
 
 class LocalStack:
     def __init__(self, *, env: Mapping[str, str] | None = None, state_dir: Path | None = None,
-                 start_timeout_s: float = 120.0) -> None:
+                 start_timeout_s: float = 120.0, broker: EmbeddedBroker | None = None) -> None:
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="saga-bench-"))
         self.port = free_port()
         self.secret = secrets.token_urlsafe(32)
-        self._extra_env = dict(env or {})
+        self._extra_env = dict(env or {}) | ({"SAGA_BROKER": broker} if broker else {})
         self._timeout = start_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
         self.output = self.state_dir / "saga-up.log"
@@ -98,7 +102,7 @@ class LocalStack:
 def roots(state_dir: Path) -> dict[str, int]:
     """name -> pid of every process of the stack: the runtime, each function (its process;
     the api's gunicorn master, whose worker procstats finds), the embedded PostgreSQL and
-    broker."""
+    broker (Tansu, or Apache Kafka's JVM: `setpriv` execs either, keeping its pid)."""
     state = read_state(state_dir) or {}
     found = {name: f["pid"] for name, f in (state.get("functions") or {}).items()
              if f.get("pid")}
@@ -109,7 +113,7 @@ def roots(state_dir: Path) -> dict[str, int]:
                 name = child.name()
                 if name == "postgres":
                     found["postgres"] = child.pid
-                elif "tansu" in name or "setpriv" in name:
+                elif name in BROKER_PROCESSES or "tansu" in name:
                     found["broker"] = child.pid
         except psutil.Error:
             pass

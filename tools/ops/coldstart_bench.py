@@ -113,17 +113,18 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings.model_copy(update={
             "database_url": SecretStr(create_database(given, scratch))})
     with tempfile.TemporaryDirectory(prefix="coldstart-") as state, \
-            infrastructure(settings, Path(state), database="coldstart") as infra:
+            infrastructure(settings, Path(state), database="coldstart",
+                           broker=settings.broker) as infra:
         upgrade(infra.database_url)
         seed_demo_catalogue(infra.database_url)
         settings = settings.model_copy(update={
             "database_url": SecretStr(infra.database_url),
             "kafka_bootstrap_servers": infra.kafka_bootstrap,
-            "kafka_embedded": infra.embedded_kafka or settings.kafka_embedded})
+            "kafka_broker_kind": infra.broker_kind(settings)})
         ensure_topics(settings, catalogue.topics())
         env = {"DATABASE_URL": infra.database_url,
                "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-               "SAGA_KAFKA_EMBEDDED": str(settings.kafka_embedded).lower(),
+               "SAGA_KAFKA_BROKER_KIND": settings.kafka_broker_kind,
                "SAGA_PROFILE": "local", "SAGA_JWT_SECRET": "bench-" + "x" * 40}
         try:
             results = measure(settings, args.function, args.runs, not args.no_zygote, env)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from common.settings import Settings
+from common.settings import KafkaBrokerKind, Settings
 from tools import REPO_ROOT
 from tools.runtime.control import ControlClient
 from tools.runtime.manifests import ManifestError, load_project_manifests
@@ -81,7 +81,7 @@ def resolve(settings: Settings, root: Path = REPO_ROOT) -> OpsContext:
     if runtime is not None:
         if not settings.kafka_bootstrap_servers and runtime.get("kafka_bootstrap"):
             update["kafka_bootstrap_servers"] = runtime["kafka_bootstrap"]
-            update["kafka_embedded"] = bool((runtime.get("embedded") or {}).get("kafka"))
+            update["kafka_broker_kind"] = runtime_broker_kind(runtime)
         url = runtime.get("database_url")
         # The state file masks a password; an embedded database has none (trust auth).
         if settings.database_url is None and isinstance(url, str) and "***" not in url:
@@ -91,6 +91,11 @@ def resolve(settings: Settings, root: Path = REPO_ROOT) -> OpsContext:
     except ManifestError as exc:
         raise OpsError(f"the manifests do not load: {exc}") from None
     return OpsContext(settings.model_copy(update=update), state_dir, runtime, manifests)
+
+
+def runtime_broker_kind(runtime: dict[str, Any]) -> KafkaBrokerKind:
+    """The kind of broker a runtime-state.json says its runtime talks to."""
+    return "tansu" if runtime.get("kafka_broker_kind") == "tansu" else "kafka"
 
 
 def running_runtime(state_dir: Path) -> dict[str, Any] | None:

@@ -1,10 +1,11 @@
 """Consumer-group and offset queries for the operator commands, through the Kafka admin
 API and a consumer that never joins a group (it only reads metadata and offsets).
 
-Works against any Kafka. Where the embedded Tansu broker answers differently from Kafka
-(DESIGN.md section 7), the difference is handled here, only for it (settings.kafka_embedded):
-- describe_consumer_groups lists no members even for an active group, so "is anyone
-  consuming" is read from the group's state (Stable, Rebalancing: yes; Empty: no);
+Works against any Kafka. "Is anyone consuming" is read from the group's state, as Kafka
+itself decides whether it lets a group's offsets change (only an Empty or Dead group's);
+that also covers Tansu, whose describe_consumer_groups lists no members even for an active
+group. Where Tansu answers differently from Kafka (docs/architecture.md, "Two brokers"),
+the difference is handled here, only for it (settings.kafka_broker_kind "tansu"):
 - offsets_for_times answers offset 0 instead of "none" (-1) for a time after the last
   record, so the last record's timestamp is checked.
 """
@@ -99,7 +100,7 @@ class KafkaOps:
             key = (tp.topic, tp.partition)
             low, high = ends[key]
             offset = tp.offset if tp.offset is not None and tp.offset >= 0 else high
-            if (self._settings.kafka_embedded and offset < high
+            if (self._settings.kafka_broker_kind == "tansu" and offset < high
                     and self._last_timestamp(key, high) < millis):
                 offset = high  # Tansu's "0" for a time after the last record
             offsets[key] = max(low, offset)

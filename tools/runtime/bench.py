@@ -29,6 +29,7 @@ from confluent_kafka import Producer
 
 from common.cloudevents_kafka import KafkaRecord
 from common.kafka import producer_config
+from common.settings import KafkaBrokerKind
 from tools import REPO_ROOT
 from tools.kafka_clients import ensure_topics
 from tools.runtime import spawn
@@ -37,21 +38,22 @@ from tools.runtime.delivery import HttpSender
 from tools.runtime.dispatcher import KafkaSourceDispatcher
 from tools.runtime.processes import FunctionProcess
 from tools.runtime.specs import DeliverySpec, FunctionSpec, KafkaSourceSpec
+from tools.runtime.topics import TopicSpec
 from tools.settings import LocalSettings
 
 SINK = "tests/integration/fixtures/runtime_echo.py"
 
 
 @contextlib.contextmanager
-def broker(bootstrap: str | None) -> Iterator[tuple[str, bool]]:
-    """(bootstrap servers, embedded?)"""
+def broker(bootstrap: str | None) -> Iterator[tuple[str, KafkaBrokerKind]]:
+    """(bootstrap servers, the broker's kind): the given one (Kafka), else a Tansu broker."""
     if bootstrap:
-        yield bootstrap, False
+        yield bootstrap, "kafka"
         return
-    from tools.infra.embedded_kafka import EmbeddedBroker
+    from tools.infra.tansu import TansuBroker
 
-    with EmbeddedBroker() as embedded:
-        yield embedded.bootstrap, True
+    with TansuBroker() as embedded:
+        yield embedded.bootstrap, "tansu"
 
 
 class _RawSink:
@@ -135,11 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve_raw(args.serve_raw))
         return 0
 
-    with broker(args.bootstrap) as (bootstrap, embedded):
+    with broker(args.bootstrap) as (bootstrap, kind):
         settings = LocalSettings().model_copy(update={"kafka_bootstrap_servers": bootstrap,
-                                                 "kafka_embedded": embedded})
+                                                 "kafka_broker_kind": kind})
         topic = f"bench-{uuid.uuid4().hex[:8]}"
-        ensure_topics(settings, [topic], partitions=args.partitions)
+        ensure_topics(settings, [TopicSpec(topic, args.partitions)])
         produced_in = produce(settings, topic, args.events)
         print(f"produced {args.events} events in {produced_in:.2f} s "
               f"({args.events / produced_in:,.0f}/s)")
@@ -180,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(ordering={args.ordering}, partitions={args.partitions}, "
                   + ("raw sink" if args.raw_sink else
                      f"gunicorn workers={args.workers} threads={args.threads}")
-                  + f", embedded broker={embedded})")
+                  + f", broker={kind})")
         finally:
             dispatcher.stop()
             sender.close()

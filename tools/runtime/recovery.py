@@ -9,6 +9,7 @@ handled change nothing. Orders that are COMPLETED or CANCELLED need nothing more
 
 from __future__ import annotations
 
+from confluent_kafka import KafkaError, Message
 from sqlalchemy import create_engine, pool, text
 
 from common.cloudevents_kafka import event_from_parts, to_kafka
@@ -36,13 +37,25 @@ def republish_unfinished(settings: Settings, database_url: str, *, timeout: floa
     if not rows:
         return 0
     producer = get_producer(settings)
+    failed: list[str] = []
+
+    def delivered(error: KafkaError | None, message: Message) -> None:
+        # flush() counts only what is still queued: a record the broker refused (e.g. its
+        # topic does not exist, as on a Kafka without auto-creation) is gone from the queue
+        # but was never written, and only its delivery report says so.
+        if error is not None:
+            failed.append(f"{message.topic()}: {error.str()}")
+
     for row in rows:
         record = to_kafka(event_from_parts(row.attributes, row.data), str(row.topic))
         producer.produce(record.topic, value=record.value, key=record.key,
-                         headers=list(record.headers))
+                         headers=list(record.headers), on_delivery=delivered)
         producer.poll(0)
     remaining = producer.flush(timeout)
     if remaining:
         raise RuntimeError(f"{remaining} outbox event(s) were not acknowledged by the broker "
                            f"within {timeout:.0f} s")
+    if failed:
+        raise RuntimeError(f"{len(failed)} outbox event(s) were refused by the broker: "
+                           f"{'; '.join(sorted(set(failed))[:5])}")
     return len(rows)

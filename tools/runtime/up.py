@@ -2,7 +2,7 @@
 
 Start: manifests (refused before anything starts if wrong) -> infrastructure (embedded or
 given), while the zygote (starter.py) preloads the libraries -> migrations and topics (in
-parallel) -> the api, the demo catalogue and, with the embedded broker, the outbox of
+parallel) -> the api, the demo catalogue and, with Tansu (memory only), the outbox of
 unfinished orders re-published; every other function starts in the background (initial
 scale) -> KafkaSource dispatchers, PingSources and the control port (control.py) ->
 ready once the API answers /healthz.
@@ -19,13 +19,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
 from common.events import catalogue
 from common.kafka import close_producers, producer_config
 from tools.infra import mask_url
-from tools.kafka_clients import ensure_topics
+from tools.kafka_clients import ensure_topics, runtime_topics
 from tools.runtime.console import Console, LogFile
 from tools.runtime.control import ControlServer
 from tools.runtime.deadletter import DeadLetterProducer
@@ -38,7 +39,11 @@ from tools.runtime.specs import Manifests
 from tools.runtime.startup import Clock, banner, signals_set, wait_healthy
 from tools.runtime.state import RuntimeState
 from tools.runtime.supervisor import Supervisor
+from tools.runtime.topics import load_topic_specs
 from tools.settings import LocalSettings
+
+if TYPE_CHECKING:
+    from tools.infra.resolve import Infra
 
 
 def run_up(settings: LocalSettings, *, root: Path, ready: threading.Event | None = None,
@@ -118,7 +123,6 @@ class _Running:
 def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir: Path,
            console: Console, state: RuntimeState, stack: contextlib.ExitStack,
            stop: threading.Event) -> _Running:
-    from common.auth import local_jwt_secret
     from common.migrate import upgrade
     from tools.demo.catalogue import seed_demo_catalogue
     from tools.infra.resolve import infrastructure
@@ -132,18 +136,11 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
             raise _Stopped
 
     with clock("infrastructure"):
-        infra = stack.enter_context(infrastructure(settings, state_dir))
+        infra = stack.enter_context(infrastructure(settings, state_dir,
+                                                   broker=settings.broker))
     check()
-    settings = settings.model_copy(update={
-        "database_url": SecretStr(infra.database_url),
-        "kafka_bootstrap_servers": infra.kafka_bootstrap,
-        # SAGA_KAFKA_EMBEDDED=true also marks a given broker as Tansu (tests pass one in).
-        "kafka_embedded": infra.embedded_kafka or settings.kafka_embedded,
-        "state_dir": state_dir})
+    settings, env = _on(settings, infra, state_dir)
     stack.callback(close_producers)
-    env = {"DATABASE_URL": infra.database_url, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-           "SAGA_KAFKA_EMBEDDED": str(settings.kafka_embedded).lower(), "SAGA_PROFILE": "local",
-           "SAGA_STATE_DIR": str(state_dir), "SAGA_JWT_SECRET": local_jwt_secret(settings)}
     log_dir = state_dir / "logs"
     supervisor = Supervisor(manifests, cwd=root, env=env, log_dir=log_dir, console=console,
                             idle_scale_to_zero_s=settings.idle_scale_to_zero_s,
@@ -152,9 +149,11 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
     for status in supervisor.statuses():
         state.function_changed(status)
     state.update(kafka_bootstrap=infra.kafka_bootstrap,
+                 kafka_broker_kind=settings.kafka_broker_kind,
                  database_url=mask_url(infra.database_url),
-                 embedded={"database": infra.embedded_db, "kafka": infra.embedded_kafka})
-    topics = sorted(set(catalogue.topics()) | set(manifests.topics()))
+                 embedded={"database": infra.embedded_db, "broker": infra.embedded_broker})
+    topics = runtime_topics(settings, set(catalogue.topics()) | set(manifests.topics()),
+                            load_topic_specs(root))
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="up") as pool:
         pool.submit(supervisor.starter.prepare)  # the zygote imports while we migrate
         created = pool.submit(clock.timed, "topics", ensure_topics, settings, topics)
@@ -163,13 +162,12 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
         api = pool.submit(clock.timed, "api started", supervisor.start_ingress)
         seeded = pool.submit(clock.timed, "seed", seed_demo_catalogue, infra.database_url)
         created.result()
-        # Sources join their groups now: the broker assigns partitions only after a few
-        # seconds (group.initial.rebalance.delay.ms on Kafka, session.timeout.ms/2 on
-        # Tansu), which then overlap with starting the functions.
+        # Sources join their groups now: Tansu assigns partitions only after a few seconds
+        # (session.timeout.ms/2), which then overlap with starting the functions.
         running = _start_sources(settings, manifests, supervisor, console, log_dir, stack)
         republished = (pool.submit(clock.timed, "outbox re-publish", republish_unfinished,
                                    settings, infra.database_url)
-                       if infra.embedded_kafka else None)
+                       if infra.embedded_broker == "tansu" else None)
         api.result()
         supervisor.start_initial()  # the others, in the background: the console shows each
         seeded.result()
@@ -191,6 +189,24 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
     state.update(phase="running", api_url=api_url, timings=timings | {"total": total})
     console.line(banner(api_url, log_dir, timings, total))
     return running
+
+
+def _on(settings: LocalSettings, infra: Infra, state_dir: Path
+        ) -> tuple[LocalSettings, dict[str, str]]:
+    """The runtime's settings on `infra`, and the environment of every function it starts."""
+    from common.auth import local_jwt_secret
+
+    # SAGA_KAFKA_BROKER_KIND=tansu also marks a given broker as Tansu (tests pass one in).
+    kind = infra.broker_kind(settings)
+    settings = settings.model_copy(update={
+        "database_url": SecretStr(infra.database_url),
+        "kafka_bootstrap_servers": infra.kafka_bootstrap,
+        "kafka_broker_kind": kind,
+        "state_dir": state_dir})
+    env = {"DATABASE_URL": infra.database_url, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+           "SAGA_KAFKA_BROKER_KIND": kind, "SAGA_PROFILE": "local",
+           "SAGA_STATE_DIR": str(state_dir), "SAGA_JWT_SECRET": local_jwt_secret(settings)}
+    return settings, env
 
 
 def _start_sources(settings: LocalSettings, manifests: Manifests, supervisor: Supervisor,

@@ -1,0 +1,81 @@
+"""What running Apache Kafka needs (tools/infra/kafka_dist.py): Java 17+, and the jars,
+fetched with Maven once and then found in the cache. Each missing piece is refused with
+the command that fixes it. No JVM runs here: `java` is a stand-in script that prints a
+version the way the real one does."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from tools.infra.kafka_dist import (
+    KafkaSetupError,
+    cache_dir,
+    ensure_dist,
+    find_java,
+    java_major,
+    kafka_version,
+)
+
+
+def _java(home: Path, version: str) -> Path:
+    """A JAVA_HOME whose bin/java prints `version` as `java -version` does (on stderr)."""
+    java = home / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text(f'#!/bin/sh\necho \'openjdk version "{version}" 2025-04-15\' >&2\n')
+    java.chmod(java.stat().st_mode | stat.S_IXUSR)
+    return java
+
+
+@pytest.fixture
+def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty cache and a PATH with nothing on it (no mvn, no java)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    return tmp_path
+
+
+def test_the_version_is_the_poms() -> None:
+    assert re.fullmatch(r"4\.\d+\.\d+", kafka_version())
+
+
+def test_java_versions_are_read_as_java_prints_them(tmp_path: Path) -> None:
+    assert java_major(str(_java(tmp_path / "17", "17.0.15"))) == 17
+    assert java_major(str(_java(tmp_path / "21", "21"))) == 21
+    assert java_major(str(_java(tmp_path / "8", "1.8.0_392"))) == 8
+
+
+@pytest.mark.usefixtures("machine")
+def test_no_java_names_the_fix() -> None:
+    with pytest.raises(KafkaSetupError, match="apt-get install openjdk-17-jre-headless"):
+        find_java()
+
+
+def test_an_old_java_names_the_fix(machine: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _java(machine / "jdk11", "11.0.2")
+    monkeypatch.setenv("JAVA_HOME", str(machine / "jdk11"))
+    with pytest.raises(KafkaSetupError, match=r"is Java 11: install OpenJDK 17"):
+        find_java()
+
+
+def test_no_maven_names_the_fix_when_the_jars_are_not_cached(
+        machine: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _java(machine / "jdk", "17.0.15")
+    monkeypatch.setenv("JAVA_HOME", str(machine / "jdk"))
+    with pytest.raises(KafkaSetupError, match="apt-get install maven"):
+        ensure_dist()
+
+
+def test_cached_jars_need_no_maven(machine: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _java(machine / "jdk", "17.0.15")
+    monkeypatch.setenv("JAVA_HOME", str(machine / "jdk"))
+    libs = cache_dir() / f"kafka-{kafka_version()}" / "libs"
+    libs.mkdir(parents=True)
+    (libs / ".complete").write_text(kafka_version())
+    dist = ensure_dist()  # no mvn on PATH: a second start downloads nothing
+    assert dist.libs == libs and dist.classpath == f"{libs}/*"
+    assert dist.java == str(machine / "jdk" / "bin" / "java")
