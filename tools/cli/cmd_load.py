@@ -34,6 +34,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import urllib3
+
     from tools import REPO_ROOT
     from tools.loadgen.driver import LoadSpec, run_load
     from tools.loadgen.mix import MixError
@@ -50,7 +52,14 @@ def run(args: argparse.Namespace) -> int:
     except (NoTarget, MixError) as exc:
         print(f"saga load: {exc}")
         return 2
-    outcome = run_load(target.api_url, target.database_url, target.admin_token(), spec)
+    try:
+        outcome = run_load(target.api_url, target.database_url, target.admin_token(), spec)
+    except (urllib3.exceptions.HTTPError, ConnectionError) as exc:
+        # Placing orders counts refused requests itself; this is the API gone while the run
+        # set up its customers and products (or while it waited): no traceback, the fix.
+        print(f"saga load: lost the API at {target.api_url} ({exc}); is `./taskw up` "
+              "still running? Start it and run the load again.")
+        return 1
     figures = outcome.figures()
     if args.records:
         write_records(args.records, outcome.result.records)
