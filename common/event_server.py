@@ -1,6 +1,7 @@
 """How every CloudEvents function is served: over ASGI (FUNCTION_USE_ASGI=true in
-knative/*.yaml: functions-framework's ASGI app, run by uvicorn in the function's one process,
-common/serve.py), as an HTTP function that speaks binary-mode CloudEvents itself.
+knative/*.yaml: the function's `@aio.http` coroutine as the ASGI app itself,
+common/asgi_app.py, run by uvicorn in the function's one process, common/serve.py), as an
+HTTP function that speaks binary-mode CloudEvents itself.
 
 Why not functions-framework's own `cloud_event` signature: under gunicorn's thread worker,
 Flask and Werkzeug, the server cost ~1 ms of CPU per event before any of our code ran
