@@ -11,8 +11,10 @@ heartbeat wake-ups, for nothing a pod needs. With one worker and no worker timeo
 (functions-framework sets timeout 0), the master only restarts a worker that died, and
 Kubernetes restarts a container whose process died. So the CloudEvents functions (every
 one but the api: common/event_server.py) run uvicorn right here, with what the worker
-used (httptools, uvloop); SIGTERM drains in-flight requests as gunicorn did. The api
-(Flask, WSGI) keeps functions-framework's server: gunicorn's thread worker.
+used (httptools, uvloop); SIGTERM drains in-flight requests as gunicorn did. The app is
+common/asgi_app.py's: the function itself, without the Starlette router and middlewares
+functions-framework's create_asgi_app wraps it in. The api (Flask, WSGI) keeps
+functions-framework's server: gunicorn's thread worker.
 """
 
 from __future__ import annotations
@@ -59,9 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _cli.main(args=argv, prog_name="functions-framework", standalone_mode=True)
         return 0
     import uvicorn
-    from functions_framework.aio import create_asgi_app
 
-    app = create_asgi_app(args.target, args.source, args.signature_type)  # type: ignore[no-untyped-call]
+    from common.asgi_app import create_app
+
+    app = create_app(args.target, args.source, args.signature_type)
     # As under gunicorn's "error" log level: uvicorn's notices stay out of the function's
     # ECS lines (its warnings and errors go there, through the root logger); no access log.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

@@ -75,8 +75,9 @@ class Reply:
 
 
 class AsgiClient:
-    """An ASGI function (functions-framework's create_asgi_app) in-process, called like
-    Flask's test client: post(path, headers=..., data=..., content_type=...), get(path)."""
+    """An ASGI function (common/asgi_app.py's app, as common/serve.py serves it) in-process,
+    called like Flask's test client: post(path, headers=..., data=..., content_type=...),
+    get(path)."""
 
     def __init__(self, app: Any) -> None:
         from starlette.testclient import TestClient
@@ -107,7 +108,7 @@ def function_client(target: str, source: str, signature: str, *, asgi: bool) -> 
     """A test client for a function as its manifest runs it (FUNCTION_USE_ASGI or not)."""
     factory: Callable[..., Any]
     if asgi:
-        from functions_framework.aio import create_asgi_app as factory
+        from common.asgi_app import create_app as factory  # what common/serve.py serves
 
         return AsgiClient(factory(target, source, signature))
     from functions_framework import create_app as factory

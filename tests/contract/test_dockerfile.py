@@ -239,7 +239,7 @@ class Block(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"{{name}} is not in the image", name=name)
 sys.meta_path.insert(0, Block())
 from functions_framework import create_app
-from functions_framework.aio import create_asgi_app
+from common.asgi_app import create_app as create_asgi_app  # what common.serve runs
 for target, source, signature, asgi in {functions!r}:
     (create_asgi_app if asgi else create_app)(target, source, signature)
 import common.migrate, common.tables  # what the migration Job's env.py imports
