@@ -22,11 +22,12 @@ import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from tools.kafka_clients import consumer_config
+from tools.kafka_clients import consumer_config, is_tansu
 from tools.runtime.console import Console, LogFile
 from tools.runtime.deadletter import DeadLetterProducer
 from tools.runtime.delivery import HttpSender, Target
-from tools.runtime.partitions import PartitionWorker, partition_lags
+from tools.runtime.offset_gaps import OffsetGapGuard
+from tools.runtime.partitions import PartitionWorker, offset_of, partition_lags
 from tools.runtime.source_delivery import RecordDelivery, SourceStats
 from tools.runtime.specs import KafkaSourceSpec
 from tools.settings import LocalSettings
@@ -70,6 +71,8 @@ class KafkaSourceDispatcher:
         self._concurrency = unordered_concurrency if spec.ordering == "unordered" else 1
         self._revoke_grace = revoke_grace
         self._workers: dict[TP, PartitionWorker] = {}
+        # Tansu can let a fetch skip a record (offset_gaps.py); Kafka cannot.
+        self._gaps = OffsetGapGuard() if is_tansu(settings) else None
         self._committed: dict[TP, int] = {}
         self._paused: set[TP] = set()
         self._stopping = threading.Event()
@@ -146,12 +149,16 @@ class KafkaSourceDispatcher:
             last_commit = last_lag = time.monotonic()
             while not self._stopping.is_set() and not self._pausing.is_set():
                 batch: dict[TP, list[Message]] = {}
+                rewound: set[TP] = set()  # what they fetched past a skipped record is dropped
                 for message in _next_messages(consumer, self._poll_wait()):
                     error = message.error()
                     if error is not None:
                         self._consumer_error(error)
                         continue
                     key = (str(message.topic()), int(message.partition() or 0))
+                    if key in rewound or not self._in_sequence(consumer, key, message):
+                        rewound.add(key)
+                        continue
                     batch.setdefault(key, []).append(message)
                 for tp, messages in batch.items():
                     worker = self._workers.get(tp)
@@ -172,6 +179,8 @@ class KafkaSourceDispatcher:
             self._delivery.set_lag({})
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._gaps is not None and partitions:
+            self._expect_committed(consumer, partitions)
         for tp in partitions:
             key = (tp.topic, tp.partition)
             if key not in self._workers:
@@ -201,6 +210,8 @@ class KafkaSourceDispatcher:
             self._commit(consumer, list(workers), asynchronous=False)
         for key in workers:
             del self._workers[key]
+            if self._gaps is not None:
+                self._gaps.forget(key)
             self._committed.pop(key, None)
             self._paused.discard(key)
         self._delivery.set_partitions(len(self._workers))
@@ -234,6 +245,38 @@ class KafkaSourceDispatcher:
             failed = error is not None or tp.error is not None
             if failed and self._committed.get(key) == tp.offset:
                 del self._committed[key]
+
+    def _expect_committed(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Tell the gap guard where each assigned partition will be read from."""
+        assert self._gaps is not None
+        try:
+            committed = consumer.committed(partitions, timeout=10)
+        except KafkaException as exc:  # unknown: the first record read sets it
+            self._console.line(f"kafka-source {self.spec.name}: no committed offsets: {exc}")
+            return
+        for tp in committed:
+            if tp.offset >= 0:
+                self._gaps.start((tp.topic, tp.partition), tp.offset)
+
+    def _in_sequence(self, consumer: Consumer, key: TP, message: Message) -> bool:
+        """False when the fetch skipped a record before this one: the consumer was sent
+        back to it, and this record will come again."""
+        if self._gaps is None:
+            return True
+        check = self._gaps.check(key, offset_of(message))
+        if check.given_up is not None:
+            self._console.line(
+                f"kafka-source {self.spec.name}: {key[0]}/{key[1]} offsets "
+                f"{check.given_up.start}..{check.given_up.stop - 1} never became readable; "
+                "going on without them")
+        if check.rewind_to is None:
+            return True
+        try:
+            consumer.seek(TopicPartition(key[0], key[1], check.rewind_to))
+        except KafkaException as exc:  # the next record of the partition tries again
+            self._console.line(f"kafka-source {self.spec.name}: seek back to "
+                               f"{key[0]}/{key[1]}@{check.rewind_to} failed: {exc}")
+        return False
 
     def _poll_wait(self) -> float:
         settled = all(worker.tracker.settled(self._committed.get(key))
