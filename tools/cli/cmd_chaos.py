@@ -72,4 +72,7 @@ def run(args: argparse.Namespace) -> int:
             for line in result["faults"]:
                 if "SIGKILL" not in line:
                     print(f"  {line}")
+            if result.get("kept"):
+                print(f"  kept for tracing (database, broker, stack state, every function's "
+                      f"log): {result['kept']}")
     return 1 if failed else 0

@@ -7,10 +7,15 @@
     broker's connections are cut once -> wait until every order settled -> stop the faults
     -> `saga check` on the run (waiting for convergence) and two more counts: every accepted
     order exists exactly once (no POST retry created a second one) and none is lost.
+
+Everything the run wrote (PostgreSQL's data, the broker's log, the stack's state and every
+function's log) lives under one temporary directory. It is removed after a clean run and
+kept after a failed one (its path is in the result), so a failure can be traced.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import time
@@ -49,14 +54,14 @@ class ChaosSpec:
 
 def run_chaos(spec: ChaosSpec) -> dict[str, Any]:
     log = FaultLog()
-    with BenchDatabase() as database:
-        logs = Path(tempfile.mkdtemp(prefix="saga-chaos-"))
+    work = Path(tempfile.mkdtemp(prefix="saga-chaos-"))
+    with BenchDatabase(base_dir=work / "postgres") as database:
         kind: KafkaBrokerKind = "kafka" if spec.broker == "kafka" else "tansu"
-        with ChaosBroker(logs, kind) as broker:
+        with ChaosBroker(work / "broker", kind) as broker:
             env = {"DATABASE_URL": database.url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
                    "SAGA_KAFKA_BROKER_KIND": kind,
                    "SAGA_PAYMENT_WINDOW_S": str(spec.payment_window_s)}
-            with LocalStack(env=env) as stack:
+            with LocalStack(env=env, state_dir=work / "stack") as stack:
                 target = stack.target()
                 load = LoadSpec(orders=spec.orders, rate=spec.rate, mix=spec.mix,
                                 customers=spec.customers, concurrency=spec.concurrency,
@@ -87,7 +92,7 @@ def run_chaos(spec: ChaosSpec) -> dict[str, Any]:
                     driver.close()
     figures = outcome.figures()
     accepted = figures["accepted"]
-    return {
+    result = {
         "broker": kind, "orders": spec.orders, "accepted": accepted, "settled": figures["settled"],
         "unsettled": figures["unsettled"], "post_failed": figures["post_failed"],
         "stored_orders": stored, "doubled": max(stored - accepted, 0),
@@ -98,6 +103,11 @@ def run_chaos(spec: ChaosSpec) -> dict[str, Any]:
         "retried_requests": figures["retried_requests"], "spec": asdict(spec),
         "run_id": figures["run_id"],
     }
+    if result["lost"] or result["doubled"] or result["violations"]:
+        result["kept"] = str(work)  # PostgreSQL's data, the stack's state and logs
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
 
 
 def _scheduled(spec: ChaosSpec, database: BenchDatabase, broker: ChaosBroker, killer: Killer,

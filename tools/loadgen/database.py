@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +29,9 @@ class BenchDatabase:
         given = server_url if server_url is not None else os.environ.get("DATABASE_URL")
         self._server_url = given.replace("postgresql+psycopg://", "postgresql://", 1) \
             if given else None
+        # A directory made here is removed on exit (each run's data is ~200 MB); one the
+        # caller gave is the caller's (chaos keeps it when a check failed).
+        self._own_base = base_dir is None
         self._base = base_dir or Path(tempfile.mkdtemp(prefix="saga-bench-pg-"))
         self._pg: EmbeddedPostgres | None = None
         self._name = f"saga_bench_{secrets.token_hex(4)}"
@@ -57,6 +61,8 @@ class BenchDatabase:
             self._pg.stop()
         elif self._server_url is not None:
             drop_database(self._server_url, self._name)
+        if self._own_base:
+            shutil.rmtree(self._base, ignore_errors=True)
 
     def restart(self) -> str:
         """Stop and start the server (embedded), or drop every connection (given)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +42,7 @@ class StackError(RuntimeError):
 class LocalStack:
     def __init__(self, *, env: Mapping[str, str] | None = None, state_dir: Path | None = None,
                  start_timeout_s: float = 120.0, broker: EmbeddedBroker | None = None) -> None:
+        self._own_state_dir = state_dir is None  # removed on exit, as BenchDatabase's
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="saga-bench-"))
         self.port = free_port()
         self.secret = secrets.token_urlsafe(32)
@@ -56,6 +58,8 @@ class LocalStack:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def start(self) -> Target:
         env = dict(os.environ) | {
