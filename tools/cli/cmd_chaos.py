@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
                   f"{result['settled']}/{result['orders']} "
                   f"settled, lost {result['lost']}, doubled {result['doubled']}, "
                   f"violations {result['violations']}, kills {sum(result['kills'].values())} "
-                  f"{result['kills']}, {len(result['faults'])} fault log lines -> {path}")
+                  f"{result['kills']}, refetched {result['refetched']}, "
+                  f"{len(result['faults'])} fault log lines -> {path}")
             for line in result["faults"]:
                 if "SIGKILL" not in line:
                     print(f"  {line}")

@@ -81,6 +81,7 @@ def run_chaos(spec: ChaosSpec) -> dict[str, Any]:
                     done.set()
                     plan.join(60)
                 log.add("every order settled; faults stop")
+                sources = target.state().get("sources") or []
                 engine = engine_for(target.database_url)
                 try:
                     scope = Scope(customer_prefix=outcome.population.customer_prefix)
@@ -102,6 +103,9 @@ def run_chaos(spec: ChaosSpec) -> dict[str, Any]:
         "orders_per_s": figures["orders_per_s"], "duration_s": figures["duration_s"],
         "retried_requests": figures["retried_requests"], "spec": asdict(spec),
         "run_id": figures["run_id"],
+        # How often the KafkaSource emulation read a partition again because a fetch had
+        # skipped a record (Tansu only: tools/runtime/offset_gaps.py).
+        "refetched": sum(int(source.get("refetched") or 0) for source in sources),
     }
     if result["lost"] or result["doubled"] or result["violations"]:
         result["kept"] = str(work)  # PostgreSQL's data, the stack's state and logs

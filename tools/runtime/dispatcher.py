@@ -271,6 +271,7 @@ class KafkaSourceDispatcher:
                 "going on without them")
         if check.rewind_to is None:
             return True
+        self._delivery.count_refetch()
         try:
             consumer.seek(TopicPartition(key[0], key[1], check.rewind_to))
         except KafkaException as exc:  # the next record of the partition tries again

@@ -39,6 +39,7 @@ class SourceStats:
     dead_lettered: int = 0
     dropped: int = 0  # failed without a dead-letter sink: logged and skipped
     abandoned: int = 0  # interrupted by a revoke or stop: delivered again later
+    refetched: int = 0  # times a fetch skipped a record and the partition was read again
     partitions: int = 0
     paused: bool = False  # left its consumer group on request (saga replay --pause)
     lag: int = 0
@@ -132,6 +133,9 @@ class RecordDelivery:
                      f"dead-lettered to {self._dlq_topic} after {result.attempts} attempt(s) "
                      f"({_describe(result.last)})", level="warning")
         return True
+
+    def count_refetch(self) -> None:
+        self._count("refetched")
 
     def _count(self, name: str) -> None:
         with self._lock:
