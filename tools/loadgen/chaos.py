@@ -16,6 +16,7 @@ kept after a failed one (its path is in the result), so a failure can be traced.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -52,9 +53,24 @@ class ChaosSpec:
     broker: EmbeddedBroker = "embedded"
 
 
-def run_chaos(spec: ChaosSpec) -> dict[str, Any]:
+def run_chaos(spec: ChaosSpec, *, work_root: Path | None = None) -> dict[str, Any]:
+    """One run; its directory is made in `work_root` (default: the system's temp dir)."""
+    work = Path(tempfile.mkdtemp(prefix="saga-chaos-", dir=work_root))
+    try:
+        result = _run_in(work, spec)
+    except BaseException:
+        print(f"saga chaos: the run failed; its directory is kept for tracing: {work}",
+              file=sys.stderr)
+        raise
+    if result["lost"] or result["doubled"] or result["violations"]:
+        result["kept"] = str(work)  # PostgreSQL's data, the stack's state and logs
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _run_in(work: Path, spec: ChaosSpec) -> dict[str, Any]:
     log = FaultLog()
-    work = Path(tempfile.mkdtemp(prefix="saga-chaos-"))
     with BenchDatabase(base_dir=work / "postgres") as database:
         kind: KafkaBrokerKind = "kafka" if spec.broker == "kafka" else "tansu"
         with ChaosBroker(work / "broker", kind) as broker:
@@ -81,7 +97,7 @@ def run_chaos(spec: ChaosSpec) -> dict[str, Any]:
                     done.set()
                     plan.join(60)
                 log.add("every order settled; faults stop")
-                sources = target.state().get("sources") or []
+                sources = (target.state().get("sources") or {}).values()
                 engine = engine_for(target.database_url)
                 try:
                     scope = Scope(customer_prefix=outcome.population.customer_prefix)
@@ -93,7 +109,7 @@ def run_chaos(spec: ChaosSpec) -> dict[str, Any]:
                     driver.close()
     figures = outcome.figures()
     accepted = figures["accepted"]
-    result = {
+    return {
         "broker": kind, "orders": spec.orders, "accepted": accepted, "settled": figures["settled"],
         "unsettled": figures["unsettled"], "post_failed": figures["post_failed"],
         "stored_orders": stored, "doubled": max(stored - accepted, 0),
@@ -107,11 +123,6 @@ def run_chaos(spec: ChaosSpec) -> dict[str, Any]:
         # skipped a record (Tansu only: tools/runtime/offset_gaps.py).
         "refetched": sum(int(source.get("refetched") or 0) for source in sources),
     }
-    if result["lost"] or result["doubled"] or result["violations"]:
-        result["kept"] = str(work)  # PostgreSQL's data, the stack's state and logs
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    return result
 
 
 def _scheduled(spec: ChaosSpec, database: BenchDatabase, broker: ChaosBroker, killer: Killer,

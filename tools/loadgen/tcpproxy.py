@@ -56,6 +56,12 @@ class TcpProxy:
         if reopen_after is not None:
             await asyncio.sleep(reopen_after)
             await self._listen()
+            return
+        # Stopping: the connections just closed end their tasks (each read sees the end of
+        # its stream); wait for that, or the loop stops with them pending.
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=2)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
