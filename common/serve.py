@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from common.asgi_app import create_app
+    from common.uvicorn_server import QuietServer
 
     app = create_app(args.target, args.source, args.signature_type)
     # As under gunicorn's "error" log level: uvicorn's notices stay out of the function's
@@ -72,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             http="httptools", log_config=None, access_log=False,
                             timeout_graceful_shutdown=GRACEFUL_S)
     try:
-        uvicorn.Server(config).run()
+        QuietServer(config).run()
     except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it drained on: a stop asked for
         return 0
     return 0
