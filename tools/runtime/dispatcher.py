@@ -249,6 +249,8 @@ class KafkaSourceDispatcher:
     def _expect_committed(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Tell the gap guard where each assigned partition will be read from."""
         assert self._gaps is not None
+        for tp in partitions:  # nothing known from an earlier assignment still counts
+            self._gaps.forget((tp.topic, tp.partition))
         try:
             committed = consumer.committed(partitions, timeout=10)
         except KafkaException as exc:  # unknown: the first record read sets it
@@ -261,7 +263,7 @@ class KafkaSourceDispatcher:
     def _in_sequence(self, consumer: Consumer, key: TP, message: Message) -> bool:
         """False when the fetch skipped a record before this one: the consumer was sent
         back to it, and this record will come again."""
-        if self._gaps is None:
+        if self._gaps is None or key not in self._workers:  # not ours: dropped anyway
             return True
         check = self._gaps.check(key, offset_of(message))
         if check.given_up is not None:
