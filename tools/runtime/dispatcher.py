@@ -27,7 +27,7 @@ from tools.runtime.console import Console, LogFile
 from tools.runtime.deadletter import DeadLetterProducer
 from tools.runtime.delivery import HttpSender, Target
 from tools.runtime.offset_gaps import OffsetGapGuard
-from tools.runtime.partitions import PartitionWorker, offset_of, partition_lags
+from tools.runtime.partitions import PartitionWorker, partition_lags
 from tools.runtime.source_delivery import RecordDelivery, SourceStats
 from tools.runtime.specs import KafkaSourceSpec
 from tools.settings import LocalSettings
@@ -72,7 +72,9 @@ class KafkaSourceDispatcher:
         self._revoke_grace = revoke_grace
         self._workers: dict[TP, PartitionWorker] = {}
         # Tansu can let a fetch skip a record (offset_gaps.py); Kafka cannot.
-        self._gaps = OffsetGapGuard() if is_tansu(settings) else None
+        self._gaps = OffsetGapGuard(
+            say=lambda line: console.line(f"kafka-source {spec.name}: {line}"),
+            on_refetch=self._delivery.count_refetch) if is_tansu(settings) else None
         self._committed: dict[TP, int] = {}
         self._paused: set[TP] = set()
         self._stopping = threading.Event()
@@ -149,16 +151,15 @@ class KafkaSourceDispatcher:
             last_commit = last_lag = time.monotonic()
             while not self._stopping.is_set() and not self._pausing.is_set():
                 batch: dict[TP, list[Message]] = {}
-                rewound: set[TP] = set()  # what they fetched past a skipped record is dropped
-                for message in _next_messages(consumer, self._poll_wait()):
+                messages = _next_messages(consumer, self._poll_wait())
+                if self._gaps is not None:
+                    messages = self._gaps.admit(consumer, messages, self._workers)
+                for message in messages:
                     error = message.error()
                     if error is not None:
                         self._consumer_error(error)
                         continue
                     key = (str(message.topic()), int(message.partition() or 0))
-                    if key in rewound or not self._in_sequence(consumer, key, message):
-                        rewound.add(key)
-                        continue
                     batch.setdefault(key, []).append(message)
                 for tp, messages in batch.items():
                     worker = self._workers.get(tp)
@@ -259,27 +260,6 @@ class KafkaSourceDispatcher:
         for tp in committed:
             if tp.offset >= 0:
                 self._gaps.start((tp.topic, tp.partition), tp.offset)
-
-    def _in_sequence(self, consumer: Consumer, key: TP, message: Message) -> bool:
-        """False when the fetch skipped a record before this one: the consumer was sent
-        back to it, and this record will come again."""
-        if self._gaps is None or key not in self._workers:  # not ours: dropped anyway
-            return True
-        check = self._gaps.check(key, offset_of(message))
-        if check.given_up is not None:
-            self._console.line(
-                f"kafka-source {self.spec.name}: {key[0]}/{key[1]} offsets "
-                f"{check.given_up.start}..{check.given_up.stop - 1} never became readable; "
-                "going on without them")
-        if check.rewind_to is None:
-            return True
-        self._delivery.count_refetch()
-        try:
-            consumer.seek(TopicPartition(key[0], key[1], check.rewind_to))
-        except KafkaException as exc:  # the next record of the partition tries again
-            self._console.line(f"kafka-source {self.spec.name}: seek back to "
-                               f"{key[0]}/{key[1]}@{check.rewind_to} failed: {exc}")
-        return False
 
     def _poll_wait(self) -> float:
         settled = all(worker.tracker.settled(self._committed.get(key))

@@ -12,8 +12,9 @@ order in a chaos run whose shipment never got its cancellation (docs/architectur
 Our producers write one record per batch on Tansu, so a partition's offsets have no holes:
 a record whose offset is past the next expected one means the fetch skipped something. The
 dispatcher then seeks back to the expected offset, drops what it fetched past it, and
-reads again. A hole that is still there after `give_up_after_s` (a record the broker lost)
-is accepted, once, with a line on the console, so a partition never stalls for good.
+reads again (`admit`, on each poll's messages). A hole that is still there after
+`give_up_after_s` (a record the broker lost) is accepted, once, with a line on the console,
+so a partition never stalls for good.
 
 Apache Kafka needs none of this, and has legitimate holes (transaction markers, compacted
 topics), so the guard is only used on Tansu.
@@ -22,8 +23,10 @@ topics), so the guard is only used on Tansu.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import NamedTuple
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 TP = tuple[str, int]
 
@@ -37,8 +40,10 @@ class OffsetGapGuard:
     """Per assigned partition, the offset of the next record expected from the consumer.
     Used by the consumer thread only."""
 
-    def __init__(self, *, give_up_after_s: float = 5.0,
+    def __init__(self, *, say: Callable[[str], None],
+                 on_refetch: Callable[[], None] = lambda: None, give_up_after_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        self._say, self._on_refetch = say, on_refetch
         self._expected: dict[TP, int] = {}
         self._hole: dict[TP, tuple[int, float]] = {}  # expected offset, first seen at
         self._give_up_after = give_up_after_s
@@ -67,3 +72,37 @@ class OffsetGapGuard:
         self._hole.pop(key, None)
         self._expected[key] = offset + 1
         return GapCheck(given_up=given_up)
+
+    def admit(self, consumer: Consumer, messages: list[Message], held: Container[TP]
+              ) -> list[Message]:
+        """What of `messages` (one poll's, in order) may be handed out. After a skipped
+        record, the rest of that partition's messages are dropped and `consumer` is sent
+        back to it. Errors and partitions not `held` pass as they are."""
+        admitted: list[Message] = []
+        rewound: set[TP] = set()
+        for message in messages:
+            if message.error() is not None:
+                admitted.append(message)
+                continue
+            key = (str(message.topic()), int(message.partition() or 0))
+            if key in rewound:
+                continue
+            offset = message.offset()
+            if key not in held or offset is None:
+                admitted.append(message)
+                continue
+            check = self.check(key, offset)
+            if check.given_up is not None:
+                self._say(f"{key[0]}/{key[1]} offsets {check.given_up.start}.."
+                          f"{check.given_up.stop - 1} never became readable; going on "
+                          "without them")
+            if check.rewind_to is None:
+                admitted.append(message)
+                continue
+            rewound.add(key)
+            self._on_refetch()
+            try:
+                consumer.seek(TopicPartition(key[0], key[1], check.rewind_to))
+            except KafkaException as exc:  # the partition's next record tries again
+                self._say(f"seek back to {key[0]}/{key[1]}@{check.rewind_to} failed: {exc}")
+        return admitted
