@@ -5,7 +5,8 @@ readable: two produce requests to one partition take offsets N and N+1, N+1 beco
 readable first, and a consumer tailing the partition gets N+1 and moves on past N, which
 it never sees. Other consumer groups, fetching a moment later, see both. Measured with four
 producers writing 8,000 records into one partition while three groups tailed it: each
-group missed 3 to 7 records; on Apache Kafka, the same run, none. In the saga that was one
+group missed 3 to 7 records in one run, 0 to 2 in others (12,000 records, 8 producers)
+on a busier machine; on Apache Kafka, none. In the saga that was one
 order in a chaos run whose shipment never got its cancellation (docs/architecture.md,
 "Two brokers").
 
