@@ -29,6 +29,8 @@ from typing import NamedTuple
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from tools.runtime.partitions import offset_of
+
 TP = tuple[str, int]
 
 
@@ -88,11 +90,10 @@ class OffsetGapGuard:
             key = (str(message.topic()), int(message.partition() or 0))
             if key in rewound:
                 continue
-            offset = message.offset()
-            if key not in held or offset is None:
+            if key not in held:
                 admitted.append(message)
                 continue
-            check = self.check(key, offset)
+            check = self.check(key, offset_of(message))
             if check.given_up is not None:
                 self._say(f"{key[0]}/{key[1]} offsets {check.given_up.start}.."
                           f"{check.given_up.stop - 1} never became readable; going on "

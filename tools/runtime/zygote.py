@@ -60,7 +60,7 @@ PRELOAD_FLAVOURS: dict[str, tuple[str, ...]] = {
         "functions_framework.aio", "uvicorn", "uvicorn.server",
         "uvicorn.protocols.http.httptools_impl", "uvicorn.loops.uvloop", "uvloop",
         "httptools", "starlette", "anyio", "common.event_server", "common.step",
-        "common.bootstrap",
+        "common.bootstrap", "common.asgi_app", "common.uvicorn_server",
     ),
     # Flask on gunicorn's thread worker: the api.
     "wsgi": ("functions_framework._http.gunicorn", "gunicorn.arbiter",
