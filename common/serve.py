@@ -25,6 +25,8 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
+from common.settings_errors import SettingsError
+
 _TRUE = {"1", "true", "t", "yes", "y", "on"}  # click's words for a true flag
 # gunicorn's graceful_timeout, which the ASGI functions used to stop within.
 GRACEFUL_S = 30
@@ -55,6 +57,14 @@ def one_process(argv: Sequence[str], env: Mapping[str, str] | None = None) -> bo
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse(argv, os.environ)
+    try:
+        return _serve(args, argv)
+    except SettingsError as exc:  # read when the function's module loads: one line, no trace
+        print(f"{args.target}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if not args.asgi:
         from functions_framework._cli import _cli
 

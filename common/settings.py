@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.settings_errors import settings_error
 
 Profile = Literal["local", "production"]
 KafkaBrokerKind = Literal["kafka", "tansu"]
+AnySettings = TypeVar("AnySettings", bound=BaseSettings)
 
 
 class Settings(BaseSettings):
@@ -99,5 +102,15 @@ def to_sqlalchemy_url(url: str) -> str:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once. Tests call `get_settings.cache_clear()`."""
-    return Settings()
+    """The process's settings, read once. Tests call `get_settings.cache_clear()`.
+    A refused value raises SettingsError (common/settings_errors.py): one line."""
+    return read_settings(Settings)
+
+
+def read_settings(cls: type[AnySettings]) -> AnySettings:
+    """`cls()` from the environment; SettingsError (one line naming the variable, the value
+    unless secret, and what is allowed) instead of pydantic's ValidationError."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        raise settings_error(exc, cls) from None

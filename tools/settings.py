@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from common.settings import Settings
+from common.settings import Settings, read_settings
 
 # What `./taskw up` starts when KAFKA_BOOTSTRAP_SERVERS is unset: Tansu (memory only, needs
 # nothing but the Python wheel) or Apache Kafka (durable, needs Java 17+ and Maven).
@@ -47,5 +47,6 @@ class LocalSettings(Settings):
 
 def get_local_settings() -> LocalSettings:
     """The tools' settings, read from the environment now. Not cached: a command reads them
-    once, and a test that changes the environment between commands sees its change."""
-    return LocalSettings()
+    once, and a test that changes the environment between commands sees its change. A refused
+    value raises SettingsError (common/settings_errors.py): one line."""
+    return read_settings(LocalSettings)
