@@ -5,12 +5,19 @@ Apache Kafka gets conventional settings. The Tansu broker (settings.kafka_broker
 "tansu") gets the workarounds docs/architecture.md lists under "Two brokers": short session
 timeouts (its first assignment arrives after half of session.timeout.ms), fewer partitions
 and a short fetch wait (default fetch settings ran at ~900 msg/s).
+
+librdkafka's own log lines (by default "%3|...|FAIL|..." on stderr, one per connection
+attempt) go to the Python logger KAFKA_LOG instead, for every client made here and in
+tools/ops/kafka_admin.py (tool_config); the CLI counts them and prints one summary line
+(kafka_log_tally). The KafkaSource emulation's consumers keep librdkafka's default.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -39,6 +46,7 @@ KAFKA_FETCH_WAIT_MS = 500
 # wait that long for them; on loopback 10 s (Kafka's default before 3.0) is plenty.
 KAFKA_SESSION_TIMEOUT_MS = 10_000
 KAFKA_PARTITIONS = 3  # a topic no KafkaTopic describes (the manifests' dev size)
+KAFKA_LOG = logging.getLogger("saga.kafka")
 
 
 def is_tansu(settings: Settings) -> bool:
@@ -71,8 +79,45 @@ def consumer_config(settings: LocalSettings, group_id: str, initial_offset: str)
     return config
 
 
-def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient(client_config(settings))
+def tool_config(settings: Settings, logger: logging.Logger = KAFKA_LOG) -> dict[str, Any]:
+    """A client's configuration for a tool: common's, with librdkafka's log lines routed
+    to `logger` (served when the client polls or closes) instead of raw to stderr."""
+    return client_config(settings) | {"logger": logger}
+
+
+def admin_client(settings: Settings, logger: logging.Logger = KAFKA_LOG) -> AdminClient:
+    return AdminClient(tool_config(settings, logger))
+
+
+class KafkaLogTally(logging.Handler):
+    """Counts the warnings and errors librdkafka logged; remembers the last one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self.last = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        self.last = record.getMessage().rsplit("]: ", 1)[-1]  # without facility and thread
+
+    def summary(self) -> str | None:
+        if not self.count:
+            return None
+        return f"the Kafka client logged {self.count} problem(s), the last: {self.last}"
+
+
+@contextmanager
+def kafka_log_tally() -> Iterator[KafkaLogTally]:
+    """While open, KAFKA_LOG's lines are counted, not printed (a command's summary)."""
+    tally, propagate = KafkaLogTally(), KAFKA_LOG.propagate
+    KAFKA_LOG.addHandler(tally)
+    KAFKA_LOG.propagate = False
+    try:
+        yield tally
+    finally:
+        KAFKA_LOG.removeHandler(tally)
+        KAFKA_LOG.propagate = propagate
 
 
 def topic_partitions(settings: LocalSettings) -> int:

@@ -31,6 +31,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tools import REPO_ROOT
+    from tools.infra.reach import check_database, setting_origin
     from tools.loadgen.check import Options, Scope, engine_for, run_check, settle
     from tools.loadgen.target import NoTarget, database_url, state_dir_of
     from tools.settings import get_local_settings
@@ -38,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     settings = get_local_settings()
     try:
         url = args.database_url or database_url(settings, state_dir_of(settings, REPO_ROOT))
+        if args.database_url:
+            check_database(url, *setting_origin("--database-url"))
     except NoTarget as exc:
         print(f"saga check: {exc}")
         return 2

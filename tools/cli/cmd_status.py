@@ -28,4 +28,4 @@ def run(args: argparse.Namespace) -> int:
     for note in status.notes:
         print(f"saga status: {note}", file=sys.stderr)
     print(json.dumps(status.document, indent=2) if args.json else render(status.document))
-    return 0
+    return 1 if status.failed else 0

@@ -1,7 +1,12 @@
 """`saga` entry point. Every command lives in its own module `tools/cli/cmd_<name>.py` with
 `register(subparsers)`; this file only discovers them, so adding a command never edits it.
 Command modules import their heavy dependencies inside the handler, so `saga --help` stays
-fast."""
+fast.
+
+What every command shares is handled here, once: a refused setting (SettingsError) is one
+line and exit 2; a broker or database that cannot be reached (Unreachable, from
+OpsContext.require_kafka/require_database and tools/infra/reach.py) is one line and exit
+1; librdkafka's log lines are counted and summarised in one line, never printed raw."""
 
 from __future__ import annotations
 
@@ -14,7 +19,6 @@ from collections.abc import Callable, Sequence
 import tools.cli
 
 Command = Callable[[argparse.Namespace], int]
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,10 +35,32 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Command = args.func
-    try:
-        return func(args)
-    except KeyboardInterrupt:
-        return 130
+    from common.settings_errors import SettingsError
+    from tools.infra.reach import Unreachable
+    from tools.kafka_clients import kafka_log_tally
+    from tools.settings import get_local_settings
+
+    name = f"saga {args.command}"
+    with kafka_log_tally() as tally:
+        try:
+            # Every command runs on these settings: a refused value stops it here, before it
+            # starts anything (bench, chaos and demo start a stack of their own).
+            get_local_settings()
+            code = func(args)
+        except SettingsError as exc:
+            return _refused(name, exc, 2)
+        except Unreachable as exc:  # its line says what the Kafka client's would
+            return _refused(name, exc, 1)
+        except KeyboardInterrupt:
+            return 130
+        if summary := tally.summary():
+            print(f"{name}: {summary}", file=sys.stderr)
+        return code
+
+
+def _refused(name: str, exc: Exception, code: int) -> int:
+    print(f"{name}: {exc}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -24,10 +24,12 @@ from pathlib import Path
 from types import FrameType
 
 from common.settings import KafkaBrokerKind, Settings
+from common.settings_errors import env_name
 from tools.infra import mask_url
 from tools.infra.apache_kafka import KafkaServer
 from tools.infra.embedded_pg import EmbeddedPostgres
 from tools.infra.kafka_dist import ensure_dist
+from tools.infra.reach import check_database, check_kafka, setting_origin
 from tools.infra.server import BrokerServer, ChildServer
 from tools.infra.tansu import TansuBroker
 from tools.settings import EmbeddedBroker
@@ -70,6 +72,7 @@ def infrastructure(settings: Settings, state_dir: Path, *, database: str = "saga
     """
     state_dir = Path(state_dir)
     log_dir = state_dir / "logs"
+    _check_given(settings, need_kafka)
     with ExitStack() as stack:
         stack.enter_context(_termination_exits_cleanly())
         embedded: KafkaBrokerKind | None = None
@@ -101,6 +104,16 @@ def infrastructure(settings: Settings, state_dir: Path, *, database: str = "saga
                     mask_url(infra.database_url), "embedded" if infra.embedded_db else "given",
                     infra.kafka_bootstrap or "-", embedded or "given")
         yield infra
+
+
+def _check_given(settings: Settings, need_kafka: bool) -> None:
+    """A database or broker the settings name answers, before anything is started (else
+    Unreachable: one line naming the variable, tools/infra/reach.py)."""
+    if settings.database_url is not None:
+        check_database(settings.database_url.get_secret_value(),
+                       *setting_origin(env_name(type(settings), "database_url")))
+    if need_kafka and settings.kafka_bootstrap_servers:
+        check_kafka(settings, *setting_origin(env_name(type(settings), "kafka_bootstrap_servers")))
 
 
 def embedded_broker(kind: KafkaBrokerKind, state_dir: Path, log_dir: Path) -> BrokerServer:

@@ -9,7 +9,9 @@ from typing import Any
 
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
 from common.settings import Settings
-from tools.runtime.state import read_state
+from common.settings_errors import env_name
+from tools.infra.reach import check_database, runtime_origin, setting_origin
+from tools.runtime.state import read_state, state_path
 
 
 class NoTarget(RuntimeError):
@@ -36,13 +38,18 @@ def state_dir_of(settings: Settings, root: Path) -> Path:
 
 
 def database_url(settings: Settings, state_dir: Path) -> str:
+    """The database's URL, once it let us in (else Unreachable: tools/infra/reach.py)."""
+    variable = env_name(type(settings), "database_url")
     if settings.database_url is not None:
-        return settings.database_url.get_secret_value()
+        given = settings.database_url.get_secret_value()
+        check_database(given, *setting_origin(variable))
+        return given
     state = read_state(state_dir) or {}
     url = state.get("database_url")
     if not url or "***" in url:  # masked: the password is only in the environment
         raise NoTarget("set DATABASE_URL (no running `./taskw up` with a usable database "
                        f"URL in {state_dir})")
+    check_database(str(url), *runtime_origin(state_path(state_dir), state.get("pid"), variable))
     return str(url)
 
 

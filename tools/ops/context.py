@@ -4,23 +4,34 @@ project's manifests (KafkaSource names -> consumer groups and topics).
 
 Explicit settings win: with KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL set, commands talk to
 those (a cluster's Kafka through a port-forward, say) even while `saga up` runs here.
+require_kafka / require_database probe what they hand out once (tools/infra/reach.py): a
+command that cannot reach it stops with one line (Unreachable, exit 1) naming the address,
+where it came from and the fix.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
 from common.settings import KafkaBrokerKind, Settings
+from common.settings_errors import env_name
 from tools import REPO_ROOT
+from tools.infra.reach import (
+    Unreachable,
+    check_database,
+    check_kafka,
+    runtime_origin,
+    setting_origin,
+)
 from tools.runtime.control import ControlClient
 from tools.runtime.manifests import ManifestError, load_project_manifests
 from tools.runtime.specs import KafkaSourceSpec, Manifests
-from tools.runtime.state import read_state
+from tools.runtime.state import read_state, state_path
 
 
 class OpsError(Exception):
@@ -33,6 +44,9 @@ class OpsContext:
     state_dir: Path
     runtime: dict[str, Any] | None  # runtime-state.json of a runtime that is running
     manifests: Manifests
+    # What came from the runtime's state file rather than the settings: "kafka", "database".
+    from_runtime: frozenset[str] = frozenset()
+    _reached: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @property
     def log_dir(self) -> Path:
@@ -41,16 +55,56 @@ class OpsContext:
         return self.state_dir / "logs"
 
     def require_kafka(self) -> Settings:
-        if not self.settings.kafka_bootstrap_servers:
-            raise OpsError("no Kafka to talk to: start the local runtime (`./taskw up`) or "
-                           "set KAFKA_BOOTSTRAP_SERVERS=host:9092")
+        """The settings, once their Kafka answered; else Unreachable (one line, the fix)."""
+        servers = self.settings.kafka_bootstrap_servers
+        if not servers:
+            raise Unreachable(self._missing("kafka_bootstrap_servers", "broker", "host:9092"))
+        if "kafka" not in self._reached:
+            check_kafka(self.settings, *self._origin("kafka", "kafka_bootstrap_servers"))
+            self._reached.add("kafka")
         return self.settings
 
     def require_database(self) -> Settings:
-        if self.settings.database_url is None:
-            raise OpsError("no database to talk to: start the local runtime (`./taskw up`) "
-                           "or set DATABASE_URL=postgresql://user@host:5432/db")
+        """The settings, once their database let us in; else Unreachable (one line)."""
+        url = self.settings.database_url
+        if url is None:
+            if self.runtime is not None and "***" in str(self.runtime.get("database_url")):
+                raise Unreachable(
+                    f"the stack running in {self.state_dir} uses a database with a password, "
+                    f"which its state file does not keep: set {self._env('database_url')} to "
+                    "that database's URL")
+            raise Unreachable(self._missing("database_url", "database",
+                                            "postgresql://user@host:5432/db"))
+        if "database" not in self._reached:
+            check_database(url.get_secret_value(), *self._origin("database", "database_url"))
+            self._reached.add("database")
         return self.settings
+
+    def no_stack(self) -> str | None:
+        """Why there is nothing to ask at all (no runtime here, nothing configured), or None."""
+        if (self.runtime is None and not self.settings.kafka_bootstrap_servers
+                and self.settings.database_url is None):
+            return f"no stack is running in {self.state_dir}; start one with ./taskw up"
+        return None
+
+    def _missing(self, name: str, what: str, example: str) -> str:
+        variable = self._env(name)
+        if self.runtime is None:
+            return (f"no stack is running in {self.state_dir} and {variable} is not set: "
+                    f"start one with ./taskw up, or set {variable}={example}")
+        return (f"the stack running in {self.state_dir} names no {what} yet (phase "
+                f"{self.runtime.get('phase')}): wait until ./taskw up reports it is running, "
+                f"or set {variable}={example}")
+
+    def _origin(self, part: str, name: str) -> tuple[str, str]:
+        """(where the address came from, how to fix it), in the words of a probe's line."""
+        if part in self.from_runtime:
+            pid = (self.runtime or {}).get("pid")
+            return runtime_origin(state_path(self.state_dir), pid, self._env(name))
+        return setting_origin(self._env(name))
+
+    def _env(self, name: str) -> str:
+        return env_name(type(self.settings), name)
 
     def runtime_shares_kafka(self) -> bool:
         """The running local runtime consumes from the Kafka these settings name (so its
@@ -78,19 +132,23 @@ def resolve(settings: Settings, root: Path = REPO_ROOT) -> OpsContext:
         root / settings.state_dir)
     runtime = running_runtime(state_dir)
     update: dict[str, Any] = {"state_dir": state_dir}
+    from_runtime = set()
     if runtime is not None:
         if not settings.kafka_bootstrap_servers and runtime.get("kafka_bootstrap"):
             update["kafka_bootstrap_servers"] = runtime["kafka_bootstrap"]
             update["kafka_broker_kind"] = runtime_broker_kind(runtime)
+            from_runtime.add("kafka")
         url = runtime.get("database_url")
         # The state file masks a password; an embedded database has none (trust auth).
         if settings.database_url is None and isinstance(url, str) and "***" not in url:
             update["database_url"] = SecretStr(url)
+            from_runtime.add("database")
     try:
         manifests = load_project_manifests(root)
     except ManifestError as exc:
         raise OpsError(f"the manifests do not load: {exc}") from None
-    return OpsContext(settings.model_copy(update=update), state_dir, runtime, manifests)
+    return OpsContext(settings.model_copy(update=update), state_dir, runtime, manifests,
+                      frozenset(from_runtime))
 
 
 def runtime_broker_kind(runtime: dict[str, Any]) -> KafkaBrokerKind:

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from common.kafka import client_config
 from common.settings import Settings
-from tools.kafka_clients import admin_client
+from tools.kafka_clients import admin_client, tool_config
 
 TP = tuple[str, int]
 _TIMEOUT = 15.0
@@ -47,7 +46,7 @@ class KafkaOps:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self.admin: AdminClient = admin_client(settings)
-        self.consumer = Consumer(client_config(settings) | {
+        self.consumer = Consumer(tool_config(settings) | {
             "group.id": f"saga-ops-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
 
     def close(self) -> None:
@@ -116,7 +115,7 @@ class KafkaOps:
             raise KafkaException(f"offsets of {group} not changed: {'; '.join(failed)}")
 
     def _last_timestamp(self, tp: TP, high: int) -> int:
-        reader = Consumer(client_config(self._settings) | {
+        reader = Consumer(tool_config(self._settings) | {
             "group.id": f"saga-ops-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
             "fetch.wait.max.ms": 10})
         try:

@@ -3,8 +3,9 @@ dead letters, as one document (stable JSON) or a readable table.
 
 Functions come from a running local runtime's state file (a cluster has `kn service
 list` for that); everything else is asked of Kafka and PostgreSQL directly, so it works
-against any the settings name. What cannot be asked is reported in `notes` (stderr in
-the CLI) and left empty or null, never guessed.
+against any the settings name. Nothing to ask at all (no runtime, nothing configured), or
+a broker or database named but not answering, raises Unreachable: one line, no made-up
+rows. What is not named is reported in `notes` (stderr in the CLI) and left empty or null.
 
 Lag per partition is the high watermark minus the committed offset. A partition the
 group never committed to reports offset null and the lag the source would deliver on
@@ -18,8 +19,10 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 from sqlalchemy import create_engine, func, pool, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from common import tables as t
+from tools.infra.reach import Unreachable
 from tools.ops.context import OpsContext
 from tools.ops.kafka_admin import kafka_ops
 
@@ -30,25 +33,35 @@ FUNCTION_FIELDS = ("name", "state", "port", "last_cold_start_ms")
 class Status:
     document: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    failed: bool = False  # a part that should have been read was not (the notes say which)
 
 
 def collect(ctx: OpsContext) -> Status:
+    if (nothing := ctx.no_stack()) is not None:
+        raise Unreachable(nothing)
     notes: list[str] = []
     document: dict[str, Any] = {
         "functions": _functions(ctx, notes), "sources": [],
         "outbox": {"unpublished": None}, "dead_letters": None}
-    try:
-        document["sources"] = _sources(ctx, notes)
-    except KafkaException as exc:
-        notes.append(f"Kafka ({ctx.settings.kafka_bootstrap_servers}) did not answer: {exc}")
+    if ctx.settings.kafka_bootstrap_servers:
+        ctx.require_kafka()
+        try:
+            document["sources"] = _sources(ctx)
+        except KafkaException as exc:  # answered the probe, then went away
+            raise Unreachable(f"Kafka at {ctx.settings.kafka_bootstrap_servers} stopped "
+                              f"answering: {exc}") from None
+    else:
+        notes.append("no Kafka: set KAFKA_BOOTSTRAP_SERVERS or start `./taskw up`")
     if ctx.settings.database_url is None:
         notes.append("no database: set DATABASE_URL or start `./taskw up`")
     else:
+        ctx.require_database()
         try:
             unpublished, dead = _counts(ctx)
             document["outbox"]["unpublished"], document["dead_letters"] = unpublished, dead
-        except Exception as exc:  # reported, not raised: the Kafka part is still useful
-            notes.append(f"database not reachable: {type(exc).__name__}: {exc}")
+        except SQLAlchemyError as exc:  # it let us in; the query failed (schema not migrated?)
+            notes.append(f"the database did not answer: {str(exc).splitlines()[0]}")
+            return Status(document, notes, failed=True)
     return Status(document, notes)
 
 
@@ -63,12 +76,8 @@ def _functions(ctx: OpsContext, notes: list[str]) -> list[dict[str, Any]]:
             for name, doc in sorted(functions.items())]
 
 
-def _sources(ctx: OpsContext, notes: list[str]) -> list[dict[str, Any]]:
+def _sources(ctx: OpsContext) -> list[dict[str, Any]]:
     specs = sorted(ctx.manifests.kafka_sources.values(), key=lambda s: s.name)
-    if not ctx.settings.kafka_bootstrap_servers:
-        notes.append("no Kafka: set KAFKA_BOOTSTRAP_SERVERS or start `./taskw up`")
-        return [{"name": s.name, "consumer_group": s.consumer_group, "partitions": []}
-                for s in specs]
     sources = []
     with kafka_ops(ctx.settings) as kafka:
         for spec in specs:
