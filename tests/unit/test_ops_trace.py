@@ -81,4 +81,4 @@ def test_the_orders_traces_and_their_links_are_named(tmp_path: Path) -> None:
 def test_a_bad_order_id_is_refused(tmp_path: Path) -> None:
     ctx = OpsContext(NO_DATABASE, tmp_path, None, Manifests({}, {}, {}, {}))
     with pytest.raises(OpsError, match="is not an order id"):
-        trace(ctx, "42")
+        trace(ctx, "order-42")

@@ -1,4 +1,4 @@
-"""`saga trace ORDER_ID`: one order's timeline, merged by time from
+"""`saga trace ORDER_ID` (or a unique prefix of it): one order's timeline, merged by time from
 - orders.order_status_history: every status change, who made it, for which event;
 - messaging.outbox: every event emitted for the order, by whom, and when it was published;
 - messaging.dead_letters: events of the order that failed for good;
@@ -18,7 +18,6 @@ it, which links to the order's. Every entry names its trace, and the header list
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -30,7 +29,8 @@ from sqlalchemy import create_engine, or_, pool, select
 from common import tables as t
 from common.tracing import parse_traceparent
 from tools.log_contract import flatten
-from tools.ops.context import OpsContext, OpsError
+from tools.ops.context import OpsContext
+from tools.ops.orders import resolve_order_id
 
 
 @dataclass(frozen=True)
@@ -49,18 +49,16 @@ class Entry:
 
 
 def trace(ctx: OpsContext, order_id: str) -> tuple[list[Entry], list[str]]:
-    """The order's entries, oldest first, and notes on what could not be read."""
-    try:
-        uuid.UUID(order_id)
-    except ValueError:
-        raise OpsError(f"{order_id!r} is not an order id (a UUID, as POST /orders "
-                       "answered)") from None
+    """The order's entries, oldest first, and notes on what could not be read. `order_id`
+    is the UUID or a unique prefix (tools/ops/orders.py)."""
+    order_id = resolve_order_id(ctx, order_id)
     notes: list[str] = []
     entries: list[Entry] = []
     trace_ids: set[str] = set()
     if ctx.settings.database_url is None:
         notes.append("no database (set DATABASE_URL or start `./taskw up`): logs only")
     else:
+        ctx.require_database()
         entries += _from_database(ctx, order_id, trace_ids)
         if not entries:
             notes.append(f"the database knows no order {order_id}")
