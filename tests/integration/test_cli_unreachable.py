@@ -25,6 +25,7 @@ from tools import REPO_ROOT
 from tools.cli.main import build_parser
 from tools.infra.embedded_pg import EmbeddedPostgres
 from tools.infra.ports import free_port
+from tools.runtime.state import RuntimeState
 
 GENEROUS_S = 12.0  # catches the old 16-31 s; a healthy answer takes 1-3 s on a busy machine
 CLEARED = ("DATABASE_URL", "SAGA_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS",
@@ -209,3 +210,21 @@ def test_a_function_started_with_a_bad_setting(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr) == (
         2, "inventory: THREADS=many: must be a whole number, at least 1\n"), done
 
+
+
+def test_a_running_stack_whose_broker_and_database_are_gone(tmp_path: Path,
+                                                            closed: str) -> None:
+    """The addresses came from the state file of a `./taskw up` that still runs (here: this
+    test process, written by the runtime's own RuntimeState): the line says so."""
+    state = RuntimeState(tmp_path, log_dir=tmp_path / "logs")
+    state.update(phase="running", kafka_bootstrap=closed, kafka_broker_kind="tansu",
+                 database_url=f"postgresql://postgres@{closed}/saga")
+    origin = f"from {tmp_path / 'runtime-state.json'}, the stack ./taskw up runs as pid " \
+             f"{os.getpid()}"
+    fix = "that stack is not answering: stop it and start it again with ./taskw up, or set"
+    line = saga(tmp_path, "replay", "--all", "--to", "earliest").one_line()
+    assert line == (f"saga replay: cannot reach Kafka at {closed} ({origin}): connection "
+                    f"refused; {fix} KAFKA_BOOTSTRAP_SERVERS")
+    line = saga(tmp_path, "dlq", "list").one_line()
+    assert line == (f"saga dlq: cannot reach the database at postgresql://postgres@{closed}/"
+                    f"saga ({origin}): connection refused; {fix} DATABASE_URL")
