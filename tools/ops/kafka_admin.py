@@ -12,19 +12,31 @@ the difference is handled here, only for it (settings.kafka_broker_kind "tansu")
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 
 from common.settings import Settings
 from tools.kafka_clients import admin_client, tool_config
 
 TP = tuple[str, int]
+T = TypeVar("T")
 _TIMEOUT = 15.0
+_COORDINATOR_NOT_READY = frozenset({KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                                    KafkaError.COORDINATOR_NOT_AVAILABLE,
+                                    KafkaError.NOT_COORDINATOR})
 # Group states in which members hold partitions and Kafka refuses offset changes.
 ACTIVE_STATES = frozenset({"STABLE", "PREPARING_REBALANCE", "COMPLETING_REBALANCE",
                            "RECONCILING", "ASSIGNING"})
@@ -74,13 +86,15 @@ class KafkaOps:
     def committed(self, group: str) -> dict[TP, int]:
         """The group's committed offsets (partitions without a commit are absent)."""
         request = [ConsumerGroupTopicPartitions(group)]
-        result = self.admin.list_consumer_group_offsets(request)[group].result(_TIMEOUT)
+        result = _patiently(lambda: self.admin.list_consumer_group_offsets(request)[group]
+                            .result(_TIMEOUT))
         return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []
                 if tp.offset is not None and tp.offset >= 0 and tp.error is None}
 
     def group(self, group: str) -> GroupInfo:
         try:
-            described = self.admin.describe_consumer_groups([group])[group].result(_TIMEOUT)
+            described = _patiently(lambda: self.admin.describe_consumer_groups([group])[group]
+                                   .result(_TIMEOUT))
         except KafkaException as exc:
             if "GROUP_ID_NOT_FOUND" in str(exc):
                 return GroupInfo("DEAD", 0)
@@ -126,6 +140,22 @@ class KafkaOps:
             return int(message.timestamp()[1])
         finally:
             reader.close()
+
+
+def _patiently(ask: Callable[[], T]) -> T:
+    """ask(), again while the group coordinator is not ready (a broker that just started
+    loads its offsets topic first: COORDINATOR_LOAD_IN_PROGRESS), for up to _TIMEOUT."""
+    deadline = time.monotonic() + _TIMEOUT
+    while True:
+        try:
+            return ask()
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            waiting = isinstance(error, KafkaError) and (
+                error.code() in _COORDINATOR_NOT_READY or error.retriable())
+            if not waiting or time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)  # polling the broker, bounded by the deadline
 
 
 @contextmanager

@@ -47,9 +47,10 @@ def collect(ctx: OpsContext) -> Status:
         ctx.require_kafka()
         try:
             document["sources"] = _sources(ctx)
-        except KafkaException as exc:  # answered the probe, then went away
-            raise Unreachable(f"Kafka at {ctx.settings.kafka_bootstrap_servers} stopped "
-                              f"answering: {exc}") from None
+        except KafkaException as exc:  # answered the probe, then refused or went away
+            error = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else exc
+            raise Unreachable(f"Kafka at {ctx.settings.kafka_bootstrap_servers} answered, then "
+                              f"failed to report offsets: {error}") from None
     else:
         notes.append("no Kafka: set KAFKA_BOOTSTRAP_SERVERS or start `./taskw up`")
     if ctx.settings.database_url is None:
