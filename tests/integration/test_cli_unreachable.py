@@ -219,8 +219,7 @@ def test_a_running_stack_whose_broker_and_database_are_gone(tmp_path: Path,
     state = RuntimeState(tmp_path, log_dir=tmp_path / "logs")
     state.update(phase="running", kafka_bootstrap=closed, kafka_broker_kind="tansu",
                  database_url=f"postgresql://postgres@{closed}/saga")
-    origin = f"from {tmp_path / 'runtime-state.json'}, the stack ./taskw up runs as pid " \
-             f"{os.getpid()}"
+    origin = f"from {tmp_path / 'runtime-state.json'}, written by ./taskw up (pid {os.getpid()})"
     fix = "that stack is not answering: stop it and start it again with ./taskw up, or set"
     line = saga(tmp_path, "replay", "--all", "--to", "earliest").one_line()
     assert line == (f"saga replay: cannot reach Kafka at {closed} ({origin}): connection "

@@ -42,7 +42,7 @@ def setting_origin(variable: str) -> tuple[str, str]:
 
 def runtime_origin(state_file: Path, pid: object, variable: str) -> tuple[str, str]:
     """(origin, fix) of an address read from the state file of a running ./taskw up."""
-    return (f"from {state_file}, the stack ./taskw up runs as pid {pid}",
+    return (f"from {state_file}, written by ./taskw up (pid {pid})",
             f"that stack is not answering: stop it and start it again with ./taskw up, or "
             f"set {variable}")
 
