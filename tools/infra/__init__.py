@@ -4,8 +4,9 @@ embedded server, the runtime and the tests share.
 
 Modules: server (ChildServer, the lifecycle every embedded server shares), embedded_pg
 (PostgreSQL), tansu (the Tansu broker), apache_kafka (Apache Kafka in KRaft mode) and
-kafka_dist (its Java and jars), resolve (the `infrastructure()` context manager), ports
-(ports, logs, stopping processes). Importing this package starts nothing.
+kafka_dist (its Java and jars), resolve (the `infrastructure()` context manager), reach
+(does a given broker or database answer: one line if not), ports (ports, logs, stopping
+processes). Importing this package starts nothing.
 """
 
 from __future__ import annotations

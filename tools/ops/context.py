@@ -56,8 +56,7 @@ class OpsContext:
 
     def require_kafka(self) -> Settings:
         """The settings, once their Kafka answered; else Unreachable (one line, the fix)."""
-        servers = self.settings.kafka_bootstrap_servers
-        if not servers:
+        if not self.settings.kafka_bootstrap_servers:
             raise Unreachable(self._missing("kafka_bootstrap_servers", "broker", "host:9092"))
         if "kafka" not in self._reached:
             check_kafka(self.settings, *self._origin("kafka", "kafka_bootstrap_servers"))
@@ -132,7 +131,7 @@ def resolve(settings: Settings, root: Path = REPO_ROOT) -> OpsContext:
         root / settings.state_dir)
     runtime = running_runtime(state_dir)
     update: dict[str, Any] = {"state_dir": state_dir}
-    from_runtime = set()
+    from_runtime: set[str] = set()
     if runtime is not None:
         if not settings.kafka_bootstrap_servers and runtime.get("kafka_bootstrap"):
             update["kafka_bootstrap_servers"] = runtime["kafka_bootstrap"]

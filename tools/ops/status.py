@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from sqlalchemy import create_engine, func, pool, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -48,9 +48,10 @@ def collect(ctx: OpsContext) -> Status:
         try:
             document["sources"] = _sources(ctx)
         except KafkaException as exc:  # answered the probe, then refused or went away
-            error = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else exc
+            error = exc.args[0] if exc.args else None
+            reason = error.str() if isinstance(error, KafkaError) else str(exc)
             raise Unreachable(f"Kafka at {ctx.settings.kafka_bootstrap_servers} answered, then "
-                              f"failed to report offsets: {error}") from None
+                              f"failed to report offsets: {reason}") from None
     else:
         notes.append("no Kafka: set KAFKA_BOOTSTRAP_SERVERS or start `./taskw up`")
     if ctx.settings.database_url is None:
