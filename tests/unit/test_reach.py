@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from common.settings import Settings
-from tools.infra.reach import bootstrap_addresses, pg_reason, setting_origin
+from common.settings_errors import SettingsError
+from tools.infra.reach import bootstrap_addresses, check_database, pg_reason, setting_origin
 from tools.kafka_clients import KAFKA_LOG, kafka_log_tally, tool_config
 
 
@@ -32,6 +35,14 @@ def test_pg_reason_is_libpqs_last_reason() -> None:
            "'127.0.0.1': connection failed: connection to server at \"127.0.0.1\", port 2 "
            "failed: Connection refused")
     assert pg_reason(two) == "connection refused"
+
+
+@pytest.mark.parametrize("url", ["mysql://u:hunter2@h/db", "hunter2"])
+def test_what_is_no_postgresql_url_is_a_bad_setting_never_echoed(url: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        check_database(url, *setting_origin("DATABASE_URL"))
+    assert str(refused.value) == ("DATABASE_URL (value hidden): must be a postgresql:// URL, "
+                                  "e.g. postgresql://user:password@host:5432/db")
 
 
 def test_an_option_is_not_told_to_be_unset() -> None:

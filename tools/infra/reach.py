@@ -16,6 +16,7 @@ import psycopg
 from confluent_kafka import KafkaException
 
 from common.settings import Settings
+from common.settings_errors import SettingsError
 from tools.infra import mask_url
 from tools.kafka_clients import KafkaLogTally, admin_client
 
@@ -69,13 +70,17 @@ def check_kafka(settings: Settings, origin: str, fix: str,
 
 
 def check_database(url: str, origin: str, fix: str, timeout: int = DATABASE_PROBE_S) -> None:
-    """Return once PostgreSQL at `url` lets us in; else Unreachable (the password masked)."""
+    """Return once PostgreSQL at `url` lets us in; else Unreachable (the password masked).
+    Not a postgresql:// URL at all: SettingsError (libpq would echo it, password and all)."""
     conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    if not conninfo.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(f"{origin.removeprefix('from ')} (value hidden): must be a "
+                            "postgresql:// URL, e.g. postgresql://user:password@host:5432/db")
     try:
         psycopg.connect(conninfo, connect_timeout=timeout).close()
         return
     except psycopg.Error as exc:
-        reason = pg_reason(str(exc))
+        reason = pg_reason(str(exc).replace(conninfo, mask_url(conninfo)))
     where = f"{mask_url(conninfo)} ({origin})"
     if any(word in reason.lower() for word in _LOGIN_REFUSED):
         raise Unreachable(f"the database at {where} refused us: {reason}; check the user, "
