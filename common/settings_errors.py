@@ -68,11 +68,20 @@ def allowed(info: FieldInfo) -> str | None:
         return "must be a whole number" + _bounds(info.metadata)
     if kind is float:
         return "must be a number" + _bounds(info.metadata)
-    lengths = [f"at least {m.min_length}" for m in info.metadata
-               if isinstance(m, annotated_types.MinLen)] + [
-               f"at most {m.max_length}" for m in info.metadata
+    return _lengths(info.metadata)
+
+
+def _lengths(metadata: Iterable[Any]) -> str | None:
+    """E.g. 'must be at least 32 characters long', 'must not be empty'; or None."""
+    lengths = [f"at least {m.min_length}" for m in metadata
+               if isinstance(m, annotated_types.MinLen) and m.min_length > 1] + [
+               f"at most {m.max_length}" for m in metadata
                if isinstance(m, annotated_types.MaxLen)]
-    return f"must be {' and '.join(lengths)} characters long" if lengths else None
+    if lengths:
+        return f"must be {' and '.join(lengths)} characters long"
+    if any(isinstance(m, annotated_types.MinLen) for m in metadata):
+        return "must not be empty"
+    return None
 
 
 def _bounds(metadata: Iterable[Any]) -> str:

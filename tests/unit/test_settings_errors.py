@@ -51,6 +51,7 @@ def test_every_problem_is_on_the_same_line(monkeypatch: pytest.MonkeyPatch) -> N
 
 class _StrictSecret(Settings):
     jwt_secret: SecretStr | None = Field(default=None, min_length=32)
+    jwt_issuer: str = Field(default="saga-local", min_length=1)
 
 
 def test_a_secret_is_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,6 +61,11 @@ def test_a_secret_is_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(refused.value) == ("SAGA_JWT_SECRET (value hidden): must be at least 32 "
                                   "characters long")
     assert "hunter2" not in str(refused.value)
+    monkeypatch.delenv("SAGA_JWT_SECRET")
+    monkeypatch.setenv("SAGA_JWT_ISSUER", "")
+    with pytest.raises(SettingsError) as refused:
+        read_settings(_StrictSecret)
+    assert str(refused.value) == "SAGA_JWT_ISSUER=: must not be empty"
 
 
 def test_the_deployed_settings_refuse_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
