@@ -120,5 +120,5 @@ def test_posted_in_binary_mode_and_a_refusal_shown(
                         "--json", "--id", "fixed-id")
     assert code == 1
     assert json.loads(out) | {"attributes": None} == {
-        "id": "fixed-id", "type": c.PAYMENT_REQUESTED, "attributes": None, "data": _as_produced(data),
-        "url": url, "status": 500, "body": PROBLEM}
+        "id": "fixed-id", "type": c.PAYMENT_REQUESTED, "attributes": None,
+        "data": _as_produced(data), "url": url, "status": 500, "body": PROBLEM}
