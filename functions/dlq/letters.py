@@ -26,6 +26,13 @@ def waiting(letters: FromClause = t.dead_letters) -> ColumnElement[bool]:
     return and_(letters.c.redriven_at.is_(None), not_(letters.c.resolved))
 
 
+def state_of(*, redriven: bool, resolved: bool) -> str:
+    """A stored letter's state: "waiting" exactly where `waiting()` holds."""
+    if resolved:
+        return "resolved"
+    return "redriven" if redriven else "waiting"
+
+
 def waiting_sql(alias: str) -> str:
     """`waiting()` as SQL text on `messaging.dead_letters <alias>`, for hand-written queries."""
     return str(waiting(t.dead_letters.alias(alias)))  # no parameters: plain SQL

@@ -45,7 +45,8 @@ def letters(fresh_database: Callable[[str], str], tmp_path: Path,
                                     .returning(t.dead_letters.c.id)).scalar_one())
 
     try:
-        ids = {"waiting": letter("e-waiting")}
+        # Stored when the re-drive mark was a bare count: still an ordinary letter.
+        ids = {"waiting": letter("e-waiting", attributes={"sagaredrive": "1"})}
         ids["redriven"] = letter("e-redriven", redriven_at=func.now(), redrive_count=1)
         ids["failed_again"] = letter("e-redriven", attributes={
             "sagaredrive": f"{ids['redriven']}.1"})

@@ -27,7 +27,13 @@ from sqlalchemy.engine import Row
 from common import tables as t
 from common.events.catalogue import CATALOGUE
 from common.kafka import producer_config
-from functions.dlq.letters import REDRIVE_EXTENSION, redrive_mark, redrive_of, waiting
+from functions.dlq.letters import (
+    REDRIVE_EXTENSION,
+    redrive_mark,
+    redrive_of,
+    state_of,
+    waiting,
+)
 from tools.ops.context import OpsContext, OpsError
 
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
@@ -66,19 +72,14 @@ def show(ctx: OpsContext, dead_letter_id: int) -> dict[str, Any]:
         "data": decode_data(row.data, attributes.get("datacontenttype"))}
 
 
-def state_of(row: Row[Any]) -> str:
-    if row.resolved:
-        return "resolved"
-    return "waiting" if row.redriven_at is None else "redriven"
-
-
 def summary(ctx: OpsContext, row: Row[Any]) -> dict[str, Any]:
     attributes = row.attributes or {}
     return {"id": row.id, "created_at": row.created_at.isoformat(),
             "event_id": row.event_id, "type": row.event_type,
             "order_id": attributes.get("partitionkey") or row.subject,
             "error_code": row.error_code, "failed_at": function_of(ctx, row.error_dest),
-            "state": state_of(row), "redrive_of": redrive_of(attributes),
+            "state": state_of(redriven=row.redriven_at is not None, resolved=row.resolved),
+            "redrive_of": redrive_of(attributes),
             "redrive_count": row.redrive_count,
             "redriven_at": row.redriven_at.isoformat() if row.redriven_at else None,
             "resolved": row.resolved}
