@@ -20,6 +20,7 @@ from confluent_kafka import KafkaException
 from sqlalchemy import create_engine, func, pool, select
 
 from common import tables as t
+from functions.dlq.letters import waiting
 from tools.ops.context import OpsContext
 from tools.ops.kafka_admin import kafka_ops
 
@@ -97,8 +98,7 @@ def _counts(ctx: OpsContext) -> tuple[int, int]:
             unpublished = conn.execute(select(func.count()).select_from(t.outbox).where(
                 t.outbox.c.published_at.is_(None))).scalar_one()
             dead = conn.execute(select(func.count()).select_from(t.dead_letters).where(
-                t.dead_letters.c.redriven_at.is_(None), t.dead_letters.c.resolved.is_(False)
-            )).scalar_one()
+                waiting())).scalar_one()
     finally:
         engine.dispose()
     return int(unpublished), int(dead)
