@@ -9,9 +9,10 @@ the way a person runs them, so that the docs cannot rot (markers: tests/doc_bloc
   fresh clone gets (where DATABASE_URL names a server, as in CI: a fresh database on it).
 - The API on a free port (SAGA_API_PORT: 8080 may be taken, and tests never listen on a
   fixed port): `localhost:8080` in the blocks becomes it, the one change to their text.
-- The `run` blocks of README.md, then of docs/operations.md, pasted in order into one `sh`
-  (variables carry over, as in one terminal), with `set -e` and a terminal's PATH (without
-  the .venv/bin that ./taskw test puts first).
+- The `run` blocks of README.md, then of docs/operations.md, pasted in order into one shell
+  (variables carry over, as in one terminal): `sh` on the Tansu tier, `bash` on the Kafka
+  tier, the two a reader may have; with `set -e` and a terminal's PATH (without the
+  .venv/bin that ./taskw test puts first).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ pytestmark = pytest.mark.e2e
 README_SECTIONS = ("Quick start", "Place an order")
 BLOCK_START = "@@doc-block"
 SHELL_TIMEOUT_S = 240
+SHELL_OF_TIER = {"tansu": "sh", "kafka": "bash"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,6 @@ class Walk:
     """What the pasted blocks printed: stdout of each block, by its Block."""
 
     outputs: dict[Block, str]
-    stderr: str
 
     def of(self, doc: str, section: str) -> str:
         return "".join(out for b, out in self.outputs.items()
@@ -129,8 +130,9 @@ def walk(request: pytest.FixtureRequest) -> Iterator[Walk]:
             script = state_dir / "pasted.sh"
             script.write_text(_script(pasted, port))
             done = subprocess.run(
-                ["sh", str(script)], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-                capture_output=True, text=True, timeout=SHELL_TIMEOUT_S, check=False,
+                [SHELL_OF_TIER[broker], str(script)], cwd=REPO_ROOT, env=env,
+                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                timeout=SHELL_TIMEOUT_S, check=False,
             )
             print(done.stdout)  # the whole transcript in the test report
             print(done.stderr, file=sys.stderr)
@@ -141,22 +143,22 @@ def walk(request: pytest.FixtureRequest) -> Iterator[Walk]:
                 f"{failed.where if failed else '?'}:\n{failed.runnable() if failed else ''}"
                 f"\n--- stderr ---\n{done.stderr[-3000:]}\n--- the stack's console ---\n"
                 + "\n".join(console.read_text(errors="replace").splitlines()[-30:]))
-            yield Walk(outputs, done.stderr)
+            yield Walk(outputs)
 
 
 def test_the_readme_places_an_order_that_completes_and_takes_stock(walk: Walk) -> None:
     printed = json_documents(walk.of("README.md", "Place an order"))
-    wallets = [d for d in printed if isinstance(d, dict) and "balance" in d]
-    assert wallets and wallets[-1]["balance"] == "100.00", wallets  # the deposit's answer
+    (order,) = [d for d in printed if isinstance(d, dict) and "timeline" in d]
+    assert (order["status"], order["reason"]) == ("COMPLETED", None), order
+    assert [t["to_status"] for t in order["timeline"]][-1] == "COMPLETED"
     catalogues = [{p["sku"]: p["available"] for p in d["items"]}
                   for d in printed if isinstance(d, dict) and "next_cursor" in d]
     assert len(catalogues) == 2, printed  # before and after the order
-    (order,) = [d for d in printed if isinstance(d, dict) and "timeline" in d]
-    assert order["status"] == "COMPLETED", order
-    assert [t["to_status"] for t in order["timeline"]][-1] == "COMPLETED"
     (line,) = order["items"]
     before, after = catalogues
     assert after[line["sku"]] == before[line["sku"]] - line["quantity"], (before, after)
+    wallets = [d for d in printed if isinstance(d, dict) and "balance" in d]
+    assert wallets and wallets[-1]["balance"] == "100.00", wallets  # the deposit's answer
 
 
 def test_the_operations_commands_answer_about_that_order(walk: Walk) -> None:
