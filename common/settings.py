@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     )
     jwt_ttl_s: int = Field(default=3600, ge=60)
 
+    # --- bootstrap (the Job's first run on a cluster: functions/api/bootstrap.py) ---------
+    bootstrap_admin_username: str | None = Field(
+        default=None, description="The api's first admin, created when no admin exists yet.")
+    bootstrap_admin_password: SecretStr | None = Field(
+        default=None, description="Its password; never applied to an existing user.")
+
     # --- saga ----------------------------------------------------------------------------
     payment_window_s: int = Field(default=300, ge=1)
     stuck_after_s: int = Field(default=600, ge=1)
