@@ -1,13 +1,11 @@
 """`python -m functions.api.bootstrap [--catalogue FILE]`: a cluster's first run, as the Job
 knative/cluster/bootstrap-job.yaml runs it from the functions' image after the migrations.
 
-It adds the catalogue's products the database lacks (functions/api/catalogue_import.py)
-and, given SAGA_BOOTSTRAP_ADMIN_USERNAME and SAGA_BOOTSTRAP_ADMIN_PASSWORD, the api's first
-admin (functions/api/first_admin.py). It changes nothing that exists, so running it again
-changes nothing; what it leaves as it is although the input says otherwise is a warning
-line. Every line is ECS JSON on stdout. Exit 0 done, 2 bad input (the line says what to
-fix), 1 anything else (the database).
-"""
+Adds the catalogue's products the database lacks (catalogue_import.py) and, given
+SAGA_BOOTSTRAP_ADMIN_USERNAME and _PASSWORD, the api's first admin (first_admin.py). It
+changes nothing that exists, so a second run changes nothing; what it leaves although the
+input differs is a warning. ECS lines on stdout; exit 0 done, 2 bad input (the line says
+what to fix), 1 anything else (the database)."""
 
 from __future__ import annotations
 

@@ -123,10 +123,10 @@ class Runner:
 
     def start(self, *, args: list[str] | None = None,
               admin: tuple[str, str] | None = (ADMIN, PASSWORD),
-              database_url: str | None = None) -> subprocess.Popen[str]:
+              database_url: str | None = None, **env: str) -> subprocess.Popen[str]:
         environ = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parents[2]),
                    "DATABASE_URL": database_url or self.database,
-                   "SAGA_PROFILE": "production", "SAGA_JWT_SECRET": JWT_SECRET}
+                   "SAGA_PROFILE": "production", "SAGA_JWT_SECRET": JWT_SECRET, **env}
         if admin is not None:
             environ |= {"SAGA_BOOTSTRAP_ADMIN_USERNAME": admin[0],
                         "SAGA_BOOTSTRAP_ADMIN_PASSWORD": admin[1]}
@@ -307,7 +307,8 @@ def test_two_runs_at_once_take_turns(run: Runner, database: str,
     everything and the other finds it there: no unique violation, nothing twice."""
     with psycopg.connect(database, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-        first, second = run.start(), run.start()
+        # Waiting here is the test's doing, not a slow run's: no statement timeout.
+        first, second = (run.start(SAGA_DB_STATEMENT_TIMEOUT_MS="0") for _ in range(2))
 
         def waiting() -> bool:
             row = holder.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
