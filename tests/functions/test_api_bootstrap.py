@@ -69,6 +69,7 @@ class Job:
     module: str
     args: list[str]
     catalogue: Path
+    config: dict[str, str]  # the ConfigMaps of its envFrom (the Secrets are the test's)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,10 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> Job:
     argv = [arg.replace(mount["mountPath"], str(folder)) for arg in container["command"]]
     assert argv[:2] == ["python", "-m"], argv
     [catalogue] = [Path(a) for a in argv if a.startswith(str(folder))]
-    return Job(argv[2], argv[3:], catalogue)
+    config = {key: value for ref in container["envFrom"] if "configMapRef" in ref
+              for key, value in by_kind(docs, "", "ConfigMap")[ref["configMapRef"]["name"]]
+              ["data"].items()}
+    return Job(argv[2], argv[3:], catalogue, config)
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +128,10 @@ class Runner:
     def start(self, *, args: list[str] | None = None,
               admin: tuple[str, str] | None = (ADMIN, PASSWORD),
               database_url: str | None = None, **env: str) -> subprocess.Popen[str]:
-        environ = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parents[2]),
+        environ = {**self.job.config, "PATH": "/usr/bin:/bin",
+                   "PYTHONPATH": str(Path(__file__).parents[2]),
                    "DATABASE_URL": database_url or self.database,
-                   "SAGA_PROFILE": "production", "SAGA_JWT_SECRET": JWT_SECRET, **env}
+                   "SAGA_JWT_SECRET": JWT_SECRET, **env}
         if admin is not None:
             environ |= {"SAGA_BOOTSTRAP_ADMIN_USERNAME": admin[0],
                         "SAGA_BOOTSTRAP_ADMIN_PASSWORD": admin[1]}
