@@ -236,17 +236,18 @@ def wait_redelivered(kafka: KafkaOps, moved: Sequence[Moved], *, progress: Progr
     idle = [m.source for m in moved if m not in followed]
     first = {m.source: m.behind(kafka.committed(m.consumer_group)) for m in followed}
     behind = dict(first)
-    names = ", ".join(m.source for m in followed)
-    with progress.task(f"events delivered again ({names})", total=sum(first.values()),
-                       unit="events") as task:
-        while any(behind.values()) and time.monotonic() - started < timeout_s:
-            time.sleep(interval_s)  # polling the broker, bounded by timeout_s
-            for m in followed:
-                if behind[m.source]:
-                    behind[m.source] = m.behind(kafka.committed(m.consumer_group))
-            task.update(completed=sum(first.values()) - sum(behind.values()),
-                        detail="behind: " + ", ".join(
-                            f"{name} {n}" for name, n in behind.items() if n))
+    if any(first.values()):
+        names = ", ".join(m.source for m in followed)
+        with progress.task(f"events delivered again ({names})", total=sum(first.values()),
+                           unit="events") as task:
+            while any(behind.values()) and time.monotonic() - started < timeout_s:
+                time.sleep(interval_s)  # polling the broker, bounded by timeout_s
+                for m in followed:
+                    if behind[m.source]:
+                        behind[m.source] = m.behind(kafka.committed(m.consumer_group))
+                late = ", ".join(f"{name} {n}" for name, n in behind.items() if n)
+                task.update(completed=sum(first.values()) - sum(behind.values()),
+                            detail=f"behind: {late}" if late else "")
     return Waited({name: first[name] - behind[name] for name in first}, behind, idle,
                   time.monotonic() - started)
 
