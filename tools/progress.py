@@ -13,6 +13,7 @@ what it did, in both visible modes.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import sys
 import threading
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # rich is imported when a Progress is made: `saga --help` sta
 Mode = Literal["live", "plain", "quiet"]
 PLAIN_EVERY_S = 5.0  # a plain line per task this often
 SAMPLE_EVERY_S = 0.25  # followed counts are read this often (and the live bar redrawn)
+PACE_WINDOW_S = 30.0  # the rate is that of the last half minute
 
 
 def choose_mode(stream: TextIO, *, quiet: bool) -> Mode:
@@ -61,9 +63,33 @@ def counts(task: RichTask) -> str:
     return f"{text} {unit}".rstrip()
 
 
+class Pace:
+    """How fast a task goes lately: its count sampled a few times a second over the last
+    PACE_WINDOW_S, up to now (rich's own estimate keeps the speed of the last step when
+    progress stalls, and its time left with it). Thread-safe."""
+
+    def __init__(self) -> None:
+        self._samples: collections.deque[tuple[float, float]] = collections.deque()
+        self._lock = threading.Lock()
+
+    def note(self, at: float, completed: float) -> None:
+        with self._lock:
+            self._samples.append((at, completed))
+            while self._samples[0][0] < at - PACE_WINDOW_S:
+                self._samples.popleft()
+
+    def per_s(self) -> float | None:
+        with self._lock:
+            if len(self._samples) < 2:
+                return None
+            (first_at, first), (last_at, last) = self._samples[0], self._samples[-1]
+        return (last - first) / (last_at - first_at) if last_at - first_at >= 1.0 else None
+
+
 def speed(task: RichTask) -> float | None:
-    """Per second: over rich's recent window (30 s), else since the start."""
-    found = task.finished_speed or task.speed
+    """Per second: lately (Pace) while it runs, else on average since it started."""
+    pace = task.fields.get("pace")
+    found = pace.per_s() if isinstance(pace, Pace) and task.stop_time is None else None
     if found is None and task.completed and task.elapsed:
         found = task.completed / task.elapsed
     return found
@@ -97,7 +123,6 @@ def _rich_bars(stream: TextIO, mode: Mode) -> RichProgress:
         SpinnerColumn,
         TextColumn,
         TimeElapsedColumn,
-        TimeRemainingColumn,
     )
     from rich.progress import Progress as RichProgress
     from rich.text import Text
@@ -112,7 +137,8 @@ def _rich_bars(stream: TextIO, mode: Mode) -> RichProgress:
 
     return RichProgress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), Column(counts),
-        Column(rate), TimeElapsedColumn(), TimeRemainingColumn(),
+        Column(rate), TimeElapsedColumn(),
+        Column(lambda task: "" if (s := left(task)) is None else f"{_duration(s)} left"),
         TextColumn("{task.fields[detail]}"),
         console=Console(file=stream), transient=True, disable=mode != "live",
         auto_refresh=False, redirect_stdout=mode == "live" and _is_terminal(sys.stdout))
@@ -121,9 +147,9 @@ def _rich_bars(stream: TextIO, mode: Mode) -> RichProgress:
 class Task:
     """One piece of long work: what has been done of how much. Thread-safe."""
 
-    def __init__(self, owner: Progress, task_id: TaskID,
-                 follow: Callable[[], float] | None) -> None:
-        self._owner, self.id, self._follow = owner, task_id, follow
+    def __init__(self, owner: Progress, task_id: TaskID, follow: Callable[[], float] | None,
+                 pace: Pace) -> None:
+        self._owner, self.id, self._follow, self._pace = owner, task_id, follow, pace
 
     def advance(self, amount: float = 1) -> None:
         self._owner.bars.advance(self.id, amount)
@@ -136,9 +162,11 @@ class Task:
         self._owner.bars.update(self.id, completed=completed, **fields)
 
     def sample(self) -> None:
-        """Read a followed count (the ticker does, a few times a second)."""
+        """Read a followed count, and note the pace (the ticker does, a few times a
+        second)."""
         if self._follow is not None:
             self.update(completed=self._follow())
+        self._pace.note(time.monotonic(), self._owner.record(self.id).completed)
 
 
 class Progress:
@@ -168,9 +196,10 @@ class Progress:
              decimals: int = 0, follow: Callable[[], float] | None = None) -> Iterator[Task]:
         """Show `description` while the block runs (total None: no bar, elapsed time only),
         then one line saying what was done."""
+        pace = Pace()
         task_id = self.bars.add_task(description, total=total, unit=unit, decimals=decimals,
-                                     detail="")
-        task = Task(self, task_id, follow)
+                                     detail="", pace=pace)
+        task = Task(self, task_id, follow, pace)
         with self._life:
             with self._lock:
                 self._open[task_id] = task
@@ -183,7 +212,7 @@ class Progress:
             self.bars.stop_task(task_id)
             with self._lock:
                 del self._open[task_id]
-            self.say(self.summary(self._record(task_id)))
+            self.say(self.summary(self.record(task_id)))
             self.bars.remove_task(task_id)
             self._halt_if_idle()
 
@@ -243,7 +272,8 @@ class Progress:
 
     # --- the ticker: a thread while any task is open ---------------------------------------
 
-    def _record(self, task_id: TaskID) -> RichTask:
+    def record(self, task_id: TaskID) -> RichTask:
+        """rich's record of a task: its counts and times."""
         return next(t for t in self.bars.tasks if t.id == task_id)
 
     def _start(self) -> None:

@@ -19,7 +19,7 @@ from typing import TextIO
 import pytest
 
 from tests.helpers import wait_for
-from tools.progress import Progress, choose_mode
+from tools.progress import Pace, Progress, choose_mode
 
 PLAIN_LINE = re.compile(r"^saga test: placing orders (\d+)/40 orders, [\d.]+ orders/s, "
                         r"0:00:0\d elapsed, ~0:00:\d\d left$")
@@ -134,3 +134,18 @@ def test_a_result_stream_that_is_no_terminal_is_left_alone(
             task.advance()
         read_all(master)
     assert results.getvalue() == '{"orders": 1}\n'
+
+
+def test_the_rate_is_the_recent_one_and_a_stall_slows_it_down() -> None:
+    pace = Pace()
+    pace.note(100.0, 0)
+    assert pace.per_s() is None  # one sample: no rate yet
+    for second in range(1, 11):
+        pace.note(100.0 + second, second * 10)  # 10 a second
+    assert pace.per_s() == 10.0
+    for second in range(11, 21):
+        pace.note(100.0 + second, 100)  # stalled for 10 s (a broker cut, say)
+    assert pace.per_s() == 5.0  # not the 10/s of the last step, and no time left at it
+    for second in range(21, 61):
+        pace.note(100.0 + second, 100)
+    assert pace.per_s() == 0.0  # nothing for the last half minute
