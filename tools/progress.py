@@ -106,7 +106,7 @@ def left(task: RichTask) -> float | None:
 def rate(task: RichTask) -> str:
     """52.1 orders/s (empty until something was done)."""
     per_s = speed(task)
-    if per_s is None:
+    if per_s is None or not counts(task):  # nothing counted, nor anything to count
         return ""
     unit = task.fields.get("unit", "")
     return f"{per_s:,.1f} {unit}/s".replace(" /s", "/s")
