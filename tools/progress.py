@@ -38,11 +38,7 @@ def choose_mode(stream: TextIO, *, quiet: bool) -> Mode:
     """quiet wins; a terminal gets the live bar; anything else plain lines."""
     if quiet:
         return "quiet"
-    try:
-        terminal = stream.isatty()
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        terminal = False
-    return "live" if terminal and os.environ.get("TERM") != "dumb" else "plain"
+    return "live" if _is_terminal(stream) and os.environ.get("TERM") != "dumb" else "plain"
 
 
 def _number(value: float, decimals: int) -> str:
@@ -270,11 +266,11 @@ class Progress:
                 + (f" ({per_s})" if per_s else "")
                 + (f"; {detail}" if detail else ""))
 
-    # --- the ticker: a thread while any task is open ---------------------------------------
-
     def record(self, task_id: TaskID) -> RichTask:
         """rich's record of a task: its counts and times."""
         return next(t for t in self.bars.tasks if t.id == task_id)
+
+    # --- the ticker: a thread while any task is open ---------------------------------------
 
     def _start(self) -> None:
         if self.mode == "quiet":
@@ -314,7 +310,7 @@ class Progress:
 def _is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
-    except (AttributeError, ValueError):
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
 
 

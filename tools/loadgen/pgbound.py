@@ -74,9 +74,10 @@ def measure(database_url: str, *, customers: int = 20, seconds: float = 8.0,
         with progress.task(f"the PostgreSQL bound ({seconds:g} s per client count)",
                            total=len(clients), unit="client counts") as task:
             for count in clients:
-                task.update(detail=f"{count} client(s)")
+                task.update(detail=f"now {count} client(s)")
                 by_clients[count] = run(url, count, seconds, customers, binary)
                 task.advance()
+            task.update(detail="")
     finally:
         drop_database(url_with_database(database_url, "postgres"), name)
     best = max(by_clients, key=lambda c: by_clients[c])
