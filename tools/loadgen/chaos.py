@@ -85,7 +85,7 @@ def _run_in(work: Path, spec: ChaosSpec, progress: Progress, phase: str) -> dict
                "SAGA_KAFKA_BROKER_KIND": kind,
                "SAGA_PAYMENT_WINDOW_S": str(spec.payment_window_s)}
         stack = running.enter_context(
-            LocalStack(env=env, state_dir=work / "stack", progress=progress))
+            LocalStack(env=env, state_dir=work / "stack", progress=progress, phase=phase))
         target = stack.target()
         load = LoadSpec(orders=spec.orders, rate=spec.rate, mix=spec.mix,
                         customers=spec.customers, concurrency=spec.concurrency,

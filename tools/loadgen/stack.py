@@ -43,7 +43,7 @@ class StackError(RuntimeError):
 class LocalStack:
     def __init__(self, *, env: Mapping[str, str] | None = None, state_dir: Path | None = None,
                  start_timeout_s: float = 120.0, broker: EmbeddedBroker | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, phase: str = "") -> None:
         self._own_state_dir = state_dir is None  # removed on exit, as BenchDatabase's
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="saga-bench-"))
         self.port = free_port()
@@ -53,6 +53,7 @@ class LocalStack:
         self.process: subprocess.Popen[bytes] | None = None
         self.output = self.state_dir / "saga-up.log"
         self._progress = progress or Progress.silent()
+        self._named = f"{phase}: " if phase else ""  # in the progress: run 2/3, say
 
     def __enter__(self) -> Self:
         self.start()
@@ -74,7 +75,8 @@ class LocalStack:
                 [sys.executable, "-m", "tools.cli.main", "up"], cwd=REPO_ROOT, env=env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + self._timeout
-        with self._progress.task(f"starting a stack (saga up, console: {self.output})"):
+        with self._progress.task(f"{self._named}starting a stack (saga up, console: "
+                                 f"{self.output})"):
             while not _healthy(self.api_url):
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     tail = self.output.read_text(errors="replace")[-3000:]
@@ -100,7 +102,8 @@ class LocalStack:
         if process is None or process.poll() is not None:
             return None if process is None else process.returncode
         process.send_signal(signal.SIGINT)
-        with self._progress.task("stopping the stack (Ctrl-C, as a person would)"):
+        with self._progress.task(f"{self._named}stopping the stack (Ctrl-C, as a person "
+                                 "would)"):
             try:
                 return process.wait(timeout_s)
             except subprocess.TimeoutExpired:
