@@ -158,3 +158,18 @@ def test_time_order_holds_items_for_their_window() -> None:
     assert order.due(6.0) == ["b", "c"]  # equal times keep the order they came in
     order.add(7.0, "d")
     assert order.drain() == ["d"]
+
+
+def test_within_the_rate_the_earliest_lines_of_all_files_are_shown(tmp_path: Path) -> None:
+    out = io.StringIO()
+    tail = LogTail(Console(out, json_mode=True, events_per_s=3), interval_s=3600,
+                   clock=Clock(T0 + 10))
+    first, second = tmp_path / "inventory.ndjson", tmp_path / "payments.ndjson"
+    for path in (first, second):
+        path.touch()
+        tail.watch(path)
+    append(first, *(at(n, "saga.step.completed", str(n)) for n in (1.0, 4.0, 5.0, 6.0)))
+    append(second, *(at(n, "saga.step.completed", str(n)) for n in (2.0, 3.0, 7.0)))
+    tail.poll()
+    assert shown(out) == ["1.0", "2.0", "3.0"]  # not the first file's share only
+    tail.close()
