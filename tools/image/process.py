@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 
 import psutil
@@ -34,6 +35,7 @@ from tools.infra import ports
 from tools.infra.ports import LOOPBACK
 from tools.infra.server import ChildServer, ServerError, StopSteps
 
+_PREFIX = "saga-image-"
 _NODES = ("null", "zero", "full", "random", "urandom", "tty")
 LAUNCH = r"""
 set -eu
@@ -69,7 +71,8 @@ class Sandbox:
     """The folders one container needs here: the runtime's layer and the mount point."""
 
     def __init__(self, name: str) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix=f"saga-image-{name}-"))
+        _remove_stale_sandboxes()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-{name}-"))
         self.view = self.folder / "view"
         self.runtime = self.folder / "runtime"
         for sub in ("etc", "proc", "sys", "dev/shm"):
@@ -98,6 +101,16 @@ class Sandbox:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@cache
+def _remove_stale_sandboxes() -> None:
+    """Remove the folders of sandboxes whose process died without removing them (SIGKILL);
+    their mounts lived in namespaces that died with them."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        pid = folder.name.removeprefix(_PREFIX).split("-")[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _host_tool(name: str) -> str:
