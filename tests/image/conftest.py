@@ -11,6 +11,7 @@ needs root). Figures it measures are printed at the end of the run.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -106,8 +107,8 @@ def pods(services: dict[str, Workload], mounted: MountedImage,
          tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Mapping[str, ImageProcess | ImageProcessError]]:
     """Every Service's container started from the image (one after the other, each timed
-    from spawning to its first ready answer), or why it did not start. Stopped at the end,
-    with SIGTERM as the kubelet stops them."""
+    from spawning to its first ready answer), or why it did not start. Stopped at the end
+    with SIGTERM, as the kubelet stops them: each must end within its grace period."""
     logs = tmp_path_factory.mktemp("image-logs")
     started: dict[str, ImageProcess | ImageProcessError] = {}
     try:
@@ -124,6 +125,11 @@ def pods(services: dict[str, Workload], mounted: MountedImage,
         for outcome in started.values():
             if isinstance(outcome, ImageProcess):
                 outcome.stop()
+    # gunicorn (the api) exits 0; uvicorn drains, then raises the SIGTERM again (143).
+    clean = (0, 128 + signal.SIGTERM)
+    unclean = {name: p.exit_status for name, p in started.items()
+               if isinstance(p, ImageProcess) and p.exit_status not in clean}
+    assert unclean == {}, f"not stopped by SIGTERM (None: it had to be killed): {unclean}"
 
 
 def running(pods: Mapping[str, ImageProcess | ImageProcessError], name: str) -> ImageProcess:

@@ -1,7 +1,7 @@
 """Every Knative Service of the manifests, started from the image with its own command, user,
 working directory and environment: it becomes ready, answers its readiness and liveness
-probes, runs as a non-root user without privileges, stays under its memory limit, and
-stops on SIGTERM."""
+probes, runs as a non-root user without privileges and stays under its memory limit (and
+stops on SIGTERM: the `pods` fixture checks that when it stops them)."""
 
 from __future__ import annotations
 

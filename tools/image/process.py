@@ -31,7 +31,6 @@ import psutil
 
 from tools.image.buildah import ImageError
 from tools.image.container import Container
-from tools.infra import ports
 from tools.infra.ports import LOOPBACK
 from tools.infra.server import ChildServer, ServerError, StopSteps
 
@@ -139,6 +138,7 @@ class ImageProcess(ChildServer):
         # and Python) to the first 200 of ready_path; the sandbox's mounts come before.
         self.ready_s: float | None = None
         self.spawn_to_ready_s: float | None = None  # from spawning the whole chain
+        self.exit_status: int | None = None  # set by stop()
 
     def start(self, timeout: float = 60.0) -> str:
         began = time.monotonic()
@@ -161,10 +161,17 @@ class ImageProcess(ChildServer):
         return children[0].pid if children else None
 
     def stop(self, timeout: float | None = None) -> None:
-        init = self._init()
-        if init is not None:  # SIGTERM, as the kubelet sends it; the init passes it on
-            ports.stop_process(init.pid, [(signal.SIGTERM, timeout or self._grace_s)],
-                               what=f"{self.container.name} {self.what}")
+        """SIGTERM, as the kubelet sends it (the init passes it on), then SIGKILL after the
+        grace period. `exit_status` says how it ended: the process's own exit code, or None
+        when it had to be killed."""
+        proc, init = self._proc, self._init()
+        if proc is not None and init is not None:
+            try:
+                init.send_signal(signal.SIGTERM)
+                # The unshare at the top exits with the init's status, which is the process's.
+                self.exit_status = proc.wait(timeout or self._grace_s)
+            except (psutil.NoSuchProcess, subprocess.TimeoutExpired):
+                self.exit_status = proc.poll()
         super().stop(timeout)
         if self._sandbox is not None:
             self._sandbox.remove()
@@ -196,8 +203,8 @@ class ImageProcess(ChildServer):
         return status == 200
 
     def _stop_steps(self, timeout: float | None) -> StopSteps:
-        # The unshare at the top passes no signal on; by now the init has ended, and with
-        # it the namespace, so the unshare ends by itself.
+        # The unshare at the top passes no signal on; stop() has ended the init, and with
+        # it the namespace, unless the process outlived its grace period.
         return [(signal.SIGKILL, 5.0)]
 
 
