@@ -6,7 +6,8 @@ it) to the 2xx. A measurement, not a test: it asserts nothing.
     .venv/bin/python -m tools.image.coldstart [--runs 10] [--function inventory ...]
 
 Builds the image first (buildah's cache makes that quick), and runs on PostgreSQL from
-DATABASE_URL (else an embedded one) and an embedded broker (or KAFKA_BOOTSTRAP_SERVERS).
+DATABASE_URL (else an embedded one) and an embedded broker (SAGA_BROKER=kafka: Apache
+Kafka), or KAFKA_BOOTSTRAP_SERVERS.
 """
 
 from __future__ import annotations
