@@ -42,7 +42,7 @@ def stages() -> list[list[dict[str, Any]]]:
 
 def base_default() -> str:
     """The default of the Dockerfile's one build argument, BASE (its base image)."""
-    [arg] = [i["value"] for i in instructions() if i["instruction"] == "ARG"]
+    [arg] = [str(i["value"]) for i in instructions() if i["instruction"] == "ARG"]
     name, _, default = arg.partition("=")
     assert name == "BASE" and default, arg
     return default
