@@ -31,6 +31,7 @@ from tools.image.workloads import Workload, local_workloads
 HERE = Path(__file__).resolve().parent
 OVERLAY = "dev"
 FIGURES: dict[str, str] = {}  # printed at the end of the run
+BUILD_TIMEOUT_S = 1200
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,6 +43,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in Path(item.path).parents:
             item.add_marker(pytest.mark.image)
+            # The first test's setup builds the image: from empty caches, minutes.
+            item.add_marker(pytest.mark.timeout(BUILD_TIMEOUT_S))
             if not asked:
                 item.add_marker(pytest.mark.skip(
                     reason="the image tier: ./taskw image:test (the last step of ./taskw test)"))
