@@ -1,17 +1,9 @@
-"""A day in the shop on the image: every Service runs from it (conftest.py's pods), the test
-plays the cluster's sources between them (shop.py), and each function writes its rows and
-its outbox events to the session's PostgreSQL and broker.
-
-- An admin adds a product and a customer signs up, funds a wallet and orders, all through
-  the api pod (POST /orders with a bearer token); the order's events travel through the
-  broker to the functions the KafkaSources name, until it is completed.
-- A confirm-mode order runs out of its payment window: a PingSource tick reaches timeouts,
-  which cancels it, and the cancellation travels on.
-- An event a function refuses becomes a dead letter, which the dlq function stores.
-- An outbox row a step left unpublished is published by outbox-relay on its tick.
-
-At the end every function a source delivers to has answered, and only the refusal was one.
-"""
+"""A day in the shop on the image: every Service runs from it, the test plays the cluster's
+sources between them (shop.py), and each function writes its rows and outbox events to the
+session's PostgreSQL and broker: an order placed through the api travels to completed, a
+confirm-mode order times out (timeouts), a refused event becomes a dead letter (dlq), a
+stranded outbox row is published (outbox-relay). At the end every function a source
+delivers to has answered, and only the refusal was one."""
 
 from __future__ import annotations
 

@@ -1,18 +1,10 @@
-"""A container of the image as a process here, made the way a container runtime makes one
-(podman and crun cannot run on this machine: its cgroup setup is refused):
-
-    setpriv --pdeathsig KILL  unshare --mount --uts --pid --fork --kill-child
-      sh (pid 1 of its own pid namespace, root): the mounts below, then starts
-        setpriv --no-new-privs  unshare --root=VIEW --wd=WORKDIR --setuid --setgid  ARGV
-
-VIEW is an overlay of the image's root filesystem (rootfs.py) under a small layer with what
-a runtime adds (/etc/hosts, /etc/resolv.conf, /etc/hostname, device nodes), with no upper
-layer, so it is read-only: a process that writes outside /dev/shm fails at once. /proc,
-/sys, the device nodes and a tmpfs /dev/shm are mounted inside the namespace and vanish
-with it. The network is the host's. The sh stays as the namespace's init: it passes
-SIGTERM and SIGINT on, exits with the process's status, and if our process dies (even
-SIGKILLed) the chain of parent-death signals takes the whole namespace down with it.
-"""
+"""A container of the image as a process here, made as a container runtime makes one
+(podman and crun refuse this machine's cgroup setup): `unshare` gives it private mount, UTS
+and PID namespaces, where a small root init (sh) mounts the image's filesystem read-only
+under what a runtime adds (/etc/hosts, resolv.conf, hostname, device nodes, /proc, /sys, a
+tmpfs /dev/shm), runs ARGV as the container's user with no_new_privs in its working
+directory, passes SIGTERM and SIGINT on and exits with its status. The network is the
+host's. If our process dies, even SIGKILLed, parent-death signals end the namespace."""
 
 from __future__ import annotations
 
