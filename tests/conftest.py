@@ -34,11 +34,11 @@ from common.events import catalogue
 from common.kafka import close_producers
 from common.migrate import upgrade
 from common.settings import KafkaBrokerKind, Settings, get_settings
-from tests.helpers import apt_install
 from tests.redis_server import RedisServer
 from tools import REPO_ROOT
 from tools.infra import create_database, drop_database
 from tools.infra.apache_kafka import KafkaServer
+from tools.infra.apt import apt_install
 from tools.infra.embedded_pg import EmbeddedPostgres
 from tools.infra.kafka_dist import KafkaSetupError, ensure_dist
 from tools.infra.tansu import TansuBroker

@@ -120,7 +120,7 @@ def test_the_four_tasks_exist(tmp_path: Path) -> None:
     done = task(tmp_path, "--list", "--json")
     assert done.returncode == 0, done.stderr
     names = {t["name"] for t in json.loads(done.stdout)["tasks"]}
-    assert {"deploy", "deploy:dry", "undeploy", "image"} <= names
+    assert {"deploy", "deploy:dry", "undeploy", "image", "image:push", "image:test"} <= names
     assert {"up", "test", "lint"} <= names  # the root Taskfile's own tasks still there
 
 
@@ -221,12 +221,12 @@ def test_the_order_is_one_that_works(dry_run: str) -> None:
     assert first("jobs.batch/saga-migrate") < first("kind: Job")  # old run removed first
 
 
-def test_image_builds_and_pushes_the_image_deploy_uses(tmp_path: Path) -> None:
-    done = task(tmp_path, "--dry", "image", "REGISTRY=registry.test", "TAG=t1")
+def test_image_push_builds_and_pushes_the_image_deploy_uses(tmp_path: Path) -> None:
+    done = task(tmp_path, "--dry", "image:push", "REGISTRY=registry.test", "TAG=t1")
     assert done.returncode == 0, done.stderr
     assert f'docker build --tag "{IMAGE}" .' in done.stderr
     assert f'docker push "{IMAGE}"' in done.stderr
-    podman = task(tmp_path, "--dry", "image", "CONTAINER_CLI=podman",
+    podman = task(tmp_path, "--dry", "image:push", "CONTAINER_CLI=podman",
                   extra_env={"REGISTRY": "env.registry", "TAG": "t2"})
     assert 'podman build --tag "env.registry/order-saga/functions:t2" .' in podman.stderr
 
