@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import LocalStack
-from tests.helpers import apt_install
 from tools import REPO_ROOT
+from tools.infra.apt import apt_install
 
 pytestmark = pytest.mark.e2e
 
