@@ -2,14 +2,20 @@
 # function with FUNCTION_TARGET / FUNCTION_SOURCE, and the migration Job runs
 # `alembic upgrade head` from the same image. Nothing here depends on which function runs.
 #
-#   task image REGISTRY=registry.example.com TAG=1.2.3     (docs/deploy.md)
+#   task image:push REGISTRY=registry.example.com TAG=1.2.3    (docker build, docs/deploy.md)
+#   ./taskw image       (buildah, on a Debian base made with mmdebstrap: BASE=that image)
+
+# Any Debian-based image with Python 3.11+ as `python3` (and its venv module) will do. The
+# default is the official one; ./taskw image passes a local Debian bookworm one
+# (tools/image/base.py), whose python3 is the same 3.11.
+ARG BASE=python:3.11-slim-bookworm
 
 # --- build: a virtualenv with the dependencies ---------------------------------------
-FROM python:3.11-slim-bookworm AS deps
+FROM ${BASE} AS deps
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-RUN python -m venv /opt/venv
+RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /build
 
@@ -20,17 +26,22 @@ WORKDIR /build
 COPY pyproject.toml ./
 # --only-binary: every dependency ships wheels, so nothing is compiled and no compiler is
 # needed in either stage; a dependency without a wheel fails the build instead of
-# silently pulling in a toolchain.
-RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > requirements.txt \
-    && pip install --no-cache-dir --only-binary=:all: --requirement requirements.txt
+# silently pulling in a toolchain. The secrets are the building machine's pip settings
+# (index, proxy, CA bundle: tools/image/pip_config.py); a build without them uses pip's
+# defaults, and no layer keeps them. pip and setuptools leave the virtualenv afterwards:
+# nothing at run time installs anything.
+RUN --mount=type=secret,id=pip.conf --mount=type=secret,id=pip-cert \
+    python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > requirements.txt \
+    && PIP_CONFIG_FILE=/run/secrets/pip.conf pip install --no-cache-dir --only-binary=:all: --requirement requirements.txt \
+    && pip uninstall --yes --quiet pip setuptools
 
 # --- runtime: the virtualenv and the code, as a non-root user --------------------------
-FROM python:3.11-slim-bookworm
+FROM ${BASE}
 
 # A numeric user, so the kubelet can check runAsNonRoot (the manifests set it).
 RUN groupadd --system --gid 10001 saga \
-    && useradd --system --uid 10001 --gid saga --no-create-home --home-dir /nonexistent \
-       --shell /usr/sbin/nologin saga
+    && useradd --system --no-log-init --uid 10001 --gid saga --no-create-home \
+       --home-dir /nonexistent --shell /usr/sbin/nologin saga
 
 COPY --from=deps /opt/venv /opt/venv
 
@@ -42,13 +53,18 @@ COPY alembic.ini ./
 COPY migrations ./migrations
 COPY common ./common
 COPY functions ./functions
-# Bytecode compiled now, into root-owned files: faster cold starts, nothing to write later.
-RUN python -m compileall -q /app
 
+# TMPDIR: nothing a function runs writes to the image's filesystem, so it also runs with
+# readOnlyRootFilesystem. The one temporary file is gunicorn's worker heartbeat (the api),
+# and /dev/shm, the tmpfs every container runtime mounts, is where gunicorn's documentation
+# puts it (a heartbeat on a disk-backed layer can block the worker).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    TMPDIR=/dev/shm
+# Bytecode compiled now, into root-owned files: faster cold starts, nothing to write later.
+RUN python -m compileall -q /app
 
 USER 10001:10001
 EXPOSE 8080

@@ -1,7 +1,9 @@
 """JWT issuing (local profile) and verification (always: signature, expiry, audience,
 issuer). HS256 uses our secret; RS256 is accepted only with keys from the configured JWKS
 URL (a production identity provider), so an HS256 token can never be checked against a
-public RSA key (algorithm confusion)."""
+public RSA key (algorithm confusion). Our own tokens carry our roles in `roles`; an
+identity provider's token is a customer, and an admin when the claim SAGA_JWKS_ROLES_CLAIM
+names holds SAGA_JWKS_ADMIN_ROLE (docs/deploy.md, "An identity provider")."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -134,8 +137,46 @@ def verify_token(settings: Settings, token: str) -> Principal:
         raise AuthError("malformed token") from None
     except jwt.InvalidTokenError:
         raise AuthError("invalid token") from None
+    return _principal(settings, algorithm, claims)
+
+
+def _principal(settings: Settings, algorithm: object, claims: Mapping[str, object]) -> Principal:
     subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise AuthError("invalid token claims")
+    if algorithm == "RS256":
+        return Principal(subject, identity_provider_roles(
+            claims, settings.jwks_roles_claim, settings.jwks_admin_role))
     roles = claims.get("roles", [CUSTOMER_ROLE])
-    if not isinstance(subject, str) or not subject or not isinstance(roles, list):
+    if not isinstance(roles, list):
         raise AuthError("invalid token claims")
     return Principal(subject, frozenset(str(r) for r in roles))
+
+
+def identity_provider_roles(claims: Mapping[str, object], path: str,
+                            admin_value: str) -> frozenset[str]:
+    """Our roles for an identity provider's token: customer, plus admin when the claim at
+    `path` holds `admin_value`. The provider's other roles mean nothing here."""
+    if admin_value in claim_values(claims, path):
+        return frozenset({CUSTOMER_ROLE, ADMIN_ROLE})
+    return frozenset({CUSTOMER_ROLE})
+
+
+def claim_values(claims: Mapping[str, object], path: str) -> list[str]:
+    """The strings of the claim at `path`: a top-level claim of exactly that name, else the
+    dotted path through nested objects. A list of strings, or one string of space-separated
+    values (as OAuth's `scope`); absent is no values; any other shape is refused, since it
+    means the setting points at the wrong claim."""
+    node: object = claims
+    if path in claims:
+        node = claims[path]
+    else:
+        for part in path.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return []
+            node = node[part]
+    if isinstance(node, str):
+        return node.split()
+    if isinstance(node, list) and all(isinstance(value, str) for value in node):
+        return list(node)
+    raise AuthError(f"token claim {path!r} is not a list of roles")

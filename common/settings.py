@@ -75,7 +75,24 @@ class Settings(BaseSettings):
     jwt_issuer: str = "saga-local"
     jwt_audience: str = "saga-api"
     jwks_url: str | None = Field(default=None, description="RS256 keys of an identity provider.")
+    jwks_roles_claim: str = Field(
+        default="roles", min_length=1,
+        description="Where the identity provider's tokens list a user's roles or groups: a "
+        "claim name or a dotted path into nested claims (Keycloak: realm_access.roles; Okta: "
+        "groups). A top-level claim named with dots (Auth0's namespaced claims, "
+        "https://shop.example/roles) is matched whole first.",
+    )
+    jwks_admin_role: str = Field(
+        default="admin", min_length=1,
+        description="The value in that claim that makes the user an admin of this API.",
+    )
     jwt_ttl_s: int = Field(default=3600, ge=60)
+
+    # --- bootstrap (the Job's first run on a cluster: functions/api/bootstrap.py) ---------
+    bootstrap_admin_username: str | None = Field(
+        default=None, description="The api's first admin, created when no admin exists yet.")
+    bootstrap_admin_password: SecretStr | None = Field(
+        default=None, description="Its password; never applied to an existing user.")
 
     # --- saga ----------------------------------------------------------------------------
     payment_window_s: int = Field(default=300, ge=1)

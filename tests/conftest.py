@@ -34,11 +34,11 @@ from common.events import catalogue
 from common.kafka import close_producers
 from common.migrate import upgrade
 from common.settings import KafkaBrokerKind, Settings, get_settings
-from tests.helpers import apt_install
 from tests.redis_server import RedisServer
 from tools import REPO_ROOT
 from tools.infra import create_database, drop_database
 from tools.infra.apache_kafka import KafkaServer
+from tools.infra.apt import apt_install
 from tools.infra.embedded_pg import EmbeddedPostgres
 from tools.infra.kafka_dist import KafkaSetupError, ensure_dist
 from tools.infra.tansu import TansuBroker
@@ -85,7 +85,7 @@ def session_broker_kind() -> KafkaBrokerKind:
 
 
 @contextmanager
-def _world_traversable_tmp(prefix: str) -> Iterator[Path]:
+def world_traversable_tmp(prefix: str) -> Iterator[Path]:
     """A temporary directory outside pytest's private /tmp/pytest-of-<user> tree. As root,
     the embedded PostgreSQL runs as an unprivileged account that must traverse every parent
     of its data dir; pytest re-creates its base dir 0700 at each session start, so another
@@ -101,7 +101,7 @@ def _world_traversable_tmp(prefix: str) -> Iterator[Path]:
 @pytest.fixture
 def pg_tmp_path() -> Iterator[Path]:
     """Like tmp_path, for tests that start an embedded PostgreSQL in it."""
-    with _world_traversable_tmp("saga-pgtest-") as path:
+    with world_traversable_tmp("saga-pgtest-") as path:
         yield path
 
 
@@ -114,7 +114,7 @@ def pg_server_url() -> Iterator[str]:
         yield given.replace("postgresql+psycopg://", "postgresql://", 1)
         return
     with (
-        _world_traversable_tmp("saga-pgtest-") as base,
+        world_traversable_tmp("saga-pgtest-") as base,
         EmbeddedPostgres(base / "data", log_path=base / "postgres.log") as server,
     ):
         yield server.url

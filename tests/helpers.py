@@ -6,9 +6,6 @@ Waiting is always on a condition with a deadline, never a fixed sleep.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -28,7 +25,6 @@ from common.tracing import TraceContext, new_trace
 from tools import REPO_ROOT
 
 T = TypeVar("T")
-APT_TIMEOUT_S = 300
 
 
 def wait_for(
@@ -157,27 +153,3 @@ def read_topic(
 
 def money(value: str) -> Decimal:
     return Decimal(value)
-
-
-def apt_install(*packages: str) -> str | None:
-    """Install Debian packages with apt-get (a test's own dependencies: Chromium, Redis);
-    None on success, else why not."""
-    if shutil.which("apt-get") is None:
-        return "no apt-get on this machine"
-    if os.geteuid() != 0:
-        return "not root, so apt-get cannot install them"
-    env = dict(os.environ) | {"DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
-    try:
-        if subprocess.run(install, env=env, capture_output=True, timeout=APT_TIMEOUT_S,
-                          check=False).returncode != 0:
-            # A fresh machine may have no package lists yet.
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True,
-                           timeout=APT_TIMEOUT_S, check=False)
-            done = subprocess.run(install, env=env, capture_output=True, text=True,
-                                  timeout=APT_TIMEOUT_S, check=False)
-            if done.returncode != 0:
-                return f"apt-get install failed: {done.stderr.strip()[-300:]}"
-    except subprocess.TimeoutExpired:
-        return f"apt-get did not finish within {APT_TIMEOUT_S} s"
-    return None

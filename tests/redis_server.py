@@ -11,7 +11,7 @@ import shutil
 import signal
 from pathlib import Path
 
-from tests.helpers import apt_install
+from tools.infra.apt import apt_install
 from tools.infra.ports import LOOPBACK
 from tools.infra.server import ChildServer, ServerError, StopSteps
 

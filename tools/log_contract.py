@@ -152,6 +152,8 @@ ACTIONS: tuple[Action, ...] = (
             "the outbox relay ran (labels: counts)"),
     _action("saga.outbox-relay.failed", ("event.duration", *_ERROR), "failure", "function",
             "the outbox relay failed"),
+    _action("saga.bootstrap.*", (), "success failure", "function",
+            "the bootstrap Job: a product added or kept, the first admin, done or failed"),
     _action("http.request", ("http.request.method", "url.path", "http.response.status_code",
                              "event.duration", *_TRACE), "success failure", "function",
             "the api answered one request"),

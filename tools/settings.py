@@ -43,6 +43,12 @@ class LocalSettings(Settings):
         "died without leaving (SIGKILL) keeps its partitions; unset: 10 s on Kafka, 6 s on "
         "Tansu.",
     )
+    delivery_backoff_scale: float = Field(
+        default=1.0, gt=0, le=1,
+        description="Multiplies every KafkaSource's backoffDelay in the local runtime; 1: as "
+        "kafka-sources/ says (about 100 s of retries before a dead letter). Tests that walk "
+        "an event to the dead-letter topic set it lower (0.01: about 1 s).",
+    )
 
 
 def get_local_settings() -> LocalSettings:

@@ -79,15 +79,10 @@ class _SignIn:
 )
 def register(call: Call) -> Reply:
     body = call.body(RegisterIn)
-    password_hash = _hash(body.password)  # slow on purpose: outside the transaction
+    password_hash = hash_password(body.password)  # slow on purpose: outside the transaction
 
     def work(conn: Connection) -> bool:
-        return conn.execute(
-            pg_insert(t.users)
-            .values(username=body.username, password_hash=password_hash, roles=[CUSTOMER_ROLE])
-            .on_conflict_do_nothing()
-            .returning(t.users.c.username)
-        ).first() is not None
+        return create_user(conn, body.username, password_hash, [CUSTOMER_ROLE])
 
     if not transact(call, work):
         raise ApiProblem(409, "conflict", "that username is taken")
@@ -124,15 +119,15 @@ def _sign_in(conn: Connection, body: TokenIn) -> _SignIn:
         .with_for_update()
     ).first()
     if row is None:
-        _verify(_dummy(), body.password)  # the same cost as a real user's wrong password
+        verify_password(_dummy(), body.password)  # the same cost as a real user's wrong password
         return _SignIn()
     if row.locked_until is not None and row.locked_until > row.now:
         return _SignIn(retry_after_s=math.ceil((row.locked_until - row.now).total_seconds()))
     where = u.c.username == body.username
-    if _verify(row.password_hash, body.password):
+    if verify_password(row.password_hash, body.password):
         values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
         if _hasher.check_needs_rehash(row.password_hash):
-            values["password_hash"] = _hash(body.password)
+            values["password_hash"] = hash_password(body.password)
         conn.execute(update(u).where(where).values(**values))
         return _SignIn(roles=list(row.roles))
     failures = row.failed_logins + 1
@@ -145,12 +140,22 @@ def _sign_in(conn: Connection, body: TokenIn) -> _SignIn:
     return _SignIn()
 
 
-def _hash(password: str) -> str:
+def create_user(conn: Connection, username: str, password_hash: str, roles: list[str]) -> bool:
+    """Add a user; False (and nothing changed) when the username is taken."""
+    return conn.execute(
+        pg_insert(t.users)
+        .values(username=username, password_hash=password_hash, roles=roles)
+        .on_conflict_do_nothing()
+        .returning(t.users.c.username)
+    ).first() is not None
+
+
+def hash_password(password: str) -> str:
     with _hashing:
         return _hasher.hash(password)
 
 
-def _verify(password_hash: str, password: str) -> bool:
+def verify_password(password_hash: str, password: str) -> bool:
     try:
         with _hashing:
             return _hasher.verify(password_hash, password)
@@ -160,4 +165,4 @@ def _verify(password_hash: str, password: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _dummy() -> str:
-    return _hash("not a password anyone has")
+    return hash_password("not a password anyone has")

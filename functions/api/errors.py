@@ -41,14 +41,24 @@ def field_name(loc: tuple[int | str, ...], prefix: str = "") -> str:
     return ".".join(parts) or "body"
 
 
-def validation_problem(exc: ValidationError, prefix: str = "") -> ApiProblem:
-    """422 naming the first offending field in `detail` and every one in `errors`."""
+def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """Each offending field with its message and pydantic's error type."""
     # Inputs are never echoed (include_input=False): they may be passwords.
-    errors = [
+    return [
         {"field": field_name(err["loc"], prefix),
          "message": err["msg"].removeprefix("Value error, "), "type": err["type"]}
         for err in exc.errors(include_url=False, include_input=False)
     ]
+
+
+def validation_summary(exc: ValidationError, prefix: str = "") -> str:
+    """Every offending field and its message on one line, for a log line or a CLI."""
+    return "; ".join(f"{e['field']}: {e['message']}" for e in field_errors(exc, prefix))
+
+
+def validation_problem(exc: ValidationError, prefix: str = "") -> ApiProblem:
+    """422 naming the first offending field in `detail` and every one in `errors`."""
+    errors = field_errors(exc, prefix)
     first = errors[0]
     return ApiProblem(
         422, "request validation failed", f"{first['field']}: {first['message']}",

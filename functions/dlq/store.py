@@ -4,9 +4,9 @@ Not a StepRuntime step: a dead letter's type is whatever failed (any catalogued 
 garbage that was refused for being garbage), so there is no catalogue check and no schema.
 It still follows the step contract where it matters:
 
-- an inbox row ("dlq", event id + knativeerrordest) in the same transaction as the stored
-  row, so a re-delivered dead letter is stored once. The destination is part of the key
-  because one event may fail at several consumers (each KafkaSource has its own DLQ copy);
+- an inbox row ("dlq", letters.dedupe_key: event id, knativeerrordest, re-drive) in the
+  same transaction as the stored row, so a re-delivered dead letter is stored once, and
+  each failure of each re-drive is a letter of its own;
 - it never answers 4xx for a CloudEvent it could parse: the dead-letter topic has no
   dead-letter sink of its own, so a refusal would lose the event. Faults answer 5xx, which
   the KafkaSource retries.
@@ -35,6 +35,7 @@ from common.events.catalogue import DLQ
 from common.logging import log_event
 from common.problems import Problem
 from common.settings import get_settings
+from functions.dlq.letters import dedupe_key
 
 log = logging.getLogger("saga.dlq")
 
@@ -64,11 +65,8 @@ def store_unparsed(headers: Mapping[str, str], body: bytes, why: str) -> None:
 def store_dead_letter(attributes: dict[str, str], raw: bytes | None) -> None:
     started = time.perf_counter_ns()
     dest = attributes.get("knativeerrordest")
-    # A redriven event that fails again is a new dead letter: `saga dlq redrive` numbers
-    # each redrive in the sagaredrive extension, which is part of the key.
-    key = f"{attributes.get('id', '')}|{dest or ''}"
-    if attributes.get("sagaredrive"):
-        key += f"|{attributes['sagaredrive']}"
+    # A re-driven event that fails again is a new dead letter (letters.py: the key).
+    key = dedupe_key(attributes)
     row: dict[str, Any] = {
         "event_id": attributes.get("id", ""),
         "event_type": attributes.get("type", ""),

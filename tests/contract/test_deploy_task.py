@@ -40,7 +40,9 @@ INCLUDE = """includes:
 IMAGE = "registry.test/order-saga/functions:t1"
 SECRETS = {"DATABASE_URL": "postgresql://saga:pg-supersecret@db:5432/saga",
            "SAGA_JWT_SECRET": "jwt-supersecret"}
-KUBECTL_VERBS = {"apply", "wait", "delete", "get", "label", "create"}
+ADMIN = {"SAGA_BOOTSTRAP_ADMIN_USERNAME": "ops",
+         "SAGA_BOOTSTRAP_ADMIN_PASSWORD": "admin-supersecret"}
+KUBECTL_VERBS = {"apply", "wait", "delete", "get", "label", "create", "logs"}
 
 
 @dataclass
@@ -71,7 +73,7 @@ def task(tmp_path: Path, *args: str, extra_env: dict[str, str] | None = None
          ) -> subprocess.CompletedProcess[str]:
     bin_dir = Path(sys.executable).parent
     environ = {k: v for k, v in os.environ.items()
-               if k not in {*SECRETS, "REGISTRY", "TAG", "IMAGE"}}
+               if k not in {*SECRETS, *ADMIN, "REGISTRY", "TAG", "IMAGE"}}
     environ["PATH"] = f"{bin_dir}{os.pathsep}{environ.get('PATH', '')}"
     environ.update(extra_env or {})
     return subprocess.run([str(bin_dir / "task"), "--taskfile", str(taskfile(tmp_path)), *args],
@@ -118,7 +120,7 @@ def test_the_four_tasks_exist(tmp_path: Path) -> None:
     done = task(tmp_path, "--list", "--json")
     assert done.returncode == 0, done.stderr
     names = {t["name"] for t in json.loads(done.stdout)["tasks"]}
-    assert {"deploy", "deploy:dry", "undeploy", "image"} <= names
+    assert {"deploy", "deploy:dry", "undeploy", "image", "image:push", "image:test"} <= names
     assert {"up", "test", "lint"} <= names  # the root Taskfile's own tasks still there
 
 
@@ -196,23 +198,35 @@ def test_the_order_is_one_that_works(dry_run: str) -> None:
                     or (c.stdin and predicate in c.stdin))
 
     namespace = first("kind: Namespace")
+    catalogue = first("name: saga-catalogue")
     secret = first("create secret generic saga-secrets")
     topics_ready = first("--for=condition=Ready --timeout=180s --namespace kafka")
-    job_done = first("--for=condition=complete")
+    migrated = first("--for=condition=complete --timeout=600s --namespace order-saga "
+                     "jobs.batch/saga-migrate")
+    bootstrap_removed = first("delete --namespace order-saga --ignore-not-found "
+                              "--cascade=foreground jobs.batch/saga-bootstrap")
+    bootstrap_applied = first("name: saga-bootstrap\n")
+    bootstrapped = first("--for=condition=complete --timeout=300s --namespace order-saga "
+                         "jobs.batch/saga-bootstrap")
+    bootstrap_log = first("kubectl logs --namespace order-saga job/saga-bootstrap")
     functions = first("kn service apply")
     pings = first("kn source ping")
     sink = first("kind: KafkaSink")
     sources = first("kind: KafkaSource")
-    assert namespace < secret < topics_ready < job_done < functions < pings < sink < sources
+    assert namespace <= catalogue < secret < topics_ready < migrated < functions < pings < sink
+    assert sink < sources
+    # The bootstrap: after the migrations, before any function, the old run removed first.
+    assert migrated < bootstrap_removed < bootstrap_applied < bootstrapped < bootstrap_log
+    assert bootstrap_log < functions
     assert first("jobs.batch/saga-migrate") < first("kind: Job")  # old run removed first
 
 
-def test_image_builds_and_pushes_the_image_deploy_uses(tmp_path: Path) -> None:
-    done = task(tmp_path, "--dry", "image", "REGISTRY=registry.test", "TAG=t1")
+def test_image_push_builds_and_pushes_the_image_deploy_uses(tmp_path: Path) -> None:
+    done = task(tmp_path, "--dry", "image:push", "REGISTRY=registry.test", "TAG=t1")
     assert done.returncode == 0, done.stderr
     assert f'docker build --tag "{IMAGE}" .' in done.stderr
     assert f'docker push "{IMAGE}"' in done.stderr
-    podman = task(tmp_path, "--dry", "image", "CONTAINER_CLI=podman",
+    podman = task(tmp_path, "--dry", "image:push", "CONTAINER_CLI=podman",
                   extra_env={"REGISTRY": "env.registry", "TAG": "t2"})
     assert 'podman build --tag "env.registry/order-saga/functions:t2" .' in podman.stderr
 
@@ -250,7 +264,8 @@ def fake_tools(tmp_path: Path) -> tuple[Path, Path]:
 
 def run_deploy(tmp_path: Path, extra_env: dict[str, str]) -> tuple[int, list[Call], str]:
     tools, log = fake_tools(tmp_path)
-    environ = {**os.environ, **extra_env}
+    environ = {**{k: v for k, v in os.environ.items() if k not in {*SECRETS, *ADMIN}},
+               **extra_env}
     done = subprocess.run(
         [sys.executable, "-m", "tools.deploy", "deploy", "--overlay", "dev", "--image", IMAGE,
          "--kubectl", str(tools / "kubectl"), "--kn", str(tools / "kn")],
@@ -294,6 +309,56 @@ def test_a_failed_migration_stops_the_deploy_before_any_function(tmp_path: Path)
     assert code == 3 and "deploy stopped" in echo
     assert calls[-1].argv[:2] == ["kubectl", "wait"]
     assert not any(c.argv[0] == "kn" for c in calls)
+
+
+def test_a_failed_bootstrap_stops_the_deploy_before_any_function(tmp_path: Path) -> None:
+    code, calls, echo = run_deploy(tmp_path, {**SECRETS, "FAKE_FAIL": "jobs.batch/saga-bootstrap"})
+    assert code == 3 and "deploy stopped" in echo
+    assert "saga-migrate" in " ".join(calls[-2].argv)  # the migrations ran, and their log
+    assert not any(c.argv[0] == "kn" for c in calls)
+
+
+def test_the_first_admins_secret_comes_from_its_variables_only(tmp_path: Path) -> None:
+    code, calls, echo = run_deploy(tmp_path, {**SECRETS, **ADMIN})
+    assert code == 0, echo
+    [secret] = [yaml.safe_load(c.stdin or "") for c in calls
+                if c.stdin and "name: saga-bootstrap\n" in c.stdin and "kind: Secret" in c.stdin]
+    assert secret["stringData"] == ADMIN
+    for value in ADMIN.values():
+        assert all(value not in " ".join(c.argv) for c in calls)
+        assert value not in echo
+    # After the Secret saga-secrets, before the Job that reads it.
+    order = [c.stdin or " ".join(c.argv) for c in calls]
+    made = next(i for i, text in enumerate(order) if "SAGA_BOOTSTRAP_ADMIN_PASSWORD" in text)
+    assert made < next(i for i, text in enumerate(order) if "kind: Job" in text)
+
+    dry = task(tmp_path, "deploy:dry", extra_env={**SECRETS, **ADMIN})
+    assert dry.returncode == 0, dry.stderr
+    assert ('--from-literal=SAGA_BOOTSTRAP_ADMIN_PASSWORD="$SAGA_BOOTSTRAP_ADMIN_PASSWORD"'
+            in dry.stdout)
+    assert ADMIN["SAGA_BOOTSTRAP_ADMIN_PASSWORD"] not in dry.stdout
+
+
+def test_without_its_variables_the_first_admins_secret_is_left_alone(dry_run: str,
+                                                                     tmp_path: Path) -> None:
+    """A cluster with an identity provider has none; one made earlier stays as it is."""
+    assert "secrets/saga-bootstrap" not in dry_run
+    assert "create secret generic saga-bootstrap" not in dry_run
+    code, calls, echo = run_deploy(tmp_path, {**SECRETS,
+                                              "SAGA_BOOTSTRAP_ADMIN_USERNAME": "ops"})
+    assert code == 2 and "set SAGA_BOOTSTRAP_ADMIN_PASSWORD too" in echo
+    assert calls == []
+
+
+def test_undeploy_deletes_both_secrets_and_both_jobs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.deploy", "undeploy", "--dry-run", "--kubectl", "kubectl"],
+        capture_output=True, text=True, check=False, cwd=REPO_ROOT, timeout=120,
+        env={**os.environ, "PATH": f"{Path(kubectl()).parent}{os.pathsep}{os.environ['PATH']}"})
+    assert done.returncode == 0, done.stderr
+    deleted = [arg for c in parse_script(done.stdout) if c.argv[1] == "delete" for arg in c.argv]
+    assert {"secrets/saga-secrets", "secrets/saga-bootstrap", "jobs.batch/saga-migrate",
+            "jobs.batch/saga-bootstrap", "configmaps/saga-catalogue"} <= set(deleted)
 
 
 def test_without_secret_variables_the_cluster_secret_is_kept(tmp_path: Path) -> None:

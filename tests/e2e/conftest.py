@@ -17,6 +17,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from tests.conftest import TEST_JWT_SECRET
 from tests.helpers import wait_for
 from tools import REPO_ROOT
 from tools.apiclient import ApiClient
-from tools.infra.ports import free_port
+from tools.infra.ports import free_port, stop_process
 from tools.ops.context import runtime_broker_kind
 from tools.runtime.state import read_state
 
@@ -68,6 +69,58 @@ def _healthy(url: str) -> bool:
         return False
 
 
+@contextmanager
+def running_stack(
+    argv: list[str], env: dict[str, str], state_dir: Path, api_url: str, *,
+    ctrl_c_group: bool = False,
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """Run a stack command (`saga up`, or `./taskw up` as a person types it) from the
+    repository until its API answers /healthz and runtime-state.json says running; yield the
+    process and its console log. At the end: Ctrl-C (SIGINT to the process, or to its whole
+    process group as a terminal sends it when `ctrl_c_group`), and fail if it does not stop
+    within 60 s, exits non-zero or leaves a process behind."""
+    output = state_dir / "saga-up.log"
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            argv, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def started() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"{argv} exited with {process.returncode}:\n"
+                                 + output.read_text(errors="replace")[-4000:])
+        return _healthy(api_url)
+
+    try:
+        wait_for(started, timeout=90, interval=0.2, message=f"{argv} to answer /healthz")
+        # The API answers before every source has joined its group: wait for the whole stack.
+        wait_for(lambda: (read_state(state_dir) or {}).get("phase") == "running", timeout=60,
+                 interval=0.2, message="runtime-state to say running")
+        children = psutil.Process(process.pid).children(recursive=True)
+    except BaseException:
+        stop_process(process.pid, [(signal.SIGINT, 30.0)], what=str(argv))
+        raise
+    try:
+        yield process, output
+    finally:
+        if ctrl_c_group:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
+        try:
+            code = process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise AssertionError(f"{argv} did not stop within 60 s of Ctrl-C") from None
+        leftovers = [c for c in children if c.is_running() and c.status() != "zombie"]
+        assert not leftovers, f"processes left after Ctrl-C: {leftovers}"
+        tail = "\n".join(output.read_text(errors="replace").splitlines()[-40:])
+        assert code == 0, f"{argv} exited with {code}:\n{tail}"
+        # Keep the console output of the stack next to the test report for post-mortems.
+        print(json.dumps({"saga_up_output": str(output)}))
+
+
 @pytest.fixture(scope="session")
 def local_stack(
     fresh_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
@@ -82,45 +135,15 @@ def local_stack(
         "SAGA_JWT_SECRET": TEST_JWT_SECRET,
         "SAGA_PROFILE": "local",
     }
-    output = state_dir / "saga-up.log"
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tools.cli.main", "up"], cwd=REPO_ROOT, env=env,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
     api_url = f"http://127.0.0.1:{port}"
-
-    def started() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"saga up exited with {process.returncode}:\n"
-                                 + output.read_text(errors="replace")[-4000:])
-        return _healthy(api_url)
-
-    wait_for(started, timeout=90, interval=0.2, message="saga up to answer /healthz")
-    # The API answers before every source has joined its group: wait for the whole stack.
-    wait_for(lambda: (read_state(state_dir) or {}).get("phase") == "running", timeout=60,
-             interval=0.2, message="runtime-state to say running")
-    state = read_state(state_dir) or {}
-    settings = Settings(
-        DATABASE_URL=database_url,
-        KAFKA_BOOTSTRAP_SERVERS=state.get("kafka_bootstrap"),
-        jwt_secret=TEST_JWT_SECRET,
-        state_dir=state_dir,
-        kafka_broker_kind=runtime_broker_kind(state),
-    )
-    stack = LocalStack(api_url, state_dir, state_dir / "logs", settings, process, output)
-    children = psutil.Process(process.pid).children(recursive=True)
-    try:
-        yield stack
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            code = process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise AssertionError("saga up did not stop within 60 s of Ctrl-C") from None
-        leftovers = [c for c in children if c.is_running() and c.status() != "zombie"]
-        assert not leftovers, f"processes left after Ctrl-C: {leftovers}"
-        assert code == 0, f"saga up exited with {code}:\n{stack.output_tail()}"
-        # Keep the console output of the stack next to the test report for post-mortems.
-        print(json.dumps({"saga_up_output": str(output)}))
+    argv = [sys.executable, "-m", "tools.cli.main", "up"]
+    with running_stack(argv, env, state_dir, api_url) as (process, output):
+        state = read_state(state_dir) or {}
+        settings = Settings(
+            DATABASE_URL=database_url,
+            KAFKA_BOOTSTRAP_SERVERS=state.get("kafka_bootstrap"),
+            jwt_secret=TEST_JWT_SECRET,
+            state_dir=state_dir,
+            kafka_broker_kind=runtime_broker_kind(state),
+        )
+        yield LocalStack(api_url, state_dir, state_dir / "logs", settings, process, output)

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import pytest
 
 from tests.e2e.conftest import LocalStack
-from tests.helpers import apt_install
 from tools.apiclient import ApiClient
+from tools.infra.apt import apt_install
 
 pytestmark = pytest.mark.e2e
 

@@ -10,11 +10,13 @@ import uuid
 
 import pytest
 from confluent_kafka import Producer
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
+from common import tables as t
 from common.events import catalogue as c
 from common.kafka import client_config
 from common.step import MAX_EVENT_BYTES
+from functions.dlq.letters import waiting
 from tests.e2e.conftest import LocalStack
 from tests.helpers import wait_for
 from tools.loadgen.check import Options, Scope, engine_for, run_check
@@ -108,8 +110,8 @@ def test_malformed_records_end_up_as_dead_letters_that_check_counts(
         assert effects == 0
 
         with engine.connect() as conn:
-            total = int(conn.execute(text(
-                "SELECT count(*) FROM messaging.dead_letters WHERE NOT resolved")).scalar_one())
+            total = int(conn.execute(select(func.count()).select_from(t.dead_letters).where(
+                waiting())).scalar_one())
         expected = run_check(engine, Scope(), Options(expected_dead_letters=total))
         unexpected = run_check(engine, Scope(), Options(expected_dead_letters=total - 1))
     finally:

@@ -7,53 +7,23 @@ session), started twice on the same database and state dir."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from common.auth import CUSTOMER_ROLE, issue_token
 from common.settings import Settings
 from tests.conftest import TEST_JWT_SECRET, session_broker_kind
+from tests.e2e.stack_support import saga_up
 from tests.helpers import wait_for
-from tools import REPO_ROOT
 from tools.apiclient import ApiClient
 from tools.infra.apache_kafka import KafkaServer
 from tools.infra.ports import free_port
 from tools.runtime.control import ControlClient
-from tools.runtime.state import read_state
 
 pytestmark = pytest.mark.e2e
-
-
-@contextmanager
-def saga_up(env: dict[str, str], state_dir: Path, log: Path) -> Iterator[dict[str, Any]]:
-    """`saga up` until the block ends (Ctrl-C); its runtime-state.json once running."""
-    with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "tools.cli.main", "up"],
-                                   cwd=REPO_ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        def running() -> dict[str, Any] | None:
-            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
-            state = read_state(state_dir) or {}
-            return state if state.get("phase") == "running" and \
-                state.get("pid") == process.pid else None
-
-        yield wait_for(running, timeout=90, interval=0.2, message="saga up to be running")
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            assert process.wait(60) == 0, log.read_text(errors="replace")[-3000:]
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise
 
 
 def test_orders_in_flight_survive_a_restart(fresh_database: Callable[[str], str],

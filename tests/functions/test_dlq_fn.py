@@ -14,6 +14,7 @@ from cloudevents.http import CloudEvent
 from sqlalchemy import select
 
 from common import tables as t
+from common.cloudevents_kafka import from_kafka
 from common.db import dispose_engines, get_engine
 from common.events import catalogue as c
 from common.settings import Settings, get_settings
@@ -26,6 +27,7 @@ from tests.functions.saga_support import (
     post_raw,
     rows,
 )
+from tools.ops.dlq import mark_redriven, record_of
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +77,39 @@ def test_the_same_event_failing_at_two_consumers_is_stored_twice(saga_env: Setti
     assert deliver("dlq", other).status_code == 200
     assert sorted(r.error_dest for r in _stored(saga_env, ev)) == [
         DEST, "http://payments.saga"]
+
+
+def _failed_again(letter: Any) -> CloudEvent:
+    """The event `saga dlq redrive` produces for `letter`, as its KafkaSource delivers it
+    to the dlq once the step failed on it again (Knative's error extensions added)."""
+    _topic, key, headers, value = record_of(letter)
+    event = from_kafka(headers, key, value or b"")
+    return CloudEvent(dict(event.get_attributes()) | {
+        "knativeerrordest": DEST, "knativeerrorcode": "500",
+        "knativeerrordata": base64.b64encode(b"step failed").decode()}, event.get_data())
+
+
+def test_every_failure_of_every_redrive_is_stored_once(saga_env: Settings) -> None:
+    """Re-driving the letter a re-drive produced, while the step still fails, is a new
+    failure: it must be stored (it once reused the key of the letter before it and
+    vanished), and a redelivery of it must not be stored twice."""
+    first = _dead_letter(knativeerrorcode="500")
+    assert deliver("dlq", first).status_code == 200
+    [letter] = _stored(saga_env, first)
+    for attempt in (1, 2):
+        again = _failed_again(letter)
+        assert deliver("dlq", again).status_code == 200
+        assert deliver("dlq", again).status_code == 200  # the KafkaSource redelivers
+        with get_engine(saga_env).begin() as conn:
+            mark_redriven(conn, [letter.id])
+        stored = sorted(_stored(saga_env, first), key=lambda r: r.id)
+        assert len(stored) == attempt + 1, f"re-drive {attempt} of {letter.id} not stored"
+        letter = stored[-1]
+    chain = sorted(_stored(saga_env, first), key=lambda r: r.id)
+    # Each letter names the one whose re-drive failed into it: "LETTER.N".
+    assert [r.attributes.get("sagaredrive") for r in chain] == [
+        None, f"{chain[0].id}.1", f"{chain[1].id}.1"]
+    assert [r.id for r in chain if r.redriven_at is None] == [chain[-1].id]
 
 
 def test_garbage_of_any_type_is_stored_as_received(saga_env: Settings) -> None:

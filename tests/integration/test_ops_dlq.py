@@ -235,7 +235,7 @@ def test_poison_and_failing_events_are_dead_lettered_stored_and_redriven(
 
     again = wait_for(delivered_again, timeout=30, message="the re-driven event delivered")
     assert again["attributes"]["id"] == poison  # the same event: inboxes still dedupe it
-    assert again["attributes"]["sagaredrive"] == "1"
+    assert again["attributes"]["sagaredrive"] == f"{by_event[poison].id}.1"
     assert not any(name.startswith("knativeerror") for name in again["attributes"])
     redriven = {row.event_id: row for row in _dead_letters(settings)}
     assert redriven[poison].redrive_count == 1 and redriven[poison].redriven_at is not None

@@ -34,7 +34,7 @@ class _Gate:
 def test_no_more_than_two_hashes_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     gate = _Gate()
     monkeypatch.setattr(auth, "_hasher", gate)
-    threads = [threading.Thread(target=auth._hash, args=(f"pw{i}",)) for i in range(5)]
+    threads = [threading.Thread(target=auth.hash_password, args=(f"pw{i}",)) for i in range(5)]
     for thread in threads:
         thread.start()
     assert gate.two_in.wait(10)

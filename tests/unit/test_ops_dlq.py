@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from common.settings import Settings
+from functions.dlq.letters import dedupe_key, redrive_of, waiting_sql
+from tools.loadgen.invariants import INVARIANTS
 from tools.ops.context import OpsContext, OpsError
 from tools.ops.dlq import decode_data, function_of, record_of
 from tools.runtime.specs import Manifests
@@ -35,8 +37,26 @@ def test_a_redrive_is_the_same_event_without_error_extensions() -> None:
     assert names["ce_id"] == b"e-1" and names["ce_traceparent"] == b"00-a-b-01"
     assert names["content-type"] == b"application/json"
     assert not any(name.startswith("ce_knativeerror") for name in names)
-    assert names["ce_sagaredrive"] == b"1"
-    assert record_of(row(redrive_count=2))[2].count(("ce_sagaredrive", b"3")) == 1
+    assert names["ce_sagaredrive"] == b"7.1"  # the first re-drive of dead letter 7
+    assert record_of(row(redrive_count=2))[2].count(("ce_sagaredrive", b"7.3")) == 1
+
+
+def test_a_letter_of_the_earlier_scheme_is_redriven_under_the_new_one() -> None:
+    """Letters stored while `sagaredrive` was a bare count keep listing and re-driving: the
+    count is replaced by this letter's own mark, and names no letter it came from."""
+    old = row(id=9, redrive_count=1, attributes=row().attributes | {"sagaredrive": "1"})
+    assert redrive_of(old.attributes) is None
+    assert dict(record_of(old)[2])["ce_sagaredrive"] == b"9.2"
+    # The dlq function's keys: an old-scheme key stays as it was, and no new one equals it.
+    assert dedupe_key({"id": "e", "knativeerrordest": "d", "sagaredrive": "1"}) == "e|d|1"
+    assert dedupe_key({"id": "e", "knativeerrordest": "d", "sagaredrive": "1.1"}) == "e|d|1.1"
+    assert redrive_of({"sagaredrive": "12.3"}) == 12
+
+
+def test_waiting_is_one_predicate_for_the_orm_and_for_sql() -> None:
+    assert waiting_sql("d") == "d.redriven_at IS NULL AND NOT d.resolved"
+    assert "d.redriven_at IS NULL AND NOT d.resolved" in " ".join(
+        next(i.sql for i in INVARIANTS if i.name == "dead_letters").split())
 
 
 def test_an_uncatalogued_type_needs_a_topic() -> None:

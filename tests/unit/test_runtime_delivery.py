@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import pytest
 from confluent_kafka import Message
 
+from tools import REPO_ROOT
 from tools.runtime.deadletter import (
     KAFKA_EVENT_TYPE,
     dead_letter_record,
@@ -25,8 +26,11 @@ from tools.runtime.delivery import (
     classify,
     deliver,
     retry_after_seconds,
+    with_backoff_scale,
 )
+from tools.runtime.manifests import load_project_manifests
 from tools.runtime.specs import DeliverySpec
+from tools.settings import LocalSettings
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
@@ -54,6 +58,21 @@ def test_linear_backoff_grows_by_the_delay() -> None:
     delivery = DeliverySpec(retry=3, backoff_policy="linear", backoff_delay=0.5)
     assert backoff_schedule(delivery) == pytest.approx([0.5, 1.0, 1.5])
     assert backoff_delay(delivery, 10) == pytest.approx(5.0)
+
+
+def test_the_local_backoff_scale_shortens_every_wait_and_nothing_else(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    inventory = load_project_manifests(REPO_ROOT).kafka_sources["inventory"].delivery
+    assert sum(backoff_schedule(inventory)) == pytest.approx(102.0)  # as the manifest says
+    monkeypatch.setenv("SAGA_DELIVERY_BACKOFF_SCALE", "0.01")
+    scaled = with_backoff_scale(inventory, LocalSettings().delivery_backoff_scale)
+    assert sum(backoff_schedule(scaled)) == pytest.approx(1.02)
+    assert (scaled.retry, scaled.timeout, scaled.dead_letter_sink) == (
+        inventory.retry, inventory.timeout, inventory.dead_letter_sink)
+    assert with_backoff_scale(inventory, 1) is inventory
+    monkeypatch.setenv("SAGA_DELIVERY_BACKOFF_SCALE", "2")
+    with pytest.raises(ValueError, match="less than or equal to 1"):
+        LocalSettings()
 
 
 def test_knative_default_delivery_schedule() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.cli.cmd_up import add_broker_option
+from tools.progress import add_quiet_option
 
 
 def register(sub: Any) -> None:
@@ -30,6 +31,7 @@ def register(sub: Any) -> None:
                         help="default: bench/results in the project")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_quiet_option(parser)
     add_broker_option(parser)
     parser.set_defaults(func=run)
 
@@ -40,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from tools.loadgen.bench import BenchSpec, run_bench
     from tools.loadgen.mix import MixError, parse_mix
     from tools.loadgen.target import NoTarget, resolve
+    from tools.progress import Progress
     from tools.settings import get_local_settings
 
     try:
@@ -56,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
                      customers=args.customers, concurrency=args.concurrency,
                      warmup=args.warmup, bound=not args.no_bound,
                      bound_seconds=args.bound_seconds)
-    result = run_bench(spec, attach=target)
+    result = run_bench(spec, attach=target,
+                       progress=Progress.on_stderr("saga bench", quiet=args.quiet))
     report.write(result, args.results_dir or REPO_ROOT / "bench" / "results",
                  plot=not args.no_plot)
     print(json.dumps(report.printable(result), indent=1, default=str) if args.json

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.cli.cmd_up import add_broker_option
+from tools.progress import add_quiet_option
 
 
 def register(sub: Any) -> None:
@@ -29,6 +30,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--runs", type=int, default=1, help="repeat the whole thing")
     parser.add_argument("--results-dir", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
+    add_quiet_option(parser)
     add_broker_option(parser)
     parser.set_defaults(func=run)
 
@@ -39,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from tools import REPO_ROOT
     from tools.loadgen.chaos import ChaosSpec, run_chaos
     from tools.loadgen.mix import FULL_MIX, MixError, parse_mix
+    from tools.progress import Progress
     from tools.settings import get_local_settings
 
     mix = FULL_MIX if args.mix == "full" else args.mix
@@ -54,9 +57,11 @@ def run(args: argparse.Namespace) -> int:
                      broker=args.broker or get_local_settings().broker)
     results_dir = args.results_dir or REPO_ROOT / "bench" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
+    progress = Progress.on_stderr("saga chaos", quiet=args.quiet)
     failed = 0
     for n in range(1, args.runs + 1):
-        result = run_chaos(spec)
+        result = run_chaos(spec, progress=progress,
+                           phase=f"run {n}/{args.runs}" if args.runs > 1 else "")
         path = results_dir / f"chaos-{time.strftime('%Y%m%dT%H%M%S')}.json"
         path.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
         bad = result["violations"] or result["lost"] or result["doubled"]

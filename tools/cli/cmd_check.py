@@ -20,7 +20,8 @@ def register(sub: Any) -> None:
     parser.add_argument("--since", type=datetime.fromisoformat,
                         help="only orders created at or after this ISO time")
     parser.add_argument("--expect-dead-letters", type=int, default=0, metavar="N",
-                        help="unresolved dead letters the run expected (default 0)")
+                        help="dead letters waiting (as `saga dlq list` shows) that the run "
+                        "expected (default 0)")
     parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                         help="re-check until clean for up to this long (after a load)")
     parser.add_argument("--window-grace", type=float, default=90.0, metavar="SECONDS",

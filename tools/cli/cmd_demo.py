@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tools.progress import add_quiet_option
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -28,6 +30,7 @@ def register(sub: Any) -> None:
         "--keep", action="store_true",
         help="leave the demo's own stack running afterwards (look around in the cabinet), "
         "until Ctrl-C")
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -35,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from tools.demo.run import Options, main
+    from tools.progress import Progress
     from tools.settings import get_local_settings
 
     if args.payment_window < 1:
@@ -42,4 +46,5 @@ def run(args: argparse.Namespace) -> int:
         return 2
     options = Options(attach=args.attach, payment_window_s=args.payment_window,
                       wait_for_ping=args.wait_for_ping, keep=args.keep)
-    return main(options, get_local_settings(), sys.stdout)
+    return main(options, get_local_settings(), sys.stdout,
+                Progress.on_stderr("saga demo", quiet=args.quiet))

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from tools.progress import add_quiet_option
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -30,6 +32,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--records", metavar="FILE", help="write every order's record (JSON)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -41,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from tools.loadgen.mix import MixError
     from tools.loadgen.records import write_records
     from tools.loadgen.target import NoTarget, resolve
+    from tools.progress import Progress
     from tools.settings import get_local_settings
 
     try:
@@ -53,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"saga load: {exc}")
         return 2
     try:
-        outcome = run_load(target.api_url, target.database_url, target.admin_token(), spec)
+        outcome = run_load(target.api_url, target.database_url, target.admin_token(), spec,
+                           progress=Progress.on_stderr("saga load", quiet=args.quiet))
     except (urllib3.exceptions.HTTPError, ConnectionError) as exc:
         # Placing orders counts refused requests itself; this is the API gone while the run
         # set up its customers and products (or while it waited): no traceback, the fix.

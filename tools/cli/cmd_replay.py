@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+from tools.progress import add_quiet_option
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -31,7 +33,14 @@ def register(sub: Any) -> None:
                         help="show what would be delivered again; change nothing")
     parser.add_argument("--pause", action="store_true",
                         help="have the local runtime pause the source(s) while offsets move")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="return once the offsets moved, without following the "
+                        "re-delivery until each group's lag is 0")
+    parser.add_argument("--wait-timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="follow the re-delivery this long at most (default 600; exit 1 "
+                        "if events are still to deliver then)")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -40,7 +49,16 @@ def run(args: argparse.Namespace) -> int:
 
     from tools.ops.context import OpsError, resolve
     from tools.ops.kafka_admin import kafka_ops
-    from tools.ops.replay import Target, execute, parse_time, plan, render
+    from tools.ops.replay import (
+        Target,
+        execute,
+        parse_time,
+        plan,
+        render,
+        render_wait,
+        wait_redelivered,
+    )
+    from tools.progress import Progress
     from tools.runtime.control import ControlError
     from tools.settings import get_local_settings
 
@@ -48,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"saga replay: {line}", file=sys.stderr if args.json else sys.stdout)
 
     try:
+        if args.wait_timeout <= 0:
+            raise OpsError("--wait-timeout must be more than 0 seconds (--no-wait: do not "
+                           "wait at all)")
         if args.all and (args.to_offsets or args.topic):
             raise OpsError("--to-offsets and --topic name partitions of one source: use "
                            "--source NAME")
@@ -64,9 +85,17 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps([p.as_dict() for p in plans], indent=2))
             else:
                 print(render(plans, dry_run=args.dry_run))
-            if not args.dry_run:
-                execute(ctx, kafka, plans, pause=args.pause, report=report)
+            if args.dry_run:
+                return 0
+            moved = execute(ctx, kafka, plans, pause=args.pause, report=report)
+            if args.no_wait:
+                return 0
+            waited = wait_redelivered(
+                kafka, moved, timeout_s=args.wait_timeout,
+                progress=Progress.on_stderr("saga replay", quiet=args.quiet))
+            for line in render_wait(waited, moved):
+                report(line)
     except (OpsError, ControlError, KafkaException) as exc:
         print(f"saga replay: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return 0 if waited.done else 1

@@ -9,22 +9,24 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from tools.demo.drive import Outcome
+from tools.progress import Progress
 
 WIDTH = 88
 
 
 class Printer:
-    """Line-buffered output shared by the threads that follow orders."""
+    """Line-buffered output shared by the threads that follow orders, kept clear of the
+    progress bar when both are on the terminal."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, progress: Progress | None = None) -> None:
         self._out = out
+        self.bar = progress or Progress.silent()
         self._lock = threading.Lock()
         self._started = time.monotonic()
 
     def line(self, text: str = "") -> None:
         with self._lock:
-            self._out.write(text + "\n")
-            self._out.flush()
+            self.bar.echo(text, self._out)
 
     def heading(self, text: str) -> None:
         self.line()

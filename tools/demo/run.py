@@ -21,6 +21,7 @@ from tools.demo.drive import Driver, Expirer, Outcome, choose_line
 from tools.demo.scenarios import DEPOSITS, SCENARIOS, Customer
 from tools.demo.stack import Stack, StackError, attach, own_stack
 from tools.demo.timeouts import SweepNow, sweep_now
+from tools.progress import Progress
 
 PASSWORD = "demo-password"  # noqa: S105 (printed on purpose: sign in to the cabinet with it)
 SETTLE_S = 30.0  # after the orders end: notifications and refunds arrive asynchronously
@@ -34,8 +35,9 @@ class Options:
     keep: bool = False
 
 
-def main(options: Options, settings: Settings, out: TextIO) -> int:
-    printer = report.Printer(out)
+def main(options: Options, settings: Settings, out: TextIO,
+         progress: Progress | None = None) -> int:
+    printer = report.Printer(out, progress)
     try:
         with _stack(options, settings, printer) as stack:
             code = tour(stack, options, settings, printer)
@@ -66,7 +68,8 @@ def _stack(options: Options, settings: Settings, printer: report.Printer) -> Ite
                  f"window {options.payment_window_s} s); it is stopped when the demo ends. "
                  "Its console: " + str(state_dir / "saga-up.log"))
     started = time.monotonic()
-    with own_stack(state_dir, payment_window_s=options.payment_window_s) as stack:
+    with own_stack(state_dir, payment_window_s=options.payment_window_s,
+                   progress=printer.bar) as stack:
         printer.line(f"It is up at {stack.api_url} after {time.monotonic() - started:.1f} s.")
         yield stack
 
@@ -101,7 +104,9 @@ def tour(stack: Stack, options: Options, settings: Settings, printer: report.Pri
         with ThreadPoolExecutor(max_workers=len(SCENARIOS), thread_name_prefix="demo") as pool:
             futures = [pool.submit(driver.follow, s, lines[s.key]) for s in SCENARIOS]
             try:
-                outcomes = [f.result() for f in futures]
+                with printer.bar.task("orders ended", total=len(futures), unit="orders",
+                                      follow=lambda: sum(f.done() for f in futures)):
+                    outcomes = [f.result() for f in futures]
             except BaseException:  # Ctrl-C: the threads stop now, not at their deadlines
                 driver.stop.set()
                 raise
@@ -110,7 +115,8 @@ def tour(stack: Stack, options: Options, settings: Settings, printer: report.Pri
             expirer.close()
 
     printer.line("  all orders ended; waiting for notifications and refunds ...")
-    wallet_problems = _settle(outcomes, clients)
+    with printer.bar.task(f"notifications and refunds ({SETTLE_S:.0f} s at most)"):
+        wallet_problems = _settle(outcomes, clients)
     _print(outcomes, clients, names, printer)
     code = _verdict(outcomes, wallet_problems, printer)
     _next_steps(stack, names, printer, keep=options.keep)

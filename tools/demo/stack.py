@@ -26,6 +26,7 @@ import psutil
 
 from tools import REPO_ROOT
 from tools.infra.ports import free_port
+from tools.progress import Progress
 from tools.runtime.state import read_state
 
 START_TIMEOUT_S = 120.0
@@ -82,9 +83,11 @@ def _alive(state: dict[str, Any]) -> bool:
 
 
 @contextmanager
-def own_stack(state_dir: Path, *, payment_window_s: int) -> Iterator[Stack]:
+def own_stack(state_dir: Path, *, payment_window_s: int,
+              progress: Progress | None = None) -> Iterator[Stack]:
     """Start `saga up` in `state_dir` (emptied first), wait until it is healthy, and stop it
     on leaving the block, also on an error or Ctrl-C."""
+    progress = progress or Progress.silent()
     _prepare(state_dir)
     port = free_port()
     env = dict(os.environ) | {
@@ -103,10 +106,12 @@ def own_stack(state_dir: Path, *, payment_window_s: int) -> Iterator[Stack]:
             start_new_session=True,
         )
     try:
-        api_url = _wait_started(process, f"http://127.0.0.1:{port}", state_dir, output)
+        with progress.task("starting the demo's stack"):
+            api_url = _wait_started(process, f"http://127.0.0.1:{port}", state_dir, output)
         yield Stack(api_url, state_dir, own=True, payment_window_s=payment_window_s)
     finally:
-        _stop(process)
+        with progress.task("stopping the demo's stack"):
+            _stop(process)
 
 
 def _prepare(state_dir: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from tools import REPO_ROOT
 from tools.deploy.manifests import DeployError, render, with_image
 from tools.deploy.plan import Tools, deploy_plan, undeploy_plan
-from tools.deploy.secret import SecretSpec
+from tools.deploy.secret import load_secrets
 from tools.deploy.shell import run, script
 
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("action", choices=("deploy", "undeploy"))
     parser.add_argument("--overlay", default="dev", help="deploy/overlays/<name> (dev, prod)")
     parser.add_argument("--image", default="",
-                        help="the image every function and the migration Job run "
+                        help="the image every function and Job run "
                              "(default: the overlay's)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the commands as a shell script; run nothing")
@@ -45,11 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         docs = render(args.root, args.overlay, tools.kubectl)
         if args.image:
             docs = with_image(docs, args.image)
-        secret = SecretSpec.load(args.root)
+        secrets = load_secrets(args.root)
         if args.action == "deploy":
-            phases = deploy_plan(docs, secret, os.environ, tools)
+            phases = deploy_plan(docs, secrets, os.environ, tools)
         else:
-            phases = undeploy_plan(docs, secret, purge=args.purge, tools=tools)
+            phases = undeploy_plan(docs, secrets, purge=args.purge, tools=tools)
         if args.dry_run:
             image = args.image or "the overlay's image"
             sys.stdout.write(script(phases, header=(

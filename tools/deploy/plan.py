@@ -2,14 +2,15 @@
 from a rendered overlay. Running them (or printing them) is tools.deploy.shell's job.
 
 Deploy order, each phase needing the ones before it:
-1. Namespace and ConfigMap;
-2. the Secret, from the environment;
+1. Namespace and ConfigMaps;
+2. the Secrets, from the environment;
 3. KafkaTopics, waited for: a KafkaSource on a missing topic never becomes ready;
 4. the migration Job, waited for: no function may run against an old schema;
-5. `kn service apply` per function (kn waits until each revision is ready, and readiness
+5. the bootstrap Job (catalogue, first admin), waited for, its log shown;
+6. `kn service apply` per function (kn waits until each revision is ready, and readiness
    includes reaching PostgreSQL);
-6. `kn source ping create|update` per PingSource;
-7. the KafkaSink, then the KafkaSources, with kubectl (the kn Kafka plugin lacks delivery,
+7. `kn source ping create|update` per PingSource;
+8. the KafkaSink, then the KafkaSources, with kubectl (the kn Kafka plugin lacks delivery,
    ordering and initialOffset), waited for: events flow only once the functions exist.
 Every rendered document must land in exactly one phase; an unknown kind stops the plan.
 """
@@ -29,7 +30,7 @@ from tools.deploy.manifests import (
     namespace,
     of_kind,
 )
-from tools.deploy.secret import REQUIRED, SecretSpec
+from tools.deploy.secret import SecretSpec
 
 # kubectl's unambiguous resource names (a bare "service" would be the core Service).
 RESOURCES: dict[tuple[str, str], str] = {
@@ -44,8 +45,17 @@ RESOURCES: dict[tuple[str, str], str] = {
     ("sources.knative.dev", "KafkaSource"): "kafkasources.sources.knative.dev",
 }
 TOPIC_TIMEOUT = "180s"
-MIGRATION_TIMEOUT = "600s"
 SOURCES_TIMEOUT = "300s"
+# The Jobs, by their app.kubernetes.io/component label, in the order they run, with the
+# title of each one's phase.
+COMPONENT = "app.kubernetes.io/component"
+JOBS = {
+    "migrations": "Database migrations: a fresh Job, waited for, its log shown",
+    "bootstrap": "Bootstrap: the catalogue and the first admin, a fresh Job, waited for, its "
+                 "log shown",
+}
+# How long `kubectl wait` waits for a Job without an activeDeadlineSeconds of its own.
+JOB_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,8 @@ class Tools:
     kn: str = "kn"
 
 
-def deploy_plan(docs: Sequence[Doc], secret: SecretSpec, environ: Mapping[str, str],
-                tools: Tools = Tools()) -> list[Phase]:
+def deploy_plan(docs: Sequence[Doc], secrets: Sequence[SecretSpec],
+                environ: Mapping[str, str], tools: Tools = Tools()) -> list[Phase]:
     by_kind = _by_kind(docs)
     k = tools.kubectl
     ns = _functions_namespace(docs)
@@ -90,19 +100,16 @@ def deploy_plan(docs: Sequence[Doc], secret: SecretSpec, environ: Mapping[str, s
         Phase("Namespace and configuration",
               _steps(_apply(k, by_kind.pop(("", "Namespace"), [])),
                      _apply(k, by_kind.pop(("", "ConfigMap"), [])))),
-        Phase(f"Secret {secret.name}", (_secret_step(k, secret, ns, environ),)),
+        *(Phase(f"Secret {secret.name}", _steps(_secret_step(k, secret, ns, environ)))
+          for secret in secrets),
     ]
     topics = by_kind.pop(("kafka.strimzi.io", "KafkaTopic"), [])
     phases.append(Phase("Kafka topics (Strimzi), then wait until the Topic Operator made them",
                         _steps(_apply(k, topics), _wait(k, topics, "Ready", TOPIC_TIMEOUT))))
-    jobs = by_kind.pop(("batch", "Job"), [])
-    phases.append(Phase("Database migrations: a fresh Job, waited for", tuple(
-        step for job in jobs for step in _steps(
-            Command((k, "delete", "--namespace", _ns(job), "--ignore-not-found",
-                     "--cascade=foreground", f"jobs.batch/{name(job)}"),
-                    note="a Job's pod template cannot change: remove the previous run"),
-            _apply(k, [job]),
-            _wait(k, [job], "complete", MIGRATION_TIMEOUT)))))
+    jobs = _jobs_by_component(by_kind.pop(("batch", "Job"), []))
+    for component, title in JOBS.items():
+        phases.append(Phase(title, tuple(
+            step for job in jobs.get(component, []) for step in _job_steps(k, job))))
     phases.append(Phase("Functions: kn service apply (waits for each revision to be ready)",
                         tuple(Command(tuple(knflags.service_apply(d, tools.kn)))
                               for d in by_kind.pop(("serving.knative.dev", "Service"), []))))
@@ -120,7 +127,7 @@ def deploy_plan(docs: Sequence[Doc], secret: SecretSpec, environ: Mapping[str, s
     return [p for p in phases if p.steps]
 
 
-def undeploy_plan(docs: Sequence[Doc], secret: SecretSpec, *, purge: bool = False,
+def undeploy_plan(docs: Sequence[Doc], secrets: Sequence[SecretSpec], *, purge: bool = False,
                   tools: Tools = Tools()) -> list[Phase]:
     """Stop consuming first, then remove what consumed; topics (the replay log) and the
     namespace only with `purge`."""
@@ -133,13 +140,14 @@ def undeploy_plan(docs: Sequence[Doc], secret: SecretSpec, *, purge: bool = Fals
          [("sources.knative.dev", "KafkaSource")]),
         ("PingSources and functions", [("sources.knative.dev", "PingSource"),
                                        ("serving.knative.dev", "Service")]),
-        ("Dead-letter sink, migration Job and configuration",
+        ("Dead-letter sink, Jobs and configuration",
          [("eventing.knative.dev", "KafkaSink"), ("batch", "Job"), ("", "ConfigMap")]),
     ]
     phases = [Phase(title, _steps(*(_delete(k, by_kind.pop(key, [])) for key in keys)))
               for title, keys in order]
-    phases.append(Phase(f"Secret {secret.name}", (Command(
-        (k, "delete", "--namespace", ns, "--ignore-not-found", f"secrets/{secret.name}")),)))
+    phases.append(Phase(f"Secrets {', '.join(s.name for s in secrets)}", (Command(
+        (k, "delete", "--namespace", ns, "--ignore-not-found",
+         *(f"secrets/{s.name}" for s in secrets))),)))
     topics = by_kind.pop(("kafka.strimzi.io", "KafkaTopic"), [])
     namespaces = by_kind.pop(("", "Namespace"), [])
     if purge:
@@ -221,12 +229,39 @@ def _delete(kubectl: str, docs: Sequence[Doc]) -> Command | None:
                     *(_ref(d) for d in group)))
 
 
+def _jobs_by_component(jobs: Sequence[Doc]) -> dict[str, list[Doc]]:
+    grouped: dict[str, list[Doc]] = {}
+    for job in jobs:
+        component = (job["metadata"].get("labels") or {}).get(COMPONENT)
+        if component not in JOBS:
+            raise DeployError(f"Job {name(job)}: label {COMPONENT}={component!r} is none of "
+                              f"{', '.join(JOBS)} (the order Jobs run in: tools/deploy/plan.py)")
+        grouped.setdefault(component, []).append(job)
+    return grouped
+
+
+def _job_steps(kubectl: str, job: Doc) -> tuple[Step, ...]:
+    ns = _ns(job)
+    # Never give up before the Job itself would.
+    timeout = f"{job['spec'].get('activeDeadlineSeconds', JOB_TIMEOUT_S)}s"
+    return _steps(
+        Command((kubectl, "delete", "--namespace", ns, "--ignore-not-found",
+                 "--cascade=foreground", f"jobs.batch/{name(job)}"),
+                note="a Job's pod template cannot change: remove the previous run"),
+        _apply(kubectl, [job]),
+        _wait(kubectl, [job], "complete", timeout),
+        Command((kubectl, "logs", "--namespace", ns, f"job/{name(job)}"),
+                note="what it did"))
+
+
 def _secret_step(kubectl: str, secret: SecretSpec, ns: str,
-                 environ: Mapping[str, str]) -> Command:
+                 environ: Mapping[str, str]) -> Command | None:
     values = secret.values(environ)
+    if values is None and secret.optional:
+        return None
     if values is None:
         return Command((kubectl, "get", "--namespace", ns, f"secrets/{secret.name}"),
-                       note=f"{' and '.join(REQUIRED)} not set: keep the Secret in the "
+                       note=f"{' and '.join(secret.required)} not set: keep the Secret in the "
                             "cluster (this fails if there is none yet)")
     return Command((kubectl, "apply", "-f", "-"), stdin=secret.yaml(ns, values),
                    shown=secret.shown(ns, list(values), kubectl),

@@ -1,6 +1,7 @@
-"""The Secret saga-secrets, made from environment variables at deploy time.
+"""The Secrets `task deploy` makes from environment variables at deploy time: saga-secrets
+(every function's) and saga-bootstrap (the first admin, read by the bootstrap Job only).
 
-Its keys are the ones knative/cluster/secret.template.yaml lists (the template is the one
+Each one's keys are those its template in knative/cluster/ lists (the template is the one
 place that says what the Secret holds). The values go to `kubectl apply -f -` on stdin:
 never into a file, an argument list (visible in `ps`) or the dry-run output, which shows
 `$NAME` references instead.
@@ -17,35 +18,43 @@ import yaml
 
 from tools.deploy.manifests import DeployError, Doc, dump
 
-TEMPLATE = Path("knative") / "cluster" / "secret.template.yaml"
+CLUSTER = Path("knative") / "cluster"
+TEMPLATE = CLUSTER / "secret.template.yaml"
 REQUIRED = ("DATABASE_URL", "SAGA_JWT_SECRET")
+BOOTSTRAP_TEMPLATE = CLUSTER / "bootstrap-secret.template.yaml"
+BOOTSTRAP_REQUIRED = ("SAGA_BOOTSTRAP_ADMIN_USERNAME", "SAGA_BOOTSTRAP_ADMIN_PASSWORD")
 
 
 @dataclass(frozen=True)
 class SecretSpec:
     name: str
     keys: tuple[str, ...]
+    required: tuple[str, ...] = REQUIRED
+    # The pods run without it (an optional secretRef): without its variables a deploy
+    # neither makes it nor needs one in the cluster.
+    optional: bool = False
 
     @classmethod
-    def load(cls, root: Path) -> SecretSpec:
-        doc = yaml.safe_load((root / TEMPLATE).read_text(encoding="utf-8"))
+    def load(cls, root: Path, template: Path = TEMPLATE, required: tuple[str, ...] = REQUIRED,
+             *, optional: bool = False) -> SecretSpec:
+        doc = yaml.safe_load((root / template).read_text(encoding="utf-8"))
         keys = tuple(doc.get("stringData", {}))
-        missing = [k for k in REQUIRED if k not in keys]
+        missing = [k for k in required if k not in keys]
         if missing:
-            raise DeployError(f"{TEMPLATE} lacks the required key(s) {', '.join(missing)}")
-        return cls(str(doc["metadata"]["name"]), keys)
+            raise DeployError(f"{template} lacks the required key(s) {', '.join(missing)}")
+        return cls(str(doc["metadata"]["name"]), keys, required, optional)
 
     def values(self, environ: Mapping[str, str]) -> dict[str, str] | None:
-        """The keys set in `environ`; None when none of the required ones is (keep the
-        Secret already in the cluster). Only some of them set is an error."""
+        """The keys set in `environ`; None when none of the required ones is (leave the
+        Secret in the cluster as it is). Only some of them set is an error."""
         given = {k: environ[k] for k in self.keys if environ.get(k)}
-        required = [k for k in REQUIRED if k in given]
+        required = [k for k in self.required if k in given]
         if not required:
             return None
-        if len(required) != len(REQUIRED):
-            missing = ", ".join(k for k in REQUIRED if k not in given)
-            raise DeployError(f"set {missing} too (or none of {', '.join(REQUIRED)} to keep "
-                              f"the Secret {self.name} that is in the cluster)")
+        if len(required) != len(self.required):
+            missing = ", ".join(k for k in self.required if k not in given)
+            raise DeployError(f"set {missing} too (or none of {', '.join(self.required)} to "
+                              f"leave the Secret {self.name} in the cluster as it is)")
         return given
 
     def manifest(self, namespace: str, values: Mapping[str, str]) -> Doc:
@@ -65,3 +74,9 @@ class SecretSpec:
         return (f"{shlex.quote(kubectl)} create secret generic {self.name} --namespace "
                 f"{namespace} {literals} --dry-run=client --output=yaml "
                 f"| {shlex.quote(kubectl)} apply -f -")
+
+
+def load_secrets(root: Path) -> list[SecretSpec]:
+    """The Secrets a deploy makes, in the order it makes them."""
+    return [SecretSpec.load(root),
+            SecretSpec.load(root, BOOTSTRAP_TEMPLATE, BOOTSTRAP_REQUIRED, optional=True)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from tools.loadgen.metrics import timeline
 from tools.loadgen.procstats import ProcessSampler, largest_function
 from tools.loadgen.stack import LocalStack, roots
 from tools.loadgen.target import Target
+from tools.progress import Progress
 from tools.settings import EmbeddedBroker
 
 
@@ -47,33 +49,39 @@ class BenchSpec:
     broker: EmbeddedBroker | None = None  # its broker (None: SAGA_BROKER, else Tansu)
 
 
-def run_bench(spec: BenchSpec, *, attach: Target | None = None) -> dict[str, Any]:
+def run_bench(spec: BenchSpec, *, attach: Target | None = None,
+              progress: Progress | None = None) -> dict[str, Any]:
+    progress = progress or Progress.silent()
     before = _machine()
     if attach is not None:
-        result = _measure(spec, attach, extra_roots={})
+        result = _measure(spec, attach, extra_roots={}, progress=progress)
         if spec.bound:
-            result |= _bound(attach.database_url, spec, note="stack running (attached)")
+            result |= _bound(attach.database_url, spec, note="stack running (attached)",
+                             progress=progress)
         return _finish(result, spec, before)
-    with BenchDatabase() as database:
+    with ExitStack() as stack:
+        with progress.task("starting PostgreSQL"):
+            database = stack.enter_context(BenchDatabase())
         env = {"DATABASE_URL": database.url, **dict(spec.env)}
-        with LocalStack(env=env, broker=spec.broker) as stack:
+        with LocalStack(env=env, broker=spec.broker, progress=progress) as local:
             extra = {"postgres": database.pid} if database.pid else {}
-            result = _measure(spec, stack.target(), extra_roots=extra)
+            result = _measure(spec, local.target(), extra_roots=extra, progress=progress)
         if spec.bound:
-            result |= _bound(database.url, spec, note="stack stopped")
+            result |= _bound(database.url, spec, note="stack stopped", progress=progress)
     return _finish(result, spec, before)
 
 
-def _measure(spec: BenchSpec, target: Target, *, extra_roots: dict[str, int]
-             ) -> dict[str, Any]:
+def _measure(spec: BenchSpec, target: Target, *, extra_roots: dict[str, int],
+             progress: Progress) -> dict[str, Any]:
     admin = target.admin_token()
     if spec.warmup:
         run_load(target.api_url, target.database_url, admin,
                  LoadSpec(orders=spec.warmup, rate=None, mix="happy=1", customers=5,
-                          concurrency=4, wait_s=60))
+                          concurrency=4, wait_s=60), progress=progress, phase="warm-up")
     load = LoadSpec(orders=spec.orders, rate=spec.rate, mix=spec.mix, customers=spec.customers,
                     concurrency=spec.concurrency, wait_s=spec.settle_s)
-    driver = Driver(target.api_url, target.database_url, admin, load)  # customers set up
+    driver = Driver(target.api_url, target.database_url, admin, load,  # customers set up
+                    progress=progress)
     sampler = ProcessSampler(lambda: roots(target.state_dir) | extra_roots)
     delivered_before = _delivered(target)
     started = time.time()
@@ -91,7 +99,8 @@ def _measure(spec: BenchSpec, target: Target, *, extra_roots: dict[str, int]
     engine = engine_for(target.database_url)
     try:
         scope = Scope(customer_prefix=outcome.population.customer_prefix)
-        report = settle(lambda: run_check(engine, scope, Options()), timeout_s=60)
+        with progress.task("saga check on the run (until it converges, 60 s at most)"):
+            report = settle(lambda: run_check(engine, scope, Options()), timeout_s=60)
     finally:
         engine.dispose()
     figures = outcome.figures()
@@ -118,9 +127,10 @@ def _measure(spec: BenchSpec, target: Target, *, extra_roots: dict[str, int]
     }
 
 
-def _bound(database_url: str, spec: BenchSpec, *, note: str) -> dict[str, Any]:
+def _bound(database_url: str, spec: BenchSpec, *, note: str,
+           progress: Progress) -> dict[str, Any]:
     bound = pgbound.measure(database_url, customers=spec.customers,
-                            seconds=spec.bound_seconds)
+                            seconds=spec.bound_seconds, progress=progress)
     return bound.as_dict() | {"pg_bound_conditions": note}
 
 

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from tools.loadgen.driver import Driver, LoadSpec
 from tools.loadgen.faults import ChaosBroker, FaultLog, Killer
 from tools.loadgen.mix import FULL_MIX
 from tools.loadgen.stack import LocalStack, function_pids
+from tools.progress import Progress
 from tools.settings import EmbeddedBroker
 
 
@@ -53,11 +55,13 @@ class ChaosSpec:
     broker: EmbeddedBroker = "embedded"
 
 
-def run_chaos(spec: ChaosSpec, *, work_root: Path | None = None) -> dict[str, Any]:
-    """One run; its directory is made in `work_root` (default: the system's temp dir)."""
+def run_chaos(spec: ChaosSpec, *, work_root: Path | None = None,
+              progress: Progress | None = None, phase: str = "") -> dict[str, Any]:
+    """One run; its directory is made in `work_root` (default: the system's temp dir).
+    `progress` shows each phase, named `phase` (run 2/3, say)."""
     work = Path(tempfile.mkdtemp(prefix="saga-chaos-", dir=work_root))
     try:
-        result = _run_in(work, spec)
+        result = _run_in(work, spec, progress or Progress.silent(), phase)
     except BaseException:
         print(f"saga chaos: the run failed; its directory is kept for tracing: {work}",
               file=sys.stderr)
@@ -69,44 +73,52 @@ def run_chaos(spec: ChaosSpec, *, work_root: Path | None = None) -> dict[str, An
     return result
 
 
-def _run_in(work: Path, spec: ChaosSpec) -> dict[str, Any]:
+def _run_in(work: Path, spec: ChaosSpec, progress: Progress, phase: str) -> dict[str, Any]:
     log = FaultLog()
-    with BenchDatabase(base_dir=work / "postgres") as database:
-        kind: KafkaBrokerKind = "kafka" if spec.broker == "kafka" else "tansu"
-        with ChaosBroker(work / "broker", kind) as broker:
-            env = {"DATABASE_URL": database.url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-                   "SAGA_KAFKA_BROKER_KIND": kind,
-                   "SAGA_PAYMENT_WINDOW_S": str(spec.payment_window_s)}
-            with LocalStack(env=env, state_dir=work / "stack") as stack:
-                target = stack.target()
-                load = LoadSpec(orders=spec.orders, rate=spec.rate, mix=spec.mix,
-                                customers=spec.customers, concurrency=spec.concurrency,
-                                wait_s=spec.settle_s, wait_timeouts=True, retry_for_s=180)
-                driver = Driver(target.api_url, target.database_url, target.admin_token(), load)
-                killer = Killer(lambda: function_pids(target.state_dir), log,
-                                every_s=spec.kill_every_s)
-                done = threading.Event()
-                plan = threading.Thread(target=_scheduled, daemon=True,
-                                        args=(spec, database, broker, killer, log, done))
-                log.started = time.monotonic()  # fault times count from the load's start
-                log.add(f"load of {spec.orders} orders starts")
-                plan.start()
-                try:
-                    outcome = driver.go()
-                finally:
-                    done.set()
-                    plan.join(60)
-                log.add("every order settled; faults stop")
-                sources = (target.state().get("sources") or {}).values()
-                engine = engine_for(target.database_url)
-                try:
-                    scope = Scope(customer_prefix=outcome.population.customer_prefix)
-                    report = settle(lambda: run_check(engine, scope, Options()),
-                                    timeout_s=300)
-                    stored = _orders_stored(engine, outcome.population.customer_prefix)
-                finally:
-                    engine.dispose()
-                    driver.close()
+    named = f"{phase}: " if phase else ""
+    kind: KafkaBrokerKind = "kafka" if spec.broker == "kafka" else "tansu"
+    with ExitStack() as running:
+        with progress.task(f"{named}starting PostgreSQL and the broker ({kind})"):
+            database = running.enter_context(BenchDatabase(base_dir=work / "postgres"))
+            broker = running.enter_context(ChaosBroker(work / "broker", kind))
+        env = {"DATABASE_URL": database.url, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+               "SAGA_KAFKA_BROKER_KIND": kind,
+               "SAGA_PAYMENT_WINDOW_S": str(spec.payment_window_s)}
+        stack = running.enter_context(
+            LocalStack(env=env, state_dir=work / "stack", progress=progress, phase=phase))
+        target = stack.target()
+        load = LoadSpec(orders=spec.orders, rate=spec.rate, mix=spec.mix,
+                        customers=spec.customers, concurrency=spec.concurrency,
+                        wait_s=spec.settle_s, wait_timeouts=True, retry_for_s=180)
+        driver = Driver(target.api_url, target.database_url, target.admin_token(), load,
+                        progress=progress, phase=phase)
+        killer = Killer(lambda: function_pids(target.state_dir), log,
+                        every_s=spec.kill_every_s)
+        done = threading.Event()
+        plan = threading.Thread(target=_scheduled, daemon=True,
+                                args=(spec, database, broker, killer, log, done))
+        log.started = time.monotonic()  # fault times count from the load's start
+        log.add(f"load of {spec.orders} orders starts")
+        plan.start()
+        try:
+            with progress.task(f"{named}functions killed", unit="kills",
+                               follow=lambda: sum(killer.kills.copy().values())):
+                outcome = driver.go()
+        finally:
+            done.set()
+            plan.join(60)
+        log.add("every order settled; faults stop")
+        sources = (target.state().get("sources") or {}).values()
+        engine = engine_for(target.database_url)
+        try:
+            scope = Scope(customer_prefix=outcome.population.customer_prefix)
+            with progress.task(f"{named}saga check on the run (until it converges, "
+                               "300 s at most)"):
+                report = settle(lambda: run_check(engine, scope, Options()), timeout_s=300)
+            stored = _orders_stored(engine, outcome.population.customer_prefix)
+        finally:
+            engine.dispose()
+            driver.close()
     figures = outcome.figures()
     accepted = figures["accepted"]
     return {

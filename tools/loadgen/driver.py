@@ -15,6 +15,7 @@ from tools.loadgen.load import LoadConfig, LoadResult, LoadRun, summary
 from tools.loadgen.mix import Scenario, assign, parse_mix
 from tools.loadgen.population import Population, new_run_id, prepare
 from tools.loadgen.tracker import Tracker
+from tools.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,22 @@ class LoadOutcome:
 
 
 class Driver:
-    """Set up, then `start()` the orders; `finish()` waits. In between, faults may run."""
+    """Set up (the run's shop), then `go()`: the orders, and the wait for them to settle.
+    Meanwhile faults may run. `progress` shows each phase; `phase` names the run in it."""
 
     def __init__(self, api_url: str, database_url: str, admin_token: str,
-                 spec: LoadSpec) -> None:
+                 spec: LoadSpec, *, progress: Progress | None = None, phase: str = "") -> None:
         self.spec = spec
+        self.progress = progress or Progress.silent()
+        self._phase = f"{phase}: " if phase else ""
         pool = urllib3.PoolManager(maxsize=max(spec.concurrency, 32) + 16, retries=False)
         self.api = ApiClient(api_url, timeout=30.0, pool=pool)
         self.engine = engine_for(database_url)
-        self.population = prepare(self.api, admin_token, run_id=spec.run_id,
-                                  customers=spec.customers, orders=spec.orders)
+        with self.progress.task(f"{self._phase}customers set up", total=spec.customers,
+                                unit="customers") as ready:
+            self.population = prepare(self.api, admin_token, run_id=spec.run_id,
+                                      customers=spec.customers, orders=spec.orders,
+                                      on_customer=ready.advance)
         config = LoadConfig(orders=spec.orders, plan=spec.plan(), rate=spec.rate,
                             concurrency=spec.concurrency, retry_for_s=spec.retry_for_s,
                             seed=spec.seed)
@@ -70,10 +77,15 @@ class Driver:
 
     def go(self) -> LoadOutcome:
         self.tracker.start()
+        orders = self.spec.orders
         try:
-            result = self.run.submit_all()
-            result = self.run.finish(result, wait_s=self.spec.wait_s,
-                                     wait_timeouts=self.spec.wait_timeouts)
+            with self.progress.task(f"{self._phase}orders settled", total=orders,
+                                    unit="orders", follow=self.tracker.settled_count):
+                with self.progress.task(f"{self._phase}orders placed", total=orders,
+                                        unit="orders") as placed:
+                    result = self.run.submit_all(on_placed=placed.advance)
+                result = self.run.finish(result, wait_s=self.spec.wait_s,
+                                         wait_timeouts=self.spec.wait_timeouts)
         finally:
             self.tracker.stop()
         return LoadOutcome(self.spec, self.population, result)
@@ -82,8 +94,9 @@ class Driver:
         self.engine.dispose()
 
 
-def run_load(api_url: str, database_url: str, admin_token: str, spec: LoadSpec) -> LoadOutcome:
-    driver = Driver(api_url, database_url, admin_token, spec)
+def run_load(api_url: str, database_url: str, admin_token: str, spec: LoadSpec, *,
+             progress: Progress | None = None, phase: str = "") -> LoadOutcome:
+    driver = Driver(api_url, database_url, admin_token, spec, progress=progress, phase=phase)
     try:
         return driver.go()
     finally:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.order_state import TRANSITIONS
+from functions.dlq.letters import waiting_sql
 
 # Scope parameters: :customer_like, :sku_like (LIKE patterns or NULL), :since (or NULL).
 SCOPE = """
@@ -211,13 +212,16 @@ INVARIANTS: tuple[Invariant, ...] = (
     ),
     Invariant(
         "dead_letters",
-        "no unresolved dead letters beyond the number the run expected",
-        """SELECT d.id, d.event_id, d.event_type, d.subject, d.error_dest, d.error_code,
+        "no dead letters waiting (neither re-driven nor resolved: what `saga dlq list` "
+        "shows) beyond the number the run expected",
+        # waiting_sql is the dlq's own definition, the one `saga dlq list` and `saga status`
+        # count by (no outside input): not an injection.
+        f"""SELECT d.id, d.event_id, d.event_type, d.subject, d.error_dest, d.error_code,
                   d.created_at, COUNT(*) OVER () AS total
             FROM messaging.dead_letters d
-            WHERE NOT d.resolved
+            WHERE {waiting_sql("d")}
               AND ((CAST(:customer_like AS text) IS NULL AND CAST(:since AS timestamptz) IS NULL)
-                   OR d.subject IN (SELECT CAST(id AS text) FROM so))""",
+                   OR d.subject IN (SELECT CAST(id AS text) FROM so))""",  # noqa: S608
         converges=True,
     ),
 )

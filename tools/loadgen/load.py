@@ -112,19 +112,27 @@ class LoadRun:
             for i, s in enumerate(config.plan[: config.orders])]
         self._customers = {c.name: c for c in population.customers}
 
-    def submit_all(self) -> LoadResult:
-        """Place every order (the follow-ups run on); returns when the last POST is done."""
+    def submit_all(self, on_placed: Callable[[], None] = lambda: None) -> LoadResult:
+        """Place every order (the follow-ups run on); returns when the last POST is done.
+        `on_placed` is called (from the customers' threads) after each order's POST."""
         started = time.time()
         futures = []
+
+        def place(record: OrderRecord) -> None:
+            try:
+                self._place(record)
+            finally:
+                on_placed()
+
         if self.config.rate is None:
-            futures = [self._pool.submit(self._place, r) for r in self.records]
+            futures = [self._pool.submit(place, r) for r in self.records]
         else:
             t0 = time.monotonic()
             for r in self.records:
                 delay = t0 + r.index / self.config.rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)  # open-loop pacing
-                futures.append(self._pool.submit(self._place, r))
+                futures.append(self._pool.submit(place, r))
         for f in futures:
             f.result()
         return LoadResult(self.records, started, time.time())

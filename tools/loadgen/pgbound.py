@@ -27,6 +27,7 @@ import psycopg
 
 from common.migrate import upgrade
 from tools.infra import create_database, drop_database, url_with_database
+from tools.progress import Progress
 
 SCRIPT = Path(__file__).with_name("saga.pgbench")
 SKUS = 8
@@ -59,8 +60,9 @@ def pgbench_binary() -> str | None:
 
 
 def measure(database_url: str, *, customers: int = 20, seconds: float = 8.0,
-            clients: tuple[int, ...] = CLIENTS) -> Bound:
+            clients: tuple[int, ...] = CLIENTS, progress: Progress | None = None) -> Bound:
     """Run the bound on the server of `database_url`, in a scratch database dropped after."""
+    progress = progress or Progress.silent()
     name = f"saga_pgbound_{secrets.token_hex(4)}"
     url = create_database(url_with_database(database_url, "postgres"), name)
     try:
@@ -68,7 +70,14 @@ def measure(database_url: str, *, customers: int = 20, seconds: float = 8.0,
         _seed(url, customers)
         binary = pgbench_binary()
         run = _pgbench_point if binary else _pipeline_point
-        by_clients = {c: run(url, c, seconds, customers, binary) for c in clients}
+        by_clients = {}
+        with progress.task(f"the PostgreSQL bound ({seconds:g} s per client count)",
+                           total=len(clients), unit="client counts") as task:
+            for count in clients:
+                task.update(detail=f"now {count} client(s)")
+                by_clients[count] = run(url, count, seconds, customers, binary)
+                task.advance()
+            task.update(detail="")
     finally:
         drop_database(url_with_database(database_url, "postgres"), name)
     best = max(by_clients, key=lambda c: by_clients[c])

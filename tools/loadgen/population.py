@@ -14,6 +14,7 @@ deposit enough for every order they will place.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -54,8 +55,9 @@ def new_run_id() -> str:
 
 
 def prepare(api: ApiClient, admin_token: str, *, run_id: str, customers: int, orders: int,
-            workers: int = 8) -> Population:
-    """Create the SKUs (stock for every order the run can place) and the customers."""
+            workers: int = 8, on_customer: Callable[[], None] = lambda: None) -> Population:
+    """Create the SKUs (stock for every order the run can place) and the customers;
+    `on_customer` is called as each customer is ready (from the setup threads)."""
     admin = api.as_customer(admin_token)
     prefix = run_id.upper()
     # Each order takes at most 2 lines x 2 units of one plenty SKU each: 4 units per SKU.
@@ -68,8 +70,14 @@ def prepare(api: ApiClient, admin_token: str, *, run_id: str, customers: int, or
     # The dearest happy order: 2 lines x 2 units x 8.00 = 32.00; twice that per order.
     per_customer = min(MAX_DEPOSIT, Decimal(64) * (orders // max(customers, 1) + 2))
     names = [f"{run_id}-c{i:04d}" for i in range(customers)]
+
+    def ready(name: str) -> Customer:
+        customer = _customer(api, name, per_customer)
+        on_customer()
+        return customer
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="setup") as pool:
-        made = list(pool.map(lambda n: _customer(api, n, per_customer), names))
+        made = list(pool.map(ready, names))
     return Population(run_id, plenty, f"{prefix}-NONE", f"{prefix}-DEAR", made)
 
 

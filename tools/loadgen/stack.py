@@ -29,6 +29,7 @@ from common.settings import Settings
 from tools import REPO_ROOT
 from tools.infra.ports import free_port
 from tools.loadgen.target import Target
+from tools.progress import Progress
 from tools.runtime.state import read_state
 from tools.settings import EmbeddedBroker
 
@@ -41,7 +42,8 @@ class StackError(RuntimeError):
 
 class LocalStack:
     def __init__(self, *, env: Mapping[str, str] | None = None, state_dir: Path | None = None,
-                 start_timeout_s: float = 120.0, broker: EmbeddedBroker | None = None) -> None:
+                 start_timeout_s: float = 120.0, broker: EmbeddedBroker | None = None,
+                 progress: Progress | None = None, phase: str = "") -> None:
         self._own_state_dir = state_dir is None  # removed on exit, as BenchDatabase's
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="saga-bench-"))
         self.port = free_port()
@@ -50,6 +52,8 @@ class LocalStack:
         self._timeout = start_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
         self.output = self.state_dir / "saga-up.log"
+        self._progress = progress or Progress.silent()
+        self._named = f"{phase}: " if phase else ""  # in the progress: run 2/3, say
 
     def __enter__(self) -> Self:
         self.start()
@@ -71,12 +75,14 @@ class LocalStack:
                 [sys.executable, "-m", "tools.cli.main", "up"], cwd=REPO_ROOT, env=env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + self._timeout
-        while not _healthy(self.api_url):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                tail = self.output.read_text(errors="replace")[-3000:]
-                self.stop()
-                raise StackError(f"saga up did not become healthy:\n{tail}")
-            time.sleep(0.2)  # waiting for the stack's start, bounded by the deadline
+        with self._progress.task(f"{self._named}starting a stack (saga up, console: "
+                                 f"{self.output})"):
+            while not _healthy(self.api_url):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    tail = self.output.read_text(errors="replace")[-3000:]
+                    self.stop()
+                    raise StackError(f"saga up did not become healthy:\n{tail}")
+                time.sleep(0.2)  # waiting for the stack's start, bounded by the deadline
         return self.target()
 
     @property
@@ -96,11 +102,13 @@ class LocalStack:
         if process is None or process.poll() is not None:
             return None if process is None else process.returncode
         process.send_signal(signal.SIGINT)
-        try:
-            return process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            return process.wait(10)
+        with self._progress.task(f"{self._named}stopping the stack (Ctrl-C, as a person "
+                                 "would)"):
+            try:
+                return process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                return process.wait(10)
 
 
 def roots(state_dir: Path) -> dict[str, int]:

@@ -103,6 +103,10 @@ class Tracker:
         with self._lock:
             return {o: self._last_status.get(o, "CREATED") for o in self._pending}
 
+    def settled_count(self) -> int:
+        with self._lock:
+            return len(self._settled)
+
     def pending(self) -> int:
         with self._lock:
             return len(self._pending)

@@ -5,55 +5,67 @@ A re-drive produces the stored event again, as it was (same id, attributes, data
 the topic of its type in the catalogue, so the KafkaSource delivers it again to the
 function that failed, and to the other consumers of that topic, which find it in their
 inbox if they handled it and skip it. Knative's error extensions (knativeerror*) are
-stripped: they described the failure, and a function could mistake them for its own
-data. The re-drive number travels as the extension `sagaredrive`, so the dlq function
-can tell a second failure of the same event from a duplicate of the first. The same id
-keeps the re-drive idempotent: an event that had in fact been applied is skipped.
+stripped: they described the failure, and a function could mistake them for its own data.
+The extension `sagaredrive` names the letter and its re-drive number
+(functions/dlq/letters.py), so a failure of that re-drive is a new letter. Only waiting
+letters are re-driven unless forced: a resolved or re-driven one is refused, naming why.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 from confluent_kafka import KafkaError, Message, Producer
-from sqlalchemy import Engine, create_engine, func, pool, select, update
+from sqlalchemy import Connection, create_engine, func, pool, select, update
 from sqlalchemy.engine import Row
 
 from common import tables as t
 from common.events.catalogue import CATALOGUE
 from common.kafka import producer_config
+from functions.dlq.letters import (
+    REDRIVE_EXTENSION,
+    redrive_mark,
+    redrive_of,
+    state_of,
+    waiting,
+)
 from tools.ops.context import OpsContext, OpsError
 
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
-REDRIVE_EXTENSION = "sagaredrive"
 _dl = t.dead_letters
 
 
-def _engine(ctx: OpsContext) -> Engine:
-    return create_engine(ctx.require_database().sqlalchemy_url(), poolclass=pool.NullPool)
+@contextmanager
+def _connect(ctx: OpsContext, *, write: bool = False) -> Iterator[Connection]:
+    engine = create_engine(ctx.require_database().sqlalchemy_url(), poolclass=pool.NullPool)
+    try:
+        with engine.begin() if write else engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 def list_dead_letters(ctx: OpsContext, *, everything: bool = False) -> list[dict[str, Any]]:
-    """Dead letters waiting for an operator (neither re-driven nor resolved), or all."""
+    """Dead letters waiting for an operator (letters.waiting), or all."""
     query = select(_dl).order_by(_dl.c.id)
     if not everything:
-        query = query.where(_dl.c.redriven_at.is_(None), _dl.c.resolved.is_(False))
-    engine = _engine(ctx)
-    try:
-        with engine.connect() as conn:
-            return [summary(ctx, row) for row in conn.execute(query)]
-    finally:
-        engine.dispose()
+        query = query.where(waiting())
+    with _connect(ctx) as conn:
+        return [summary(ctx, row) for row in conn.execute(query)]
 
 
 def show(ctx: OpsContext, dead_letter_id: int) -> dict[str, Any]:
     row = _rows(ctx, [dead_letter_id])[0]
     attributes = dict(row.attributes)
+    with _connect(ctx) as conn:
+        again = failed_again_as(conn, row.id)
     return summary(ctx, row) | {
+        "failed_again_as": again,
         "attributes": {k: v for k, v in attributes.items() if k not in ERROR_EXTENSIONS},
         "error": {"code": row.error_code, "destination": row.error_dest,
                   "data": row.error_data},
@@ -66,19 +78,35 @@ def summary(ctx: OpsContext, row: Row[Any]) -> dict[str, Any]:
             "event_id": row.event_id, "type": row.event_type,
             "order_id": attributes.get("partitionkey") or row.subject,
             "error_code": row.error_code, "failed_at": function_of(ctx, row.error_dest),
+            "state": state_of(redriven=row.redriven_at is not None, resolved=row.resolved),
+            "redrive_of": redrive_of(attributes),
             "redrive_count": row.redrive_count,
             "redriven_at": row.redriven_at.isoformat() if row.redriven_at else None,
             "resolved": row.resolved}
 
 
-def redrive(ctx: OpsContext, ids: Sequence[int] | None, *, topic: str | None = None
-            ) -> list[tuple[int, str]]:
+def failed_again_as(conn: Connection, dead_letter_id: int) -> list[int]:
+    """The letters that re-drives of this one failed into."""
+    mark = _dl.c.attributes[REDRIVE_EXTENSION].astext
+    return list(conn.execute(select(_dl.c.id).where(
+        mark.like(f"{dead_letter_id}.%")).order_by(_dl.c.id)).scalars())
+
+
+def redrive(ctx: OpsContext, ids: Sequence[int] | None, *, topic: str | None = None,
+            force: bool = False) -> list[tuple[int, str]]:
     """Produce each dead letter again (ids None: every one waiting); (id, topic) of each.
-    Marked re-driven only after the broker acknowledged it."""
+    A resolved or already re-driven letter is refused unless `force`. Marked re-driven
+    only after the broker acknowledged it."""
     if ids is None:
-        ids = [item["id"] for item in list_dead_letters(ctx)]
-    rows = _rows(ctx, ids) if ids else []
+        with _connect(ctx) as conn:
+            rows = list(conn.execute(select(_dl).where(waiting()).order_by(_dl.c.id)))
+    else:
+        rows = _rows(ctx, ids) if ids else []
+        if not force:
+            _refuse_handled(ctx, rows)
     records = [(row, record_of(row, topic)) for row in rows]  # all checked before sending
+    if not records:
+        return []
     producer = Producer(producer_config(ctx.require_kafka()) | {"client.id": "saga-dlq"})
     errors: list[str] = []
 
@@ -91,25 +119,44 @@ def redrive(ctx: OpsContext, ids: Sequence[int] | None, *, topic: str | None = N
     if producer.flush(30) or errors:
         raise OpsError(f"the broker did not take every event ({'; '.join(errors) or 'timeout'}"
                        "); nothing was marked re-driven, run the command again")
-    engine = _engine(ctx)
-    try:
-        with engine.begin() as conn:
-            conn.execute(update(_dl).where(_dl.c.id.in_([r.id for r, _ in records])).values(
-                redriven_at=func.now(), redrive_count=_dl.c.redrive_count + 1))
-    finally:
-        engine.dispose()
+    with _connect(ctx, write=True) as conn:
+        mark_redriven(conn, [row.id for row, _ in records])
     return [(row.id, record[0]) for row, record in records]
 
 
+def mark_redriven(conn: Connection, ids: Sequence[int]) -> None:
+    conn.execute(update(_dl).where(_dl.c.id.in_(list(ids))).values(
+        redriven_at=func.now(), redrive_count=_dl.c.redrive_count + 1))
+
+
+def _refuse_handled(ctx: OpsContext, rows: Sequence[Row[Any]]) -> None:
+    """Only waiting letters are re-driven by default: a resolved one was dealt with
+    otherwise, and a re-driven one's failure, if any, is a newer letter."""
+    reasons = []
+    with _connect(ctx) as conn:
+        for row in rows:
+            if row.resolved:
+                reasons.append(f"dead letter {row.id} is resolved (dealt with otherwise), "
+                               f"so it is not re-driven; `saga dlq redrive {row.id} --force` "
+                               "sends it anyway")
+            elif row.redriven_at is not None:
+                again = failed_again_as(conn, row.id)
+                where = (f"that re-drive failed again as dead letter {again[-1]}: re-drive "
+                         f"that one (`saga dlq redrive {again[-1]}`)" if again else
+                         "if it failed again, the newer letter is in `saga dlq list`")
+                reasons.append(f"dead letter {row.id} was re-driven already "
+                               f"({row.redrive_count}x, last at "
+                               f"{row.redriven_at.isoformat(timespec='seconds')}); {where}; "
+                               f"`saga dlq redrive {row.id} --force` sends it again anyway")
+    if reasons:
+        raise OpsError("nothing was re-driven:\n  " + "\n  ".join(reasons))
+
+
 def resolve(ctx: OpsContext, ids: Sequence[int]) -> None:
-    """Mark dead letters as dealt with, without re-driving them."""
+    """Mark dead letters as dealt with: they are not re-driven (unless forced)."""
     _rows(ctx, ids)
-    engine = _engine(ctx)
-    try:
-        with engine.begin() as conn:
-            conn.execute(update(_dl).where(_dl.c.id.in_(list(ids))).values(resolved=True))
-    finally:
-        engine.dispose()
+    with _connect(ctx, write=True) as conn:
+        conn.execute(update(_dl).where(_dl.c.id.in_(list(ids))).values(resolved=True))
 
 
 Record = tuple[str, bytes | None, list[tuple[str, str | bytes | None]], bytes | None]
@@ -124,7 +171,7 @@ def record_of(row: Row[Any], topic: str | None = None) -> Record:
             raise OpsError(f"dead letter {row.id}: type {row.event_type!r} is not in the "
                            "catalogue, so its topic is unknown: give it with --topic")
         topic = spec.topic
-    attributes[REDRIVE_EXTENSION] = str(row.redrive_count + 1)
+    attributes[REDRIVE_EXTENSION] = redrive_mark(row.id, row.redrive_count + 1)
     headers: list[tuple[str, str | bytes | None]] = []
     for name, value in sorted(attributes.items()):
         if name in ERROR_EXTENSIONS:
@@ -168,16 +215,10 @@ def function_of(ctx: OpsContext, destination: str | None) -> str | None:
 
 
 def _rows(ctx: OpsContext, ids: Sequence[int]) -> list[Row[Any]]:
-    engine = _engine(ctx)
-    try:
-        with engine.connect() as conn:
-            rows = list(conn.execute(select(_dl).where(_dl.c.id.in_(list(ids)))
-                                     .order_by(_dl.c.id)))
-    finally:
-        engine.dispose()
+    with _connect(ctx) as conn:
+        rows = list(conn.execute(select(_dl).where(_dl.c.id.in_(list(ids))).order_by(_dl.c.id)))
     missing = sorted(set(ids) - {row.id for row in rows})
     if missing:
         raise OpsError(f"no dead letter with id {', '.join(map(str, missing))} "
                        "(`saga dlq list --all` shows every one)")
     return rows
-

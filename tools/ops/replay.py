@@ -9,6 +9,8 @@ refused unless the local runtime is told to pause the source (it leaves the grou
 joins again afterwards, from the new offsets); on a cluster the operator scales the
 KafkaSource's consumers to zero first (PAUSE_ON_A_CLUSTER). Because every step is
 idempotent (an inbox per consumer), events delivered again change nothing.
+wait_redelivered() then follows each consuming group until it has committed every event
+it was sent back to (the lag up to the end each partition had when it moved) is 0.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Literal
 
 from tools.ops.context import OpsContext, OpsError
 from tools.ops.kafka_admin import TP, GroupInfo, KafkaOps
+from tools.progress import Progress
 from tools.runtime.specs import KafkaSourceSpec
 
 PAUSE_ON_A_CLUSTER = """\
@@ -150,8 +153,22 @@ def plan(kafka: KafkaOps, source: KafkaSourceSpec, target: Target,
                       kafka.group(source.consumer_group), partitions)
 
 
+@dataclass(frozen=True)
+class Moved:
+    """A source whose group was moved: the end of each of its partitions at that moment
+    (what it is to deliver again runs up to there) and whether replay paused it."""
+
+    source: str
+    consumer_group: str
+    ends: dict[TP, int]
+    paused: bool
+
+    def behind(self, committed: dict[TP, int]) -> int:
+        return sum(max(end - committed.get(tp, end), 0) for tp, end in self.ends.items())
+
+
 def execute(ctx: OpsContext, kafka: KafkaOps, plans: Sequence[SourcePlan], *, pause: bool,
-            report: Callable[[str], None]) -> None:
+            report: Callable[[str], None]) -> list[Moved]:
     """Change the offsets of every plan; with `pause`, have the local runtime pause the
     sources first and resume them afterwards (also when changing failed)."""
     active = [p for p in plans if p.group.active]
@@ -168,6 +185,7 @@ def execute(ctx: OpsContext, kafka: KafkaOps, plans: Sequence[SourcePlan], *, pa
             f"{ctx.settings.kafka_bootstrap_servers}; none is running in {ctx.state_dir}.\n"
             + PAUSE_ON_A_CLUSTER.format(name=plans[0].source if plans else "NAME"))
     paused: list[str] = []
+    moved: list[Moved] = []
     try:
         for item in plans:
             if control is not None:
@@ -179,6 +197,10 @@ def execute(ctx: OpsContext, kafka: KafkaOps, plans: Sequence[SourcePlan], *, pa
                        if p.committed != p.target}
             if changes:
                 kafka.alter(item.consumer_group, changes)
+            marks = kafka.watermarks([(p.topic, p.partition) for p in item.partitions])
+            moved.append(Moved(item.source, item.consumer_group,
+                               {tp: high for tp, (_, high) in marks.items()},
+                               paused=control is not None))
             report(f"{item.source}: group {item.consumer_group} moved on "
                    f"{len(changes)} partition(s); {max(item.redelivered, 0)} event(s) will "
                    "be delivered again" + (f", {-item.redelivered} skipped"
@@ -188,6 +210,61 @@ def execute(ctx: OpsContext, kafka: KafkaOps, plans: Sequence[SourcePlan], *, pa
             assert control is not None
             control.resume(name)
             report(f"resumed {name}")
+    return moved
+
+
+@dataclass(frozen=True)
+class Waited:
+    delivered: dict[str, int]  # source -> events it committed again while we waited
+    behind: dict[str, int]  # source -> events still to deliver when the wait ended
+    idle: list[str]  # sources with no consumer: not waited for
+    seconds: float
+
+    @property
+    def done(self) -> bool:
+        return not any(self.behind.values())
+
+
+def wait_redelivered(kafka: KafkaOps, moved: Sequence[Moved], *, progress: Progress,
+                     timeout_s: float, interval_s: float = 0.5) -> Waited:
+    """Follow each moved group's committed offsets until it has delivered again everything
+    it was sent back to (its lag up to the ends at the move is 0), for `timeout_s` at
+    most. A group nobody consumes (not paused by replay and without members: a cluster's
+    KafkaSource scaled to zero) is not waited for."""
+    started = time.monotonic()
+    followed = [m for m in moved if m.paused or kafka.group(m.consumer_group).active]
+    idle = [m.source for m in moved if m not in followed]
+    first = {m.source: m.behind(kafka.committed(m.consumer_group)) for m in followed}
+    behind = dict(first)
+    if any(first.values()):
+        names = ", ".join(m.source for m in followed)
+        with progress.task(f"events delivered again ({names})", total=sum(first.values()),
+                           unit="events") as task:
+            while any(behind.values()) and time.monotonic() - started < timeout_s:
+                time.sleep(interval_s)  # polling the broker, bounded by timeout_s
+                for m in followed:
+                    if behind[m.source]:
+                        behind[m.source] = m.behind(kafka.committed(m.consumer_group))
+                late = ", ".join(f"{name} {n}" for name, n in behind.items() if n)
+                task.update(completed=sum(first.values()) - sum(behind.values()),
+                            detail=f"behind: {late}" if late else "")
+    return Waited({name: first[name] - behind[name] for name in first}, behind, idle,
+                  time.monotonic() - started)
+
+
+def render_wait(waited: Waited, moved: Sequence[Moved]) -> list[str]:
+    """What the wait waited for, and how it ended."""
+    groups = {m.source: m.consumer_group for m in moved}
+    lines = [f"{name}: no consumer in group {groups[name]}; its events are delivered again "
+             "once its KafkaSource consumes (`saga status` shows the lag); not waited for"
+             for name in waited.idle]
+    for name, count in waited.delivered.items():
+        group, left = groups[name], waited.behind[name]
+        lines.append(
+            f"{name}: group {group} committed {count} event(s) again in {waited.seconds:.1f} s"
+            + (f"; {left} still to deliver (the source goes on: `saga status` shows its lag)"
+               if left else ": its lag up to the end of each partition at the move is 0"))
+    return lines
 
 
 def _wait_inactive(kafka: KafkaOps, group: str, timeout: float = 30.0) -> None:

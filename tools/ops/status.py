@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, func, pool, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from common import tables as t
+from functions.dlq.letters import waiting
 from tools.infra.reach import Unreachable
 from tools.ops.context import OpsContext
 from tools.ops.kafka_admin import kafka_ops
@@ -108,8 +109,7 @@ def _counts(ctx: OpsContext) -> tuple[int, int]:
             unpublished = conn.execute(select(func.count()).select_from(t.outbox).where(
                 t.outbox.c.published_at.is_(None))).scalar_one()
             dead = conn.execute(select(func.count()).select_from(t.dead_letters).where(
-                t.dead_letters.c.redriven_at.is_(None), t.dead_letters.c.resolved.is_(False)
-            )).scalar_one()
+                waiting())).scalar_one()
     finally:
         engine.dispose()
     return int(unpublished), int(dead)

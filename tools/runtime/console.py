@@ -12,7 +12,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -124,6 +124,17 @@ class Console:
         self._events_per_s = events_per_s
         self._second = 0
         self._shown = self._skipped = 0
+        self._router: Callable[[Mapping[str, Any]], None] | None = None
+
+    def route_ecs(self, router: Callable[[Mapping[str, Any]], None] | None) -> bool:
+        """Send the documents given to ecs() to `router` (a LogTail, which shows them in
+        time order with the functions' lines) instead of showing them at once; None ends
+        that. False (and nothing changed) if another router has them already."""
+        with self._lock:
+            if router is not None and self._router is not None:
+                return False
+            self._router = router
+            return True
 
     def routine(self, doc: Mapping[str, Any]) -> None:
         """A handled event's line, if this second's share is not used up."""
@@ -154,6 +165,14 @@ class Console:
             stream.flush()
 
     def ecs(self, doc: Mapping[str, Any]) -> None:
+        """An ECS document: to the router if there is one (route_ecs), else shown now."""
+        router = self._router
+        if router is not None:
+            router(doc)
+        else:
+            self.show(doc)
+
+    def show(self, doc: Mapping[str, Any]) -> None:
         self.line(json.dumps(doc, separators=(",", ":")) if self._json else summarise(doc))
 
 

@@ -16,7 +16,7 @@ import enum
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -50,6 +50,13 @@ def backoff_delay(delivery: DeliverySpec, retry_number: int) -> float:
     if delivery.backoff_policy == "linear":
         return delivery.backoff_delay * retry_number
     return delivery.backoff_delay * float(2**retry_number)
+
+
+def with_backoff_scale(delivery: DeliverySpec, scale: float) -> DeliverySpec:
+    """The same delivery with every backoff wait multiplied by `scale`
+    (SAGA_DELIVERY_BACKOFF_SCALE: a local knob; the manifests keep their values)."""
+    return delivery if scale == 1 else replace(
+        delivery, backoff_delay=delivery.backoff_delay * scale)
 
 
 def backoff_schedule(delivery: DeliverySpec) -> list[float]:

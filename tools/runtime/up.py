@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,7 @@ from tools.kafka_clients import ensure_topics, runtime_topics
 from tools.runtime.console import Console, LogFile
 from tools.runtime.control import ControlServer
 from tools.runtime.deadletter import DeadLetterProducer
-from tools.runtime.delivery import HttpSender
+from tools.runtime.delivery import HttpSender, with_backoff_scale
 from tools.runtime.dispatcher import KafkaSourceDispatcher
 from tools.runtime.manifests import ManifestError, load_project_manifests
 from tools.runtime.pingsource import PingSourceRunner
@@ -219,7 +219,12 @@ def _start_sources(settings: LocalSettings, manifests: Manifests, supervisor: Su
     dead_letters = DeadLetterProducer(producer_config(settings) | {"client.id": "kafka-sink"})
     stack.callback(dead_letters.close)
     running = _Running()
-    for spec in manifests.kafka_sources.values():
+    scale = settings.delivery_backoff_scale
+    if scale != 1:
+        console.line(f"up: every KafkaSource's backoff is scaled by {scale:g} "
+                     "(SAGA_DELIVERY_BACKOFF_SCALE)")
+    for manifest_spec in manifests.kafka_sources.values():
+        spec = replace(manifest_spec, delivery=with_backoff_scale(manifest_spec.delivery, scale))
         function = supervisor[spec.sink]
         dispatcher = KafkaSourceDispatcher(
             spec, settings=settings, target=function, sender=sender, console=console,

@@ -1,0 +1,171 @@
+"""Tokens from an identity provider, through the api: RS256 with real keys served as a JWKS
+over HTTP (SAGA_JWKS_URL), roles read where the provider puts them (SAGA_JWKS_ROLES_CLAIM)
+and only the configured value (SAGA_JWKS_ADMIN_ROLE) making an admin. Issuer, audience and
+signature are checked as for our own tokens."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask.testing import FlaskClient
+
+from common.settings import Settings, get_settings
+from tests.functions.api_support import api_client, problem
+
+pytestmark = pytest.mark.integration
+
+ISSUER = "https://idp.test/realms/shop"
+AUDIENCE = "saga-api"
+KID = "idp-key-1"
+
+
+@dataclass(frozen=True)
+class IdentityProvider:
+    """An identity provider's signing key, its JWKS served on loopback."""
+
+    key: rsa.RSAPrivateKey
+    jwks_url: str
+
+    def token(self, roles_claim: dict[str, Any], *, key: rsa.RSAPrivateKey | None = None,
+              kid: str = KID, **overrides: Any) -> str:
+        now = int(time.time())
+        claims = {"sub": f"idp-{uuid.uuid4().hex[:8]}", "iss": ISSUER, "aud": AUDIENCE,
+                  "iat": now, "nbf": now, "exp": now + 300, **roles_claim, **overrides}
+        return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": kid})
+
+
+class _Jwks(BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[IdentityProvider]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    handler = type("Jwks", (_Jwks,), {"body": json.dumps(
+        {"keys": [jwk | {"kid": KID, "use": "sig", "alg": "RS256"}]}).encode()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)  # the kernel picks the port
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield IdentityProvider(key, f"http://127.0.0.1:{server.server_port}/certs")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _configure(monkeypatch: pytest.MonkeyPatch, idp: IdentityProvider, claim: str,
+               admin: str) -> Settings:
+    monkeypatch.setenv("SAGA_JWKS_URL", idp.jwks_url)
+    monkeypatch.setenv("SAGA_JWT_ISSUER", ISSUER)
+    monkeypatch.setenv("SAGA_JWT_AUDIENCE", AUDIENCE)
+    monkeypatch.setenv("SAGA_JWKS_ROLES_CLAIM", claim)
+    monkeypatch.setenv("SAGA_JWKS_ADMIN_ROLE", admin)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+# How three providers say "admin", and the setting that reads it.
+PROVIDERS: dict[str, tuple[str, str, Callable[[list[str]], dict[str, Any]]]] = {
+    "keycloak": ("realm_access.roles", "shop-admin",
+                 lambda roles: {"realm_access": {"roles": ["offline_access", *roles]}}),
+    "auth0": ("https://shop.example/roles", "admin",
+              lambda roles: {"https://shop.example/roles": roles}),
+    "okta": ("groups", "Shop Admins", lambda roles: {"groups": ["Everyone", *roles]}),
+}
+
+
+@pytest.fixture
+def client(saga_env: Settings) -> FlaskClient:
+    return api_client()
+
+
+def _create_product(client: FlaskClient, token: str) -> Any:
+    sku = f"IDP-{uuid.uuid4().hex[:8]}"
+    return client.post("/products", headers={"Authorization": f"Bearer {token}"},
+                       json={"sku": sku, "name": "from the IdP", "price": "3.00",
+                             "initial_stock": 5})
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_the_providers_admin_creates_a_product_and_its_customer_may_not(
+    client: FlaskClient, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch, provider: str,
+) -> None:
+    claim, admin, shape = PROVIDERS[provider]
+    _configure(monkeypatch, idp, claim, admin)
+
+    created = _create_product(client, idp.token(shape([admin])))
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.get_json()["available"] == 5
+
+    customer = idp.token(shape([]))
+    problem(_create_product(client, customer), 403)
+    mine = client.get("/orders", headers={"Authorization": f"Bearer {customer}"})
+    assert mine.status_code == 200 and mine.get_json()["items"] == []
+
+
+def test_a_top_level_roles_claim_is_not_the_providers_word(
+    client: FlaskClient, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the roles read from realm_access.roles, `roles: [admin]` elsewhere in the token
+    (a claim a user may be able to set in their profile) grants nothing."""
+    _configure(monkeypatch, idp, "realm_access.roles", "shop-admin")
+    token = idp.token({"roles": ["admin"], "realm_access": {"roles": ["admin"]}})
+    problem(_create_product(client, token), 403)
+
+
+@pytest.mark.parametrize(("overrides", "detail"), [
+    ({"iss": "https://evil.example/realms/shop"}, "issuer"),
+    ({"aud": "another-api"}, "audience"),
+    ({"exp": int(time.time()) - 60}, "expired"),
+])
+def test_an_admin_token_for_someone_else_is_refused(
+    client: FlaskClient, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch,
+    overrides: dict[str, Any], detail: str,
+) -> None:
+    _configure(monkeypatch, idp, "realm_access.roles", "shop-admin")
+    token = idp.token({"realm_access": {"roles": ["shop-admin"]}}, **overrides)
+    assert detail in problem(_create_product(client, token), 401)["detail"]
+
+
+def test_a_token_signed_by_another_key_is_refused(
+    client: FlaskClient, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _configure(monkeypatch, idp, "realm_access.roles", "shop-admin")
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    roles = {"realm_access": {"roles": ["shop-admin"]}}
+    # The provider's key id with another key: the signature does not verify.
+    problem(_create_product(client, idp.token(roles, key=stranger)), 401)
+    # A key id the JWKS does not hold.
+    body = problem(_create_product(client, idp.token(roles, key=stranger, kid="other")), 401)
+    assert body["detail"] == "signing key not found"
+
+
+def test_a_misconfigured_claim_is_a_clear_401(
+    client: FlaskClient, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The setting names an object, not a list: refused, naming the claim, never guessed."""
+    _configure(monkeypatch, idp, "realm_access", "shop-admin")
+    token = idp.token({"realm_access": {"roles": ["shop-admin"]}})
+    body = problem(_create_product(client, token), 401)
+    assert "'realm_access' is not a list of roles" in body["detail"]
