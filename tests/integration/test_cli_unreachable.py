@@ -8,6 +8,7 @@ not asserted)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,9 +33,13 @@ CLEARED = ("DATABASE_URL", "SAGA_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS",
            "SAGA_KAFKA_BOOTSTRAP_SERVERS", "SAGA_KAFKA_BROKER_KIND", "SAGA_STATE_DIR")
 ORDER = "6a24a5f7-0618-45ef-b594-4c9321d9442c"
 
+CANCELLED = json.dumps({"order_id": ORDER, "customer_id": "alice", "previous_status": "CREATED",
+                        "reason": "cancelled_by_customer"})
 NEEDS_KAFKA = [["status"], ["replay", "--source", "inventory", "--to", "earliest", "--dry-run"],
-               ["dlq", "redrive", "--all"]]
+               # (`dlq redrive --all` with no letter waiting needs no broker: it sends nothing)
+               ["send", "shop.order.cancelled.v1", "--data", CANCELLED]]
 NEEDS_DATABASE = [["status"], ["trace", ORDER], ["trace", "6a24a5f7"], ["dlq", "list"],
+                  ["logs", "--order", "6a24a5f7"],
                   ["dlq", "redrive", "--all"], ["check"], ["migrate"],
                   ["load", "--orders", "1", "--api-url", "http://127.0.0.1:9"]]
 
@@ -166,7 +171,9 @@ def test_no_stack_and_nothing_configured(argv: list[str], tmp_path: Path) -> Non
 # here (test_every_command_is_covered says so).
 ARGS: dict[str, list[str]] = {
     "bench": ["--attach"], "bench-event": [], "chaos": [], "check": [], "demo": ["--attach"],
-    "dlq": ["list"], "load": [], "migrate": [], "replay": ["--all", "--to", "earliest"],
+    "dlq": ["list"], "load": [], "logs": [], "migrate": [],
+    "replay": ["--all", "--to", "earliest"],
+    "send": ["shop.order.cancelled.v1", "--data", CANCELLED],
     "status": [], "token": ["--customer", "alice"], "trace": [ORDER], "up": [],
 }
 

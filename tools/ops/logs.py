@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tools.ops.context import OpsContext, OpsError
+from tools.ops.orders import resolve_order_id
 from tools.runtime.console import field, summarise
 from tools.runtime.durations import parse_go_duration
 from tools.runtime.logtail import FollowedFile, TimeOrder, stamp_of
@@ -58,18 +58,8 @@ def query(ctx: OpsContext, function: str | None, order: str | None, since: str |
         raise OpsError(f"no function named {function!r}; the functions are: "
                        f"{', '.join(names)}")
     return Query(frozenset({function} if function else ()),
-                 None if order is None else order_id(order),
+                 None if order is None else resolve_order_id(ctx, order),
                  None if since is None else now - _duration(since))
-
-
-def order_id(text: str) -> str:
-    """The order an --order names. The one place that decides (a shared resolver of id
-    prefixes is to replace it): here, a full id as POST /orders answered."""
-    try:
-        return str(uuid.UUID(text.strip()))
-    except ValueError:
-        raise OpsError(f"--order {text!r} is not an order id: give the whole id POST /orders "
-                       "answered, e.g. 6a24a5f7-0618-45ef-b594-4c9321d9442c") from None
 
 
 def mentions_order(doc: dict[str, Any], order: str) -> bool:
