@@ -52,10 +52,10 @@ class _Forwarder:
     """Sends each signal received to the child's group; remembers those that arrive before
     the child exists."""
 
-    def __init__(self) -> None:
+    def __init__(self, tty: int | None) -> None:
         self.group: int | None = None
         self.pending: list[int] = []
-        self._me = os.getpid()
+        self._me, self._tty = os.getpid(), tty
 
     def __call__(self, signum: int, _frame: FrameType | None) -> None:
         if os.getpid() != self._me:  # in the fork, before exec: not ours to forward
@@ -63,8 +63,22 @@ class _Forwarder:
         if self.group is None:
             self.pending.append(signum)
             return
+        if signum == signal.SIGHUP and self._terminal_hangs_up_on_them():
+            return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.group, signum)
+
+    def _terminal_hangs_up_on_them(self) -> bool:
+        """When the shell that leads the session exits on a closed terminal, the kernel
+        sends SIGHUP to the group in the terminal's foreground itself, and the shell has
+        sent its own to us: forwarding that one too would make two. (Leading the session
+        ourselves, we get the only SIGHUP the group would see before we exit.)"""
+        if self._tty is None or os.getsid(0) == self._me:
+            return False
+        try:
+            return os.tcgetpgrp(self._tty) == self.group
+        except OSError:  # the terminal is gone already
+            return True
 
     def started(self, group: int) -> None:
         self.group = group
@@ -76,7 +90,7 @@ class _Forwarder:
 def run(command: list[str]) -> int:
     tty = _foreground_tty()
     ours = os.getpgrp()
-    forward = _Forwarder()
+    forward = _Forwarder(tty)
     for sig in FORWARDED:
         signal.signal(sig, forward)
 

@@ -17,6 +17,7 @@ import sys
 import termios
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,11 @@ class Output:
 
     def __init__(self, fd: int) -> None:
         self.fd, self.text = fd, ""
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def wait_for(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
         def found() -> re.Match[str] | None:
@@ -68,13 +74,14 @@ def launched(*, terminal: bool, args: tuple[str, ...] = ()) -> Iterator[
                                    stderr=write_end, start_new_session=True)
         os.close(write_end)
         reader = read_end
+    output = Output(reader)
     try:
-        yield process, Output(reader)
+        yield process, output
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
-        os.close(reader)
+        output.close()
 
 
 def _child_group(output: Output) -> int:
@@ -132,3 +139,14 @@ def _signals(output: Output) -> list[str]:
 def _state(pid: int) -> str:
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_closed_terminal_hangs_up_the_task_once(tmp_path: Path) -> None:
+    """The launcher leads the session (as when a terminal or `ssh -t` runs ./taskw
+    directly): the terminal's hang-up reaches only it, and it passes it on, once."""
+    report = tmp_path / "signals"
+    with launched(terminal=True, args=("--report", str(report))) as (process, output):
+        output.wait_for(r"foreground=True\r?\n")  # the whole line, before the hang-up
+        output.close()  # the terminal goes away: its hang-up
+        assert process.wait(10) == 7
+    assert report.read_text().split() == ["signals", "SIGHUP"]
