@@ -1,12 +1,10 @@
-"""How ./taskw runs Task: `python -m tools.task_launcher TASK ARGS...`, in ./taskw's pid.
-
-Task (go-task) only logs a SIGINT or SIGTERM sent to it and waits for its commands, which
-run in its own process group: a signal to ./taskw's pid or process group would stop
-nothing. So Task runs here as a child in a process group of its own, and each SIGINT,
-SIGTERM or SIGHUP this process receives is sent once to that whole group (Task and the
-commands it runs). With a terminal, that group gets the terminal's foreground: Ctrl-C
-reaches it directly (never through here, so never twice), Ctrl-Z stops it and this
-process with it, and interactive tasks can read the terminal. Exits with Task's status.
+"""How ./taskw runs Task (`python -m tools.task_launcher TASK ARGS...`, in ./taskw's pid).
+Task only logs a SIGINT or SIGTERM sent to it and waits for its commands (in its process
+group), so a signal to ./taskw's pid or group stopped nothing. Here Task runs in a process
+group of its own, and each SIGINT, SIGTERM or SIGHUP received is sent once to that group.
+With a terminal the group gets its foreground: Ctrl-C reaches it directly (never through
+here, so never twice), Ctrl-Z stops it and this process too, interactive tasks can read
+the terminal. Exits with Task's status.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
-"""`saga up --detach` and `saga down`.
-
-Detached: `saga up` runs again, without --detach, in a session of its own (no terminal, so
-no Ctrl-C or hang-up reaches it), its console appended to <state dir>/logs/up.log; this
-returns once runtime-state.json says the stack runs, or says why it did not start.
-Down: the `saga up` that holds the state dir (state.held), detached or not, gets SIGTERM
-and stops in order; this waits until it and every process under it are gone, sends a
-second SIGTERM (which forces) if they outlast the runtime's own deadline, and kills what
-is left as a last resort.
+"""`saga up --detach`: `saga up` again, in a session of its own (no terminal: no Ctrl-C or
+hang-up reaches it), its console appended to <state dir>/logs/up.log; returns once
+runtime-state.json says the stack runs, or shows why it did not start.
+`saga down`: SIGTERM to the `saga up` holding the state dir (state.held), detached or not;
+waits until it and every process under it are gone, with a second SIGTERM (which forces)
+if they outlast the runtime's own deadline, and SIGKILL as a last resort.
 """
 
 from __future__ import annotations

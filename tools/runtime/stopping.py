@@ -25,7 +25,7 @@ from tools.runtime.console import Console
 from tools.runtime.state import RuntimeState
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# A stack stops in order within ~2-5 s (docs/operations.md); one that takes longer than
+# A stack stops in order within ~2-6 s (docs/operations.md); one that takes longer than
 # this after the first signal is forced, so every process is gone within 10 s.
 FORCE_AFTER_S = 8.0
 _POSTGRES_QUIT_S = 1.5  # PostgreSQL's immediate shutdown, before SIGKILL
@@ -122,18 +122,17 @@ def kill_descendants(root: psutil.Process) -> None:
             return
         if not family or time.monotonic() > deadline:
             return
-        postmasters = [p for p in family if _is_postmaster(p, root)]
+        postmasters = {p.pid for p in family if _is_postmaster(p, root)}
         for process in family:
             with contextlib.suppress(psutil.Error):
-                if process in postmasters:
+                if process.pid in postmasters:
                     process.send_signal(signal.SIGQUIT)
-                else:
+                elif process.ppid() not in postmasters:  # a backend: its postmaster ends it
                     process.kill()
-        _gone, alive = psutil.wait_procs(family, timeout=_POSTGRES_QUIT_S)
-        for process in alive:
+        for process in wait_gone(family, _POSTGRES_QUIT_S):
             with contextlib.suppress(psutil.Error):
                 process.kill()
-        psutil.wait_procs(alive, timeout=2.0)
+        wait_gone(family, 2.0)
 
 
 def _is_postmaster(process: psutil.Process, root: psutil.Process) -> bool:

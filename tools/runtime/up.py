@@ -7,9 +7,8 @@ unfinished orders re-published; every other function starts in the background (i
 scale) -> KafkaSource dispatchers, PingSources and the control port (control.py) ->
 ready once the API answers /healthz.
 Stop (Ctrl-C, SIGTERM, SIGHUP or `stop`): sources first (finished work is committed), then
-the functions, then the infrastructure, so no process or port is left behind; a second
-signal, or a stop outlasting its deadline, forces (stopping.py). One runtime per state
-dir: a second one is refused before it touches anything (state.held).
+the functions, then the infrastructure, so no process or port is left behind (stopping.py:
+a second signal or a late stop forces). One runtime per state dir (state.held).
 """
 
 from __future__ import annotations
