@@ -1,14 +1,10 @@
-"""Every way the stack is stopped, through the real stack on the session's broker: SIGTERM
-or SIGINT to `./taskw up`'s pid (`kill $!`, a CI step, systemd) or to its process group
-(a terminal's Ctrl-C is SIGINT to the group), SIGTERM to `saga up`'s pid, a second signal
-forcing, and `./taskw up -- --detach` then `./taskw down`.
-
-Each test collects every process of its stack before it stops it (the descendants and the
-members of the stack's session: the launcher, Task, the runtime, the zygotes, the
-functions, PostgreSQL and the broker) and asserts that all are gone within
-STOP_DEADLINE_S and that runtime-state.json no longer says the stack runs. The stacks
-share one state dir, one after the other (PostgreSQL's initdb and Kafka's format happen
-once). The process titles are read on the session's shared stack.
+"""Every way the stack is stopped, on the session's broker: SIGTERM or SIGINT to `./taskw
+up`'s pid (`kill $!`, CI, systemd) or its process group (a terminal's Ctrl-C), SIGTERM to
+`saga up`'s pid, a second signal forcing, `./taskw up -- --detach` then `./taskw down`.
+Each collects every process of its stack first (descendants and session members: Task,
+the runtime, zygotes, functions, PostgreSQL, the broker), then asserts all are gone within
+STOP_DEADLINE_S and runtime-state.json says stopped. The stacks share one state dir in
+turn (initdb and Kafka's format once). Process titles: on the session's shared stack.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import pytest
 from tests.helpers import wait_for
 from tools import REPO_ROOT
 
-RECORDER = str(REPO_ROOT / "tests" / "integration" / "fixtures" / "signal_recorder.py")
+RECORDER = str(REPO_ROOT / "tests" / "workflow" / "fixtures" / "signal_recorder.py")
 LAUNCHER = [sys.executable, "-m", "tools.task_launcher", sys.executable, RECORDER]
 
 

@@ -18,7 +18,7 @@ from tests.helpers import wait_for
 from tools import REPO_ROOT
 from tools.runtime.state import read_state
 
-RUNTIME = str(REPO_ROOT / "tests" / "integration" / "fixtures" / "stubborn_runtime.py")
+RUNTIME = str(REPO_ROOT / "tests" / "workflow" / "fixtures" / "stubborn_runtime.py")
 FORCE_AFTER_S = 1.0
 
 
