@@ -55,13 +55,12 @@ def start_detached(up_args: Sequence[str], *, state_dir: Path, root: Path,
         _stop_child(child)
         return 130
     if state is None:
-        tail = _tail(log_path, offset)
-        code = child.poll()
-        if code is None:
+        if time.monotonic() >= started + timeout:
             print(f"up: the stack did not say it runs within {timeout:.0f} s; stopping it",
                   file=sys.stderr)
-            _stop_child(child)
-        print(f"up: the stack did not start; the end of {log_path}:\n{tail}", file=sys.stderr)
+        _stop_child(child)  # a failed start is unwinding already: this waits for its end
+        print(f"up: the stack did not start; the end of {log_path}:\n"
+              f"{_tail(log_path, offset)}", file=sys.stderr)
         return 1
     api = state.get("api_url") or "-"
     print(f"up: the stack runs in the background (pid {child.pid}), ready in "
@@ -130,6 +129,8 @@ def _wait_running(child: subprocess.Popen[bytes], state_dir: Path,
 def _stop_child(child: subprocess.Popen[bytes]) -> None:
     """SIGTERM, the runtime's own stop; a second one (forcing) if it takes too long."""
     for _attempt in range(2):
+        if child.poll() is not None:
+            return
         with contextlib.suppress(ProcessLookupError):
             child.send_signal(signal.SIGTERM)
         try:
