@@ -9,6 +9,7 @@ turn (initdb and Kafka's format once). Process titles: on the session's shared s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,25 +81,42 @@ class Stack:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def start(command: list[str], env: dict[str, str], state_dir: Path) -> Stack:
+@contextmanager
+def started(command: list[str], env: dict[str, str], state_dir: Path, *,
+            through_task: bool) -> Iterator[tuple[Stack, list[psutil.Process]]]:
+    """The stack `command` starts, once it runs whole, and every process of it, collected
+    before the test stops it. Whatever happens in the block, none of them outlives it."""
     output = state_dir / f"console-{time.monotonic_ns()}.log"
     with output.open("wb") as out:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     stack = Stack(process, state_dir, output)
+    processes: list[psutil.Process] = []
     try:
         wait_for(stack.running, timeout=START_TIMEOUT_S, interval=0.2,
                  message=f"{' '.join(command)} to be running")
-    except BaseException:
-        os.killpg(process.pid, signal.SIGKILL)
-        raise
-    return stack
+
+        processes = wait_for(lambda: whole_stack(process.pid, through_task=through_task),
+                             timeout=60, interval=0.2, message="the runtime, PostgreSQL, "
+                             "the broker and the functions")
+        yield stack, processes
+    finally:
+        leftovers = [*processes, *every_process(process.pid)] if process.poll() is None \
+            else processes
+        for leftover in leftovers:  # a test that failed half-way leaves nothing behind
+            with contextlib.suppress(psutil.Error):
+                leftover.kill()
+        psutil.wait_procs(leftovers, timeout=5)
+        process.wait(5)
 
 
 def every_process(leader: int) -> list[psutil.Process]:
     """`leader`, its descendants, and every member of its session."""
-    root = psutil.Process(leader)
-    found = {p.pid: p for p in [root, *root.children(recursive=True)]}
+    try:
+        root = psutil.Process(leader)
+        found = {p.pid: p for p in [root, *root.children(recursive=True)]}
+    except psutil.Error:
+        found = {}
     for process in psutil.process_iter():
         try:
             if os.getsid(process.pid) == leader:
@@ -117,14 +136,16 @@ def names(processes: list[psutil.Process]) -> set[str]:
     return found
 
 
-def assert_the_stack_is_whole(processes: list[psutil.Process], *, through_task: bool) -> None:
-    """What stopping must end: the runtime, PostgreSQL, the broker, the functions."""
+def whole_stack(leader: int, *, through_task: bool) -> list[psutil.Process] | None:
+    """Every process of the stack under `leader`, once what stopping must end is there: the
+    runtime, PostgreSQL, the broker, the zygotes, the api and an event function (and Task,
+    started through ./taskw)."""
+    processes = every_process(leader)
     found = names(processes)
-    assert "saga: up" in found and "postgres" in found, found
-    assert any(broker in name for name in found for broker in BROKER_NAMES), found
-    assert {"saga: api (master)", "saga: inventory", "saga: zygote asgi"} <= found, found
-    if through_task:
-        assert "task" in found, found
+    broker = any(kind in name for name in found for kind in BROKER_NAMES)
+    expected = {"saga: up", "postgres", "saga: zygote asgi", "saga: api (master)",
+                "saga: inventory", *(["task"] if through_task else [])}
+    return processes if broker and expected <= found else None
 
 
 def still_running(processes: list[psutil.Process]) -> list[str]:
@@ -148,15 +169,8 @@ def assert_stopped(stack: Stack, processes: list[psutil.Process], since: float) 
         wait_for(gone, timeout=STOP_DEADLINE_S - (time.monotonic() - since), interval=0.05,
                  message="every process of the stack to end")
     except AssertionError:
-        left = still_running(processes)
-        for process in processes:  # leave nothing to the next test
-            try:
-                process.kill()
-            except psutil.Error:
-                continue
-        psutil.wait_procs(processes, timeout=5)
         raise AssertionError(f"still running {STOP_DEADLINE_S:.0f} s after the signal: "
-                             f"{left}\n{stack.tail()}") from None
+                             f"{still_running(processes)}\n{stack.tail()}") from None
     took = time.monotonic() - since
     stack.process.wait(5)
     state = read_state(stack.state_dir) or {}
@@ -171,16 +185,13 @@ def assert_stopped(stack: Stack, processes: list[psutil.Process], since: float) 
     ids=["sigterm-pid", "sigint-pid", "sigterm-group", "sigint-group-like-ctrl-c"])
 def test_taskw_up_stops_everything_on_a_signal(env: dict[str, str], state_dir: Path,
                                                target: str, signum: int) -> None:
-    stack = start(TASKW_UP, env, state_dir)
-    processes = every_process(stack.process.pid)
-    assert_the_stack_is_whole(processes, through_task=True)
-
-    since = time.monotonic()
-    if target == "pid":
-        os.kill(stack.process.pid, signum)
-    else:
-        os.killpg(stack.process.pid, signum)
-    assert_stopped(stack, processes, since)
+    with started(TASKW_UP, env, state_dir, through_task=True) as (stack, processes):
+        since = time.monotonic()
+        if target == "pid":
+            os.kill(stack.process.pid, signum)
+        else:
+            os.killpg(stack.process.pid, signum)
+        assert_stopped(stack, processes, since)
     assert stack.process.returncode == 0, stack.tail()
     console = stack.output.read_text(errors="replace")
     # The runtime received the signal once: a graceful stop, nothing forced.
@@ -189,13 +200,10 @@ def test_taskw_up_stops_everything_on_a_signal(env: dict[str, str], state_dir: P
 
 
 def test_saga_up_stops_everything_on_sigterm(env: dict[str, str], state_dir: Path) -> None:
-    stack = start([*SAGA, "up"], env, state_dir)
-    processes = every_process(stack.process.pid)
-    assert_the_stack_is_whole(processes, through_task=False)
-
-    since = time.monotonic()
-    stack.process.send_signal(signal.SIGTERM)
-    assert_stopped(stack, processes, since)
+    with started([*SAGA, "up"], env, state_dir, through_task=False) as (stack, processes):
+        since = time.monotonic()
+        stack.process.send_signal(signal.SIGTERM)
+        assert_stopped(stack, processes, since)
     assert stack.process.returncode == 0, stack.tail()
 
 
@@ -220,8 +228,9 @@ def _detached_then_down(taskw: Callable[..., subprocess.CompletedProcess[str]],
     assert f"API      {state['api_url']}" in up.stdout and "saga down" in up.stdout
     assert (state_dir / "logs" / "up.log").stat().st_size > 0  # the console went there
     runtime = int(str(state["pid"]))
-    processes = every_process(runtime)
-    assert_the_stack_is_whole(processes, through_task=False)
+    processes = wait_for(lambda: whole_stack(runtime, through_task=False), timeout=60,
+                         interval=0.2, message="the runtime, PostgreSQL, the broker and "
+                         "the functions")
 
     # A second stack on the same state dir is refused, naming the fix; the first one runs on.
     again = taskw("up")
@@ -247,16 +256,13 @@ def test_a_second_ctrl_c_forces_and_still_leaves_nothing(env: dict[str, str],
                                                          state_dir: Path) -> None:
     """Last of the module's stacks: the next start after a forced stop recovers (Kafka's
     logs, PostgreSQL's WAL), which takes longer."""
-    stack = start(TASKW_UP, env, state_dir)
-    processes = every_process(stack.process.pid)
-    assert_the_stack_is_whole(processes, through_task=True)
-
-    since = time.monotonic()
-    os.killpg(stack.process.pid, signal.SIGINT)
-    wait_for(lambda: (read_state(state_dir) or {}).get("phase") == "stopping", timeout=5,
-             interval=0.01, message="the graceful stop to begin")
-    os.killpg(stack.process.pid, signal.SIGINT)  # impatient: Ctrl-C again
-    assert_stopped(stack, processes, since)
+    with started(TASKW_UP, env, state_dir, through_task=True) as (stack, processes):
+        since = time.monotonic()
+        os.killpg(stack.process.pid, signal.SIGINT)
+        wait_for(lambda: (read_state(state_dir) or {}).get("phase") == "stopping", timeout=5,
+                 interval=0.01, message="the graceful stop to begin")
+        os.killpg(stack.process.pid, signal.SIGINT)  # impatient: Ctrl-C again
+        assert_stopped(stack, processes, since)
     assert "up: stopped (forced)" in stack.output.read_text(errors="replace"), stack.tail()
 
 
