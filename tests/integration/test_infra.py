@@ -42,7 +42,8 @@ def _descendants() -> set[int]:
     found: set[int] = set()
     for child in psutil.Process().children():
         try:
-            if "tools.cli.main" in " ".join(child.cmdline()):
+            command = " ".join(child.cmdline())
+            if "tools.cli.main" in command or command.startswith("saga: up"):  # its title
                 continue
             found |= {child.pid} | {p.pid for p in child.children(recursive=True)}
         except psutil.Error:

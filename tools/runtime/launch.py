@@ -70,10 +70,16 @@ def run_functions_framework(argv: list[str]) -> int:
     """Serve the function `argv` names (functions-framework's arguments, without the program
     name) until it exits; its exit code."""
     from common.serve import main, one_process
+    from tools.runtime.proctitle import name_gunicorn, set_title
 
+    name = os.environ.get("K_SERVICE")  # the function's name, as the runtime sets it
+    if name:
+        set_title(name)
     if one_process(argv):
         threading.Thread(target=warm_up, name="saga-warm-up", daemon=True).start()
     else:
+        if name:
+            name_gunicorn(name)
         master = os.getpid()
         os.register_at_fork(after_in_child=lambda: _warm_in_worker(master))
     try:

@@ -8,6 +8,9 @@ kernel sends the child SIGTERM.
 PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process.
 Dispatch threads come and go (rebalances, stops), so every child is forked from one
 long-lived spawner thread that ends only with the interpreter.
+
+Once a forced stop began (refuse_new(), stopping.py), no child is started any more: a
+caller waits for the process's exit, which that stop brings at once.
 """
 
 from __future__ import annotations
@@ -27,6 +30,18 @@ from pathlib import Path
 from typing import IO, Protocol
 
 _PR_SET_PDEATHSIG = 1
+_refused = threading.Event()
+
+
+def refuse_new() -> None:
+    """From now on start no child: the process is being forced down (stopping.py)."""
+    _refused.set()
+
+
+def wait_if_refused() -> None:
+    """Block for good once refuse_new() was called: the forced stop ends the process."""
+    if _refused.is_set():
+        threading.Event().wait()
 
 
 class Child(Protocol):
@@ -105,9 +120,11 @@ def spawn(args: Sequence[str], *, cwd: Path, env: dict[str, str],
     """Start `args` in its own process group with stdout+stderr on one pipe (`.stdout`) or,
     given a `stdout` file descriptor, stdout there and stderr on the pipe (`.stderr`);
     `pass_fds` stay open in the child."""
+    wait_if_refused()
     hook = _pdeathsig_hook()
 
     def factory() -> subprocess.Popen[bytes]:
+        wait_if_refused()  # a request queued before the refusal
         return subprocess.Popen(
             list(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if stdout is None else stdout,

@@ -1,19 +1,13 @@
-"""Small pieces of `./taskw up`'s start: phase timings, the health wait, the banner and the
-signal handling."""
+"""Small pieces of `./taskw up`'s start: phase timings, the health wait and the banner."""
 
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
-
-from tools.runtime.console import Console
 
 
 class Clock:
@@ -58,27 +52,7 @@ def banner(api_url: str | None, log_dir: Path, timings: dict[str, float],
     if api_url:
         lines += [f"  API      {api_url}   (Swagger UI: {api_url}/docs, cabinet: "
                   f"{api_url}/cabinet)"]
-    lines += [f"  logs     {log_dir}/<function>.ndjson", "  stop     Ctrl-C",
+    lines += [f"  logs     {log_dir}/<function>.ndjson",
+              "  stop     Ctrl-C, or ./taskw down from another terminal",
               f"  timings  {phases}", ""]
     return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def signals_set(stop: threading.Event, console: Console) -> Iterator[None]:
-    """Ctrl-C and SIGTERM set `stop` (main thread only: Python allows handlers only
-    there); the previous handlers come back afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        if not stop.is_set():
-            console.line(f"up: {signal.Signals(signum).name} received")
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

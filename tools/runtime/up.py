@@ -6,8 +6,9 @@ parallel) -> the api, the demo catalogue and, with Tansu (memory only), the outb
 unfinished orders re-published; every other function starts in the background (initial
 scale) -> KafkaSource dispatchers, PingSources and the control port (control.py) ->
 ready once the API answers /healthz.
-Stop (Ctrl-C, SIGTERM or `stop`): sources first (finished work is committed), then the
-functions, then the infrastructure, so no process or port is left behind.
+Stop (Ctrl-C, SIGTERM, SIGHUP or `stop`): sources first (finished work is committed), then
+the functions, then the infrastructure, so no process or port is left behind (stopping.py:
+a second signal or a late stop forces). One runtime per state dir (state.held).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ from tools.runtime.manifests import ManifestError, load_project_manifests
 from tools.runtime.pingsource import PingSourceRunner
 from tools.runtime.recovery import republish_unfinished
 from tools.runtime.specs import Manifests
-from tools.runtime.startup import Clock, banner, signals_set, wait_healthy
-from tools.runtime.state import RuntimeState
+from tools.runtime.startup import Clock, banner, wait_healthy
+from tools.runtime.state import RuntimeState, StackRunning, held, resolve_state_dir
+from tools.runtime.stopping import Stopper
 from tools.runtime.supervisor import Supervisor
 from tools.runtime.topics import load_topic_specs
 from tools.settings import LocalSettings
@@ -48,8 +50,9 @@ if TYPE_CHECKING:
 
 def run_up(settings: LocalSettings, *, root: Path, ready: threading.Event | None = None,
            stop: threading.Event | None = None) -> int:
-    """Run until Ctrl-C, SIGTERM or `stop`; 0 after a clean stop, 1 if starting failed,
-    2 if a manifest is refused. `ready` is set once the API answers GET /healthz."""
+    """Run until Ctrl-C, SIGTERM, SIGHUP or `stop`; 0 after a clean stop, 1 if starting
+    failed, 2 if refused (a manifest is wrong, or a stack already runs on the state dir).
+    `ready` is set once the API answers GET /healthz."""
     stop = stop if stop is not None else threading.Event()
     # The stdout the runtime started with: the log tail shows lines a moment after they were
     # written, and must not write them into whatever stdout is borrowed then (a test running
@@ -60,18 +63,27 @@ def run_up(settings: LocalSettings, *, root: Path, ready: threading.Event | None
     except ManifestError as exc:
         console.line(f"up: {exc}")
         return 2
-    state_dir = settings.state_dir
-    if not state_dir.is_absolute():
-        state_dir = root / state_dir
+    state_dir = resolve_state_dir(settings.state_dir, root)
+    try:
+        with held(state_dir):
+            return _run(settings, manifests, root, state_dir, console, ready, stop)
+    except StackRunning as exc:
+        console.line(f"up: {exc}")
+        return 2
+
+
+def _run(settings: LocalSettings, manifests: Manifests, root: Path, state_dir: Path,
+         console: Console, ready: threading.Event | None, stop: threading.Event) -> int:
     log_dir = state_dir / "logs"
     state = RuntimeState(state_dir, log_dir=log_dir)
-    with signals_set(stop, console), contextlib.ExitStack() as stack:
+    stopper = Stopper(stop, console, state)
+    with stopper.installed(), contextlib.ExitStack() as stack:
         stack.callback(state.stopped)  # runs last: after everything is down
         try:
             running = _start(settings, manifests, root, state_dir, console, state, stack,
                              stop)
         except _Stopped:
-            console.line("up: stopped while starting")
+            console.line(f"up: stopped while starting{stopper.cause()}")
             return 0
         except Exception as exc:
             console.line(f"up: failed to start: {type(exc).__name__}: {exc}")
@@ -81,9 +93,11 @@ def run_up(settings: LocalSettings, *, root: Path, ready: threading.Event | None
             ready.set()
         while not stop.wait(2.0):
             running.record(state)
-        console.line("up: stopping (sources, then functions, then infrastructure) ...")
+        stopping_since = time.monotonic()
+        console.line(f"up: stopping{stopper.cause()} (sources, then functions, then "
+                     "infrastructure; a second signal forces) ...")
         state.phase("stopping")
-    console.line("up: stopped")
+    console.line(f"up: stopped in {time.monotonic() - stopping_since:.1f} s")
     return 0
 
 

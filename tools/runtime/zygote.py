@@ -188,6 +188,9 @@ def _send(control: socket.socket, message: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    from tools.runtime.proctitle import set_title
+
+    set_title(f"zygote {argv[2]}")
     control = socket.socket(fileno=int(argv[1]))
     failed = preload(argv[2])
     if failed:

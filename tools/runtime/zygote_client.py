@@ -105,6 +105,7 @@ class ZygoteClient:
               timeout: float = 10.0, stdout: int | None = None) -> ZygoteProcess:
         """Fork a child that runs functions-framework with `args` (its arguments); its
         stdout goes to the file descriptor `stdout` if given (stderr to the pipe)."""
+        spawn.wait_if_refused()
         read_end, write_end = os.pipe()
         request_id = next(self._ids)
         answer: Future[int] = Future()
