@@ -24,7 +24,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from common.kafka import client_config
+from common.kafka import client_config, producer_config
 from common.settings import Settings
 from tools.runtime.topics import TopicSpec, specs_for
 from tools.settings import LocalSettings
@@ -83,6 +83,11 @@ def tool_config(settings: Settings, logger: logging.Logger = KAFKA_LOG) -> dict[
     """A client's configuration for a tool: common's, with librdkafka's log lines routed
     to `logger` (served when the client polls or closes) instead of raw to stderr."""
     return client_config(settings) | {"logger": logger}
+
+
+def tool_producer_config(settings: Settings) -> dict[str, Any]:
+    """common's producer (idempotent, acks=all), its log lines routed as tool_config's."""
+    return producer_config(settings) | {"logger": KAFKA_LOG}
 
 
 def admin_client(settings: Settings, logger: logging.Logger = KAFKA_LOG) -> AdminClient:

@@ -82,13 +82,14 @@ def log_tail(path: Path, *, start: int = 0, lines: int = 30) -> str:
 
 
 def stop_process(pid: int, steps: Sequence[tuple[signal.Signals, float]], *,
-                 what: str = "process") -> None:
+                 what: str = "process", warn: bool = True) -> None:
     """Stop `pid` politely, then firmly: send each (signal, grace seconds) of `steps` in
     turn until it exits; if it outlives them all, SIGKILL it and every descendant.
 
     Descendants are killed explicitly because a process group is not enough: PostgreSQL
     puts each backend in its own session (so the postmaster can signal their groups).
-    Waiting reaps `pid` when it is our child.
+    Waiting reaps `pid` when it is our child. `warn=False` where outliving the grace is
+    expected (nothing to flush), so a normal stop prints no warning.
     """
     try:
         proc = psutil.Process(pid)
@@ -102,8 +103,9 @@ def stop_process(pid: int, steps: Sequence[tuple[signal.Signals, float]], *,
         except psutil.NoSuchProcess:
             return
         except psutil.TimeoutExpired:
-            logger.warning("%s (pid %d) still running %.1fs after %s", what, pid, grace,
-                           sig.name)
+            if warn:
+                logger.warning("%s (pid %d) still running %.1fs after %s", what, pid,
+                               grace, sig.name)
     try:
         family = [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:

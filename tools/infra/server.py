@@ -42,6 +42,9 @@ class ChildServer:
     """One server process on 127.0.0.1, owned by us (see the module docstring)."""
 
     what: ClassVar[str] = "server"  # in messages: "the embedded broker exited ..."
+    # True where the stop steps' grace is shorter than the server's own shutdown on
+    # purpose (nothing to flush): its kill after them is the normal stop, not a warning.
+    killed_when_stopped: ClassVar[bool] = False
     error: ClassVar[type[ServerError]] = ServerError
     attempts: ClassVar[int] = 3  # ports tried when we pick them
 
@@ -104,7 +107,8 @@ class ChildServer:
         """Stop the server we started (`_stop_steps`, then SIGKILL); idempotent."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            ports.stop_process(proc.pid, self._stop_steps(timeout), what=self.what)
+            ports.stop_process(proc.pid, self._stop_steps(timeout), what=self.what,
+                               warn=not self.killed_when_stopped)
             proc.wait()  # already reaped by stop_process; keeps Popen's bookkeeping right
         self._stopped()
 

@@ -44,6 +44,7 @@ class TansuBroker(BrokerServer):
     """
 
     what = "embedded broker (Tansu)"
+    killed_when_stopped = True
     error = TansuError
 
     def __init__(self, port: int | None = None, log_path: Path | None = None, *,

@@ -26,7 +26,6 @@ from sqlalchemy.engine import Row
 
 from common import tables as t
 from common.events.catalogue import CATALOGUE
-from common.kafka import producer_config
 from functions.dlq.letters import (
     REDRIVE_EXTENSION,
     redrive_mark,
@@ -34,6 +33,7 @@ from functions.dlq.letters import (
     state_of,
     waiting,
 )
+from tools.kafka_clients import tool_producer_config
 from tools.ops.context import OpsContext, OpsError
 
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
@@ -107,7 +107,7 @@ def redrive(ctx: OpsContext, ids: Sequence[int] | None, *, topic: str | None = N
     records = [(row, record_of(row, topic)) for row in rows]  # all checked before sending
     if not records:
         return []
-    producer = Producer(producer_config(ctx.require_kafka()) | {"client.id": "saga-dlq"})
+    producer = Producer(tool_producer_config(ctx.require_kafka()) | {"client.id": "saga-dlq"})
     errors: list[str] = []
 
     def acked(error: KafkaError | None, message: Message) -> None:

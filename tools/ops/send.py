@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from common.cloudevents_kafka import attributes_of, kafka_to_http, new_event, to_kafka
 from common.events.catalogue import CATALOGUE, EventSpec
-from common.kafka import producer_config
 from common.tracing import new_trace
+from tools.kafka_clients import tool_producer_config
 from tools.ops.context import OpsContext, OpsError
 
 # The event's source is /saga/<this>: a hand-sent event is told apart in every log line.
@@ -95,7 +95,7 @@ def build(event_type: str, data: Any, *, event_id: str | None = None) -> CloudEv
 def publish(ctx: OpsContext, event: CloudEvent) -> Sent:
     """Produce to the type's topic; returns once the broker acknowledged it."""
     record = to_kafka(event)
-    producer = Producer(producer_config(ctx.require_kafka()) | {"client.id": SENDER})
+    producer = Producer(tool_producer_config(ctx.require_kafka()) | {"client.id": SENDER})
     acks: list[Message] = []
     errors: list[KafkaError] = []
 

@@ -184,14 +184,17 @@ def traces(entries: list[Entry]) -> list[tuple[str, str]]:
 
 def render(order_id: str, entries: list[Entry]) -> str:
     found = traces(entries)
-    lines = [f"order {order_id}: {len(entries)} entries in {len(found)} trace(s)"]
+    count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
+    lines = [f"order {order_id}: {count} in {len(found)} trace(s)"]
     lines += [f"  trace {_short(trace_id)}  {what}" for trace_id, what in found]
-    lines.append(f"{'TIME':<13}{'FUNCTION':<15}{'WHAT':<34}{'EVENT':<22}{'OUTCOME':<9}"
+    # As wide as the longest WHAT ("status AWAITING_PAYMENT -> PAYMENT_PROCESSING"), bounded.
+    what = min(max([len(e.what) for e in entries] + [4]), 48) + 1
+    lines.append(f"{'TIME':<13}{'FUNCTION':<15}{'WHAT':<{what}}{'EVENT':<22}{'OUTCOME':<9}"
                  f"{'MS':>8}  {'TRACE':<9}DETAIL")
     for e in entries:
         short = (e.event_type or "").removeprefix("shop.").removesuffix(".v1")
         when = _local_time(e.at)
-        lines.append(f"{when:<13}{e.function[:14]:<15}{e.what[:33]:<34}{short[:21]:<22}"
+        lines.append(f"{when:<13}{e.function[:14]:<15}{e.what[:what - 1]:<{what}}{short[:21]:<22}"
                      f"{e.outcome or '':<9}{'' if e.duration_ms is None else e.duration_ms:>8}"
                      f"  {_short(e.trace_id):<9}{e.detail or ''}{_links(e)}".rstrip())
     return "\n".join(lines)
