@@ -59,7 +59,7 @@ def test_the_short_id_the_tools_print_is_taken(twins: tuple[str, list[str]],
     for typed in (first[:11], first[:13].upper(), first.replace("-", "")):
         done = trace(url, tmp_path, typed)
         assert done.returncode == 0, done
-        assert done.stdout.startswith(f"order {first}: 1 entries"), done
+        assert done.stdout.startswith(f"order {first}: 1 entry in"), done
         assert "CREATED" in done.stdout
     done = trace(url, tmp_path, first[:11], "--json")
     assert [e["what"] for e in json.loads(done.stdout)] == ["status new -> CREATED"]

@@ -171,7 +171,7 @@ def test_no_stack_and_nothing_configured(argv: list[str], tmp_path: Path) -> Non
 # here (test_every_command_is_covered says so).
 ARGS: dict[str, list[str]] = {
     "bench": ["--attach"], "bench-event": [], "chaos": [], "check": [], "demo": ["--attach"],
-    "dlq": ["list"], "load": [], "logs": [], "migrate": [],
+    "dlq": ["list"], "down": [], "load": [], "logs": [], "migrate": [],
     "replay": ["--all", "--to", "earliest"],
     "send": ["shop.order.cancelled.v1", "--data", CANCELLED],
     "status": [], "token": ["--customer", "alice"], "trace": [ORDER], "up": [],
