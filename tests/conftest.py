@@ -40,10 +40,10 @@ from tools.infra import create_database, drop_database
 from tools.infra.apache_kafka import KafkaServer
 from tools.infra.apt import apt_install
 from tools.infra.embedded_pg import EmbeddedPostgres
+from tools.infra.kafka_clients import ensure_topics, runtime_topics
 from tools.infra.kafka_dist import KafkaSetupError, ensure_dist
 from tools.infra.tansu import TansuBroker
-from tools.kafka_clients import ensure_topics, runtime_topics
-from tools.runtime.topics import load_topic_specs
+from tools.manifests.topics import load_topic_specs
 from tools.settings import LocalSettings
 
 BROKERS = ("embedded", "kafka")

@@ -25,7 +25,7 @@ from tools import REPO_ROOT
 from tools.apiclient import ApiClient, ApiError
 from tools.cli.main import main as saga_main
 from tools.log_contract import flatten
-from tools.runtime.manifests import load_project_manifests
+from tools.manifests.loader import load_project_manifests
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,8 @@ from tests.e2e.conftest import LocalStack
 from tests.e2e.test_ops_status import backlog, ops, saga, settle, wait_terminal
 from tests.e2e.test_replay import records_since, skipped, step_lines
 from tools import REPO_ROOT
+from tools.manifests.loader import load_project_manifests
 from tools.runtime.control import ControlClient
-from tools.runtime.manifests import load_project_manifests
 
 pytestmark = pytest.mark.e2e
 __all__ = ["ops"]  # the fixture, shared with test_ops_status.py

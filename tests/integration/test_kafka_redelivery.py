@@ -26,16 +26,16 @@ from common.migrate import upgrade
 from tests.conftest import TEST_JWT_SECRET
 from tests.helpers import wait_for
 from tools import REPO_ROOT
-from tools.kafka_clients import consumer_config, ensure_topics
+from tools.infra.kafka_clients import consumer_config, ensure_topics
+from tools.manifests.loader import load_project_manifests
+from tools.manifests.specs import DeliverySpec, FunctionSpec, KafkaSourceSpec
+from tools.manifests.topics import TopicSpec
 from tools.ops.kafka_admin import kafka_ops
 from tools.runtime.console import Console
 from tools.runtime.deadletter import DeadLetterProducer
 from tools.runtime.delivery import HttpSender
 from tools.runtime.dispatcher import KafkaSourceDispatcher
-from tools.runtime.manifests import load_project_manifests
 from tools.runtime.processes import FunctionProcess
-from tools.runtime.specs import DeliverySpec, FunctionSpec, KafkaSourceSpec
-from tools.runtime.topics import TopicSpec
 from tools.settings import LocalSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka_only]

@@ -13,9 +13,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from common.kafka import producer_config
 from tests.conftest import session_broker_kind
-from tools.kafka_clients import consumer_config, ensure_topics
+from tools.infra.kafka_clients import consumer_config, ensure_topics
+from tools.manifests.topics import TopicSpec
 from tools.runtime.offset_gaps import OffsetGapGuard
-from tools.runtime.topics import TopicSpec
 from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration

@@ -29,22 +29,22 @@ from common.kafka import client_config, producer_config
 from tests.conftest import session_broker_kind
 from tests.helpers import wait_for
 from tools import REPO_ROOT
-from tools.kafka_clients import consumer_config, ensure_topics
-from tools.runtime.console import Console
-from tools.runtime.deadletter import DeadLetterProducer
-from tools.runtime.delivery import HttpSender, Verdict
-from tools.runtime.dispatcher import KafkaSourceDispatcher
-from tools.runtime.pingsource import PING_EVENT_TYPE, PingSourceRunner
-from tools.runtime.processes import FunctionProcess
-from tools.runtime.specs import (
+from tools.infra.kafka_clients import consumer_config, ensure_topics
+from tools.manifests.specs import (
     DeliverySpec,
     FunctionSpec,
     KafkaSourceSpec,
     Manifests,
     PingSourceSpec,
 )
+from tools.manifests.topics import TopicSpec
+from tools.runtime.console import Console
+from tools.runtime.deadletter import DeadLetterProducer
+from tools.runtime.delivery import HttpSender, Verdict
+from tools.runtime.dispatcher import KafkaSourceDispatcher
+from tools.runtime.pingsource import PING_EVENT_TYPE, PingSourceRunner
+from tools.runtime.processes import FunctionProcess
 from tools.runtime.supervisor import Supervisor
-from tools.runtime.topics import TopicSpec
 from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration

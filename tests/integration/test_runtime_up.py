@@ -26,7 +26,7 @@ from common.migrate import upgrade
 from common.settings import to_sqlalchemy_url
 from tests.conftest import session_broker_kind
 from tests.helpers import read_topic, wait_for
-from tools.kafka_clients import ensure_topics
+from tools.infra.kafka_clients import ensure_topics
 from tools.runtime import spawn
 from tools.runtime.recovery import republish_unfinished
 from tools.runtime.state import read_state

@@ -11,6 +11,8 @@ import pytest
 from confluent_kafka import Message
 
 from tools import REPO_ROOT
+from tools.manifests.loader import load_project_manifests
+from tools.manifests.specs import DeliverySpec
 from tools.runtime.deadletter import (
     KAFKA_EVENT_TYPE,
     dead_letter_record,
@@ -28,8 +30,6 @@ from tools.runtime.delivery import (
     retry_after_seconds,
     with_backoff_scale,
 )
-from tools.runtime.manifests import load_project_manifests
-from tools.runtime.specs import DeliverySpec
 from tools.settings import LocalSettings
 
 

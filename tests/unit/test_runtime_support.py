@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from confluent_kafka import Message
 
+from tools.manifests.cron import next_tick
+from tools.manifests.specs import PingSourceSpec
 from tools.runtime.console import Console, LogFile, ecs_event, short_type, summarise
-from tools.runtime.cron import next_tick
 from tools.runtime.partitions import OffsetTracker, PartitionWorker
 from tools.runtime.pingsource import PING_EVENT_TYPE, ping_headers
 from tools.runtime.processes import FunctionStatus
-from tools.runtime.specs import PingSourceSpec
 from tools.runtime.state import RuntimeState, read_state
 
 UTC_ZONE = ZoneInfo("UTC")

@@ -36,8 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Command = args.func
     from common.settings_errors import SettingsError
+    from tools.infra.kafka_clients import kafka_log_tally
     from tools.infra.reach import Unreachable
-    from tools.kafka_clients import kafka_log_tally
     from tools.settings import get_local_settings
 
     name = f"saga {args.command}"

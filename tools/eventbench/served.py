@@ -20,8 +20,8 @@ from common.events import catalogue as c
 from tools import REPO_ROOT
 from tools.eventbench.chain import Meter, tree_meter
 from tools.eventbench.inprocess import STEP_FUNCTIONS, BenchError
+from tools.manifests.loader import load_project_manifests
 from tools.runtime.console import Console
-from tools.runtime.manifests import load_project_manifests
 from tools.runtime.processes import FunctionProcess
 from tools.runtime.starter import ProcessStarter
 

@@ -18,8 +18,8 @@ from common.auth import CUSTOMER_ROLE, issue_token
 from common.events import catalogue
 from common.migrate import upgrade
 from common.settings import KafkaBrokerKind, get_settings
+from tools.infra.kafka_clients import ensure_topics
 from tools.infra.resolve import embedded_broker
-from tools.kafka_clients import ensure_topics
 from tools.loadgen.database import BenchDatabase
 from tools.settings import LocalSettings
 

@@ -82,8 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tools.image.build import DEFAULT_TAG, build
     from tools.image.rootfs import MountedImage
     from tools.image.workloads import local_workloads
+    from tools.infra.kafka_clients import ensure_topics
     from tools.infra.resolve import infrastructure
-    from tools.kafka_clients import ensure_topics
     from tools.settings import LocalSettings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

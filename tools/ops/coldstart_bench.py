@@ -33,12 +33,12 @@ from common.events import catalogue
 from common.kafka import close_producers
 from common.tracing import new_trace
 from tools import REPO_ROOT
-from tools.kafka_clients import ensure_topics
+from tools.infra.kafka_clients import ensure_topics
+from tools.manifests.loader import load_project_manifests
+from tools.manifests.specs import DeliverySpec
 from tools.runtime.console import Console
 from tools.runtime.delivery import HttpSender, Verdict, deliver
-from tools.runtime.manifests import load_project_manifests
 from tools.runtime.processes import FunctionProcess
-from tools.runtime.specs import DeliverySpec
 from tools.runtime.starter import ProcessStarter
 from tools.settings import LocalSettings
 

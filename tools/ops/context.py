@@ -28,9 +28,9 @@ from tools.infra.reach import (
     runtime_origin,
     setting_origin,
 )
+from tools.manifests.loader import ManifestError, load_project_manifests
+from tools.manifests.specs import KafkaSourceSpec, Manifests
 from tools.runtime.control import ControlClient
-from tools.runtime.manifests import ManifestError, load_project_manifests
-from tools.runtime.specs import KafkaSourceSpec, Manifests
 from tools.runtime.state import read_state, state_path
 
 

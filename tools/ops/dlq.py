@@ -33,7 +33,7 @@ from functions.dlq.letters import (
     state_of,
     waiting,
 )
-from tools.kafka_clients import tool_producer_config
+from tools.infra.kafka_clients import tool_producer_config
 from tools.ops.context import OpsContext, OpsError
 
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")

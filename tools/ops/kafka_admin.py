@@ -29,7 +29,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 
 from common.settings import Settings
-from tools.kafka_clients import admin_client, tool_config
+from tools.infra.kafka_clients import admin_client, tool_config
 
 TP = tuple[str, int]
 T = TypeVar("T")

@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from tools.manifests.specs import KafkaSourceSpec
 from tools.ops.context import OpsContext, OpsError
 from tools.ops.kafka_admin import TP, GroupInfo, KafkaOps
 from tools.progress import Progress
-from tools.runtime.specs import KafkaSourceSpec
 
 PAUSE_ON_A_CLUSTER = """\
   on a cluster: scale the KafkaSource's consumers to zero (its scale subresource is

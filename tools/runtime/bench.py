@@ -31,14 +31,14 @@ from common.cloudevents_kafka import KafkaRecord
 from common.kafka import producer_config
 from common.settings import KafkaBrokerKind
 from tools import REPO_ROOT
-from tools.kafka_clients import ensure_topics
+from tools.infra.kafka_clients import ensure_topics
+from tools.manifests.specs import DeliverySpec, FunctionSpec, KafkaSourceSpec
+from tools.manifests.topics import TopicSpec
 from tools.runtime import spawn
 from tools.runtime.console import Console
 from tools.runtime.delivery import HttpSender
 from tools.runtime.dispatcher import KafkaSourceDispatcher
 from tools.runtime.processes import FunctionProcess
-from tools.runtime.specs import DeliverySpec, FunctionSpec, KafkaSourceSpec
-from tools.runtime.topics import TopicSpec
 from tools.settings import LocalSettings
 
 SINK = "tests/integration/fixtures/runtime_echo.py"

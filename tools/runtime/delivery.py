@@ -21,8 +21,8 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from tools.manifests.specs import DeliverySpec
 from tools.runtime.httpclient import HttpClient, NoResponse
-from tools.runtime.specs import DeliverySpec
 
 RETRYABLE_STATUSES = frozenset({404, 408, 409, 429})
 

@@ -18,10 +18,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from tools.manifests.cron import next_tick, zone_of
+from tools.manifests.specs import DeliverySpec, PingSourceSpec
 from tools.runtime.console import Console, LogFile, ecs_event
-from tools.runtime.cron import next_tick, zone_of
 from tools.runtime.delivery import DeliveryResult, HttpSender, Target, Verdict, deliver
-from tools.runtime.specs import DeliverySpec, PingSourceSpec
 
 PING_EVENT_TYPE = "dev.knative.sources.ping"
 PING_DELIVERY = DeliverySpec(retry=5, backoff_policy="exponential", backoff_delay=0.05)

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from tools.manifests.specs import FunctionSpec
 from tools.runtime import spawn
 from tools.runtime.console import Console, LogFile, ecs_event
 from tools.runtime.delivery import FunctionUnavailable
 from tools.runtime.logtail import LogTail
 from tools.runtime.output import OutputPump
 from tools.runtime.spawn import Child
-from tools.runtime.specs import FunctionSpec
 from tools.runtime.starter import ProcessStarter, wait_answering
 
 State = Literal["not_started", "running", "scaled_to_zero", "stopped"]

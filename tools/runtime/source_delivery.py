@@ -16,6 +16,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from tools.manifests.specs import KafkaSourceSpec
 from tools.runtime.console import Console, LogFile, ecs_event
 from tools.runtime.deadletter import (
     DeadLetterProducer,
@@ -25,7 +26,6 @@ from tools.runtime.deadletter import (
     http_event,
 )
 from tools.runtime.delivery import HttpSender, Response, Target, Verdict, deliver
-from tools.runtime.specs import KafkaSourceSpec
 
 
 @dataclass

@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tools.manifests.specs import Manifests
 from tools.runtime.console import Console
 from tools.runtime.delivery import FunctionUnavailable
 from tools.runtime.logtail import LogTail
 from tools.runtime.processes import FunctionProcess, FunctionStatus
-from tools.runtime.specs import Manifests
 from tools.runtime.starter import ProcessStarter
 
 

@@ -27,21 +27,21 @@ from pydantic import SecretStr
 from common.events import catalogue
 from common.kafka import close_producers, producer_config
 from tools.infra import mask_url
-from tools.kafka_clients import ensure_topics, runtime_topics
+from tools.infra.kafka_clients import ensure_topics, runtime_topics
+from tools.manifests.loader import ManifestError, load_project_manifests
+from tools.manifests.specs import Manifests
+from tools.manifests.topics import load_topic_specs
 from tools.runtime.console import Console, LogFile
 from tools.runtime.control import ControlServer
 from tools.runtime.deadletter import DeadLetterProducer
 from tools.runtime.delivery import HttpSender, with_backoff_scale
 from tools.runtime.dispatcher import KafkaSourceDispatcher
-from tools.runtime.manifests import ManifestError, load_project_manifests
 from tools.runtime.pingsource import PingSourceRunner
 from tools.runtime.recovery import republish_unfinished
-from tools.runtime.specs import Manifests
 from tools.runtime.startup import Clock, banner, wait_healthy
 from tools.runtime.state import RuntimeState, StackRunning, held, resolve_state_dir
 from tools.runtime.stopping import Stopper
 from tools.runtime.supervisor import Supervisor
-from tools.runtime.topics import load_topic_specs
 from tools.settings import LocalSettings
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tools.runtime.cron import is_valid_schedule
-from tools.runtime.durations import parse_go_duration, parse_iso8601_duration
-from tools.runtime.manifest_fields import (
+from tools.manifests.cron import is_valid_schedule
+from tools.manifests.durations import parse_go_duration, parse_iso8601_duration
+from tools.manifests.fields import (
     At,
     ManifestError,
     b64,
@@ -24,7 +24,7 @@ from tools.runtime.manifest_fields import (
     object_name,
     zone,
 )
-from tools.runtime.specs import (
+from tools.manifests.specs import (
     DEFAULT_REQUEST_TIMEOUT_S,
     DeliverySpec,
     FunctionSpec,

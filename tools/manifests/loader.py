@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from tools.runtime import manifest_kinds as kinds
-from tools.runtime.manifest_kinds import ManifestError
-from tools.runtime.specs import (
+from tools.manifests import kinds
+from tools.manifests.kinds import ManifestError
+from tools.manifests.specs import (
     FunctionSpec,
     KafkaSinkSpec,
     KafkaSourceSpec,

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from tools.runtime.manifest_fields import At, ManifestError, int_at_least
+from tools.manifests.fields import At, ManifestError, int_at_least
 
 TOPICS_DIR = Path("kafka-sources") / "topics"
 _KINDS = ("kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2")

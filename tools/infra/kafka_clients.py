@@ -26,7 +26,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from common.kafka import client_config, producer_config
 from common.settings import Settings
-from tools.runtime.topics import TopicSpec, specs_for
+from tools.manifests.topics import TopicSpec, specs_for
 from tools.settings import LocalSettings
 
 # Tansu's defaults (see topic_partitions below and docs/benchmarks.md). Idle, it took 36%
