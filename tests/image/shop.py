@@ -25,7 +25,7 @@ from tools import REPO_ROOT
 from tools.image.process import ImageProcess, http_call
 from tools.manifests.loader import load_project_manifests
 from tools.manifests.specs import Manifests
-from tools.runtime.pingsource import ping_headers
+from tools.runtime.eventing.ping_source import ping_headers
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,10 @@ from tools.manifests.specs import DeliverySpec, FunctionSpec, KafkaSourceSpec
 from tools.manifests.topics import TopicSpec
 from tools.ops.kafka_admin import kafka_ops
 from tools.runtime.console import Console
-from tools.runtime.deadletter import DeadLetterProducer
-from tools.runtime.delivery import HttpSender
-from tools.runtime.dispatcher import KafkaSourceDispatcher
-from tools.runtime.processes import FunctionProcess
+from tools.runtime.eventing.dead_letters import DeadLetterProducer
+from tools.runtime.eventing.delivery import HttpSender
+from tools.runtime.eventing.kafka_source import KafkaSourceDispatcher
+from tools.runtime.serving.function_process import FunctionProcess
 from tools.settings import LocalSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka_only]

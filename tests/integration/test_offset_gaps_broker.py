@@ -1,4 +1,4 @@
-"""The gap guard against a real broker (tools/runtime/offset_gaps.py): a consumer that
+"""The gap guard against a real broker (tools/runtime/eventing/offset_gaps.py): a consumer that
 moved past records, as Tansu's fetch can make it, is sent back and hands out every record
 once, in order. The skip is made by hand (a seek forward), so the test does not wait for
 Tansu's race to happen; test_runtime_dispatch.py has writers race for it as well."""
@@ -15,7 +15,7 @@ from common.kafka import producer_config
 from tests.conftest import session_broker_kind
 from tools.infra.kafka_clients import consumer_config, ensure_topics
 from tools.manifests.topics import TopicSpec
-from tools.runtime.offset_gaps import OffsetGapGuard
+from tools.runtime.eventing.offset_gaps import OffsetGapGuard
 from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration

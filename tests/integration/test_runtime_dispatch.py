@@ -39,12 +39,12 @@ from tools.manifests.specs import (
 )
 from tools.manifests.topics import TopicSpec
 from tools.runtime.console import Console
-from tools.runtime.deadletter import DeadLetterProducer
-from tools.runtime.delivery import HttpSender, Verdict
-from tools.runtime.dispatcher import KafkaSourceDispatcher
-from tools.runtime.pingsource import PING_EVENT_TYPE, PingSourceRunner
-from tools.runtime.processes import FunctionProcess
-from tools.runtime.supervisor import Supervisor
+from tools.runtime.eventing.dead_letters import DeadLetterProducer
+from tools.runtime.eventing.delivery import HttpSender, Verdict
+from tools.runtime.eventing.kafka_source import KafkaSourceDispatcher
+from tools.runtime.eventing.ping_source import PING_EVENT_TYPE, PingSourceRunner
+from tools.runtime.serving.function_process import FunctionProcess
+from tools.runtime.serving.supervisor import Supervisor
 from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration

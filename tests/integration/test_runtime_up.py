@@ -27,8 +27,8 @@ from common.settings import to_sqlalchemy_url
 from tests.conftest import session_broker_kind
 from tests.helpers import read_topic, wait_for
 from tools.infra.kafka_clients import ensure_topics
-from tools.runtime import spawn
 from tools.runtime.recovery import republish_unfinished
+from tools.runtime.serving import children
 from tools.runtime.state import read_state
 from tools.runtime.up import run_up
 from tools.settings import LocalSettings
@@ -125,7 +125,7 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
     settings = LocalSettings().model_copy(update={
         "database_url": SecretStr(fresh_database("runtime_up")),
         "kafka_bootstrap_servers": kafka_bootstrap, "kafka_broker_kind": session_broker_kind(),
-        "api_port": spawn.free_port(), "state_dir": tmp_path / "state",
+        "api_port": children.free_port(), "state_dir": tmp_path / "state",
         "jwt_secret": SecretStr("runtime-test-secret")})
     ready, stop = threading.Event(), threading.Event()
     outcome: dict[str, int] = {}
@@ -185,7 +185,7 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
     assert all(f["state"] == "stopped" for f in final["functions"].values())
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
                    for pid in pids)
-    assert spawn.port_is_free(settings.api_port)
+    assert children.port_is_free(settings.api_port)
 
 
 def test_a_manifest_error_stops_up_before_anything_starts(tmp_path: Path) -> None:

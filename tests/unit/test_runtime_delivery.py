@@ -13,13 +13,13 @@ from confluent_kafka import Message
 from tools import REPO_ROOT
 from tools.manifests.loader import load_project_manifests
 from tools.manifests.specs import DeliverySpec
-from tools.runtime.deadletter import (
+from tools.runtime.eventing.dead_letters import (
     KAFKA_EVENT_TYPE,
     dead_letter_record,
     error_extensions,
     http_event,
 )
-from tools.runtime.delivery import (
+from tools.runtime.eventing.delivery import (
     HttpSender,
     Response,
     Verdict,

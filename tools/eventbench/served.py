@@ -22,8 +22,8 @@ from tools.eventbench.chain import Meter, tree_meter
 from tools.eventbench.inprocess import STEP_FUNCTIONS, BenchError
 from tools.manifests.loader import load_project_manifests
 from tools.runtime.console import Console
-from tools.runtime.processes import FunctionProcess
-from tools.runtime.starter import ProcessStarter
+from tools.runtime.serving.function_process import FunctionProcess
+from tools.runtime.serving.starter import ProcessStarter
 
 # The function writes its outbox marks every 0.1 s (common/outbox_marks.py): a window
 # ends after its last batch, so that work is counted with the events that caused it.

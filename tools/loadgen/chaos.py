@@ -132,7 +132,7 @@ def _run_in(work: Path, spec: ChaosSpec, progress: Progress, phase: str) -> dict
         "retried_requests": figures["retried_requests"], "spec": asdict(spec),
         "run_id": figures["run_id"],
         # How often the KafkaSource emulation read a partition again because a fetch had
-        # skipped a record (Tansu only: tools/runtime/offset_gaps.py).
+        # skipped a record (Tansu only: tools/runtime/eventing/offset_gaps.py).
         "refetched": sum(int(source.get("refetched") or 0) for source in sources),
     }
 

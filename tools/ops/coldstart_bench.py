@@ -7,7 +7,7 @@ Runs the function from its Knative manifest exactly as `saga up` does (FunctionP
 the shared zygote, the warm-up), on PostgreSQL from DATABASE_URL (else an embedded one in
 a temporary directory) and an embedded broker (or KAFKA_BOOTSTRAP_SERVERS). Each run
 scales the function to zero, then delivers one real event the way a KafkaSource does
-(tools.runtime.delivery.deliver: acquire -> cold start -> POST) and times it to the
+(tools.runtime.eventing.delivery.deliver: acquire -> cold start -> POST) and times it to the
 2xx. inventory is the heaviest path: a database transaction and an event published
 through the idempotent producer. A measurement, not a test: it asserts nothing.
 """
@@ -37,9 +37,9 @@ from tools.infra.kafka_clients import ensure_topics
 from tools.manifests.loader import load_project_manifests
 from tools.manifests.specs import DeliverySpec
 from tools.runtime.console import Console
-from tools.runtime.delivery import HttpSender, Verdict, deliver
-from tools.runtime.processes import FunctionProcess
-from tools.runtime.starter import ProcessStarter
+from tools.runtime.eventing.delivery import HttpSender, Verdict, deliver
+from tools.runtime.serving.function_process import FunctionProcess
+from tools.runtime.serving.starter import ProcessStarter
 from tools.settings import LocalSettings
 
 

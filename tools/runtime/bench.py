@@ -34,11 +34,11 @@ from tools import REPO_ROOT
 from tools.infra.kafka_clients import ensure_topics
 from tools.manifests.specs import DeliverySpec, FunctionSpec, KafkaSourceSpec
 from tools.manifests.topics import TopicSpec
-from tools.runtime import spawn
 from tools.runtime.console import Console
-from tools.runtime.delivery import HttpSender
-from tools.runtime.dispatcher import KafkaSourceDispatcher
-from tools.runtime.processes import FunctionProcess
+from tools.runtime.eventing.delivery import HttpSender
+from tools.runtime.eventing.kafka_source import KafkaSourceDispatcher
+from tools.runtime.serving import children
+from tools.runtime.serving.function_process import FunctionProcess
 from tools.settings import LocalSettings
 
 SINK = "tests/integration/fixtures/runtime_echo.py"
@@ -60,9 +60,9 @@ class _RawSink:
     """A Target for --raw-sink: a bare HTTP server process that answers 200 to anything."""
 
     def __init__(self) -> None:
-        self.port = spawn.free_port()
+        self.port = children.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._process = spawn.spawn([sys.executable, "-m", "tools.runtime.bench",
+        self._process = children.spawn([sys.executable, "-m", "tools.runtime.bench",
                                      "--serve-raw", str(self.port)], cwd=REPO_ROOT,
                                     env=dict(os.environ))
         deadline = time.monotonic() + 10
@@ -80,7 +80,7 @@ class _RawSink:
         pass
 
     def stop(self) -> None:
-        spawn.terminate(self._process, 2)
+        children.terminate(self._process, 2)
 
 
 async def _serve_raw(port: int) -> None:

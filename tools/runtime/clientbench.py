@@ -23,8 +23,8 @@ from collections.abc import Callable
 import urllib3
 
 from tools import REPO_ROOT
-from tools.runtime import spawn
-from tools.runtime.httpclient import HttpClient
+from tools.runtime.eventing.http_client import HttpClient
+from tools.runtime.serving import children
 
 HEADERS = {
     "ce-specversion": "1.0", "ce-id": "7c1f6c1e-4a4e-4f8e-9d8e-2f1d1c0b9a8e",
@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    port = spawn.free_port()
-    sink = spawn.spawn([sys.executable, "-m", "tools.runtime.bench", "--serve-raw", str(port)],
+    port = children.free_port()
+    sink = children.spawn([sys.executable, "-m", "tools.runtime.bench", "--serve-raw", str(port)],
                        cwd=REPO_ROOT, env=dict(os.environ))
     try:
         deadline = time.monotonic() + 10
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{cpu * 1e6 / args.requests:6.1f} us/POST, wall "
                       f"{wall * 1e6 / args.requests:6.1f} us", flush=True)
     finally:
-        spawn.terminate(sink, 2)
+        children.terminate(sink, 2)
     return 0
 
 

@@ -33,15 +33,15 @@ from tools.manifests.specs import Manifests
 from tools.manifests.topics import load_topic_specs
 from tools.runtime.console import Console, LogFile
 from tools.runtime.control import ControlServer
-from tools.runtime.deadletter import DeadLetterProducer
-from tools.runtime.delivery import HttpSender, with_backoff_scale
-from tools.runtime.dispatcher import KafkaSourceDispatcher
-from tools.runtime.pingsource import PingSourceRunner
+from tools.runtime.eventing.dead_letters import DeadLetterProducer
+from tools.runtime.eventing.delivery import HttpSender, with_backoff_scale
+from tools.runtime.eventing.kafka_source import KafkaSourceDispatcher
+from tools.runtime.eventing.ping_source import PingSourceRunner
+from tools.runtime.phases import Clock, banner, wait_healthy
 from tools.runtime.recovery import republish_unfinished
-from tools.runtime.startup import Clock, banner, wait_healthy
+from tools.runtime.serving.supervisor import Supervisor
 from tools.runtime.state import RuntimeState, StackRunning, held, resolve_state_dir
 from tools.runtime.stopping import Stopper
-from tools.runtime.supervisor import Supervisor
 from tools.settings import LocalSettings
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from common.cloudevents_kafka import kafka_to_http
-from tools.runtime.delivery import Response
+from tools.runtime.eventing.delivery import Response
 
 ERROR_DATA_MAX_BYTES = 1024
 KAFKA_EVENT_TYPE = "dev.knative.kafka.event"

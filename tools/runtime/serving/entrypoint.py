@@ -18,7 +18,7 @@ stand-in) skips the part it lacks; a failure is left for the first event to repo
 uses the very caches the step runtime uses (common.db.get_engine,
 common.kafka.get_producer).
 
-Run as `python -m tools.runtime.launch <functions-framework arguments>` or, preloaded,
+Run as `python -m tools.runtime.serving.entrypoint <functions-framework arguments>` or, preloaded,
 by the zygote (zygote.py) in a forked child.
 """
 

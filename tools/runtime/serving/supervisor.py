@@ -20,10 +20,10 @@ from pathlib import Path
 
 from tools.manifests.specs import Manifests
 from tools.runtime.console import Console
-from tools.runtime.delivery import FunctionUnavailable
+from tools.runtime.eventing.delivery import FunctionUnavailable
 from tools.runtime.logtail import LogTail
-from tools.runtime.processes import FunctionProcess, FunctionStatus
-from tools.runtime.starter import ProcessStarter
+from tools.runtime.serving.function_process import FunctionProcess, FunctionStatus
+from tools.runtime.serving.starter import ProcessStarter
 
 
 class Supervisor:

@@ -28,8 +28,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Any
 
-from tools.runtime import spawn
-from tools.runtime.zygote import MAX_MESSAGE, PRELOAD_FLAVOURS
+from tools.runtime.serving import children
+from tools.runtime.serving.zygote import MAX_MESSAGE, PRELOAD_FLAVOURS
 
 
 class ZygoteError(RuntimeError):
@@ -86,9 +86,9 @@ class ZygoteClient:
         self._closed = False
         self._on_output = output or (lambda line: print(line, flush=True))
         child_env = {**env, "PYTHONUNBUFFERED": "1"}
-        self._process = spawn.spawn(
-            [sys.executable, "-m", "tools.runtime.zygote", str(theirs.fileno()), flavour], cwd=cwd,
-            env=child_env, pass_fds=(theirs.fileno(),))
+        self._process = children.spawn(
+            [sys.executable, "-m", "tools.runtime.serving.zygote", str(theirs.fileno()),
+             flavour], cwd=cwd, env=child_env, pass_fds=(theirs.fileno(),))
         theirs.close()
         self._output = threading.Thread(target=self._forward_output, name="zygote-output",
                                         daemon=True)
@@ -105,7 +105,7 @@ class ZygoteClient:
               timeout: float = 10.0, stdout: int | None = None) -> ZygoteProcess:
         """Fork a child that runs functions-framework with `args` (its arguments); its
         stdout goes to the file descriptor `stdout` if given (stderr to the pipe)."""
-        spawn.wait_if_refused()
+        children.wait_if_refused()
         read_end, write_end = os.pipe()
         request_id = next(self._ids)
         answer: Future[int] = Future()
@@ -161,7 +161,7 @@ class ZygoteClient:
             self._closed = True
         with contextlib.suppress(OSError):
             self._socket.shutdown(socket.SHUT_RDWR)
-        spawn.terminate(self._process, 5.0)
+        children.terminate(self._process, 5.0)
         self._reader.join(5)
         self._socket.close()
 

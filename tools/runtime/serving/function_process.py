@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Literal
 
 from tools.manifests.specs import FunctionSpec
-from tools.runtime import spawn
 from tools.runtime.console import Console, LogFile, ecs_event
-from tools.runtime.delivery import FunctionUnavailable
+from tools.runtime.eventing.delivery import FunctionUnavailable
 from tools.runtime.logtail import LogTail
-from tools.runtime.output import OutputPump
-from tools.runtime.spawn import Child
-from tools.runtime.starter import ProcessStarter, wait_answering
+from tools.runtime.serving import children
+from tools.runtime.serving.children import Child
+from tools.runtime.serving.output import OutputPump
+from tools.runtime.serving.starter import ProcessStarter, wait_answering
 
 State = Literal["not_started", "running", "scaled_to_zero", "stopped"]
 
@@ -67,7 +67,7 @@ class FunctionProcess:
         # Without a shared starter (tests, the benchmark): spawned fresh, no zygote.
         self._starter = starter or ProcessStarter(cwd=cwd, env=env, use_zygote=False)
         self._fixed_port = port is not None
-        self._port = port if port is not None else spawn.free_port()
+        self._port = port if port is not None else children.free_port()
         self._start_timeout, self._stop_grace = start_timeout, stop_grace
         self._on_change = on_change
         self._log_path = log_dir / f"{spec.name}.ndjson"
@@ -186,12 +186,12 @@ class FunctionProcess:
             code = self._process.poll()
             self._console.line(f"{self.name:<14} | exited with code {code}; starting it again")
             self._terminate()
-        if not spawn.port_is_free(self._port):
+        if not children.port_is_free(self._port):
             if self._fixed_port:
                 raise FunctionUnavailable(
                     f"function {self.name}: port {self._port} is in use by another program "
                     "(stop it, or choose another port, e.g. SAGA_API_PORT=8081)")
-            self._port = spawn.free_port()
+            self._port = children.free_port()
         started = time.monotonic()
         log = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                       0o644)
@@ -258,7 +258,7 @@ class FunctionProcess:
             # stop (SIGINT) ends it in ~0.4 s. The public function may be serving
             # requests that did not come through here, so it always gets SIGTERM.
             quick = self._in_flight == 0 and not self.spec.public
-            spawn.terminate(process, self._stop_grace,
+            children.terminate(process, self._stop_grace,
                             first=signal.SIGINT if quick else signal.SIGTERM)
         if pump is not None:
             pump.join(5)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from tools.manifests.cron import next_tick, zone_of
 from tools.manifests.specs import DeliverySpec, PingSourceSpec
 from tools.runtime.console import Console, LogFile, ecs_event
-from tools.runtime.delivery import DeliveryResult, HttpSender, Target, Verdict, deliver
+from tools.runtime.eventing.delivery import DeliveryResult, HttpSender, Target, Verdict, deliver
 
 PING_EVENT_TYPE = "dev.knative.sources.ping"
 PING_DELIVERY = DeliverySpec(retry=5, backoff_policy="exponential", backoff_delay=0.05)

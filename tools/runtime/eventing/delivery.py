@@ -22,7 +22,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from tools.manifests.specs import DeliverySpec
-from tools.runtime.httpclient import HttpClient, NoResponse
+from tools.runtime.eventing.http_client import HttpClient, NoResponse
 
 RETRYABLE_STATUSES = frozenset({404, 408, 409, 429})
 

@@ -48,7 +48,7 @@ PRELOAD_COMMON = (
     "common.settings", "common.logging", "common.db", "common.kafka", "common.outbox",
     "common.events.catalogue", "common.cloudevents_kafka",
     "common.problems", "common.tracing", "common.order_state", "common.serve",
-    "tools.runtime.launch",
+    "tools.runtime.serving.entrypoint",
 )
 # What only one way of serving needs. A zygote serves one flavour, so a function does not
 # carry the other's libraries: measured, an event function's worker held 5 MB of JWT and
@@ -126,7 +126,7 @@ def _handle(control: socket.socket, request: dict[str, Any], fds: list[int],
         code = 1
         try:
             _become_child(control, fds, own_fds, zygote, request)
-            from tools.runtime.launch import run_functions_framework
+            from tools.runtime.serving.entrypoint import run_functions_framework
 
             code = run_functions_framework(list(request["argv"]))
         except SystemExit as exc:

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from tools.runtime.partitions import offset_of
+from tools.runtime.eventing.partitions import offset_of
 
 TP = tuple[str, int]
 

@@ -1,7 +1,7 @@
 """Starting a function's process: forked from the zygote (zygote.py: libraries already
-imported, ~0.2 s) when it runs, else spawned fresh (`python -m tools.runtime.launch`,
+imported, ~0.2 s) when it runs, else spawned fresh (`python -m tools.runtime.serving.entrypoint`,
 ~0.8 s of imports on an idle machine). Both run functions-framework's own CLI with the
-arguments a container gets, through tools.runtime.launch (which adds the warm-up).
+arguments a container gets, through tools.runtime.serving.entrypoint (which adds the warm-up).
 
 A zygote is started on first use and shared by every function of its flavour in one
 runtime (the CloudEvents functions on ASGI, the api on WSGI: zygote.py). If it cannot
@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from tools.runtime import spawn
-from tools.runtime.spawn import Child
-from tools.runtime.zygote import PRELOAD_FLAVOURS, flavour_of
-from tools.runtime.zygote_client import ZygoteClient, ZygoteError
+from tools.runtime.serving import children
+from tools.runtime.serving.children import Child
+from tools.runtime.serving.zygote import PRELOAD_FLAVOURS, flavour_of
+from tools.runtime.serving.zygote_client import ZygoteClient, ZygoteError
 
 
 class ProcessStarter:
@@ -58,8 +58,8 @@ class ProcessStarter:
                              "from now on")
                 with self._lock:
                     self._zygote_failed = True
-        return spawn.spawn([sys.executable, "-m", "tools.runtime.launch", *args], cwd=cwd,
-                           env=env, stdout=stdout)
+        return children.spawn([sys.executable, "-m", "tools.runtime.serving.entrypoint", *args],
+                              cwd=cwd, env=env, stdout=stdout)
 
     def close(self) -> None:
         with self._lock:

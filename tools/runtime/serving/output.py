@@ -17,7 +17,7 @@ import json
 import threading
 
 from tools.runtime.console import Console, LogFile, is_saga_event, is_warning
-from tools.runtime.spawn import Child
+from tools.runtime.serving.children import Child
 
 
 class OutputPump:

@@ -25,11 +25,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from tools.infra.kafka_clients import consumer_config, is_tansu
 from tools.manifests.specs import KafkaSourceSpec
 from tools.runtime.console import Console, LogFile
-from tools.runtime.deadletter import DeadLetterProducer
-from tools.runtime.delivery import HttpSender, Target
-from tools.runtime.offset_gaps import OffsetGapGuard
-from tools.runtime.partitions import PartitionWorker, partition_lags
-from tools.runtime.source_delivery import RecordDelivery, SourceStats
+from tools.runtime.eventing.dead_letters import DeadLetterProducer
+from tools.runtime.eventing.delivery import HttpSender, Target
+from tools.runtime.eventing.offset_gaps import OffsetGapGuard
+from tools.runtime.eventing.partitions import PartitionWorker, partition_lags
+from tools.runtime.eventing.record_delivery import RecordDelivery, SourceStats
 from tools.settings import LocalSettings
 
 __all__ = ["KafkaSourceDispatcher", "SourceStats"]
