@@ -38,7 +38,7 @@ TANSU_PARTITIONS = 2
 TANSU_FETCH_WAIT_MS = 20
 # Apache Kafka answers a fetch as soon as a record arrives (fetch.min.bytes 1), so the wait
 # only bounds how often an idle consumer asks: librdkafka's default. Measured with
-# `python -m tools.ops.up_bench --command "./taskw up -- --broker kafka" --idle 60`: the
+# `python -m tools.bench.up --command "./taskw up -- --broker kafka" --idle 60`: the
 # broker took 3.3% of a core over the first idle minute at 500 ms, 7.6-8.7% at 50 ms.
 KAFKA_FETCH_WAIT_MS = 500
 # How long a consumer that died without leaving (a SIGKILLed `saga up`) keeps its

@@ -18,8 +18,8 @@ from cloudevents.http import CloudEvent
 from common.cloudevents_kafka import kafka_to_http, to_kafka
 from common.events import catalogue as c
 from tools import REPO_ROOT
-from tools.eventbench.chain import Meter, tree_meter
-from tools.eventbench.inprocess import STEP_FUNCTIONS, BenchError
+from tools.bench.event.chain import Meter, tree_meter
+from tools.bench.event.inprocess import STEP_FUNCTIONS, BenchError
 from tools.manifests.loader import load_project_manifests
 from tools.runtime.console import Console
 from tools.runtime.serving.function_process import FunctionProcess

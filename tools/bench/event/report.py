@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from common.events import catalogue as c
-from tools.eventbench.inprocess import STEP_FUNCTIONS
+from tools.bench.event.inprocess import STEP_FUNCTIONS
 
 ROWS = (*STEP_FUNCTIONS, c.API)
 COLUMNS = (("alone", "alone"), ("served", "served"), ("stack", "in the stack"))

@@ -22,7 +22,7 @@ def write(result: dict[str, Any], results_dir: Path, *, plot: bool = True) -> Pa
     result["results_file"] = str(path)
     if plot:
         try:
-            from tools.loadgen.plot import plot_bench
+            from tools.bench.stack.plot import plot_bench
 
             result["plot_file"] = str(plot_bench(result, results_dir / f"{stem}.png"))
         except ImportError:  # matplotlib is a dev dependency; the JSON is the result

@@ -2,7 +2,7 @@
 against the libraries it could use instead, each POSTing a binary CloudEvent to a bare
 HTTP sink one request at a time over one keep-alive connection, as a partition does.
 
-    .venv/bin/python -m tools.runtime.clientbench [--requests 5000] [--rounds 3]
+    .venv/bin/python -m tools.bench.http_clients [--requests 5000] [--rounds 3]
 
 aiohttp is measured when it is installed (it is no dependency of the project). A
 measurement, not a test: it asserts nothing. Figures: docs/benchmarks.md.
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     port = children.free_port()
-    sink = children.spawn([sys.executable, "-m", "tools.runtime.bench", "--serve-raw", str(port)],
+    sink = children.spawn([sys.executable, "-m", "tools.bench.dispatch", "--serve-raw", str(port)],
                        cwd=REPO_ROOT, env=dict(os.environ))
     try:
         deadline = time.monotonic() + 10

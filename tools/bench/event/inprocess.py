@@ -24,7 +24,7 @@ from common.outbox_marks import flush_marks
 from common.settings import Settings
 from common.step import StepRuntime
 from tools import REPO_ROOT
-from tools.eventbench.chain import Meter
+from tools.bench.event.chain import Meter
 
 STEP_FUNCTIONS = (c.INVENTORY, c.ORDER_SAGA, c.PAYMENTS, c.SHIPPING, c.NOTIFICATIONS)
 

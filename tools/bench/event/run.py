@@ -13,11 +13,11 @@ from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
 from common.db import dispose_engines, get_engine
 from common.kafka import close_producers
 from tools import REPO_ROOT
-from tools.eventbench import instack
-from tools.eventbench.chain import ChainResult, Mode, run_chain, tree_meter
-from tools.eventbench.inprocess import InProcess
-from tools.eventbench.served import Served
-from tools.eventbench.world import World, customer_tokens, world
+from tools.bench.event import instack
+from tools.bench.event.chain import ChainResult, Mode, run_chain, tree_meter
+from tools.bench.event.inprocess import InProcess
+from tools.bench.event.served import Served
+from tools.bench.event.world import World, customer_tokens, world
 from tools.settings import EmbeddedBroker
 
 SKUS = 8
@@ -46,8 +46,8 @@ def run_event_bench(spec: EventBenchSpec) -> dict[str, Any]:
     if spec.from_bench is not None:
         result["stack"] = instack.read(spec.from_bench)
     elif spec.bench_orders > 0:
-        from tools.loadgen.bench import BenchSpec, run_bench
-        from tools.loadgen.report import write
+        from tools.bench.stack.report import write
+        from tools.bench.stack.run import BenchSpec, run_bench
 
         bench = run_bench(BenchSpec(orders=spec.bench_orders, bound=False, broker=spec.broker))
         path = write(bench, REPO_ROOT / "bench" / "results", plot=False)

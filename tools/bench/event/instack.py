@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from common.events import catalogue as c
-from tools.eventbench.inprocess import STEP_FUNCTIONS
+from tools.bench.event.inprocess import STEP_FUNCTIONS
 
 
 def cpu_s(processes: dict[str, dict[str, Any]], name: str) -> float:

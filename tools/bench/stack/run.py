@@ -22,12 +22,12 @@ from typing import Any
 import psutil
 
 from tools import REPO_ROOT
-from tools.loadgen import logstats, pgbound
+from tools.bench.stack import logstats, pgbound
+from tools.bench.stack.procstats import ProcessSampler, largest_function
 from tools.loadgen.check import Options, Scope, engine_for, run_check, settle
 from tools.loadgen.database import BenchDatabase
 from tools.loadgen.driver import Driver, LoadOutcome, LoadSpec, run_load
 from tools.loadgen.metrics import timeline
-from tools.loadgen.procstats import ProcessSampler, largest_function
 from tools.loadgen.stack import LocalStack, roots
 from tools.loadgen.target import Target
 from tools.progress import Progress

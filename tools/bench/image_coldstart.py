@@ -3,7 +3,7 @@ for the event that woke a scaled-to-zero Service, timed from its process startin
 readiness probe's first 200, then its first event (a real one, as the KafkaSource sends
 it) to the 2xx. A measurement, not a test: it asserts nothing.
 
-    .venv/bin/python -m tools.image.coldstart [--runs 10] [--function inventory ...]
+    .venv/bin/python -m tools.bench.image_coldstart [--runs 10] [--function inventory ...]
 
 Builds the image first (buildah's cache makes that quick), and runs on PostgreSQL from
 DATABASE_URL (else an embedded one) and an embedded broker (SAGA_BROKER=kafka: Apache
@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.bench.coldstart import event_for
 from tools.image.buildah import ImageError
 from tools.image.process import ImageProcess, http_call
 from tools.image.workloads import Workload
-from tools.ops.coldstart_bench import event_for
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Dispatch throughput: KafkaSource emulation -> a no-op functions-framework function.
 
-    .venv/bin/python -m tools.runtime.bench [--events 20000] [--ordering ordered]
+    .venv/bin/python -m tools.bench.dispatch [--events 20000] [--ordering ordered]
         [--partitions 3] [--workers 1] [--threads 8] [--bootstrap host:port] [--raw-sink]
 
 Produces --events binary CloudEvents to a fresh topic, then times how long one dispatcher
@@ -62,7 +62,7 @@ class _RawSink:
     def __init__(self) -> None:
         self.port = children.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._process = children.spawn([sys.executable, "-m", "tools.runtime.bench",
+        self._process = children.spawn([sys.executable, "-m", "tools.bench.dispatch",
                                      "--serve-raw", str(self.port)], cwd=REPO_ROOT,
                                     env=dict(os.environ))
         deadline = time.monotonic() + 10

@@ -1,6 +1,6 @@
 """Cold start: from the first event for a scaled-to-zero function to its 2xx.
 
-    .venv/bin/python -m tools.ops.coldstart_bench [--runs 20] [--function inventory]
+    .venv/bin/python -m tools.bench.coldstart [--runs 20] [--function inventory]
         [--no-zygote]
 
 Runs the function from its Knative manifest exactly as `saga up` does (FunctionProcess,

@@ -1,8 +1,8 @@
 """`./taskw up` to a healthy API: from starting the command to GET /healthz answering 200;
 with --idle, also what the idle stack costs (CPU and memory of its processes).
 
-    .venv/bin/python -m tools.ops.up_bench [--runs 5] [--command "./taskw up"] [--idle 60]
-    .venv/bin/python -m tools.ops.up_bench --command "./taskw up -- --broker kafka" --idle 60
+    .venv/bin/python -m tools.bench.up [--runs 5] [--command "./taskw up"] [--idle 60]
+    .venv/bin/python -m tools.bench.up --command "./taskw up -- --broker kafka" --idle 60
 
 Each run starts the command in its own state dir (one temporary dir shared by the runs,
 like a developer's .local: the first run also creates the embedded PostgreSQL's data
