@@ -1,6 +1,7 @@
 """`run_up` end to end on a small set of manifests (an HTTP ingress, an event function, a
-KafkaSource with a dead-letter KafkaSink, a PingSource), against the session's real
-PostgreSQL and broker; and the outbox re-publishing the embedded broker needs."""
+KafkaSource with a dead-letter KafkaSink, a PingSource, a catalogue), against the session's
+real PostgreSQL and broker; the catalogue seed, the cluster's own file through the
+bootstrap Job's import; and the outbox re-publishing the embedded broker needs."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ from common.migrate import upgrade
 from common.settings import to_sqlalchemy_url
 from tests.conftest import session_broker_kind
 from tests.helpers import read_topic, wait_for
+from tools import REPO_ROOT
 from tools.infra.kafka_clients import ensure_topics
 from tools.runtime.recovery import republish_unfinished
+from tools.runtime.seed import seed_catalogue
 from tools.runtime.serving import children
 from tools.runtime.state import read_state
 from tools.runtime.up import run_up
@@ -94,6 +97,9 @@ def _manifests(root: Path, topic: str, record: Path) -> None:
               sink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: lazy}}
         """,
         "knative/kustomization.yaml": "resources: [web.yaml]\n",
+        "knative/cluster/catalogue.json": json.dumps({"products": [
+            {"sku": "UP-001", "name": "Seeded", "description": "from the catalogue",
+             "price": "1.50", "initial_stock": 3}]}),
         "kafka-sources/echo.yaml": f"""
             apiVersion: sources.knative.dev/v1beta1
             kind: KafkaSource
@@ -122,8 +128,9 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
     topic = f"up-{uuid.uuid4().hex[:8]}"
     record = tmp_path / "received.ndjson"
     _manifests(tmp_path, topic, record)
+    database_url = fresh_database("runtime_up")
     settings = LocalSettings().model_copy(update={
-        "database_url": SecretStr(fresh_database("runtime_up")),
+        "database_url": SecretStr(database_url),
         "kafka_bootstrap_servers": kafka_bootstrap, "kafka_broker_kind": session_broker_kind(),
         "api_port": children.free_port(), "state_dir": tmp_path / "state",
         "jwt_secret": SecretStr("runtime-test-secret")})
@@ -143,6 +150,7 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
         assert state is not None and state["phase"] == "running"
         assert state["functions"]["web"]["state"] == "running"
         assert state["control"]["url"].startswith("http://127.0.0.1:")
+        assert _stock(database_url) == {"UP-001": ("1.50", 3)}  # its root's catalogue
         # Like a new Knative revision, echo (min-scale 0) starts with the runtime (initial
         # scale 1), in the background; lazy (initial-scale "0") waits for its first event.
         wait_for(lambda: (read_state(tmp_path / "state") or {})["functions"]["echo"]["state"]
@@ -186,6 +194,32 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
                    for pid in pids)
     assert children.port_is_free(settings.api_port)
+
+
+def _stock(url: str) -> dict[str, tuple[str, int]]:
+    engine = create_engine(to_sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT p.sku, p.price, s.on_hand FROM inventory.products p "
+                "JOIN inventory.stock s USING (sku)"))
+            return {row.sku: (str(row.price), row.on_hand) for row in rows}
+    finally:
+        engine.dispose()
+
+
+def test_the_local_catalogue_is_the_clusters_imported_once(
+        fresh_database: Callable[[str], str]) -> None:
+    url = fresh_database("runtime_seed")
+    upgrade(url)
+    listed = json.loads((REPO_ROOT / "knative/cluster/catalogue.json").read_text())["products"]
+    assert seed_catalogue(url, REPO_ROOT) == len(listed)
+    expected = {p["sku"]: (p["price"], p["initial_stock"]) for p in listed}
+    assert _stock(url) == expected
+    # The demo's scarce product is there, as scarce as the demo expects.
+    assert expected["RARE-005"] == ("99.00", 2)
+    assert seed_catalogue(url, REPO_ROOT) == 0  # a second start adds nothing
+    assert _stock(url) == expected
 
 
 def test_a_manifest_error_stops_up_before_anything_starts(tmp_path: Path) -> None:

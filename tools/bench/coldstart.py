@@ -97,9 +97,9 @@ def measure(settings: LocalSettings, function: str, runs: int, use_zygote: bool,
 
 def main(argv: list[str] | None = None) -> int:
     from common.migrate import upgrade
-    from tools.demo.catalogue import seed_demo_catalogue
     from tools.infra import create_database, drop_database
     from tools.infra.resolve import infrastructure
+    from tools.runtime.seed import seed_catalogue
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20)
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             infrastructure(settings, Path(state), database="coldstart",
                            broker=settings.broker) as infra:
         upgrade(infra.database_url)
-        seed_demo_catalogue(infra.database_url)
+        seed_catalogue(infra.database_url, REPO_ROOT)
         settings = settings.model_copy(update={
             "database_url": SecretStr(infra.database_url),
             "kafka_bootstrap_servers": infra.kafka_bootstrap,

@@ -76,7 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from common.kafka import close_producers
     from common.migrate import upgrade
     from tools import REPO_ROOT
-    from tools.demo.catalogue import seed_demo_catalogue
     from tools.deploy.manifests import render
     from tools.deploy.secret import SecretSpec
     from tools.image.build import DEFAULT_TAG, build
@@ -84,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tools.image.workloads import local_workloads
     from tools.infra.kafka_clients import ensure_topics
     from tools.infra.resolve import infrastructure
+    from tools.runtime.seed import seed_catalogue
     from tools.settings import LocalSettings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            broker=settings.broker) as infra, \
             MountedImage(args.tag) as image:
         upgrade(infra.database_url)
-        seed_demo_catalogue(infra.database_url)
+        seed_catalogue(infra.database_url, REPO_ROOT)
         kind = infra.broker_kind(settings)
         ensure_topics(settings.model_copy(update={
             "database_url": SecretStr(infra.database_url),

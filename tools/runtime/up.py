@@ -39,6 +39,7 @@ from tools.runtime.eventing.kafka_source import KafkaSourceDispatcher
 from tools.runtime.eventing.ping_source import PingSourceRunner
 from tools.runtime.phases import Clock, banner, wait_healthy
 from tools.runtime.recovery import republish_unfinished
+from tools.runtime.seed import seed_catalogue
 from tools.runtime.serving.supervisor import Supervisor
 from tools.runtime.state import RuntimeState, StackRunning, held, resolve_state_dir
 from tools.runtime.stopping import Stopper
@@ -138,7 +139,6 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
            console: Console, state: RuntimeState, stack: contextlib.ExitStack,
            stop: threading.Event) -> _Running:
     from common.migrate import upgrade
-    from tools.demo.catalogue import seed_demo_catalogue
     from tools.infra.resolve import infrastructure
 
     started = time.monotonic()
@@ -174,7 +174,7 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
         with clock("migrations"):
             upgrade(infra.database_url)
         api = pool.submit(clock.timed, "api started", supervisor.start_ingress)
-        seeded = pool.submit(clock.timed, "seed", seed_demo_catalogue, infra.database_url)
+        seeded = pool.submit(clock.timed, "seed", seed_catalogue, infra.database_url, root)
         created.result()
         # Sources join their groups now: Tansu assigns partitions only after a few seconds
         # (session.timeout.ms/2), which then overlap with starting the functions.
