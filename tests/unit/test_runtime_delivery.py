@@ -13,12 +13,7 @@ from confluent_kafka import Message
 from tools import REPO_ROOT
 from tools.manifests.loader import load_project_manifests
 from tools.manifests.specs import DeliverySpec
-from tools.runtime.eventing.dead_letters import (
-    KAFKA_EVENT_TYPE,
-    dead_letter_record,
-    error_extensions,
-    http_event,
-)
+from tools.runtime.eventing.dead_letters import dead_letter_record, error_extensions
 from tools.runtime.eventing.delivery import (
     HttpSender,
     Response,
@@ -30,6 +25,7 @@ from tools.runtime.eventing.delivery import (
     retry_after_seconds,
     with_backoff_scale,
 )
+from tools.runtime.eventing.http_event import KAFKA_EVENT_TYPE, http_event
 from tools.settings import LocalSettings
 
 

@@ -20,12 +20,11 @@ from tools.manifests.specs import KafkaSourceSpec
 from tools.runtime.console import Console, LogFile, ecs_event
 from tools.runtime.eventing.dead_letters import (
     DeadLetterProducer,
-    HttpEvent,
     dead_letter_record,
     error_extensions,
-    http_event,
 )
 from tools.runtime.eventing.delivery import HttpSender, Response, Target, Verdict, deliver
+from tools.runtime.eventing.http_event import HttpEvent, http_event
 
 
 @dataclass
