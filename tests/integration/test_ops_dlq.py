@@ -29,7 +29,7 @@ from tests.conftest import session_broker_kind
 from tests.helpers import wait_for
 from tools import REPO_ROOT
 from tools.cli.main import main as saga_main
-from tools.runtime.serving import children
+from tools.infra.ports import free_port
 from tools.runtime.up import run_up
 from tools.settings import LocalSettings
 
@@ -135,7 +135,7 @@ def stack(tmp_path: Path, fresh_database: Callable[[str], str], kafka_bootstrap:
     settings = LocalSettings().model_copy(update={
         "database_url": SecretStr(fresh_database("ops_dlq")),
         "kafka_bootstrap_servers": kafka_bootstrap, "kafka_broker_kind": kind,
-        "api_port": children.free_port(), "state_dir": tmp_path / "state",
+        "api_port": free_port(), "state_dir": tmp_path / "state",
         "jwt_secret": SecretStr("ops-dlq-test-secret")})
     assert settings.database_url is not None
     # The CLI, run in-process, reads the same database, broker and state dir.

@@ -29,9 +29,9 @@ from tests.conftest import session_broker_kind
 from tests.helpers import read_topic, wait_for
 from tools import REPO_ROOT
 from tools.infra.kafka_clients import ensure_topics
+from tools.infra.ports import free_port, port_is_free
 from tools.runtime.recovery import republish_unfinished
 from tools.runtime.seed import seed_catalogue
-from tools.runtime.serving import children
 from tools.runtime.state import read_state
 from tools.runtime.up import run_up
 from tools.settings import LocalSettings
@@ -132,7 +132,7 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
     settings = LocalSettings().model_copy(update={
         "database_url": SecretStr(database_url),
         "kafka_bootstrap_servers": kafka_bootstrap, "kafka_broker_kind": session_broker_kind(),
-        "api_port": children.free_port(), "state_dir": tmp_path / "state",
+        "api_port": free_port(), "state_dir": tmp_path / "state",
         "jwt_secret": SecretStr("runtime-test-secret")})
     ready, stop = threading.Event(), threading.Event()
     outcome: dict[str, int] = {}
@@ -193,7 +193,7 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
     assert all(f["state"] == "stopped" for f in final["functions"].values())
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
                    for pid in pids)
-    assert children.port_is_free(settings.api_port)
+    assert port_is_free(settings.api_port)
 
 
 def _stock(url: str) -> dict[str, tuple[str, int]]:

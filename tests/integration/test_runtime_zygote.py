@@ -15,6 +15,7 @@ import pytest
 
 from tests.helpers import wait_for
 from tools import REPO_ROOT
+from tools.infra.ports import free_port
 from tools.runtime.control import ControlClient, ControlError, ControlServer
 from tools.runtime.serving import children
 from tools.runtime.serving import starter as starter_module
@@ -46,7 +47,7 @@ def answers(port: int) -> bool:
 def test_a_forked_function_is_a_process_of_its_own(tmp_path: Path) -> None:
     client = ZygoteClient(REPO_ROOT, os.environ)
     try:
-        port = children.free_port()
+        port = free_port()
         child = client.spawn(echo_args(port), cwd=tmp_path, env=dict(os.environ))
         wait_for(lambda: answers(port), timeout=20, message="the forked function to answer")
         assert child.poll() is None
@@ -84,7 +85,7 @@ def test_stdout_can_go_to_a_file_and_stderr_to_the_pipe(tmp_path: Path,
     log = tmp_path / "function.ndjson"
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        port = children.free_port()
+        port = free_port()
         child = starter.start(echo_args(port), cwd=tmp_path, env=dict(os.environ), stdout=fd)
         os.close(fd)
         wait_for(lambda: answers(port), timeout=30, message="the function to answer")
@@ -129,7 +130,7 @@ def test_without_a_zygote_functions_are_spawned(tmp_path: Path) -> None:
         starter.prepare(("wsgi",))
         zygote = starter._zygotes["wsgi"]  # the echo function's flavour
         children.terminate(zygote._process, 5)  # the zygote dies under the runtime
-        port = children.free_port()
+        port = free_port()
         child = starter.start(echo_args(port), cwd=tmp_path, env=dict(os.environ))
         wait_for(lambda: answers(port), timeout=30, message="the spawned function to answer")
         assert any("starting functions without it" in line for line in lines), lines
@@ -143,7 +144,7 @@ def test_an_edit_to_the_common_library_reloads_the_zygote(
     lines: list[str] = []
     starter = ProcessStarter(cwd=REPO_ROOT, env=os.environ, report=lines.append)
     try:
-        before_port, after_port = children.free_port(), children.free_port()
+        before_port, after_port = free_port(), free_port()
         before = starter.start(echo_args(before_port), cwd=tmp_path, env=dict(os.environ))
         first = starter._zygotes["wsgi"]  # the echo function is no ASGI one
         edited = time.time()  # a file of common/ changes after the zygote loaded it
@@ -157,7 +158,7 @@ def test_an_edit_to_the_common_library_reloads_the_zygote(
         # SIGTERM that function), and goes once none does.
         assert first._process.poll() is None
         children.terminate(before, 5)
-        children.terminate(starter.start(echo_args(children.free_port()), cwd=tmp_path,
+        children.terminate(starter.start(echo_args(free_port()), cwd=tmp_path,
                                       env=dict(os.environ)), 5)
         assert first._process.poll() is not None
         children.terminate(after, 5)

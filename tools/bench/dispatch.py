@@ -32,6 +32,7 @@ from common.kafka import producer_config
 from common.settings import KafkaBrokerKind
 from tools import REPO_ROOT
 from tools.infra.kafka_clients import ensure_topics
+from tools.infra.ports import free_port
 from tools.manifests.specs import DeliverySpec, FunctionSpec, KafkaSourceSpec
 from tools.manifests.topics import TopicSpec
 from tools.runtime.console import Console
@@ -60,7 +61,7 @@ class _RawSink:
     """A Target for --raw-sink: a bare HTTP server process that answers 200 to anything."""
 
     def __init__(self) -> None:
-        self.port = children.free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._process = children.spawn([sys.executable, "-m", "tools.bench.dispatch",
                                      "--serve-raw", str(self.port)], cwd=REPO_ROOT,

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import urllib3
 
 from tools import REPO_ROOT
+from tools.infra.ports import free_port
 from tools.runtime.eventing.http_client import HttpClient
 from tools.runtime.serving import children
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    port = children.free_port()
+    port = free_port()
     sink = children.spawn([sys.executable, "-m", "tools.bench.dispatch", "--serve-raw", str(port)],
                        cwd=REPO_ROOT, env=dict(os.environ))
     try:

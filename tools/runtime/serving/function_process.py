@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from tools.infra.ports import free_port, port_is_free
 from tools.manifests.specs import FunctionSpec
 from tools.runtime.console import Console, LogFile, ecs_event
 from tools.runtime.eventing.delivery import FunctionUnavailable
@@ -67,7 +68,7 @@ class FunctionProcess:
         # Without a shared starter (tests, the benchmark): spawned fresh, no zygote.
         self._starter = starter or ProcessStarter(cwd=cwd, env=env, use_zygote=False)
         self._fixed_port = port is not None
-        self._port = port if port is not None else children.free_port()
+        self._port = port if port is not None else free_port()
         self._start_timeout, self._stop_grace = start_timeout, stop_grace
         self._on_change = on_change
         self._log_path = log_dir / f"{spec.name}.ndjson"
@@ -186,12 +187,12 @@ class FunctionProcess:
             code = self._process.poll()
             self._console.line(f"{self.name:<14} | exited with code {code}; starting it again")
             self._terminate()
-        if not children.port_is_free(self._port):
+        if not port_is_free(self._port):
             if self._fixed_port:
                 raise FunctionUnavailable(
                     f"function {self.name}: port {self._port} is in use by another program "
                     "(stop it, or choose another port, e.g. SAGA_API_PORT=8081)")
-            self._port = children.free_port()
+            self._port = free_port()
         started = time.monotonic()
         log = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                       0o644)
