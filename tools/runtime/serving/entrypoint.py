@@ -66,7 +66,7 @@ def _warm_in_worker(master: int) -> None:
         threading.Thread(target=warm_up, name="saga-warm-up", daemon=True).start()
 
 
-def run_functions_framework(argv: list[str]) -> int:
+def serve(argv: list[str]) -> int:
     """Serve the function `argv` names (functions-framework's arguments, without the program
     name) until it exits; its exit code."""
     from common.serve import main, one_process
@@ -89,4 +89,4 @@ def run_functions_framework(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_functions_framework(sys.argv[1:]))
+    sys.exit(serve(sys.argv[1:]))

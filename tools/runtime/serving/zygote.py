@@ -126,9 +126,9 @@ def _handle(control: socket.socket, request: dict[str, Any], fds: list[int],
         code = 1
         try:
             _become_child(control, fds, own_fds, zygote, request)
-            from tools.runtime.serving.entrypoint import run_functions_framework
+            from tools.runtime.serving.entrypoint import serve
 
-            code = run_functions_framework(list(request["argv"]))
+            code = serve(list(request["argv"]))
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException as exc:  # say why before dying: the runtime shows the output
