@@ -1,16 +1,11 @@
 """Cold start: from the first event for a scaled-to-zero function to its 2xx.
 
-    .venv/bin/python -m tools.bench.coldstart [--runs 20] [--function inventory]
-        [--no-zygote]
+    .venv/bin/python -m tools.bench.coldstart [--runs 20] [--function inventory] [--no-zygote]
 
-Runs the function from its Knative manifest exactly as `saga up` does (FunctionProcess,
-the shared zygote, the warm-up), on PostgreSQL from DATABASE_URL (else an embedded one in
-a temporary directory) and an embedded broker (or KAFKA_BOOTSTRAP_SERVERS). Each run
-scales the function to zero, then delivers one real event the way a KafkaSource does
-(tools.runtime.eventing.delivery.deliver: acquire -> cold start -> POST) and times it to the
-2xx. inventory is the heaviest path: a database transaction and an event published
-through the idempotent producer. A measurement, not a test: it asserts nothing.
-"""
+The function runs from its Knative manifest as `saga up` runs it (FunctionProcess, the
+zygote, the warm-up), on DATABASE_URL or an embedded PostgreSQL and on
+KAFKA_BOOTSTRAP_SERVERS or an embedded broker. Each run scales it to zero, then delivers
+one real event as a KafkaSource does (acquire -> cold start -> POST), timed to the 2xx."""
 
 from __future__ import annotations
 

@@ -1,15 +1,11 @@
-"""Dispatch throughput: KafkaSource emulation -> a no-op functions-framework function.
+"""Dispatch throughput: KafkaSource emulation -> a no-op function.
 
     .venv/bin/python -m tools.bench.dispatch [--events 20000] [--ordering ordered]
         [--partitions 3] [--workers 1] [--threads 8] [--bootstrap host:port] [--raw-sink]
 
-Produces --events binary CloudEvents to a fresh topic, then times how long one dispatcher
-(fresh consumer group, earliest) takes to deliver them all with 2xx to a no-op
-functions-framework function (tests/integration/fixtures/runtime_echo.py:noop). With
---raw-sink the sink is a bare asyncio HTTP server instead, which shows what the dispatcher
-itself can do. Without --bootstrap (or KAFKA_BOOTSTRAP_SERVERS) it starts the embedded
-broker binary on a free port. A measurement, not a test: it asserts nothing.
-"""
+One dispatcher (fresh group, earliest) timed delivering --events CloudEvents with 2xx to
+tests/integration/fixtures/runtime_echo.py:noop, or to a bare HTTP server with --raw-sink
+(its own cost); without --bootstrap (or KAFKA_BOOTSTRAP_SERVERS), on an embedded broker."""
 
 from __future__ import annotations
 

@@ -1,12 +1,9 @@
-"""Client CPU per POST: the KafkaSource emulation's hand-written HTTP client (httpclient.py)
+"""Client CPU per POST: the KafkaSource emulation's HTTP client (eventing/http_client.py)
 against the libraries it could use instead, each POSTing a binary CloudEvent to a bare
 HTTP sink one request at a time over one keep-alive connection, as a partition does.
+aiohttp is included when it is installed (it is no dependency). Figures: docs/benchmarks.md.
 
-    .venv/bin/python -m tools.bench.http_clients [--requests 5000] [--rounds 3]
-
-aiohttp is measured when it is installed (it is no dependency of the project). A
-measurement, not a test: it asserts nothing. Figures: docs/benchmarks.md.
-"""
+    .venv/bin/python -m tools.bench.http_clients [--requests 5000] [--rounds 3]"""
 
 from __future__ import annotations
 

@@ -1,14 +1,11 @@
 """Cold start from the image: a function's container started fresh, as Knative starts a pod
-for the event that woke a scaled-to-zero Service, timed from its process starting to its
-readiness probe's first 200, then its first event (a real one, as the KafkaSource sends
-it) to the 2xx. A measurement, not a test: it asserts nothing.
+for the event that woke a scaled-to-zero Service, timed from its process start to the
+readiness probe's first 200, then its first event (as a KafkaSource sends it) to the 2xx.
 
     .venv/bin/python -m tools.bench.image_coldstart [--runs 10] [--function inventory ...]
 
-Builds the image first (buildah's cache makes that quick), and runs on PostgreSQL from
-DATABASE_URL (else an embedded one) and an embedded broker (SAGA_BROKER=kafka: Apache
-Kafka), or KAFKA_BOOTSTRAP_SERVERS.
-"""
+It builds the image first (buildah's cache makes that quick); PostgreSQL and the broker are
+DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS, else embedded (SAGA_BROKER=kafka: Apache Kafka)."""
 
 from __future__ import annotations
 

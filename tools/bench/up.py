@@ -1,22 +1,11 @@
-"""`./taskw up` to a healthy API: from starting the command to GET /healthz answering 200;
-with --idle, also what the idle stack costs (CPU and memory of its processes).
+"""`./taskw up` to a healthy API: from starting the command to GET /healthz's first 200; with
+--idle, also what the idle stack costs.
 
     .venv/bin/python -m tools.bench.up [--runs 5] [--command "./taskw up"] [--idle 60]
-    .venv/bin/python -m tools.bench.up --command "./taskw up -- --broker kafka" --idle 60
 
-Each run starts the command in its own state dir (one temporary dir shared by the runs,
-like a developer's .local: the first run also creates the embedded PostgreSQL's data
-directory, later runs find it) on a free API port, times it to the first 200 from
-/healthz, then stops it with Ctrl-C (SIGINT to its process group) and waits until it has
-exited. DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS in the environment are used if set. A
-measurement, not a test: it asserts nothing.
-
---idle SECONDS: once the runtime says "running" (every source has its partitions; or
---idle-after SECONDS later), every process of the stack is sampled for SECONDS with nothing
-to do: CPU as a share of one
-core, per part (broker, postgres, the runtime, the functions), and memory at the end (RSS
-of the broker; PSS of the whole tree, which counts shared pages once).
-"""
+Each run starts the command on a free API port in a state dir the runs share, then stops it
+with Ctrl-C and waits until it exited. --idle S samples every process of the stack for S
+seconds once it runs (or --idle-after later): CPU per part, the broker's RSS, all's PSS."""
 
 from __future__ import annotations
 

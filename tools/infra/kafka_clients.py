@@ -1,16 +1,11 @@
 """The Kafka clients only the tools use: the KafkaSource emulation's consumers and topic
-administration (a function in a pod only produces: common/kafka.py).
-
-Apache Kafka gets conventional settings. The Tansu broker (settings.kafka_broker_kind
-"tansu") gets the workarounds docs/architecture.md lists under "Two brokers": short session
-timeouts (its first assignment arrives after half of session.timeout.ms), fewer partitions
-and a short fetch wait (default fetch settings ran at ~900 msg/s).
-
-librdkafka's own log lines (by default "%3|...|FAIL|..." on stderr, one per connection
-attempt) go to the Python logger KAFKA_LOG instead, for every client made here and in
-tools/ops/kafka_admin.py (tool_config); the CLI counts them and prints one summary line
-(kafka_log_tally). The KafkaSource emulation's consumers keep librdkafka's default.
-"""
+administration (a function in a pod only produces: common/kafka.py). Apache Kafka gets
+conventional settings, Tansu (settings.kafka_broker_kind "tansu") the workarounds of
+docs/architecture.md, "Two brokers": short session timeouts, fewer partitions, a short
+fetch wait. librdkafka's own log lines go to the logger KAFKA_LOG, not stderr, for every
+client made with tool_config (here and in tools/ops/kafka_admin.py); the CLI counts them
+into one summary line (kafka_log_tally). The emulation's consumers keep librdkafka's
+default."""
 
 from __future__ import annotations
 

@@ -1,15 +1,10 @@
 """`./taskw up`: the whole system on one machine, from the manifests that go to the cluster.
-
-Start: manifests (refused before anything starts if wrong) -> infrastructure (embedded or
-given), while the zygote (starter.py) preloads the libraries -> migrations and topics (in
-parallel) -> the api, the demo catalogue and, with Tansu (memory only), the outbox of
-unfinished orders re-published; every other function starts in the background (initial
-scale) -> KafkaSource dispatchers, PingSources and the control port (control.py) ->
-ready once the API answers /healthz.
-Stop (Ctrl-C, SIGTERM, SIGHUP or `stop`): sources first (finished work is committed), then
-the functions, then the infrastructure, so no process or port is left behind (stopping.py:
-a second signal or a late stop forces). One runtime per state dir (state.held).
-"""
+Start: manifests (refused before anything starts if wrong) -> infrastructure, while the
+zygotes import -> migrations and topics -> the api, the catalogue (seed.py) and, on Tansu,
+the outbox of unfinished orders again (recovery.py); the other functions in the background
+-> the sources and the control port -> ready once the API answers /healthz. Stop (Ctrl-C,
+SIGTERM, SIGHUP or `stop`): sources, then functions, then infrastructure, so nothing is
+left behind (stopping.py forces on a second signal). One runtime per state dir."""
 
 from __future__ import annotations
 

@@ -1,16 +1,10 @@
-"""The happy path as stages, and what each stage costs.
-
-Stage 0 is the api: POST /orders (auto payment, 1-2 lines). Every later stage delivers the
-events the stage before emitted (read back from the outbox: producer and causing event) to
-each consumer the catalogue names, one consumer at a time, so a window of CPU belongs to
-one function: order.created -> inventory; stock.reserved -> order-saga; payment.requested
--> payments; payment.completed -> order-saga; order.paid -> inventory and shipping;
-shipment.dispatched -> order-saga; order.completed -> notifications. Eight deliveries per
-order, as in the stack.
-
-A delivery mode (inprocess.py, served.py) says how an event reaches a function and whose
-CPU counts; PostgreSQL's and the broker's CPU in each window are recorded beside it.
-"""
+"""The happy path as stages, and what each costs. Stage 0 is the api's POST /orders; each
+later stage delivers the events the one before emitted (read back from the outbox) to each
+consumer the catalogue names, one consumer at a time, so a window of CPU belongs to one
+function: eight deliveries per order, as in the stack (order.created -> inventory, ...,
+order.completed -> notifications). A delivery mode (inprocess.py, served.py) says how an
+event reaches a function and whose CPU counts; PostgreSQL's and the broker's CPU in each
+window are recorded beside it."""
 
 from __future__ import annotations
 

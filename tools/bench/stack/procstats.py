@@ -1,15 +1,9 @@
-"""CPU time, context switches and peak RSS of every process of a stack during a run,
-sampled with psutil and /proc.
-
-A function is one process (a CloudEvents function: common/serve.py) or a gunicorn master
-and its worker (the api): each process is reported as such ("api" and "api/worker"), as
-the memory target is per process. Context switches are summed over a process's threads
-(/proc/PID/task/*/status), voluntary (it waited: a wake-up) and not. A function restarted
-during the run (scale to zero, a SIGKILL) is a new pid: CPU adds up over its pids, peak RSS
-is the largest seen.
-PostgreSQL is its postmaster and every backend together (they share memory, so its
-"peak RSS" is the postmaster's; the sum would count shared buffers many times).
-"""
+"""CPU time, context switches and peak RSS of every process of a stack during a run, sampled
+with psutil and /proc. Each process is reported as such (the api as "api" and
+"api/worker"), as the memory target is per process; context switches are summed over its
+threads, voluntary or not. A function restarted during the run is a new pid: its CPU adds
+up over them, its peak RSS is the largest seen. PostgreSQL is its postmaster and every
+backend together, its peak RSS the postmaster's (they share their buffers)."""
 
 from __future__ import annotations
 

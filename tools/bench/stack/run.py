@@ -1,13 +1,9 @@
-"""`saga bench`: one measured run of the whole local stack.
-
-    PostgreSQL (ours: it outlives the stack) -> `saga up` on it -> warm-up orders (every
-    function cold-started, not measured) -> the load, with CPU/RSS sampling -> wait for
-    every order to settle -> `saga check` on the run -> stop the stack -> the PostgreSQL
-    bound on the same server, with the machine otherwise quiet -> JSON + PNG.
-
-With `attach` it uses the stack running in SAGA_STATE_DIR instead, and the bound runs on
-that stack's server while the stack idles (reported as such).
-"""
+"""`saga bench`: one measured run of the whole local stack. PostgreSQL (ours: it outlives the
+stack) -> `saga up` on it -> warm-up orders (every function cold-started, not measured) ->
+the load, with CPU/RSS sampling -> every order settled -> `saga check` on the run -> the
+stack stopped -> the PostgreSQL bound on the same server, the machine otherwise quiet ->
+JSON + PNG. With `attach` it measures the stack running in SAGA_STATE_DIR instead, the
+bound on that stack's server while the stack idles."""
 
 from __future__ import annotations
 

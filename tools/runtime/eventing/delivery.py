@@ -1,14 +1,9 @@
-"""Knative's delivery rules, shared by the KafkaSource and PingSource emulations.
-
-The rules are those of the eventing-kafka-broker data plane (WebClientCloudEventSender and
-the consumer verticles' retry policy):
-
-- a binary-mode POST with `Prefer: reply`; the reply body is read and discarded;
-- 2xx is success; 5xx, 404, 408, 409, 429 and no response at all (connection refused or
-  reset, timeout) are retried; any other status (3xx, other 4xx) is final: dead letter;
-- retry n (n = 1 .. delivery.retry) waits backoffDelay*n (linear) or backoffDelay*2^n
-  (exponential); each attempt is bounded by delivery.timeout.
-"""
+"""Knative's delivery rules, shared by the KafkaSource and PingSource emulations, as the
+eventing-kafka-broker data plane applies them: a binary-mode POST with `Prefer: reply`
+(the reply is read and discarded); 2xx is success; 5xx, 404, 408, 409, 429 and no
+response at all (refused, reset, timeout) are retried, any other status is final (a dead
+letter); retry n of delivery.retry waits backoffDelay*n (linear) or backoffDelay*2^n
+(exponential), and each attempt is bounded by delivery.timeout."""
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
-"""A small keep-alive HTTP/1.1 client for POSTing events to local functions.
-
-Why not urllib3 (the first choice): on this 2-core machine the function server
-(functions-framework on gunicorn) needs ~0.5-0.8 ms of CPU per request, and every
-microsecond the dispatcher spends is taken from it. urllib3 cost ~3x the CPU per request of
-this client (842 vs 1,300+ events/s end to end, same function). It speaks just what the
-dispatcher needs: one POST, a response with Content-Length, chunked encoding or
-read-to-close, keep-alive pooled per address. Thread-safe: the pool is guarded by a lock
-and a connection is used by one thread at a time.
-"""
+"""A small keep-alive HTTP/1.1 client for POSTing events to local functions: one POST, a
+response with Content-Length, chunked encoding or read-to-close, connections pooled per
+address. Every microsecond the KafkaSource emulation spends is taken from the functions on
+the same cores; what the libraries would cost instead: docs/benchmarks.md
+(`python -m tools.bench.http_clients`). Thread-safe: the pool is guarded by a lock and a
+connection is used by one thread at a time."""
 
 from __future__ import annotations
 

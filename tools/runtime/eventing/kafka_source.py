@@ -1,19 +1,11 @@
-"""The KafkaSource emulation: one consumer per KafkaSource manifest, delivering each record
-to its sink function with Knative's rules (delivery.py) and dead-lettering (deadletter.py).
-
-Threads: one consumer thread owns the confluent-kafka Consumer (every call on it happens
-there: poll, pause/resume, commit, rebalance callbacks) and hands records to one
-PartitionWorker per assigned partition. Offsets are committed from the consumer thread,
-only up to the first record not yet delivered or dead-lettered. On revoke (and on stop) a
-worker is interrupted: queued records are dropped for the next owner, retry waits end,
-requests on the wire get `revoke_grace` seconds to finish, then what is finished is
-committed and the rest is left for redelivery (at least once; the functions dedupe).
-
-pause() does the same for every partition and then closes the consumer, which leaves the
-consumer group: an empty group's offsets can be changed (`saga replay`; Kafka refuses that
-while the group has members). resume() joins the group again with a new consumer, which
-starts from the committed offsets, changed or not.
-"""
+"""The KafkaSource emulation: one consumer per KafkaSource manifest, each record delivered to
+its sink with Knative's rules (record_delivery.py). One consumer thread owns the
+confluent-kafka Consumer (poll, pause/resume, commit, rebalance callbacks) and hands records
+to a PartitionWorker per assigned partition; it commits only up to the first record not yet
+delivered or dead-lettered. On revoke or stop, queued records are dropped, retry waits end,
+requests on the wire get `revoke_grace` seconds, and the rest is delivered again later.
+pause() then also closes the consumer, leaving the group (so `saga replay` may move its
+offsets); resume() joins again from the committed offsets."""
 
 from __future__ import annotations
 

@@ -1,25 +1,10 @@
-"""A guard against a record skipped by the fetch, for the embedded broker.
-
-Tansu (0.6) can answer a fetch with records that were written after one that is not yet
-readable: two produce requests to one partition take offsets N and N+1, N+1 becomes
-readable first, and a consumer tailing the partition gets N+1 and moves on past N, which
-it never sees. Other consumer groups, fetching a moment later, see both. Measured with four
-producers writing 8,000 records into one partition while three groups tailed it: each
-group missed 3 to 7 records in one run, 0 to 2 in others (12,000 records, 8 producers)
-on a busier machine; on Apache Kafka, none. In the saga that was one
-order in a chaos run whose shipment never got its cancellation (docs/architecture.md,
-"Two brokers").
-
-Our producers write one record per batch on Tansu, so a partition's offsets have no holes:
-a record whose offset is past the next expected one means the fetch skipped something. The
-dispatcher then seeks back to the expected offset, drops what it fetched past it, and
-reads again (`admit`, on each poll's messages). A hole that is still there after
-`give_up_after_s` (a record the broker lost) is accepted, once, with a line on the console,
-so a partition never stalls for good.
-
-Apache Kafka needs none of this, and has legitimate holes (transaction markers, compacted
-topics), so the guard is only used on Tansu.
-"""
+"""A guard against a record the fetch skipped, on Tansu only: a consumer tailing a partition
+can get offset N+1 before N is readable and move past N for good (docs/architecture.md,
+"Two brokers"). Our producers write one record per batch there, so offsets have no holes:
+a record past the next expected offset makes the dispatcher seek back, drop what came past
+it and read again (`admit`, on each poll's messages). A hole still there after
+`give_up_after_s` (a record the broker lost) is accepted once, with a console line. Apache
+Kafka has legitimate holes (transaction markers, compaction) and needs none of this."""
 
 from __future__ import annotations
 

@@ -1,15 +1,10 @@
-"""The PingSource emulation: at each cron tick, POST a dev.knative.sources.ping event.
-
-Like Knative's mt-ping adapter: a new id per tick, source /apis/v1/namespaces/<ns>/
-pingsources/<name>, the manifest's data (or dataBase64) as the body with its contentType,
-and the adapter's fixed retry policy (5 retries, exponential from 50 ms). PingSource v1 has
-no `delivery` field, so there is no dead-letter sink: an event that still fails is logged
-and lost, as in a cluster. Ticks follow the wall clock in the source's time zone; a tick
-that falls while stopping (or while the machine slept) is not replayed.
-
-Thread-safety: one ticker thread per source; deliveries run on a small pool so a slow sink
-never delays the next tick.
-"""
+"""The PingSource emulation: at each cron tick, POST a dev.knative.sources.ping event as
+Knative's mt-ping adapter does: a new id per tick, source /apis/v1/namespaces/<ns>/
+pingsources/<name>, the manifest's data (or dataBase64) with its contentType, 5 retries
+exponential from 50 ms. PingSource v1 has no dead-letter sink: an event that still fails is
+logged and lost, as on a cluster. Ticks follow the wall clock in the source's time zone; one
+missed while stopping or asleep is not replayed. One ticker thread per source; deliveries
+run on a small pool, so a slow sink never delays the next tick."""
 
 from __future__ import annotations
 

@@ -1,17 +1,10 @@
-"""Starting and ending child processes so that none is ever left behind.
-
-Each child gets its own process group (a Ctrl-C in the terminal reaches the runtime only,
-which then stops the children in order, and a stop reaches gunicorn's workers too) and, on
-Linux, PR_SET_PDEATHSIG: if the runtime dies without cleaning up (SIGKILL, crash), the
-kernel sends the child SIGTERM.
-
-PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process.
-Dispatch threads come and go (rebalances, stops), so every child is forked from one
-long-lived spawner thread that ends only with the interpreter.
-
-Once a forced stop began (refuse_new(), stopping.py), no child is started any more: a
-caller waits for the process's exit, which that stop brings at once.
-"""
+"""Starting and ending child processes so that none is ever left behind. Each child gets its
+own process group (a Ctrl-C in the terminal reaches the runtime only, which stops the
+children in order; a stop reaches a server's workers too) and, on Linux,
+PR_SET_PDEATHSIG: if the runtime dies without cleaning up, the kernel sends the child
+SIGTERM. That fires when the *thread* that forked the child exits, so every child is forked
+from one long-lived spawner thread. Once a forced stop began (refuse_new(), stopping.py),
+no child is started any more."""
 
 from __future__ import annotations
 

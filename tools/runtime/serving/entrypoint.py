@@ -1,26 +1,11 @@
-"""How the local runtime runs one function: the command a container runs (common/serve.py,
-with the same `--target/--source/--signature-type/--host/--port` functions-framework takes),
-plus a warm-up in the process that serves.
-
-The warm-up: the first event a fresh process handles used to take ~550 ms instead of
-~15 ms. Measured: ~30 ms open the first PostgreSQL connection, ~500 ms wait for the
-idempotent Kafka producer: librdkafka's producer-id state machine first runs before its
-broker connection is up, and then retries on a fixed 500 ms timer. A metadata response
-runs it again, so a few metadata requests in the first ~300 ms get the producer id in
-~60 ms (measured: first publish 55-75 ms after creating the producer instead of 500).
-
-So as soon as the serving process exists (an ASGI function: this process, which serves
-uvicorn itself; the api: the worker gunicorn forks, never its master, and never at import,
-where a connection would be inherited by the fork), a background thread
-creates the process's shared producer, opens one pooled database connection and asks
-for metadata a few times. A function that has no database or broker configured (a test
-stand-in) skips the part it lacks; a failure is left for the first event to report. It
-uses the very caches the step runtime uses (common.db.get_engine,
-common.kafka.get_producer).
-
-Run as `python -m tools.runtime.serving.entrypoint <functions-framework arguments>` or, preloaded,
-by the zygote (zygote.py) in a forked child.
-"""
+"""What a function's process runs under the local runtime: the command a container runs
+(common/serve.py, with functions-framework's `--target/--source/--signature-type/--host/
+--port`), the process named for `ps` (proctitle.py), plus a warm-up in the process that
+serves: a background thread creates the shared Kafka producer, opens one pooled database
+connection and asks for metadata a few times, so the first event need not wait for them
+(docs/benchmarks.md, "The local runtime's design figures"); the api warms up in the worker
+gunicorn forks, never in its master. Run as `python -m tools.runtime.serving.entrypoint
+ARGS`, or by the zygote in a forked child (zygote.py)."""
 
 from __future__ import annotations
 

@@ -1,15 +1,10 @@
-"""One function's process: started from its Knative Service manifest, started again on
-demand after it scaled to zero, stopped without leaving anything behind.
-
-Its stdout (the ECS lines) is its log file, opened for appending, as a pod's stdout is its
-container log: no line goes through the runtime (logtail.py shows the console its share).
-Its stderr (tracebacks, a server's own messages) comes through a pipe (output.py), which
-also explains a function that fails to start.
-
-Thread-safe: acquire/release/stop_if_idle/stop may be called from any thread. A start
-happens under the process's lock, so concurrent deliveries to a function that scaled to
-zero wait for one cold start instead of racing to start several.
-"""
+"""One function's process: started from its Knative Service manifest, again on demand after
+it scaled to zero, stopped without leaving anything behind. Its stdout (the ECS lines) is
+its log file, opened for appending, as a pod's stdout is its container log (logtail.py
+shows the console its share); its stderr comes through a pipe (output.py). Thread-safe:
+acquire/release/stop_if_idle/stop may be called from any thread; a start happens under the
+process's lock, so concurrent deliveries to a function that scaled to zero wait for one
+cold start."""
 
 from __future__ import annotations
 

@@ -1,14 +1,9 @@
-"""A function process's output pipe, line by line: every line to its .ndjson file, the
-interesting ones to the console. Under the runtime that pipe is its stderr (tracebacks, a
-server's own messages): its stdout, the ECS lines, goes straight to the file
-(processes.py) and the console reads those from there (logtail.py).
-
-An ECS JSON line is written as it is; the console gets one readable line for a handled
-event (event.action saga.*) or a warning or worse. Anything else (a traceback, gunicorn's
-own messages) is wrapped into a minimal ECS document in the file, so the file stays valid
-NDJSON, and goes to the console prefixed by the function's name. The last lines are kept
-to explain a function that fails to start.
-"""
+"""A function process's stderr pipe (tracebacks, a server's own messages), line by line:
+every line into its .ndjson file (its stdout, the ECS lines, goes there directly:
+function_process.py). An ECS line is written as it is, and the console shows a handled
+event (event.action saga.*) or a warning or worse as one readable line; any other line is
+wrapped into a minimal ECS document, so the file stays valid NDJSON, and shown prefixed by
+the function's name. The last lines are kept to explain a function that fails to start."""
 
 from __future__ import annotations
 

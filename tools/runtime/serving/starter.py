@@ -1,15 +1,10 @@
-"""Starting a function's process: forked from the zygote (zygote.py: libraries already
-imported, ~0.2 s) when it runs, else spawned fresh (`python -m tools.runtime.serving.entrypoint`,
-~0.8 s of imports on an idle machine). Both run functions-framework's own CLI with the
-arguments a container gets, through tools.runtime.serving.entrypoint (which adds the warm-up).
-
-A zygote is started on first use and shared by every function of its flavour in one
-runtime (the CloudEvents functions on ASGI, the api on WSGI: zygote.py). If it cannot
-start, or dies, functions are spawned fresh: slower, never broken. It preloads the
-common library, so when a file under common/ changes while the runtime runs (a
-developer's edit), the next start replaces that zygote first: a function started after
-the edit runs the edited code, as a freshly spawned one would. Thread-safe.
-"""
+"""Starting a function's process: forked from the zygote of its flavour (zygote.py: the
+libraries already imported) when there is one, else spawned fresh (`python -m
+tools.runtime.serving.entrypoint`); docs/benchmarks.md has what each costs. A zygote is
+started on first use and shared by the runtime's functions of its flavour; if it cannot
+start, or dies, functions are spawned fresh: slower, never broken. When a file under
+common/ changes while the runtime runs, the next start replaces that zygote first, so a
+function started after an edit runs the edited code. Thread-safe."""
 
 from __future__ import annotations
 

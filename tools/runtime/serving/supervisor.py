@@ -1,13 +1,9 @@
-"""Every function process of one runtime: the Knative Serving part of the emulation.
-
-Like a new Knative revision, every function starts with the runtime (initial-scale,
-default 1; "0" leaves it stopped until its first event): the ingress first, since people
-wait on it, the others in the background. It keeps min-scale >= 1 functions running
-(restarting one that crashed), scales idle min-scale 0 functions to zero, and stops
-everything in parallel at the end. Processes are forked from one zygote (starter.py).
-Thread-safe: the process map is fixed after construction and each FunctionProcess
-guards itself.
-"""
+"""Every function process of one runtime: the Knative Serving part of the emulation. Like a
+new Knative revision, every function starts with the runtime (initial-scale, default 1;
+"0" waits for its first event), the ingress first and the others in the background. It
+keeps min-scale >= 1 functions running (restarting one that crashed), scales idle
+min-scale 0 functions to zero, and stops everything in parallel at the end. Thread-safe:
+the process map is fixed at construction and each FunctionProcess guards itself."""
 
 from __future__ import annotations
 

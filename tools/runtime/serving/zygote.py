@@ -1,26 +1,11 @@
-"""The fork server that starts function processes for the local runtime (a "zygote").
-
-Why: a cold start is mostly Python importing functions-framework, Flask, SQLAlchemy,
-psycopg, pydantic, confluent-kafka and the common library: ~0.8 s of CPU per start on
-an idle 2-core machine, several seconds when the machine is busy (measured: fork 0.24 s
-vs spawn 4.9 s under load). This process imports those once; each function is then a
-fork() of it that only imports its own main.py and runs functions-framework's CLI, exactly
-the command line `python -m functions_framework ...` would run. There is one zygote per
-flavour of serving (argv[2]: "asgi" for the CloudEvents functions, "wsgi" for the api),
-so that no function holds the libraries only the other kind uses (PRELOAD_FLAVOURS).
-
-It imports libraries only: no function code, no settings read, no connection, no thread
-(fork() copies only the calling thread, and a library lock held by another thread at
-fork time would stay locked forever in the child). zygote_client.py is the other side.
-
-Protocol, over a SOCK_SEQPACKET socket inherited as fd argv[1] (one JSON object per
-message): the runtime sends {"op": "spawn", "id", "argv", "env", "cwd"} with the child's
-output attached: one fd (stdout and stderr) or two (stdout, then stderr); this answers
-{"op": "spawned", "id", "pid"} or {"op": "error", "id", "error"}, and later {"op":
-"exited", "pid", "code"} (code as Popen.returncode: negative for a signal). When the
-runtime goes away (EOF, or SIGTERM through PR_SET_PDEATHSIG) this exits, and each child
-gets SIGTERM through its own PDEATHSIG.
-"""
+"""The local runtime's fork server (a "zygote"): it imports the libraries once, and each
+function process is a fork() of it that imports only its own main.py and runs
+entrypoint.serve. One per flavour of serving (argv[2]: "asgi" for the CloudEvents
+functions, "wsgi" for the api: PRELOAD_FLAVOURS). It imports libraries only: no function
+code, settings, connection or thread (fork() copies only the calling thread). Over the
+SOCK_SEQPACKET fd argv[1], one JSON object a message: {"op": "spawn", "id", "argv", "env",
+"cwd"} with one or two output fds -> {"op": "spawned", "id", "pid"} or {"op": "error", "id",
+"error"}, later {"op": "exited", "pid", "code"}. It ends with the runtime; so do its children."""
 
 from __future__ import annotations
 

@@ -1,15 +1,9 @@
-"""The runtime's side of the zygote (zygote.py): start it, ask it for function processes,
-and hand each back as a ZygoteProcess that quacks like the subprocess.Popen the rest of
-the runtime uses (pid, poll, wait, returncode, stdout).
-
-A forked function is the zygote's child, not ours, so its exit status arrives as an
-"exited" message, read by one reader thread that also resolves spawn answers. If the
-zygote itself dies, its children get SIGTERM (their PR_SET_PDEATHSIG) and end; their
-status is then unknown and reported as -SIGTERM once the pid is gone.
-
-Thread-safe: spawn() may be called from any thread (requests are serialised by a lock;
-answers are matched by id); ZygoteProcess state is guarded by the client's condition.
-"""
+"""The runtime's side of the zygote (zygote.py): start it, ask it for function processes
+and hand each back as a ZygoteProcess that quacks like the subprocess.Popen the runtime
+uses (pid, poll, wait, returncode, stdout). A forked function is the zygote's child, so its
+exit status arrives as an "exited" message, read by one reader thread that also resolves
+spawn answers; if the zygote dies, its children end (PR_SET_PDEATHSIG) and are reported as
+-SIGTERM. Thread-safe: requests are serialised by a lock, answers matched by id."""
 
 from __future__ import annotations
 
