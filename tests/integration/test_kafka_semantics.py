@@ -42,11 +42,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.kafka_only]
 
 
 @pytest.fixture
-def settings(kafka_bootstrap: str) -> LocalSettings:
-    return LocalSettings(kafka_bootstrap_servers=kafka_bootstrap, kafka_broker_kind="kafka")
-
-
-@pytest.fixture
 def kafka(settings: LocalSettings) -> Iterator[KafkaOps]:
     with kafka_ops(settings) as ops:
         yield ops

@@ -12,7 +12,6 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from common.kafka import producer_config
-from tests.conftest import session_broker_kind
 from tools.infra.kafka_clients import consumer_config, ensure_topics
 from tools.manifests.topics import TopicSpec
 from tools.runtime.eventing.offset_gaps import OffsetGapGuard
@@ -24,9 +23,7 @@ RECORDS, SKIP_AFTER, SKIP_TO = 20, 2, 6
 
 
 def test_a_consumer_moved_past_records_is_sent_back_and_misses_none(
-        kafka_bootstrap: str) -> None:
-    settings = LocalSettings(kafka_bootstrap_servers=kafka_bootstrap,
-                             kafka_broker_kind=session_broker_kind())
+        settings: LocalSettings) -> None:
     topic = f"gap-{uuid.uuid4().hex[:10]}"
     ensure_topics(settings, [TopicSpec(topic, 1)])
     producer = Producer(producer_config(settings))

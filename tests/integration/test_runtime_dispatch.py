@@ -26,13 +26,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, Topic
 
 from common.cloudevents_kafka import to_kafka
 from common.kafka import client_config, producer_config
-from tests.conftest import session_broker_kind
 from tests.helpers import wait_for
+from tests.integration.runtime_support import echo_process, echo_spec
 from tools import REPO_ROOT
 from tools.infra.kafka_clients import consumer_config, ensure_topics
 from tools.manifests.specs import (
     DeliverySpec,
-    FunctionSpec,
     KafkaSourceSpec,
     Manifests,
     PingSourceSpec,
@@ -49,21 +48,6 @@ from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration
 
-ECHO = str(Path(__file__).parent / "fixtures" / "runtime_echo.py")
-
-
-def echo_spec(name: str, min_scale: int = 1) -> FunctionSpec:
-    return FunctionSpec(name=name, target="echo", source=ECHO, signature_type="cloudevent",
-                        env={"THREADS": "4"}, min_scale=min_scale, public=False)
-
-
-@pytest.fixture(scope="module")
-def settings(kafka_bootstrap: str) -> LocalSettings:
-    return LocalSettings().model_copy(update={
-        "kafka_bootstrap_servers": kafka_bootstrap,
-        "kafka_broker_kind": session_broker_kind()})
-
-
 @pytest.fixture(scope="module")
 def record_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("echo") / "received.ndjson"
@@ -71,13 +55,8 @@ def record_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def echo(record_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionProcess]:
-    function = FunctionProcess(echo_spec("echo"), cwd=REPO_ROOT,
-                               env={"RUNTIME_ECHO_RECORD": str(record_file)},
-                               log_dir=tmp_path_factory.mktemp("logs"), console=Console(),
-                               idle_after=3600)
-    function.start()
-    yield function
-    function.stop()
+    with echo_process(record_file, tmp_path_factory.mktemp("logs")) as function:
+        yield function
 
 
 @pytest.fixture(scope="module")

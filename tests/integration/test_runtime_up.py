@@ -6,7 +6,6 @@ bootstrap Job's import; and the outbox re-publishing the embedded broker needs."
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 import urllib.request
 import uuid
@@ -25,8 +24,8 @@ from common.cloudevents_kafka import attributes_of, to_kafka
 from common.kafka import close_producers, producer_config
 from common.migrate import upgrade
 from common.settings import to_sqlalchemy_url
-from tests.conftest import session_broker_kind
 from tests.helpers import read_topic, wait_for
+from tests.integration.runtime_support import ECHO, knative_service, write_manifests
 from tools import REPO_ROOT
 from tools.infra.kafka_clients import ensure_topics
 from tools.infra.ports import free_port, port_is_free
@@ -38,37 +37,15 @@ from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration
 
-ECHO = str(Path(__file__).parent / "fixtures" / "runtime_echo.py")
-
-
 def _manifests(root: Path, topic: str, record: Path) -> None:
     def service(name: str, target: str, signature: str, min_scale: int, public: bool,
-                initial_scale: int = 1) -> str:
-        visibility = "exposed" if public else "cluster-local"
-        return f"""
-            apiVersion: serving.knative.dev/v1
-            kind: Service
-            metadata:
-              name: {name}
-              labels: {{networking.knative.dev/visibility: {visibility}}}
-            spec:
-              template:
-                metadata:
-                  annotations:
-                    autoscaling.knative.dev/min-scale: "{min_scale}"
-                    autoscaling.knative.dev/initial-scale: "{initial_scale}"
-                spec:
-                  containers:
-                    - image: order-saga/functions:latest
-                      ports: [{{containerPort: 8080}}]
-                      env:
-                        - {{name: FUNCTION_TARGET, value: {target}}}
-                        - {{name: FUNCTION_SOURCE, value: "{ECHO}"}}
-                        - {{name: FUNCTION_SIGNATURE_TYPE, value: {signature}}}
-                        - {{name: RUNTIME_ECHO_RECORD, value: "{record}"}}
-                        - {{name: THREADS, value: "2"}}
-        """
-    files = {
+                initial_scale: int = 1) -> dict[str, Any]:
+        return knative_service(
+            name, target=target, source=ECHO, signature=signature, public=public,
+            env={"RUNTIME_ECHO_RECORD": str(record), "THREADS": "2"},
+            annotations={"autoscaling.knative.dev/min-scale": str(min_scale),
+                         "autoscaling.knative.dev/initial-scale": str(initial_scale)})
+    files: dict[str, str | dict[str, Any]] = {
         "knative/web.yaml": service("web", "health", "http", 1, public=True),
         "knative/echo.yaml": service("echo", "echo", "cloudevent", 0, public=False),
         "knative/lazy.yaml": service("lazy", "echo", "cloudevent", 0, public=False,
@@ -117,23 +94,18 @@ def _manifests(root: Path, topic: str, record: Path) -> None:
               sink: {{ref: {{apiVersion: serving.knative.dev/v1, kind: Service, name: echo}}}}
         """,
     }
-    for name, body in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(body))
+    write_manifests(root, files)
 
 
 def test_up_runs_the_manifests_and_leaves_nothing_behind(
-        tmp_path: Path, fresh_database: Callable[[str], str], kafka_bootstrap: str) -> None:
+        tmp_path: Path, fresh_database: Callable[[str], str], settings: LocalSettings) -> None:
     topic = f"up-{uuid.uuid4().hex[:8]}"
     record = tmp_path / "received.ndjson"
     _manifests(tmp_path, topic, record)
     database_url = fresh_database("runtime_up")
-    settings = LocalSettings().model_copy(update={
-        "database_url": SecretStr(database_url),
-        "kafka_bootstrap_servers": kafka_bootstrap, "kafka_broker_kind": session_broker_kind(),
-        "api_port": free_port(), "state_dir": tmp_path / "state",
-        "jwt_secret": SecretStr("runtime-test-secret")})
+    settings = settings.model_copy(update={
+        "database_url": SecretStr(database_url), "api_port": free_port(),
+        "state_dir": tmp_path / "state", "jwt_secret": SecretStr("runtime-test-secret")})
     ready, stop = threading.Event(), threading.Event()
     outcome: dict[str, int] = {}
     runner = threading.Thread(target=lambda: outcome.setdefault(
@@ -235,11 +207,9 @@ def test_a_manifest_error_stops_up_before_anything_starts(tmp_path: Path) -> Non
 
 
 def test_outbox_of_unfinished_orders_is_published_again(
-        fresh_database: Callable[[str], str], kafka_bootstrap: str) -> None:
+        fresh_database: Callable[[str], str], settings: LocalSettings) -> None:
     url = fresh_database("runtime_recovery")
     upgrade(url)
-    settings = LocalSettings().model_copy(update={"kafka_bootstrap_servers": kafka_bootstrap,
-                                             "kafka_broker_kind": session_broker_kind()})
     open_order, done_order = uuid.uuid4(), uuid.uuid4()
     engine = create_engine(to_sqlalchemy_url(url), poolclass=pool.NullPool)
     events = {}

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import wait_for
+from tests.integration.runtime_support import ECHO
 from tools import REPO_ROOT
 from tools.infra.ports import free_port
 from tools.runtime.control import ControlClient, ControlError, ControlServer
@@ -24,9 +25,6 @@ from tools.runtime.serving.zygote import flavour_of
 from tools.runtime.serving.zygote_client import ZygoteClient
 
 pytestmark = pytest.mark.integration
-
-ECHO = str(Path(__file__).parent / "fixtures" / "runtime_echo.py")
-
 
 def echo_args(port: int) -> list[str]:
     return ["--target", "health", "--source", ECHO, "--signature-type", "http",
