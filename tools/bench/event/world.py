@@ -71,12 +71,6 @@ def world(broker_kind: KafkaBrokerKind = "tansu") -> Iterator[World]:
             get_settings.cache_clear()
 
 
-@dataclass(frozen=True)
-class Shop:
-    skus: list[str]
-    tokens: list[str]  # one per customer
-
-
 def customer_tokens(world: World, count: int) -> list[str]:
     settings = world.settings()
     return [issue_token(settings, f"bench-{i:03d}-{secrets.token_hex(2)}",
