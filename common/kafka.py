@@ -1,5 +1,5 @@
 """confluent-kafka configuration of what a function does with Kafka: produce. (Consumers and
-topic administration belong to the tools: tools/kafka_clients.py.)
+topic administration belong to the tools: tools/infra/kafka_clients.py.)
 
 Real Kafka gets conventional settings. The Tansu broker (settings.kafka_broker_kind "tansu")
 gets one workaround (docs/architecture.md, "Two brokers"): one record per batch, because

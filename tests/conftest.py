@@ -11,6 +11,8 @@ from, and which broker the session tests on.
   kind.
 - `fresh_database(prefix)`: a brand-new database on that server; dropped at session end.
 - `redis_url`: REDIS_TEST_URL when set, else a redis-server of the session's own.
+- `saga_env`: this process pointed at a migrated database and the broker; `client`, the
+  api's test client on them.
 
 Session scoped and lazy: a run pays for a server only if one of its tests asks for it.
 Unit tests (tests/unit) use none of them.
@@ -26,6 +28,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -40,11 +43,14 @@ from tools.infra import create_database, drop_database
 from tools.infra.apache_kafka import KafkaServer
 from tools.infra.apt import apt_install
 from tools.infra.embedded_pg import EmbeddedPostgres
+from tools.infra.kafka_clients import ensure_topics, runtime_topics
 from tools.infra.kafka_dist import KafkaSetupError, ensure_dist
 from tools.infra.tansu import TansuBroker
-from tools.kafka_clients import ensure_topics, runtime_topics
-from tools.runtime.topics import load_topic_specs
+from tools.manifests.topics import load_topic_specs
 from tools.settings import LocalSettings
+
+if TYPE_CHECKING:
+    from flask.testing import FlaskClient
 
 BROKERS = ("embedded", "kafka")
 _session: dict[str, KafkaBrokerKind] = {}
@@ -227,6 +233,15 @@ def saga_env(
     _reset_process_state()
     yield get_settings()
     _reset_process_state()
+
+
+@pytest.fixture
+def client(saga_env: Settings) -> FlaskClient:
+    """The api function's Flask test client, on the database and broker saga_env points at
+    (tests/functions/test_api_cache.py overrides it with the read cache on)."""
+    from tests.functions.api_support import api_client
+
+    return api_client()
 
 
 def _reset_process_state() -> None:

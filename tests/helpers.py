@@ -42,6 +42,22 @@ def wait_for(
         time.sleep(interval)  # poll interval of a deadline-bounded wait
 
 
+def run_saga(*argv: str) -> tuple[int, str, str]:
+    """The `saga` CLI run in this process, its settings read afresh: (exit code, stdout,
+    stderr)."""
+    import contextlib
+    import io
+
+    from common.settings import get_settings
+    from tools.cli.main import main
+
+    get_settings.cache_clear()
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
 def make_event(
     event_type: str, data: BaseModel, *, source: str = "test", order_id: uuid.UUID | str,
     trace: TraceContext | None = None,

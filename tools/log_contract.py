@@ -1,13 +1,9 @@
-"""The logging contract, machine-readable: every field a function (or the local runtime)
-may write, its Elasticsearch type, and which fields each event.action requires.
-
-docs/observability.md explains it for people; this module is what tests hold the code and
-elk/ to: the index template maps exactly these fields, the Logstash pipeline and the Kibana
-saved objects reference only these fields, and every line a function writes passes
-`violations()`. A field that is not listed here must not be written (labels.* excepted:
-ECS labels are open-ended keywords that handlers add freely), and a dashboard must not
-use a field that is not listed here.
-"""
+"""The logging contract, machine-readable: every field a function (or the local runtime) may
+write, its Elasticsearch type, and which fields each event.action requires
+(docs/observability.md explains it for people). Tests hold the code and elk/ to it: the
+index template maps exactly these fields, the Logstash pipeline and the Kibana saved
+objects use only these, and every line a function writes passes `violations()`. No other
+field may be written, labels.* excepted (ECS labels are open-ended keywords)."""
 
 from __future__ import annotations
 

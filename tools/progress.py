@@ -1,14 +1,11 @@
-"""How long work shows its progress, decided in this one place, always on stderr (a
-command's results stay alone on stdout): on a terminal, a live bar (rich) with counts, rate
-and time left; anywhere else (a CI log, a pipe) a plain line every few seconds, never a
-carriage-return animation; with quiet (`--quiet`), nothing. Each finished task says once
-what it did, in both visible modes.
+"""How long work shows its progress, decided in this one place, always on stderr: on a
+terminal a live bar (rich) with counts, rate and time left; elsewhere (a CI log, a pipe) a
+plain line every few seconds; with `--quiet` nothing. Each finished task says once what it
+did.
 
     progress = Progress.on_stderr("saga load", quiet=args.quiet)
     with progress.task("placing orders", total=1000, unit="orders") as placing:
-        placing.advance()                     # thread-safe
-    with progress.task("settling", total=1000, follow=lambda: len(settled())): ...
-"""
+        placing.advance()                     # thread-safe"""
 
 from __future__ import annotations
 

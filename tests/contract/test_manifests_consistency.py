@@ -32,7 +32,7 @@ from tests.contract.k8s_support import (
 from tools import REPO_ROOT
 from tools.deploy.kn import STRICT_SECURITY_CONTEXT
 from tools.deploy.manifests import Doc, group_kind
-from tools.runtime.manifests import load_project_manifests
+from tools.manifests.loader import load_project_manifests
 
 DAY_MS = 24 * 3600 * 1000
 # PostgreSQL max_connections docs/deploy.md sets per overlay, minus

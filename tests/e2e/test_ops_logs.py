@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import LocalStack
-from tests.e2e.test_ops_status import ops, saga
-from tests.helpers import wait_for
+from tests.e2e.test_ops_status import ops
+from tests.helpers import run_saga, wait_for
 from tools import REPO_ROOT
 from tools.runtime.console import summarise
 
@@ -53,7 +53,7 @@ def test_one_order_in_time_order_and_one_function_alone(ops: LocalStack) -> None
     services = {"api", "inventory", "order-saga", "payments", "shipping", "notifications"}
 
     def logged() -> list[dict[str, Any]] | None:
-        code, out, err = saga("logs", "--order", order, "--json")
+        code, out, err = run_saga("logs", "--order", order, "--json")
         assert code == 0, err
         found = docs(out)
         return found if services <= {d["service"]["name"] for d in found} else None
@@ -63,24 +63,24 @@ def test_one_order_in_time_order_and_one_function_alone(ops: LocalStack) -> None
                          d.get("cloudevents", {}).get("subject")) for d in lines)
     assert [stamp(d) for d in lines] == sorted(stamp(d) for d in lines)
 
-    code, out, _ = saga("logs", "--order", order)  # the console's own lines
+    code, out, _ = run_saga("logs", "--order", order)  # the console's own lines
     assert code == 0
     assert out.splitlines() == [summarise(d) for d in lines]
 
-    code, out, err = saga("logs", "inventory", "--json")
+    code, out, err = run_saga("logs", "inventory", "--json")
     assert code == 0, err
     inventory = docs(out)
     assert any(order in json.dumps(d) for d in inventory)
     assert {d["service"]["name"] for d in inventory} == {"inventory"}
     assert [stamp(d) for d in inventory] == sorted(stamp(d) for d in inventory)
 
-    code, _, err = saga("logs", "inventroy")
+    code, _, err = run_saga("logs", "inventroy")
     assert code == 2 and "the functions are: api, " in err and "inventory" in err
 
 
 def test_follow_shows_the_lines_written_after_it_started(ops: LocalStack) -> None:
     customer, order = waiting_order(ops)
-    code, out, _ = saga("logs", "--order", order)
+    code, out, _ = run_saga("logs", "--order", order)
     assert code == 0
     before = len(out.splitlines())
     assert before >= 3  # placed, reserved, waiting for its payment

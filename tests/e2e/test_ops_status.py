@@ -6,7 +6,6 @@ way an order ends, waiting until the system is quiet."""
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import uuid
 from collections.abc import Iterator
@@ -20,12 +19,11 @@ from sqlalchemy import Engine, create_engine, pool, text
 from common.products import add_product
 from common.settings import get_settings
 from tests.e2e.conftest import LocalStack
-from tests.helpers import wait_for
+from tests.helpers import run_saga, wait_for
 from tools import REPO_ROOT
 from tools.apiclient import ApiClient, ApiError
-from tools.cli.main import main as saga_main
 from tools.log_contract import flatten
-from tools.runtime.manifests import load_project_manifests
+from tools.manifests.loader import load_project_manifests
 
 pytestmark = pytest.mark.e2e
 
@@ -48,13 +46,6 @@ def ops(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lo
     get_settings.cache_clear()
 
 
-def saga(*argv: str) -> tuple[int, str, str]:
-    """Run the `saga` CLI in this process: (exit code, stdout, stderr)."""
-    get_settings.cache_clear()
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = saga_main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def engine(stack: LocalStack) -> Engine:
@@ -72,7 +63,7 @@ def rows(stack: LocalStack, sql: str, **params: Any) -> list[Any]:
 
 def backlog(stack: LocalStack) -> dict[str, int]:
     """Lag per source, and the outbox rows not yet published."""
-    code, out, err = saga("status", "--json")
+    code, out, err = run_saga("status", "--json")
     assert code == 0, err
     doc = json.loads(out)
     return {s["name"]: sum(p["lag"] for p in s["partitions"]) for s in doc["sources"]} | {
@@ -149,7 +140,7 @@ def log_docs(stack: LocalStack, function: str, since: datetime,
 
 
 def test_status_json_has_its_stable_shape(ops: LocalStack) -> None:
-    code, out, err = saga("status", "--json")
+    code, out, err = run_saga("status", "--json")
     assert code == 0, err
     doc = json.loads(out)
     assert set(doc) == {"functions", "sources", "outbox", "dead_letters"}
@@ -169,7 +160,7 @@ def test_status_json_has_its_stable_shape(ops: LocalStack) -> None:
             assert partition["lag"] >= 0 and partition["end"] >= 0
     assert isinstance(doc["outbox"]["unpublished"], int)
     assert isinstance(doc["dead_letters"], int)
-    code, table, _ = saga("status")
+    code, table, _ = run_saga("status")
     assert code == 0 and "functions:" in table and "group saga-inventory" in table
 
 
@@ -183,7 +174,7 @@ def test_trace_shows_an_orders_whole_saga(ops: LocalStack) -> None:
     steps = ("inventory", "order-saga", "payments", "shipping", "notifications")
 
     def traced() -> list[dict[str, Any]] | None:
-        code, out, err = saga("trace", order, "--json")
+        code, out, err = run_saga("trace", order, "--json")
         assert code == 0, err
         entries: list[dict[str, Any]] = json.loads(out)
         handled = {e["function"] for e in entries if e["what"] == "saga.step.completed"}
@@ -200,7 +191,7 @@ def test_trace_shows_an_orders_whole_saga(ops: LocalStack) -> None:
     assert any(e["what"] == "http.request" and "POST /orders" in e["detail"] for e in entries)
     assert all(e["duration_ms"] is not None for e in entries
                if e["what"] == "saga.step.completed")
-    code, table, _ = saga("trace", order)
+    code, table, _ = run_saga("trace", order)
     assert code == 0 and f"order {order}" in table and "COMPLETED" in table
-    code, _, err = saga("trace", "not-an-order")
+    code, _, err = run_saga("trace", "not-an-order")
     assert code == 2 and "is not an order id" in err

@@ -18,11 +18,12 @@ import pytest
 
 from tests.conftest import TEST_JWT_SECRET
 from tests.e2e.conftest import LocalStack
-from tests.e2e.test_ops_status import backlog, ops, saga, settle, wait_terminal
+from tests.e2e.test_ops_status import backlog, ops, settle, wait_terminal
 from tests.e2e.test_replay import records_since, skipped, step_lines
+from tests.helpers import run_saga
 from tools import REPO_ROOT
+from tools.manifests.loader import load_project_manifests
 from tools.runtime.control import ControlClient
-from tools.runtime.manifests import load_project_manifests
 
 pytestmark = pytest.mark.e2e
 __all__ = ["ops"]  # the fixture, shared with test_ops_status.py
@@ -94,8 +95,8 @@ def test_replay_returns_once_the_events_are_delivered_again(ops: LocalStack) -> 
     assert expected >= len(orders)
     started = datetime.now(UTC)
 
-    code, out, err = saga("replay", "--source", "notifications", "--to-time",
-                          since.isoformat(), "--pause")
+    code, out, err = run_saga("replay", "--source", "notifications", "--to-time",
+                              since.isoformat(), "--pause")
     assert code == 0, err
     # Returned only once every event was delivered again: nothing left to wait for now.
     assert backlog(ops)["notifications"] == 0
@@ -115,8 +116,8 @@ def test_replay_does_not_wait_for_a_group_nobody_consumes(ops: LocalStack) -> No
     client = ControlClient(control["url"], control["token"])
     client.pause("notifications")
     try:
-        code, out, err = saga("replay", "--source", "notifications", "--to-time",
-                              datetime.now(UTC).isoformat())
+        code, out, err = run_saga("replay", "--source", "notifications", "--to-time",
+                                  datetime.now(UTC).isoformat())
     finally:
         client.resume("notifications")
     assert code == 0, err

@@ -20,13 +20,12 @@ from tests.e2e.test_ops_status import (
     engine,
     log_docs,
     ops,
-    saga,
     settle,
     wait_quiet,
     wait_terminal,
     workload,
 )
-from tests.helpers import wait_for
+from tests.helpers import run_saga, wait_for
 
 pytestmark = pytest.mark.e2e
 __all__ = ["ops"]  # the fixture, shared with test_ops_status.py
@@ -82,7 +81,7 @@ def test_replaying_everything_changes_no_business_data(ops: LocalStack) -> None:
     assert len(before["orders.orders"]) >= len(endings)
     started = datetime.now(UTC)
 
-    code, out, err = saga("replay", "--all", "--to", "earliest", "--pause", "--json")
+    code, out, err = run_saga("replay", "--all", "--to", "earliest", "--pause", "--json")
     assert code == 0, err
     plans = {p["source"]: p for p in json.loads(out)}
     assert set(plans) == set(MANIFESTS.kafka_sources)
@@ -159,13 +158,13 @@ def test_replay_from_a_time_delivers_exactly_the_events_after_it(ops: LocalStack
     assert expected >= len(orders)  # at least each order's order.completed
 
     stamp = since.isoformat()
-    code, out, err = saga("replay", "--source", "notifications", "--to-time", stamp,
-                          "--dry-run", "--json")
+    code, out, err = run_saga("replay", "--source", "notifications", "--to-time", stamp,
+                              "--dry-run", "--json")
     assert code == 0, err
     assert json.loads(out)[0]["redelivered"] == expected
     started = datetime.now(UTC)
-    code, out, err = saga("replay", "--source", "notifications", "--to-time", stamp,
-                          "--pause")
+    code, out, err = run_saga("replay", "--source", "notifications", "--to-time", stamp,
+                              "--pause")
     assert code == 0, err
     assert f"{expected} event(s) to deliver again" in out
     wait_for(lambda: skipped(step_lines(ops, "notifications", started), "notifications")
@@ -180,10 +179,10 @@ def test_replay_from_a_time_delivers_exactly_the_events_after_it(ops: LocalStack
 
 
 def test_replay_refuses_what_it_cannot_do(ops: LocalStack) -> None:
-    code, _, err = saga("replay", "--source", "inventory", "--to", "earliest")
+    code, _, err = run_saga("replay", "--source", "inventory", "--to", "earliest")
     assert code == 2 and "is consuming" in err and "--pause" in err
     assert "kubectl scale kafkasource inventory --replicas=0" in err
-    code, _, err = saga("replay", "--source", "nope", "--to", "earliest")
+    code, _, err = run_saga("replay", "--source", "nope", "--to", "earliest")
     assert code == 2 and "the sources are: dlq, inventory" in err
-    code, _, err = saga("replay", "--source", "dlq", "--to-time", "2026-01-01T00:00:00")
+    code, _, err = run_saga("replay", "--source", "dlq", "--to-time", "2026-01-01T00:00:00")
     assert code == 2 and "no time zone" in err

@@ -58,7 +58,7 @@ def cached_env(
 
 @pytest.fixture
 def client(cached_env: Settings) -> FlaskClient:
-    """The api's client with the cache on (overrides tests/functions/conftest.py's)."""
+    """The api's client with the cache on (overrides tests/conftest.py's)."""
     return api_client()
 
 

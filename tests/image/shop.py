@@ -23,9 +23,9 @@ from common.settings import Settings
 from tests.helpers import read_topic
 from tools import REPO_ROOT
 from tools.image.process import ImageProcess, http_call
-from tools.runtime.manifests import load_project_manifests
-from tools.runtime.pingsource import ping_headers
-from tools.runtime.specs import Manifests
+from tools.manifests.loader import load_project_manifests
+from tools.manifests.specs import Manifests
+from tools.runtime.eventing.ping_source import ping_headers
 
 
 @dataclass(frozen=True)

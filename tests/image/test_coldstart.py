@@ -1,6 +1,6 @@
-"""Cold start from the image (tools.image.coldstart, the bench behind docs/operations.md's
+"""Cold start from the image (tools.bench.image_coldstart, the bench behind docs/operations.md's
 figure): a fresh process of the function's container, to ready, then its first event. A
-few runs here; the figure comes from `python -m tools.image.coldstart --runs 10`."""
+few runs here; the figure comes from `python -m tools.bench.image_coldstart --runs 10`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.image.conftest import FIGURES
-from tools.image.coldstart import measure, summary
+from tools.bench.image_coldstart import measure, summary
 from tools.image.rootfs import MountedImage
 from tools.image.workloads import Workload
 

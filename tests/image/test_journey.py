@@ -28,8 +28,8 @@ from tests.image.conftest import running
 from tests.image.shop import Shop
 from tools.image.process import ImageProcess, ImageProcessError
 from tools.image.workloads import Workload
-from tools.runtime.deadletter import error_extensions
-from tools.runtime.delivery import Response
+from tools.runtime.eventing.dead_letters import error_extensions
+from tools.runtime.eventing.delivery import Response
 
 SETTINGS_KEYS = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
 

@@ -14,7 +14,7 @@ from tests.image.conftest import FIGURES, running
 from tools import REPO_ROOT
 from tools.image.process import ImageProcess, ImageProcessError
 from tools.image.workloads import Workload
-from tools.runtime.manifests import load_project_manifests
+from tools.manifests.loader import load_project_manifests
 
 SERVICES = sorted(load_project_manifests(REPO_ROOT).functions)
 

@@ -5,8 +5,6 @@ letters as waiting; re-driving a handled letter is refused, naming why and `--fo
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ from sqlalchemy import create_engine, func, insert, pool
 from common import tables as t
 from common.migrate import upgrade
 from common.settings import get_settings, to_sqlalchemy_url
-from tools.cli.main import main as saga_main
+from tests.helpers import run_saga
 
 pytestmark = pytest.mark.integration
 
@@ -59,33 +57,27 @@ def letters(fresh_database: Callable[[str], str], tmp_path: Path,
         get_settings.cache_clear()
 
 
-def saga(*argv: str) -> tuple[int, str, str]:
-    get_settings.cache_clear()
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = saga_main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_list_status_and_check_count_the_same_letters_waiting(letters: dict[str, int]) -> None:
-    code, out, err = saga("dlq", "list", "--json")
+    code, out, err = run_saga("dlq", "list", "--json")
     assert code == 0, err
     listed = sorted(item["id"] for item in json.loads(out))
     assert listed == sorted([letters["waiting"], letters["failed_again"]])
 
-    code, out, err = saga("status", "--json")
+    code, out, err = run_saga("status", "--json")
     assert code == 0, err
     assert json.loads(out)["dead_letters"] == len(listed)
 
-    code, out, err = saga("check", "--json")
+    code, out, err = run_saga("check", "--json")
     report = json.loads(out)
     [dead] = [v for v in report["violations"] if v["invariant"] == "dead_letters"]
     assert dead["count"] == len(listed)
     assert sorted(r["id"] for r in dead["rows"]) == listed
-    code, out, _ = saga("check", "--json", "--expect-dead-letters", str(len(listed)))
+    code, out, _ = run_saga("check", "--json", "--expect-dead-letters", str(len(listed)))
     assert "dead_letters" not in {v["invariant"] for v in json.loads(out)["violations"]}
 
-    code, everything, _ = saga("dlq", "list", "--all", "--json")
+    code, everything, _ = run_saga("dlq", "list", "--all", "--json")
     states = {item["id"]: (item["state"], item["redrive_of"]) for item in json.loads(everything)}
     assert states == {letters["waiting"]: ("waiting", None),
                       letters["redriven"]: ("redriven", None),
@@ -95,34 +87,34 @@ def test_list_status_and_check_count_the_same_letters_waiting(letters: dict[str,
 
 
 def test_dlq_without_an_action_lists(letters: dict[str, int]) -> None:
-    code, alone, _ = saga("dlq")
+    code, alone, _ = run_saga("dlq")
     assert code == 0
-    assert alone == saga("dlq", "list")[1]
+    assert alone == run_saga("dlq", "list")[1]
     assert f"{letters['failed_again']:>5}" in alone and "re-driving" in alone
 
 
 def test_a_handled_letter_is_not_redriven_unless_forced(letters: dict[str, int]) -> None:
     resolved, redriven = letters["resolved"], letters["redriven"]
-    code, _, err = saga("dlq", "redrive", str(resolved))
+    code, _, err = run_saga("dlq", "redrive", str(resolved))
     assert code == 2
     assert f"dead letter {resolved} is resolved" in err
     assert f"saga dlq redrive {resolved} --force" in err
 
-    code, _, err = saga("dlq", "redrive", str(redriven))
+    code, _, err = run_saga("dlq", "redrive", str(redriven))
     assert code == 2
     assert f"dead letter {redriven} was re-driven already" in err
     assert f"failed again as dead letter {letters['failed_again']}" in err
     assert "--force" in err
 
     # Refused as a whole: the waiting letter given with them was not sent either.
-    code, _, err = saga("dlq", "redrive", str(letters["waiting"]), str(resolved))
+    code, _, err = run_saga("dlq", "redrive", str(letters["waiting"]), str(resolved))
     assert code == 2 and "nothing was re-driven" in err
-    code, _, err = saga("dlq", "redrive", "--all", "--force")
+    code, _, err = run_saga("dlq", "redrive", "--all", "--force")
     assert code == 2 and "--force needs the letters' ids" in err
 
-    code, out, _ = saga("dlq", "show", str(redriven))
+    code, out, _ = run_saga("dlq", "show", str(redriven))
     assert json.loads(out)["failed_again_as"] == [letters["failed_again"]]
     # Nothing changed state.
-    code, out, _ = saga("dlq", "list", "--json")
+    code, out, _ = run_saga("dlq", "list", "--json")
     assert sorted(item["id"] for item in json.loads(out)) == sorted(
         [letters["waiting"], letters["failed_again"]])

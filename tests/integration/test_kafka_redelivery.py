@@ -25,17 +25,18 @@ from common.kafka import producer_config
 from common.migrate import upgrade
 from tests.conftest import TEST_JWT_SECRET
 from tests.helpers import wait_for
+from tests.integration.runtime_support import echo_process
 from tools import REPO_ROOT
-from tools.kafka_clients import consumer_config, ensure_topics
+from tools.infra.kafka_clients import consumer_config, ensure_topics
+from tools.manifests.loader import load_project_manifests
+from tools.manifests.specs import DeliverySpec, KafkaSourceSpec
+from tools.manifests.topics import TopicSpec
 from tools.ops.kafka_admin import kafka_ops
 from tools.runtime.console import Console
-from tools.runtime.deadletter import DeadLetterProducer
-from tools.runtime.delivery import HttpSender
-from tools.runtime.dispatcher import KafkaSourceDispatcher
-from tools.runtime.manifests import load_project_manifests
-from tools.runtime.processes import FunctionProcess
-from tools.runtime.specs import DeliverySpec, FunctionSpec, KafkaSourceSpec
-from tools.runtime.topics import TopicSpec
+from tools.runtime.eventing.dead_letters import DeadLetterProducer
+from tools.runtime.eventing.delivery import HttpSender
+from tools.runtime.eventing.kafka_source import KafkaSourceDispatcher
+from tools.runtime.serving.function_process import FunctionProcess
 from tools.settings import LocalSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka_only]
@@ -44,23 +45,16 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SESSION_TIMEOUT_MS = 6000  # the killed member's partitions move after this
 
 
-@pytest.fixture
-def settings(kafka_bootstrap: str) -> LocalSettings:
-    return LocalSettings(kafka_bootstrap_servers=kafka_bootstrap, kafka_broker_kind="kafka",
-                         kafka_session_timeout_ms=SESSION_TIMEOUT_MS)
+@pytest.fixture(scope="module")
+def settings(settings: LocalSettings) -> LocalSettings:
+    return settings.model_copy(update={"kafka_session_timeout_ms": SESSION_TIMEOUT_MS})
 
 
 @pytest.fixture
 def echo(tmp_path: Path) -> Iterator[tuple[FunctionProcess, Path]]:
     record = tmp_path / "received.ndjson"
-    spec = FunctionSpec(name="echo", target="echo", source=str(FIXTURES / "runtime_echo.py"),
-                        signature_type="cloudevent", env={"THREADS": "4"}, min_scale=1,
-                        public=False)
-    function = FunctionProcess(spec, cwd=REPO_ROOT, env={"RUNTIME_ECHO_RECORD": str(record)},
-                               log_dir=tmp_path / "logs", console=Console(), idle_after=3600)
-    function.start()
-    yield function, record
-    function.stop()
+    with echo_process(record, tmp_path / "logs") as function:
+        yield function, record
 
 
 def _produce(settings: LocalSettings, topic: str, events: list[tuple[str, Any]]) -> None:

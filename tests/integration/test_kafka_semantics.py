@@ -28,22 +28,17 @@ from common.migrate import upgrade
 from common.settings import to_sqlalchemy_url
 from tests.helpers import wait_for
 from tools import REPO_ROOT
-from tools.kafka_clients import consumer_config, ensure_topics
+from tools.infra.kafka_clients import consumer_config, ensure_topics
+from tools.manifests.specs import KafkaSourceSpec, Manifests
+from tools.manifests.topics import TopicSpec, load_topic_specs
 from tools.ops import replay, status
 from tools.ops.context import OpsContext, OpsError
 from tools.ops.kafka_admin import KafkaOps, kafka_ops
 from tools.runtime.recovery import republish_unfinished
-from tools.runtime.specs import KafkaSourceSpec, Manifests
-from tools.runtime.topics import TopicSpec, load_topic_specs
 from tools.settings import LocalSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka_only]
 
-
-
-@pytest.fixture
-def settings(kafka_bootstrap: str) -> LocalSettings:
-    return LocalSettings(kafka_bootstrap_servers=kafka_bootstrap, kafka_broker_kind="kafka")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The gap guard against a real broker (tools/runtime/offset_gaps.py): a consumer that
+"""The gap guard against a real broker (tools/runtime/eventing/offset_gaps.py): a consumer that
 moved past records, as Tansu's fetch can make it, is sent back and hands out every record
 once, in order. The skip is made by hand (a seek forward), so the test does not wait for
 Tansu's race to happen; test_runtime_dispatch.py has writers race for it as well."""
@@ -12,10 +12,9 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from common.kafka import producer_config
-from tests.conftest import session_broker_kind
-from tools.kafka_clients import consumer_config, ensure_topics
-from tools.runtime.offset_gaps import OffsetGapGuard
-from tools.runtime.topics import TopicSpec
+from tools.infra.kafka_clients import consumer_config, ensure_topics
+from tools.manifests.topics import TopicSpec
+from tools.runtime.eventing.offset_gaps import OffsetGapGuard
 from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration
@@ -24,9 +23,7 @@ RECORDS, SKIP_AFTER, SKIP_TO = 20, 2, 6
 
 
 def test_a_consumer_moved_past_records_is_sent_back_and_misses_none(
-        kafka_bootstrap: str) -> None:
-    settings = LocalSettings(kafka_bootstrap_servers=kafka_bootstrap,
-                             kafka_broker_kind=session_broker_kind())
+        settings: LocalSettings) -> None:
     topic = f"gap-{uuid.uuid4().hex[:10]}"
     ensure_topics(settings, [TopicSpec(topic, 1)])
     producer = Producer(producer_config(settings))

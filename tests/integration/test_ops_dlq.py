@@ -5,8 +5,6 @@ lists, shows and re-drives them through the CLI, in-process."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
 import json
 import textwrap
@@ -25,11 +23,10 @@ from sqlalchemy import create_engine, pool, text
 from common.cloudevents_kafka import to_kafka
 from common.kafka import producer_config
 from common.settings import get_settings, to_sqlalchemy_url
-from tests.conftest import session_broker_kind
-from tests.helpers import wait_for
+from tests.helpers import run_saga, wait_for
+from tests.integration.runtime_support import ECHO, knative_service, write_manifests
 from tools import REPO_ROOT
-from tools.cli.main import main as saga_main
-from tools.runtime import spawn
+from tools.infra.ports import free_port
 from tools.runtime.up import run_up
 from tools.settings import LocalSettings
 
@@ -52,30 +49,6 @@ def flaky(event):
 '''
 
 
-def _service(name: str, target: str, source: str, signature: str, public: bool,
-             env: dict[str, str]) -> str:
-    visibility = "exposed" if public else "cluster-local"
-    env_lines = "".join(f"\n                    - {{name: {k}, value: \"{v}\"}}"
-                        for k, v in env.items())
-    return textwrap.dedent(f"""
-        apiVersion: serving.knative.dev/v1
-        kind: Service
-        metadata:
-          name: {name}
-          labels: {{networking.knative.dev/visibility: {visibility}}}
-        spec:
-          template:
-            spec:
-              containers:
-                - image: order-saga/functions:latest
-                  ports: [{{containerPort: 8080}}]
-                  env:
-                    - {{name: FUNCTION_TARGET, value: {target}}}
-                    - {{name: FUNCTION_SOURCE, value: "{source}"}}
-                    - {{name: FUNCTION_SIGNATURE_TYPE, value: {signature}}}{env_lines}
-        """)
-
-
 def _source(name: str, topic: str, sink: str, delivery: str) -> str:
     return textwrap.dedent(f"""
         apiVersion: sources.knative.dev/v1beta1
@@ -93,13 +66,15 @@ def _source(name: str, topic: str, sink: str, delivery: str) -> str:
 def _manifests(root: Path, topic: str, record: Path, fixed: Path) -> None:
     flaky = root / "flaky.py"
     flaky.write_text(FLAKY)
-    echo = Path(__file__).parent / "fixtures" / "runtime_echo.py"
-    files = {
-        "knative/web.yaml": _service("web", "health", str(echo), "http", True, {}),
-        "knative/flaky.yaml": _service("flaky", "flaky", str(flaky), "cloudevent", False, {
-            "FLAKY_RECORD": str(record), "FLAKY_FIXED": str(fixed)}),
-        "knative/dlq.yaml": _service("dlq", "dlq", str(REPO_ROOT / "functions/dlq/main.py"),
-                                     "cloudevent", False, {}),
+    files: dict[str, str | dict[str, Any]] = {
+        "knative/web.yaml": knative_service("web", target="health", source=ECHO,
+                                            signature="http", public=True),
+        "knative/flaky.yaml": knative_service(
+            "flaky", target="flaky", source=str(flaky), signature="cloudevent",
+            env={"FLAKY_RECORD": str(record), "FLAKY_FIXED": str(fixed)}),
+        "knative/dlq.yaml": knative_service(
+            "dlq", target="dlq", source=str(REPO_ROOT / "functions/dlq/main.py"),
+            signature="cloudevent"),
         "knative/dls.yaml": f"""
             apiVersion: eventing.knative.dev/v1alpha1
             kind: KafkaSink
@@ -119,29 +94,23 @@ def _manifests(root: Path, topic: str, record: Path, fixed: Path) -> None:
             delivery: {retry: 5, backoffDelay: PT0.1S}
         """),
     }
-    for name, body in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(body))
+    write_manifests(root, files)
 
 
 @pytest.fixture
-def stack(tmp_path: Path, fresh_database: Callable[[str], str], kafka_bootstrap: str,
+def stack(tmp_path: Path, fresh_database: Callable[[str], str], settings: LocalSettings,
           monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     topic = f"poison-{uuid.uuid4().hex[:8]}"
     record, fixed = tmp_path / "received.ndjson", tmp_path / "fixed"
     _manifests(tmp_path, topic, record, fixed)
-    kind = session_broker_kind()
-    settings = LocalSettings().model_copy(update={
-        "database_url": SecretStr(fresh_database("ops_dlq")),
-        "kafka_bootstrap_servers": kafka_bootstrap, "kafka_broker_kind": kind,
-        "api_port": spawn.free_port(), "state_dir": tmp_path / "state",
-        "jwt_secret": SecretStr("ops-dlq-test-secret")})
-    assert settings.database_url is not None
+    settings = settings.model_copy(update={
+        "database_url": SecretStr(fresh_database("ops_dlq")), "api_port": free_port(),
+        "state_dir": tmp_path / "state", "jwt_secret": SecretStr("ops-dlq-test-secret")})
+    assert settings.database_url is not None and settings.kafka_bootstrap_servers
     # The CLI, run in-process, reads the same database, broker and state dir.
     for name, value in {"DATABASE_URL": settings.database_url.get_secret_value(),
-                        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-                        "SAGA_KAFKA_BROKER_KIND": kind,
+                        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+                        "SAGA_KAFKA_BROKER_KIND": settings.kafka_broker_kind,
                         "SAGA_STATE_DIR": str(tmp_path / "state")}.items():
         monkeypatch.setenv(name, value)
     ready, stop = threading.Event(), threading.Event()
@@ -157,14 +126,6 @@ def stack(tmp_path: Path, fresh_database: Callable[[str], str], kafka_bootstrap:
         stop.set()
         runner.join(60)
         get_settings.cache_clear()
-
-
-def saga(*argv: str) -> tuple[int, str]:
-    get_settings.cache_clear()
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = saga_main(list(argv))
-    return code, out.getvalue() + err.getvalue()
 
 
 def _received(record: Path, event_id: str) -> list[dict[str, Any]]:
@@ -213,21 +174,21 @@ def test_poison_and_failing_events_are_dead_lettered_stored_and_redriven(
     assert by_event[poison].error_data == "refused with 400"
     assert by_event[poison].attributes["knativeerrorcode"] == "400"
 
-    code, listing = saga("dlq", "list", "--json")
+    code, listing, _ = run_saga("dlq", "list", "--json")
     assert code == 0
     assert {(d["type"], d["error_code"], d["failed_at"]) for d in json.loads(listing)} == {
         ("shop.test.v1", 400, "flaky"), ("shop.test.v1", 500, "flaky")}
-    code, shown = saga("dlq", "show", str(by_event[poison].id))
+    code, shown, _ = run_saga("dlq", "show", str(by_event[poison].id))
     assert code == 0
     detail = json.loads(shown)
     assert detail["error"] == {"code": 400, "destination": by_event[poison].error_dest,
                                "data": "refused with 400"}
     assert detail["data"] == {"status": 400} and "knativeerrorcode" not in detail["attributes"]
-    code, refused = saga("dlq", "redrive", str(by_event[poison].id))
+    code, _, refused = run_saga("dlq", "redrive", str(by_event[poison].id))
     assert code == 2 and "give it with --topic" in refused  # shop.test.v1: not catalogued
 
     stack["fixed"].touch()  # the cause is fixed
-    code, said = saga("dlq", "redrive", str(by_event[poison].id), "--topic", topic)
+    code, said, _ = run_saga("dlq", "redrive", str(by_event[poison].id), "--topic", topic)
     assert code == 0 and f"re-drove dead letter {by_event[poison].id} to {topic}" in said
     def delivered_again() -> dict[str, Any] | None:
         got = _received(record, poison)
@@ -239,7 +200,7 @@ def test_poison_and_failing_events_are_dead_lettered_stored_and_redriven(
     assert not any(name.startswith("knativeerror") for name in again["attributes"])
     redriven = {row.event_id: row for row in _dead_letters(settings)}
     assert redriven[poison].redrive_count == 1 and redriven[poison].redriven_at is not None
-    code, waiting = saga("dlq", "list", "--json")
+    code, waiting, _ = run_saga("dlq", "list", "--json")
     assert [d["event_id"] for d in json.loads(waiting)] == [failing]
-    code, document = saga("status", "--json")
+    code, document, _ = run_saga("status", "--json")
     assert code == 0 and json.loads(document)["dead_letters"] == 1

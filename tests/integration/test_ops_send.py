@@ -5,8 +5,6 @@ with its problem body and exit 1."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import threading
 import uuid
@@ -19,8 +17,8 @@ from confluent_kafka import Consumer, TopicPartition
 
 from common.events import catalogue as c
 from common.kafka import client_config
-from common.settings import Settings, get_settings
-from tools.cli.main import main as saga_main
+from common.settings import Settings
+from tests.helpers import run_saga
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +26,6 @@ PROBLEM = {"type": "about:blank", "title": "step failed", "status": 500,
            "detail": "RaiseException"}
 
 
-def saga(*argv: str) -> tuple[int, str, str]:
-    get_settings.cache_clear()
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = saga_main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def _requested() -> dict[str, str]:
@@ -49,7 +41,7 @@ def test_published_to_its_topic_as_our_producers_publish(
         saga_env: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("SAGA_STATE_DIR", str(tmp_path))  # no local runtime: the env's broker
     data = _requested()
-    code, out, err = saga("send", c.PAYMENT_REQUESTED, "--data", json.dumps(data), "--json")
+    code, out, err = run_saga("send", c.PAYMENT_REQUESTED, "--data", json.dumps(data), "--json")
     assert code == 0, err
     sent = json.loads(out)
     assert sent["topic"] == c.PAYMENT_REQUESTED and sent["data"] == _as_produced(data)
@@ -106,7 +98,7 @@ def test_posted_in_binary_mode_and_a_refusal_shown(
         endpoint: tuple[str, list[dict[str, Any]]]) -> None:
     url, received = endpoint
     data = _requested()
-    code, out, _ = saga("send", c.PAYMENT_REQUESTED, "--data", json.dumps(data), "--url", url)
+    code, out, _ = run_saga("send", c.PAYMENT_REQUESTED, "--data", json.dumps(data), "--url", url)
     assert code == 1  # sent, and refused
     assert f"-> {url}: 500" in out and '"title": "step failed"' in out
     [request] = received
@@ -116,8 +108,8 @@ def test_posted_in_binary_mode_and_a_refusal_shown(
     assert headers["ce-partitionkey"] == headers["ce-subject"] == data["order_id"]
     assert headers["content-type"] == "application/json"
 
-    code, out, _ = saga("send", c.PAYMENT_REQUESTED, "--data", json.dumps(data), "--url", url,
-                        "--json", "--id", "fixed-id")
+    code, out, _ = run_saga("send", c.PAYMENT_REQUESTED, "--data", json.dumps(data), "--url", url,
+                            "--json", "--id", "fixed-id")
     assert code == 1
     assert json.loads(out) | {"attributes": None} == {
         "id": "fixed-id", "type": c.PAYMENT_REQUESTED, "attributes": None,

@@ -26,43 +26,27 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, Topic
 
 from common.cloudevents_kafka import to_kafka
 from common.kafka import client_config, producer_config
-from tests.conftest import session_broker_kind
 from tests.helpers import wait_for
+from tests.integration.runtime_support import echo_process, echo_spec
 from tools import REPO_ROOT
-from tools.kafka_clients import consumer_config, ensure_topics
-from tools.runtime.console import Console
-from tools.runtime.deadletter import DeadLetterProducer
-from tools.runtime.delivery import HttpSender, Verdict
-from tools.runtime.dispatcher import KafkaSourceDispatcher
-from tools.runtime.pingsource import PING_EVENT_TYPE, PingSourceRunner
-from tools.runtime.processes import FunctionProcess
-from tools.runtime.specs import (
+from tools.infra.kafka_clients import consumer_config, ensure_topics
+from tools.manifests.specs import (
     DeliverySpec,
-    FunctionSpec,
     KafkaSourceSpec,
     Manifests,
     PingSourceSpec,
 )
-from tools.runtime.supervisor import Supervisor
-from tools.runtime.topics import TopicSpec
+from tools.manifests.topics import TopicSpec
+from tools.runtime.console import Console
+from tools.runtime.eventing.dead_letters import DeadLetterProducer
+from tools.runtime.eventing.delivery import HttpSender, Verdict
+from tools.runtime.eventing.kafka_source import KafkaSourceDispatcher
+from tools.runtime.eventing.ping_source import PING_EVENT_TYPE, PingSourceRunner
+from tools.runtime.serving.function_process import FunctionProcess
+from tools.runtime.serving.supervisor import Supervisor
 from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration
-
-ECHO = str(Path(__file__).parent / "fixtures" / "runtime_echo.py")
-
-
-def echo_spec(name: str, min_scale: int = 1) -> FunctionSpec:
-    return FunctionSpec(name=name, target="echo", source=ECHO, signature_type="cloudevent",
-                        env={"THREADS": "4"}, min_scale=min_scale, public=False)
-
-
-@pytest.fixture(scope="module")
-def settings(kafka_bootstrap: str) -> LocalSettings:
-    return LocalSettings().model_copy(update={
-        "kafka_bootstrap_servers": kafka_bootstrap,
-        "kafka_broker_kind": session_broker_kind()})
-
 
 @pytest.fixture(scope="module")
 def record_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -71,13 +55,8 @@ def record_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def echo(record_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionProcess]:
-    function = FunctionProcess(echo_spec("echo"), cwd=REPO_ROOT,
-                               env={"RUNTIME_ECHO_RECORD": str(record_file)},
-                               log_dir=tmp_path_factory.mktemp("logs"), console=Console(),
-                               idle_after=3600)
-    function.start()
-    yield function
-    function.stop()
+    with echo_process(record_file, tmp_path_factory.mktemp("logs")) as function:
+        yield function
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
 """`run_up` end to end on a small set of manifests (an HTTP ingress, an event function, a
-KafkaSource with a dead-letter KafkaSink, a PingSource), against the session's real
-PostgreSQL and broker; and the outbox re-publishing the embedded broker needs."""
+KafkaSource with a dead-letter KafkaSink, a PingSource, a catalogue), against the session's
+real PostgreSQL and broker; the catalogue seed, the cluster's own file through the
+bootstrap Job's import; and the outbox re-publishing the embedded broker needs."""
 
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 import urllib.request
 import uuid
@@ -24,48 +24,28 @@ from common.cloudevents_kafka import attributes_of, to_kafka
 from common.kafka import close_producers, producer_config
 from common.migrate import upgrade
 from common.settings import to_sqlalchemy_url
-from tests.conftest import session_broker_kind
 from tests.helpers import read_topic, wait_for
-from tools.kafka_clients import ensure_topics
-from tools.runtime import spawn
+from tests.integration.runtime_support import ECHO, knative_service, write_manifests
+from tools import REPO_ROOT
+from tools.infra.kafka_clients import ensure_topics
+from tools.infra.ports import free_port, port_is_free
 from tools.runtime.recovery import republish_unfinished
+from tools.runtime.seed import seed_catalogue
 from tools.runtime.state import read_state
 from tools.runtime.up import run_up
 from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.integration
 
-ECHO = str(Path(__file__).parent / "fixtures" / "runtime_echo.py")
-
-
 def _manifests(root: Path, topic: str, record: Path) -> None:
     def service(name: str, target: str, signature: str, min_scale: int, public: bool,
-                initial_scale: int = 1) -> str:
-        visibility = "exposed" if public else "cluster-local"
-        return f"""
-            apiVersion: serving.knative.dev/v1
-            kind: Service
-            metadata:
-              name: {name}
-              labels: {{networking.knative.dev/visibility: {visibility}}}
-            spec:
-              template:
-                metadata:
-                  annotations:
-                    autoscaling.knative.dev/min-scale: "{min_scale}"
-                    autoscaling.knative.dev/initial-scale: "{initial_scale}"
-                spec:
-                  containers:
-                    - image: order-saga/functions:latest
-                      ports: [{{containerPort: 8080}}]
-                      env:
-                        - {{name: FUNCTION_TARGET, value: {target}}}
-                        - {{name: FUNCTION_SOURCE, value: "{ECHO}"}}
-                        - {{name: FUNCTION_SIGNATURE_TYPE, value: {signature}}}
-                        - {{name: RUNTIME_ECHO_RECORD, value: "{record}"}}
-                        - {{name: THREADS, value: "2"}}
-        """
-    files = {
+                initial_scale: int = 1) -> dict[str, Any]:
+        return knative_service(
+            name, target=target, source=ECHO, signature=signature, public=public,
+            env={"RUNTIME_ECHO_RECORD": str(record), "THREADS": "2"},
+            annotations={"autoscaling.knative.dev/min-scale": str(min_scale),
+                         "autoscaling.knative.dev/initial-scale": str(initial_scale)})
+    files: dict[str, str | dict[str, Any]] = {
         "knative/web.yaml": service("web", "health", "http", 1, public=True),
         "knative/echo.yaml": service("echo", "echo", "cloudevent", 0, public=False),
         "knative/lazy.yaml": service("lazy", "echo", "cloudevent", 0, public=False,
@@ -94,6 +74,9 @@ def _manifests(root: Path, topic: str, record: Path) -> None:
               sink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: lazy}}
         """,
         "knative/kustomization.yaml": "resources: [web.yaml]\n",
+        "knative/cluster/catalogue.json": json.dumps({"products": [
+            {"sku": "UP-001", "name": "Seeded", "description": "from the catalogue",
+             "price": "1.50", "initial_stock": 3}]}),
         "kafka-sources/echo.yaml": f"""
             apiVersion: sources.knative.dev/v1beta1
             kind: KafkaSource
@@ -111,22 +94,18 @@ def _manifests(root: Path, topic: str, record: Path) -> None:
               sink: {{ref: {{apiVersion: serving.knative.dev/v1, kind: Service, name: echo}}}}
         """,
     }
-    for name, body in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(body))
+    write_manifests(root, files)
 
 
 def test_up_runs_the_manifests_and_leaves_nothing_behind(
-        tmp_path: Path, fresh_database: Callable[[str], str], kafka_bootstrap: str) -> None:
+        tmp_path: Path, fresh_database: Callable[[str], str], settings: LocalSettings) -> None:
     topic = f"up-{uuid.uuid4().hex[:8]}"
     record = tmp_path / "received.ndjson"
     _manifests(tmp_path, topic, record)
-    settings = LocalSettings().model_copy(update={
-        "database_url": SecretStr(fresh_database("runtime_up")),
-        "kafka_bootstrap_servers": kafka_bootstrap, "kafka_broker_kind": session_broker_kind(),
-        "api_port": spawn.free_port(), "state_dir": tmp_path / "state",
-        "jwt_secret": SecretStr("runtime-test-secret")})
+    database_url = fresh_database("runtime_up")
+    settings = settings.model_copy(update={
+        "database_url": SecretStr(database_url), "api_port": free_port(),
+        "state_dir": tmp_path / "state", "jwt_secret": SecretStr("runtime-test-secret")})
     ready, stop = threading.Event(), threading.Event()
     outcome: dict[str, int] = {}
     runner = threading.Thread(target=lambda: outcome.setdefault(
@@ -143,6 +122,7 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
         assert state is not None and state["phase"] == "running"
         assert state["functions"]["web"]["state"] == "running"
         assert state["control"]["url"].startswith("http://127.0.0.1:")
+        assert _stock(database_url) == {"UP-001": ("1.50", 3)}  # its root's catalogue
         # Like a new Knative revision, echo (min-scale 0) starts with the runtime (initial
         # scale 1), in the background; lazy (initial-scale "0") waits for its first event.
         wait_for(lambda: (read_state(tmp_path / "state") or {})["functions"]["echo"]["state"]
@@ -185,7 +165,33 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
     assert all(f["state"] == "stopped" for f in final["functions"].values())
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
                    for pid in pids)
-    assert spawn.port_is_free(settings.api_port)
+    assert port_is_free(settings.api_port)
+
+
+def _stock(url: str) -> dict[str, tuple[str, int]]:
+    engine = create_engine(to_sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT p.sku, p.price, s.on_hand FROM inventory.products p "
+                "JOIN inventory.stock s USING (sku)"))
+            return {row.sku: (str(row.price), row.on_hand) for row in rows}
+    finally:
+        engine.dispose()
+
+
+def test_the_local_catalogue_is_the_clusters_imported_once(
+        fresh_database: Callable[[str], str]) -> None:
+    url = fresh_database("runtime_seed")
+    upgrade(url)
+    listed = json.loads((REPO_ROOT / "knative/cluster/catalogue.json").read_text())["products"]
+    assert seed_catalogue(url, REPO_ROOT) == len(listed)
+    expected = {p["sku"]: (p["price"], p["initial_stock"]) for p in listed}
+    assert _stock(url) == expected
+    # The demo's scarce product is there, as scarce as the demo expects.
+    assert expected["RARE-005"] == ("99.00", 2)
+    assert seed_catalogue(url, REPO_ROOT) == 0  # a second start adds nothing
+    assert _stock(url) == expected
 
 
 def test_a_manifest_error_stops_up_before_anything_starts(tmp_path: Path) -> None:
@@ -201,11 +207,9 @@ def test_a_manifest_error_stops_up_before_anything_starts(tmp_path: Path) -> Non
 
 
 def test_outbox_of_unfinished_orders_is_published_again(
-        fresh_database: Callable[[str], str], kafka_bootstrap: str) -> None:
+        fresh_database: Callable[[str], str], settings: LocalSettings) -> None:
     url = fresh_database("runtime_recovery")
     upgrade(url)
-    settings = LocalSettings().model_copy(update={"kafka_bootstrap_servers": kafka_bootstrap,
-                                             "kafka_broker_kind": session_broker_kind()})
     open_order, done_order = uuid.uuid4(), uuid.uuid4()
     engine = create_engine(to_sqlalchemy_url(url), poolclass=pool.NullPool)
     events = {}

@@ -14,18 +14,17 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import wait_for
+from tests.integration.runtime_support import ECHO
 from tools import REPO_ROOT
-from tools.runtime import spawn
-from tools.runtime import starter as starter_module
+from tools.infra.ports import free_port
 from tools.runtime.control import ControlClient, ControlError, ControlServer
-from tools.runtime.starter import ProcessStarter
-from tools.runtime.zygote import flavour_of
-from tools.runtime.zygote_client import ZygoteClient
+from tools.runtime.serving import children
+from tools.runtime.serving import starter as starter_module
+from tools.runtime.serving.starter import ProcessStarter
+from tools.runtime.serving.zygote import flavour_of
+from tools.runtime.serving.zygote_client import ZygoteClient
 
 pytestmark = pytest.mark.integration
-
-ECHO = str(Path(__file__).parent / "fixtures" / "runtime_echo.py")
-
 
 def echo_args(port: int) -> list[str]:
     return ["--target", "health", "--source", ECHO, "--signature-type", "http",
@@ -46,7 +45,7 @@ def answers(port: int) -> bool:
 def test_a_forked_function_is_a_process_of_its_own(tmp_path: Path) -> None:
     client = ZygoteClient(REPO_ROOT, os.environ)
     try:
-        port = spawn.free_port()
+        port = free_port()
         child = client.spawn(echo_args(port), cwd=tmp_path, env=dict(os.environ))
         wait_for(lambda: answers(port), timeout=20, message="the forked function to answer")
         assert child.poll() is None
@@ -84,14 +83,14 @@ def test_stdout_can_go_to_a_file_and_stderr_to_the_pipe(tmp_path: Path,
     log = tmp_path / "function.ndjson"
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        port = spawn.free_port()
+        port = free_port()
         child = starter.start(echo_args(port), cwd=tmp_path, env=dict(os.environ), stdout=fd)
         os.close(fd)
         wait_for(lambda: answers(port), timeout=30, message="the function to answer")
         assert get(port, "/say") == 200
         wait_for(lambda: '"on stdout"' in log.read_text(), message="its stdout in the file")
         assert child.stdout is None and child.stderr is not None
-        spawn.terminate(child, 5)
+        children.terminate(child, 5)
         said = child.stderr.read().decode()
         assert "said on stderr" in said and "on stdout" not in said
         assert "said on stderr" not in log.read_text()
@@ -128,12 +127,12 @@ def test_without_a_zygote_functions_are_spawned(tmp_path: Path) -> None:
     try:
         starter.prepare(("wsgi",))
         zygote = starter._zygotes["wsgi"]  # the echo function's flavour
-        spawn.terminate(zygote._process, 5)  # the zygote dies under the runtime
-        port = spawn.free_port()
+        children.terminate(zygote._process, 5)  # the zygote dies under the runtime
+        port = free_port()
         child = starter.start(echo_args(port), cwd=tmp_path, env=dict(os.environ))
         wait_for(lambda: answers(port), timeout=30, message="the spawned function to answer")
         assert any("starting functions without it" in line for line in lines), lines
-        spawn.terminate(child, 5)
+        children.terminate(child, 5)
     finally:
         starter.close()
 
@@ -143,7 +142,7 @@ def test_an_edit_to_the_common_library_reloads_the_zygote(
     lines: list[str] = []
     starter = ProcessStarter(cwd=REPO_ROOT, env=os.environ, report=lines.append)
     try:
-        before_port, after_port = spawn.free_port(), spawn.free_port()
+        before_port, after_port = free_port(), free_port()
         before = starter.start(echo_args(before_port), cwd=tmp_path, env=dict(os.environ))
         first = starter._zygotes["wsgi"]  # the echo function is no ASGI one
         edited = time.time()  # a file of common/ changes after the zygote loaded it
@@ -156,11 +155,11 @@ def test_an_edit_to_the_common_library_reloads_the_zygote(
         # The old zygote stays while a function it started runs (closing it would
         # SIGTERM that function), and goes once none does.
         assert first._process.poll() is None
-        spawn.terminate(before, 5)
-        spawn.terminate(starter.start(echo_args(spawn.free_port()), cwd=tmp_path,
+        children.terminate(before, 5)
+        children.terminate(starter.start(echo_args(free_port()), cwd=tmp_path,
                                       env=dict(os.environ)), 5)
         assert first._process.poll() is not None
-        spawn.terminate(after, 5)
+        children.terminate(after, 5)
     finally:
         starter.close()
 

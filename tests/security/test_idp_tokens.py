@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
 
 from common.settings import Settings, get_settings
-from tests.functions.api_support import api_client, problem
+from tests.functions.api_support import problem
 
 pytestmark = pytest.mark.integration
 
@@ -93,11 +93,6 @@ PROVIDERS: dict[str, tuple[str, str, Callable[[list[str]], dict[str, Any]]]] = {
               lambda roles: {"https://shop.example/roles": roles}),
     "okta": ("groups", "Shop Admins", lambda roles: {"groups": ["Everyone", *roles]}),
 }
-
-
-@pytest.fixture
-def client(saga_env: Settings) -> FlaskClient:
-    return api_client()
 
 
 def _create_product(client: FlaskClient, token: str) -> Any:

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 
 from common.auth import local_jwt_secret
 from common.settings import Settings
-from tests.functions.api_support import api_client, bearer, customer, place, problem, product
+from tests.functions.api_support import bearer, customer, place, problem, product
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")]
@@ -87,11 +87,6 @@ ATTACKS: dict[str, Callable[[Settings], str]] = {
     "signature-stripped": lambda s: jwt.encode(
         _claims(s), local_jwt_secret(s), algorithm="HS256").rsplit(".", 1)[0] + ".",
 }
-
-
-@pytest.fixture
-def client(saga_env: Settings) -> FlaskClient:
-    return api_client()
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from common.kafka import producer_config
-from tools.kafka_clients import consumer_config
+from tools.infra.kafka_clients import consumer_config
 from tools.settings import LocalSettings
 
 

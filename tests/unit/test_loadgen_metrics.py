@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from tools.loadgen import metrics, pgbound, report
+from tools.bench.stack import pgbound, report
+from tools.bench.stack.procstats import largest_function
+from tools.loadgen import metrics
 from tools.loadgen.check import CheckReport, Scope, Violation
 from tools.loadgen.invariants import _LEGAL, INVARIANTS, SCOPE
 from tools.loadgen.load import LoadResult, OrderRecord
-from tools.loadgen.procstats import largest_function
 
 
 def _record(i: int, submitted: float, terminal: float | None, scenario: Any = "happy"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tools.loadgen import report
+from tools.bench.stack import report
 
 
 def test_write_saves_the_json_and_a_png_of_the_run(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
-"""The gap guard's decisions (tools/runtime/offset_gaps.py), on a fake clock."""
+"""The gap guard's decisions (tools/runtime/eventing/offset_gaps.py), on a fake clock."""
 
 from __future__ import annotations
 
-from tools.runtime.offset_gaps import GapCheck, OffsetGapGuard
+from tools.runtime.eventing.offset_gaps import GapCheck, OffsetGapGuard
 
 P = ("topic", 0)
 

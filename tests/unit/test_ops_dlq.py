@@ -14,9 +14,9 @@ import pytest
 from common.settings import Settings
 from functions.dlq.letters import dedupe_key, redrive_of, waiting_sql
 from tools.loadgen.invariants import INVARIANTS
+from tools.manifests.specs import Manifests
 from tools.ops.context import OpsContext, OpsError
 from tools.ops.dlq import decode_data, function_of, record_of
-from tools.runtime.specs import Manifests
 
 
 def row(**fields: Any) -> Any:

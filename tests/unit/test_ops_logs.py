@@ -14,11 +14,11 @@ import pytest
 from common.settings import Settings
 from tests.helpers import wait_for
 from tools import REPO_ROOT
+from tools.manifests.loader import load_project_manifests
 from tools.ops.context import OpsContext, OpsError
 from tools.ops.logs import Line, Query, follow, function_names, no_logs, query, read
 from tools.runtime.console import summarise
 from tools.runtime.logtail import FollowedFile
-from tools.runtime.manifests import load_project_manifests
 
 ORDER = "6a24a5f7-0618-45ef-b594-4c9321d9442c"
 OTHER = "0f0e0d0c-0b0a-4908-8706-050403020100"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tools.manifests.specs import KafkaSourceSpec
 from tools.ops.context import OpsError
 from tools.ops.kafka_admin import GroupInfo
 from tools.ops.replay import (
@@ -17,7 +18,6 @@ from tools.ops.replay import (
     parse_time,
     render,
 )
-from tools.runtime.specs import KafkaSourceSpec
 
 ONE_TOPIC = KafkaSourceSpec(name="dlq", consumer_group="saga-dlq", topics=("dead",), sink="d")
 TWO_TOPICS = KafkaSourceSpec(name="inv", consumer_group="g", topics=("a", "b"), sink="i")

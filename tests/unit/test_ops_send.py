@@ -16,9 +16,9 @@ from common.events.models import OrderCreated
 from common.settings import Settings
 from common.tracing import new_trace, parse_traceparent
 from tools.cli.main import main as saga
+from tools.manifests.specs import Manifests
 from tools.ops.context import OpsContext, OpsError
 from tools.ops.send import build, function_url, read_data
-from tools.runtime.specs import Manifests
 
 ORDER = str(uuid.uuid4())
 CREATED: dict[str, Any] = {

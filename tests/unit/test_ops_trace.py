@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from common.settings import Settings
+from tools.manifests.specs import Manifests
 from tools.ops.context import OpsContext, OpsError
 from tools.ops.trace import render, trace, traces
-from tools.runtime.specs import Manifests
 
 ORDER = "6a24a5f7-0618-45ef-b594-4c9321d9442c"
 NO_DATABASE = Settings().model_copy(update={"database_url": None})

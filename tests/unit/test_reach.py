@@ -1,5 +1,5 @@
 """The pure parts of the reachability probes (tools/infra/reach.py) and of the librdkafka
-log summary (tools/kafka_clients.py); the probes themselves run against real closed ports
+log summary (tools/infra/kafka_clients.py); the probes themselves run against real closed ports
 and servers in tests/integration/test_cli_unreachable.py."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 
 from common.settings import Settings
 from common.settings_errors import SettingsError
+from tools.infra.kafka_clients import KAFKA_LOG, kafka_log_tally, tool_config
 from tools.infra.reach import bootstrap_addresses, check_database, pg_reason, setting_origin
-from tools.kafka_clients import KAFKA_LOG, kafka_log_tally, tool_config
 
 
 def test_bootstrap_addresses() -> None:

@@ -11,13 +11,10 @@ import pytest
 from confluent_kafka import Message
 
 from tools import REPO_ROOT
-from tools.runtime.deadletter import (
-    KAFKA_EVENT_TYPE,
-    dead_letter_record,
-    error_extensions,
-    http_event,
-)
-from tools.runtime.delivery import (
+from tools.manifests.loader import load_project_manifests
+from tools.manifests.specs import DeliverySpec
+from tools.runtime.eventing.dead_letters import dead_letter_record, error_extensions
+from tools.runtime.eventing.delivery import (
     HttpSender,
     Response,
     Verdict,
@@ -28,8 +25,7 @@ from tools.runtime.delivery import (
     retry_after_seconds,
     with_backoff_scale,
 )
-from tools.runtime.manifests import load_project_manifests
-from tools.runtime.specs import DeliverySpec
+from tools.runtime.eventing.http_event import KAFKA_EVENT_TYPE, http_event
 from tools.settings import LocalSettings
 
 

@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from tools import REPO_ROOT
-from tools.runtime import manifest_kinds
-from tools.runtime.durations import parse_go_duration, parse_iso8601_duration
-from tools.runtime.manifests import ManifestError, load_manifests, load_project_manifests
-from tools.runtime.specs import DeliverySpec
+from tools.manifests import kinds
+from tools.manifests.durations import parse_go_duration, parse_iso8601_duration
+from tools.manifests.loader import ManifestError, load_manifests, load_project_manifests
+from tools.manifests.specs import DeliverySpec
 
 SCHEMAS = REPO_ROOT.parent / "shared" / "schemas" / "knative"
 
@@ -335,12 +335,12 @@ def _crd_properties(file: str, version: str, *path: str) -> set[str]:
 @pytest.mark.skipif(not SCHEMAS.is_dir(), reason="upstream CRD schemas not checked out")
 def test_allowed_fields_match_the_crds() -> None:
     assert _crd_properties(
-        "kafka-source.crd.yaml", "v1beta1", "spec") == manifest_kinds.KAFKA_SOURCE_FIELDS
+        "kafka-source.crd.yaml", "v1beta1", "spec") == kinds.KAFKA_SOURCE_FIELDS
     assert _crd_properties(
-        "kafka-source.crd.yaml", "v1beta1", "spec", "delivery") == manifest_kinds.DELIVERY_FIELDS
+        "kafka-source.crd.yaml", "v1beta1", "spec", "delivery") == kinds.DELIVERY_FIELDS
     assert _crd_properties(
-        "kafka-source.crd.yaml", "v1beta1", "spec", "sink") == manifest_kinds.DESTINATION_FIELDS
+        "kafka-source.crd.yaml", "v1beta1", "spec", "sink") == kinds.DESTINATION_FIELDS
     assert _crd_properties(
-        "eventing-pingsource.crd.yaml", "v1", "spec") == manifest_kinds.PING_SOURCE_FIELDS
+        "eventing-pingsource.crd.yaml", "v1", "spec") == kinds.PING_SOURCE_FIELDS
     assert _crd_properties(
-        "kafka-sink.crd.yaml", "v1alpha1", "spec") == manifest_kinds.KAFKA_SINK_FIELDS
+        "kafka-sink.crd.yaml", "v1alpha1", "spec") == kinds.KAFKA_SINK_FIELDS

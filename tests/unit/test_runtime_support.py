@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from confluent_kafka import Message
 
+from tools.manifests.cron import next_tick
+from tools.manifests.specs import PingSourceSpec
 from tools.runtime.console import Console, LogFile, ecs_event, short_type, summarise
-from tools.runtime.cron import next_tick
-from tools.runtime.partitions import OffsetTracker, PartitionWorker
-from tools.runtime.pingsource import PING_EVENT_TYPE, ping_headers
-from tools.runtime.processes import FunctionStatus
-from tools.runtime.specs import PingSourceSpec
+from tools.runtime.eventing.partitions import OffsetTracker, PartitionWorker
+from tools.runtime.eventing.ping_source import PING_EVENT_TYPE, ping_headers
+from tools.runtime.serving.function_process import FunctionStatus
 from tools.runtime.state import RuntimeState, read_state
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -72,7 +72,8 @@ def test_offsets_commit_only_up_to_the_first_unfinished_record() -> None:
 
 
 def test_offset_tracker_is_settled_only_when_nothing_runs_and_all_is_committed() -> None:
-    """The dispatcher polls for long only then (tools/runtime/dispatcher.py _poll_wait)."""
+    """The dispatcher polls for long only then (tools/runtime/eventing/kafka_source.py
+    _poll_wait)."""
     tracker = OffsetTracker()
     assert tracker.settled(None)  # nothing handed out yet
     tracker.add(5)

@@ -1,4 +1,4 @@
-"""The topics the local runtime creates (tools/runtime/topics.py, kafka_clients.runtime_topics):
+"""The topics the local runtime creates (tools/manifests/topics.py, kafka_clients.runtime_topics):
 on Apache Kafka as kafka-sources/topics/ says, on Tansu with its few partitions and no
 configuration."""
 
@@ -11,9 +11,9 @@ import pytest
 
 from common.events import catalogue
 from tools import REPO_ROOT
-from tools.kafka_clients import TANSU_PARTITIONS, runtime_topics
-from tools.runtime.manifest_fields import ManifestError
-from tools.runtime.topics import TopicSpec, load_topic_specs
+from tools.infra.kafka_clients import TANSU_PARTITIONS, runtime_topics
+from tools.manifests.fields import ManifestError
+from tools.manifests.topics import TopicSpec, load_topic_specs
 from tools.settings import LocalSettings
 
 WEEK_MS, TWO_WEEKS_MS = "604800000", "1209600000"

@@ -38,8 +38,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tools import REPO_ROOT
-    from tools.loadgen import report
-    from tools.loadgen.bench import BenchSpec, run_bench
+    from tools.bench.stack import report
+    from tools.bench.stack.run import BenchSpec, run_bench
     from tools.loadgen.mix import MixError, parse_mix
     from tools.loadgen.target import NoTarget, resolve
     from tools.progress import Progress

@@ -34,8 +34,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tools import REPO_ROOT
-    from tools.eventbench import report
-    from tools.eventbench.run import EventBenchSpec, run_event_bench
+    from tools.bench.event import report
+    from tools.bench.event.run import EventBenchSpec, run_event_bench
     from tools.settings import get_local_settings
 
     only = set(args.only or ("alone", "served", "stack"))

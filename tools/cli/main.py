@@ -1,12 +1,9 @@
-"""`saga` entry point. Every command lives in its own module `tools/cli/cmd_<name>.py` with
-`register(subparsers)`; this file only discovers them, so adding a command never edits it.
-Command modules import their heavy dependencies inside the handler, so `saga --help` stays
-fast.
-
-What every command shares is handled here, once: a refused setting (SettingsError) is one
-line and exit 2; a broker or database that cannot be reached (Unreachable, from
-OpsContext.require_kafka/require_database and tools/infra/reach.py) is one line and exit
-1; librdkafka's log lines are counted and summarised in one line, never printed raw."""
+"""`saga` entry point: every command is a module `tools/cli/cmd_<name>.py` with
+`register(subparsers)`, discovered here, so adding a command never edits this file; each
+imports its heavy dependencies inside its handler, so `saga --help` stays fast. What every
+command shares is handled here once: a refused setting (SettingsError) is one line and exit
+2; a broker or database that cannot be reached (Unreachable: tools/infra/reach.py) is one
+line and exit 1; librdkafka's log lines are counted and summarised in one line."""
 
 from __future__ import annotations
 
@@ -36,8 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Command = args.func
     from common.settings_errors import SettingsError
+    from tools.infra.kafka_clients import kafka_log_tally
     from tools.infra.reach import Unreachable
-    from tools.kafka_clients import kafka_log_tally
     from tools.settings import get_local_settings
 
     name = f"saga {args.command}"

@@ -13,7 +13,7 @@ Customer = Literal["alice", "bob"]
 
 # Deposits: alice can afford everything she orders, bob cannot afford his lamp.
 DEPOSITS: dict[Customer, Decimal] = {"alice": Decimal("100.00"), "bob": Decimal("5.00")}
-SCARCE_SKU = "RARE-005"  # the demo catalogue has 2 of these
+SCARCE_SKU = "RARE-005"  # knative/cluster/catalogue.json has 2 of these
 
 
 @dataclass(frozen=True)

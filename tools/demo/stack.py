@@ -1,6 +1,6 @@
 """Where the demo runs: a `saga up` of its own (the default) or the one `./taskw up` runs.
 
-Its own stack is the default because it is deterministic: a fresh database (so the demo
+Its own stack is the default because it is deterministic: a fresh database (so the
 catalogue's stock is all there), and a short payment window (SAGA_PAYMENT_WINDOW_S), so the
 payment_timeout ending takes seconds instead of the default five minutes. It lives in its
 own state dir (<state dir>/demo) on free ports, so it runs beside a `./taskw up` without

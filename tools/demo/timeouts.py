@@ -1,17 +1,10 @@
-"""The demo's shortcut for the payment_timeout ending.
-
-In a cluster, and in `./taskw up`, a PingSource ticks the timeouts function every minute
-(knative/timeouts-ping.yaml: cron cannot tick faster), and the function runs the sweep
-that cancels orders whose payment deadline has passed. Waiting for the next tick would
-make the demo up to a minute longer, so once the order's deadline has passed the demo runs
-that same sweep (functions.timeouts.sweep.sweep) once itself, against the stack's database
-and broker: the order is cancelled by the same code, under the same row lock, with the
-same history row (actor "timeouts") and the same order.cancelled event. Nothing else is
-different; `--wait-for-ping` waits for the real tick instead.
-
-The stack's database URL comes from its runtime-state.json, which masks passwords; with a
-password in DATABASE_URL the shortcut is unavailable and the demo waits for the tick.
-"""
+"""The demo's shortcut for the payment_timeout ending. A PingSource ticks the timeouts
+function once a minute (cron ticks no faster); rather than wait for it, once the order's
+deadline has passed the demo runs that function's sweep (functions.timeouts.sweep) once
+itself, on the stack's database and broker: the same code, row lock, history row (actor
+"timeouts") and order.cancelled event. `--wait-for-ping` waits for the real tick instead,
+and so does the demo when the stack's DATABASE_URL holds a password (runtime-state.json
+masks it)."""
 
 from __future__ import annotations
 

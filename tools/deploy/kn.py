@@ -1,13 +1,9 @@
 """A Knative Service or PingSource manifest as the `kn` command that makes the same object.
-
-`kn service apply` is declarative (every run states the whole Service; what is left out is
-removed), so the flags below must carry every field of the manifest. Each field is mapped
-to its documented flag (knative/client docs/cmd/kn_service_apply.md and
-kn_source_ping_create.md); a field with no flag is refused with the file's object and
-field, rather than silently dropped. tests/contract/test_deploy_kn.py rebuilds each
-object from these flags, following kn's documented semantics, and compares it with the
-manifest.
-"""
+`kn service apply` is declarative (what a run leaves out is removed), so the flags must
+carry every field of the manifest: each field maps to its documented flag (knative/client
+docs/cmd/kn_service_apply.md, kn_source_ping_create.md), and a field with no flag is
+refused, naming the object and field, never dropped. tests/contract/test_deploy_kn.py
+rebuilds each object from the flags and compares it with the manifest."""
 
 from __future__ import annotations
 

@@ -1,19 +1,11 @@
-"""What `task deploy` and `task undeploy` do, as data: ordered phases of commands, built
-from a rendered overlay. Running them (or printing them) is tools.deploy.shell's job.
-
-Deploy order, each phase needing the ones before it:
-1. Namespace and ConfigMaps;
-2. the Secrets, from the environment;
-3. KafkaTopics, waited for: a KafkaSource on a missing topic never becomes ready;
-4. the migration Job, waited for: no function may run against an old schema;
-5. the bootstrap Job (catalogue, first admin), waited for, its log shown;
-6. `kn service apply` per function (kn waits until each revision is ready, and readiness
-   includes reaching PostgreSQL);
-7. `kn source ping create|update` per PingSource;
-8. the KafkaSink, then the KafkaSources, with kubectl (the kn Kafka plugin lacks delivery,
-   ordering and initialOffset), waited for: events flow only once the functions exist.
-Every rendered document must land in exactly one phase; an unknown kind stops the plan.
-"""
+"""What `task deploy` and `task undeploy` do, as data: ordered phases of commands built from
+a rendered overlay (tools.deploy.shell runs or prints them). Deploy, each phase needing
+those before it: the Namespace and ConfigMaps; the Secrets, from the environment; the
+KafkaTopics, waited for; the migration Job, waited for; the bootstrap Job (catalogue, first
+admin), its log shown; `kn service apply` per function (each revision ready); `kn source
+ping` per PingSource; the KafkaSink and KafkaSources with kubectl (kn's Kafka plugin lacks
+delivery, ordering and initialOffset), waited for. Every rendered document lands in
+exactly one phase; an unknown kind stops the plan."""
 
 from __future__ import annotations
 

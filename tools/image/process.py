@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -129,13 +128,10 @@ class ImageProcess(ChildServer):
         # From the container's process starting (fork, before its exec of setpriv, unshare
         # and Python) to the first 200 of ready_path; the sandbox's mounts come before.
         self.ready_s: float | None = None
-        self.spawn_to_ready_s: float | None = None  # from spawning the whole chain
         self.exit_status: int | None = None  # set by stop()
 
     def start(self, timeout: float = 60.0) -> str:
-        began = time.monotonic()
         address = super().start(timeout)
-        self.spawn_to_ready_s = time.monotonic() - began
         pid = self.main_pid
         self.ready_s = process_age(pid) if pid is not None else None
         return address

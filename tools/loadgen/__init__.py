@@ -1,20 +1,8 @@
-"""Proof under load, faults and attack: the load generator (`saga load`), the
-invariant check (`saga check`), the benchmark with its PostgreSQL bound (`saga bench`) and
-the fault injector (`saga chaos`). Small modules; importing this package starts nothing.
-
-    invariants  the SQL of every invariant, one query per rule, each naming violating rows
-    check       runs them on any database, optionally scoped to one run's customers
-    mix         the outcome scenarios and how a --mix string weighs them
-    population  the run's own SKUs and customers, set up through the public API
-    load        drives the API like customers; records submit and terminal times
-    tracker     follows the run's orders in the database (statuses, terminal times)
-    metrics     percentiles, throughput over time
-    procstats   CPU and peak RSS of every process of the stack
-    logstats    per-function handling time and events/s from the ECS logs
-    pgbound     the PostgreSQL bound: the saga's transactions under pgbench
-    stack       starts a `saga up` (or attaches to a running one)
-    bench       orchestration of `saga bench`
-    faults      SIGKILLs, a PostgreSQL restart, a broker cut (tcpproxy)
-    chaos       orchestration of `saga chaos`
-    plot        the PNG
-"""
+"""Proof under load and faults: the load generator (`saga load`), the invariant check (`saga
+check`) and the fault injector (`saga chaos`); tools/bench measures with them. Modules:
+invariants (one SQL query per rule) and check (runs them, optionally on one run's
+customers); mix (the outcome scenarios), population (a run's SKUs and customers), load
+(drives the API like customers), tracker (follows the orders in the database), metrics,
+records, driver (one load, start to finish); target (which system), stack and database (a
+`saga up` and a PostgreSQL of a run's own); faults and tcpproxy (kills, a restart, a broker
+cut), chaos. Importing it starts nothing."""

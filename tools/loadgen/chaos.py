@@ -1,17 +1,10 @@
-"""`saga chaos`: a load under faults, then the invariants. Nothing lost, nothing doubled.
-
-    PostgreSQL (ours, restartable) + a broker (Tansu, or Apache Kafka with
-    broker="kafka") behind a cuttable proxy -> `saga up` on them
-    (short payment window, so timeouts settle within the run) -> the load (full mix) while
-    a function is SIGKILLed every `kill_every_s`, PostgreSQL is restarted once and the
-    broker's connections are cut once -> wait until every order settled -> stop the faults
-    -> `saga check` on the run (waiting for convergence) and two more counts: every accepted
-    order exists exactly once (no POST retry created a second one) and none is lost.
-
-Everything the run wrote (PostgreSQL's data, the broker's log, the stack's state and every
-function's log) lives under one temporary directory. It is removed after a clean run and
-kept after a failed one (its path is in the result), so a failure can be traced.
-"""
+"""`saga chaos`: a load under faults, then the invariants: nothing lost, nothing doubled.
+PostgreSQL (ours, restartable) and a broker (Tansu, or Apache Kafka with broker="kafka")
+behind a cuttable proxy -> `saga up` on them (a short payment window) -> the full mix while
+a function is SIGKILLed every `kill_every_s`, PostgreSQL restarts once and the broker is
+cut once -> every order settled -> `saga check` (waiting for convergence), and every
+accepted order exists exactly once. What the run wrote lives under one temporary
+directory, removed after a clean run and kept after a failed one (its path is in the result)."""
 
 from __future__ import annotations
 
@@ -132,7 +125,7 @@ def _run_in(work: Path, spec: ChaosSpec, progress: Progress, phase: str) -> dict
         "retried_requests": figures["retried_requests"], "spec": asdict(spec),
         "run_id": figures["run_id"],
         # How often the KafkaSource emulation read a partition again because a fetch had
-        # skipped a record (Tansu only: tools/runtime/offset_gaps.py).
+        # skipped a record (Tansu only: tools/runtime/eventing/offset_gaps.py).
         "refetched": sum(int(source.get("refetched") or 0) for source in sources),
     }
 

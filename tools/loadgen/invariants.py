@@ -1,15 +1,10 @@
-"""The saga's invariants as SQL: one query per rule, returning the rows that break it.
-
-Every query starts from the same scope (common table expressions `so` scoped orders, `sc`
-scoped wallets, `ss` scoped SKUs), so one run's customers can be checked on a database
-that other runs (or tests) share. Unscoped, they cover everything.
-
-Two kinds of rule: *conservation* (money, stock, at most one capture) holds in every
-committed snapshot, because each step changes a wallet or a stock row together with its
-ledger or movement rows in one transaction; *convergence* (orders terminal, compensations
-applied, outbox published, notifications written) holds once the system is quiet, so a
-caller that just stopped a load re-runs the check for a while (check.settle).
-"""
+"""The saga's invariants as SQL: one query per rule, returning the rows that break it. Each
+starts from the same scope (the CTEs `so` orders, `sc` wallets, `ss` SKUs), so one run's
+customers can be checked on a shared database; unscoped, they cover everything.
+*Conservation* rules (money, stock, at most one capture) hold in every committed snapshot:
+each step changes a wallet or stock row with its ledger or movement rows in one
+transaction. *Convergence* rules (orders terminal, compensations applied, outbox
+published, notifications written) hold once the system is quiet (check.settle waits)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
-"""`saga load`: customers placing orders through the public API at a rate (open loop: the
-next order is due at t0 + i/R whatever the system's answers, as customers do not wait for
-each other) or as fast as `concurrency` customers can (--max, closed loop).
-
-Each order is POSTed with an Idempotency-Key and retried with the same key on connection
-errors, 5xx and 429, as a careful client does: a POST whose answer was lost (an api
-process killed mid-request) then finds the order it created instead of creating another.
-The scenario's follow-up (cancel, pay) is retried the same way. Terminal times come from
-the tracker (the database), submit times from this clock: the same machine's clock.
-"""
+"""`saga load`: customers placing orders through the public API at a rate (open loop: order
+i is due at t0 + i/R whatever the answers) or as fast as `concurrency` customers can
+(--max, closed loop). Each order is POSTed with an Idempotency-Key and retried with it on
+connection errors, 5xx and 429, so a POST whose answer was lost finds the order it created;
+the follow-up (cancel, pay) is retried the same way. Submit times come from this clock,
+terminal times from the tracker (the database), on the same machine."""
 
 from __future__ import annotations
 

@@ -1,16 +1,11 @@
-"""The outcome scenarios a load mixes, what each customer does, and what each must end in.
-
-    happy               auto payment, in stock, funded            -> COMPLETED
-    confirm             confirm mode, the customer pays (POST /orders/{id}/pay) when asked
-                                                                  -> COMPLETED
-    out_of_stock        a SKU with no stock                       -> CANCELLED out_of_stock
-    insufficient_funds  a SKU dearer than any wallet              -> CANCELLED insufficient_funds
-    timeout             confirm mode, never paid                  -> CANCELLED payment_timeout
-                        (after SAGA_PAYMENT_WINDOW_S and the next timeouts sweep)
-    cancel              confirm mode, the customer cancels within 0.2 s of ordering, racing
-                        the reservation                           -> CANCELLED cancelled_by_customer
-    shipping_failed     an UNDELIVERABLE address                  -> CANCELLED shipping_failed
-"""
+"""The outcome scenarios a load mixes, what each customer does, and what each must end in:
+happy (auto payment, in stock, funded: COMPLETED); confirm (the customer pays with POST
+/orders/{id}/pay when asked: COMPLETED); out_of_stock (a SKU with no stock) and
+insufficient_funds (one dearer than any wallet): CANCELLED for that reason; timeout
+(confirm mode, never paid: CANCELLED payment_timeout, after SAGA_PAYMENT_WINDOW_S and the
+next sweep); cancel (the customer cancels within 0.2 s, racing the reservation: CANCELLED
+cancelled_by_customer); shipping_failed (an UNDELIVERABLE address: CANCELLED
+shipping_failed)."""
 
 from __future__ import annotations
 

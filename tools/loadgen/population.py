@@ -1,15 +1,9 @@
-"""A run's own shop: SKUs and customers, set up through the public API, named after the run
-so that `saga check --customer-prefix` can check exactly this run on a shared database.
-
-    <RUN>-P0 .. P7  plenty of stock at 1.00-8.00 (happy, confirm, cancel, timeout,
-                    shipping_failed): several SKUs, as in a real shop, so orders do not
-                    all queue on one stock row
-    <RUN>-NONE      no stock at all (out_of_stock)
-    <RUN>-DEAR      in stock but dearer than any wallet (insufficient_funds)
-
-Customers register (argon2: slow on purpose, so a few dozen), sign in, open a wallet and
-deposit enough for every order they will place.
-"""
+"""A run's own shop, set up through the public API and named after the run, so `saga check
+--customer-prefix` checks exactly this run on a shared database: <RUN>-P0 .. P7 with plenty
+of stock at 1.00-8.00 (several SKUs, so orders do not all queue on one stock row),
+<RUN>-NONE with none (out_of_stock), <RUN>-DEAR dearer than any wallet
+(insufficient_funds). Customers (a few dozen: argon2 is slow on purpose) register, sign
+in, open a wallet and deposit enough for every order they will place."""
 
 from __future__ import annotations
 

@@ -1,18 +1,10 @@
-"""Follows a run's orders in the database: when each reached a terminal status (the time of
-its terminal history row) and when a confirm-mode order started waiting for its payment.
-
-Reading the database rather than polling GET /orders/{id} keeps the measurement from
-loading the API it measures, and gives the terminal time as the saga recorded it instead
-of "some poll after it".
-
-Each interval reads only the history rows written since the last one (by their identity
-id), so the tracker's cost follows the saga's rate, not the backlog: asking for every
-pending order ten times a second took ~5% of the machine when a saturated run had a
-thousand orders in flight, and that load landed on the PostgreSQL being measured. Identity
-values are taken at INSERT and become visible at COMMIT, so a row can appear behind the
-highest id already read: each read looks back over a window of ids, and a full lookup of
-the pending orders every few seconds is the safety net.
-"""
+"""Follows a run's orders in the database: when each reached a terminal status (its terminal
+history row's time) and when a confirm-mode order began to wait for payment. Reading the
+database, not polling GET /orders/{id}, keeps the measurement off the API it measures.
+Each interval reads only the history rows written since the last (by identity id), so its
+cost follows the saga's rate, not the backlog (docs/benchmarks.md); ids are taken at
+INSERT and visible at COMMIT, so each read looks back over a window of ids, and a full
+lookup of the pending orders every few seconds is the safety net."""
 
 from __future__ import annotations
 

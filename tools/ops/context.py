@@ -1,13 +1,9 @@
-"""Where an operator command finds things: the settings (environment), or, for what they
+"""Where an operator command finds things: the settings (environment) or, for what they
 leave unset, the local runtime running in the state dir (runtime-state.json); and the
-project's manifests (KafkaSource names -> consumer groups and topics).
-
-Explicit settings win: with KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL set, commands talk to
-those (a cluster's Kafka through a port-forward, say) even while `saga up` runs here.
-require_kafka / require_database probe what they hand out once (tools/infra/reach.py): a
-command that cannot reach it stops with one line (Unreachable, exit 1) naming the address,
-where it came from and the fix.
-"""
+project's manifests (KafkaSource names -> consumer groups and topics). Explicit settings
+win, even while `saga up` runs here. require_kafka / require_database probe what they hand
+out, once (tools/infra/reach.py): a command that cannot reach it stops with one line
+(Unreachable, exit 1) naming the address, where it came from and the fix."""
 
 from __future__ import annotations
 
@@ -28,9 +24,9 @@ from tools.infra.reach import (
     runtime_origin,
     setting_origin,
 )
+from tools.manifests.loader import ManifestError, load_project_manifests
+from tools.manifests.specs import KafkaSourceSpec, Manifests
 from tools.runtime.control import ControlClient
-from tools.runtime.manifests import ManifestError, load_project_manifests
-from tools.runtime.specs import KafkaSourceSpec, Manifests
 from tools.runtime.state import read_state, state_path
 
 

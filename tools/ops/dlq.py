@@ -1,15 +1,10 @@
 """`saga dlq`: the dead letters the dlq function stored (messaging.dead_letters), and
-re-driving them once their cause is fixed.
-
-A re-drive produces the stored event again, as it was (same id, attributes, data, key), to
-the topic of its type in the catalogue, so the KafkaSource delivers it again to the
-function that failed, and to the other consumers of that topic, which find it in their
-inbox if they handled it and skip it. Knative's error extensions (knativeerror*) are
-stripped: they described the failure, and a function could mistake them for its own data.
-The extension `sagaredrive` names the letter and its re-drive number
-(functions/dlq/letters.py), so a failure of that re-drive is a new letter. Only waiting
-letters are re-driven unless forced: a resolved or re-driven one is refused, naming why.
-"""
+re-driving them once their cause is fixed. A re-drive produces the stored event again as it
+was (id, attributes, data, key) to its type's topic, so the function that failed gets it
+again and the topic's other consumers skip it by their inbox; Knative's knativeerror*
+extensions are stripped, and `sagaredrive` names the letter and its re-drive number
+(functions/dlq/letters.py), so a failed re-drive is a new letter. Only waiting letters are
+re-driven unless forced; a resolved or re-driven one is refused, naming why."""
 
 from __future__ import annotations
 
@@ -33,7 +28,7 @@ from functions.dlq.letters import (
     state_of,
     waiting,
 )
-from tools.kafka_clients import tool_producer_config
+from tools.infra.kafka_clients import tool_producer_config
 from tools.ops.context import OpsContext, OpsError
 
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")

@@ -1,14 +1,9 @@
-"""Consumer-group and offset queries for the operator commands, through the Kafka admin
-API and a consumer that never joins a group (it only reads metadata and offsets).
-
-Works against any Kafka. "Is anyone consuming" is read from the group's state, as Kafka
-itself decides whether it lets a group's offsets change (only an Empty or Dead group's);
-that also covers Tansu, whose describe_consumer_groups lists no members even for an active
-group. Where Tansu answers differently from Kafka (docs/architecture.md, "Two brokers"),
-the difference is handled here, only for it (settings.kafka_broker_kind "tansu"):
-- offsets_for_times answers offset 0 instead of "none" (-1) for a time after the last
-  record, so the last record's timestamp is checked.
-"""
+"""Consumer-group and offset queries for the operator commands, against any Kafka, through
+the admin API and a consumer that never joins a group. "Is anyone consuming" is read from
+the group's state, as Kafka decides whether a group's offsets may change (only an Empty or
+Dead group's); that covers Tansu too, which lists no members even for an active group.
+Tansu's other difference is handled here, only for it: offsets_for_times answers 0, not
+-1, for a time after the last record, so that record's timestamp is checked."""
 
 from __future__ import annotations
 
@@ -29,7 +24,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 
 from common.settings import Settings
-from tools.kafka_clients import admin_client, tool_config
+from tools.infra.kafka_clients import admin_client, tool_config
 
 TP = tuple[str, int]
 T = TypeVar("T")

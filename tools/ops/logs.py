@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tools.manifests.durations import parse_go_duration
 from tools.ops.context import OpsContext, OpsError
 from tools.ops.orders import resolve_order_id
 from tools.runtime.console import field, summarise
-from tools.runtime.durations import parse_go_duration
 from tools.runtime.logtail import FollowedFile, TimeOrder, stamp_of
 
 RUNTIME_LOG = "knative"  # the runtime's own file (tools/runtime/up.py): retries, dead letters

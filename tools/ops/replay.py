@@ -1,17 +1,11 @@
 """`saga replay`: move a KafkaSource's consumer group back (or forward) so the source
-delivers events again, through the Kafka admin API, against any Kafka.
-
-plan() reads, per partition, where the group is (its committed offset, or where it would
-start: initialOffset), where it should be (earliest, the first record at or after a time,
-or given offsets) and the end; nothing changes. execute() then changes the offsets.
-Kafka refuses to change the offsets of a group with members, so an active group is
-refused unless the local runtime is told to pause the source (it leaves the group and
-joins again afterwards, from the new offsets); on a cluster the operator scales the
-KafkaSource's consumers to zero first (PAUSE_ON_A_CLUSTER). Because every step is
-idempotent (an inbox per consumer), events delivered again change nothing.
-wait_redelivered() then follows each consuming group until it has committed every event
-it was sent back to (the lag up to the end each partition had when it moved) is 0.
-"""
+delivers events again, against any Kafka. plan() reads, per partition, where the group is
+(committed, or its initialOffset), where it should be (earliest, the first record at or
+after a time, or given offsets) and the end; execute() moves it. A group with members is
+refused unless the local runtime pauses the source (it leaves the group and joins again
+from the new offsets); on a cluster the operator scales the consumers to zero first
+(PAUSE_ON_A_CLUSTER). Every step is idempotent, so events delivered again change nothing;
+wait_redelivered() follows each group until it has committed what it was sent back to."""
 
 from __future__ import annotations
 
@@ -22,10 +16,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from tools.manifests.specs import KafkaSourceSpec
 from tools.ops.context import OpsContext, OpsError
 from tools.ops.kafka_admin import TP, GroupInfo, KafkaOps
 from tools.progress import Progress
-from tools.runtime.specs import KafkaSourceSpec
 
 PAUSE_ON_A_CLUSTER = """\
   on a cluster: scale the KafkaSource's consumers to zero (its scale subresource is

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from common.cloudevents_kafka import attributes_of, kafka_to_http, new_event, to_kafka
 from common.events.catalogue import CATALOGUE, EventSpec
 from common.tracing import new_trace
-from tools.kafka_clients import tool_producer_config
+from tools.infra.kafka_clients import tool_producer_config
 from tools.ops.context import OpsContext, OpsError
 
 # The event's source is /saga/<this>: a hand-sent event is told apart in every log line.

@@ -1,16 +1,10 @@
 """`saga status`: functions, sources (consumer group lag per partition), outbox backlog and
-dead letters, as one document (stable JSON) or a readable table.
-
-Functions come from a running local runtime's state file (a cluster has `kn service
-list` for that); everything else is asked of Kafka and PostgreSQL directly, so it works
-against any the settings name. Nothing to ask at all (no runtime, nothing configured), or
-a broker or database named but not answering, raises Unreachable: one line, no made-up
-rows. What is not named is reported in `notes` (stderr in the CLI) and left empty or null.
-
-Lag per partition is the high watermark minus the committed offset. A partition the
-group never committed to reports offset null and the lag the source would deliver on
-its first start: everything (initialOffset earliest) or nothing (latest).
-"""
+dead letters, as one document (stable JSON) or a table. Functions come from a local
+runtime's state file; the rest is asked of Kafka and PostgreSQL, so it works against any
+the settings name. Nothing to ask, or a broker or database named but not answering, raises
+Unreachable: one line, no made-up rows; what is not named is listed in `notes`. Lag is the
+high watermark minus the committed offset; a partition never committed to reports offset
+null and what the source would deliver first: everything (earliest) or nothing (latest)."""
 
 from __future__ import annotations
 

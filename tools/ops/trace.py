@@ -1,19 +1,11 @@
-"""`saga trace ORDER_ID` (or a unique prefix of it): one order's timeline, merged by time from
-- orders.order_status_history: every status change, who made it, for which event;
-- messaging.outbox: every event emitted for the order, by whom, and when it was published;
-- messaging.dead_letters: events of the order that failed for good;
-- the ECS logs in <state dir>/logs/*.ndjson (docs/observability.md): each function's
-  handling of each event (outcome, duration), retries, cold starts nearby are left out.
-
-The database is the truth about what happened; the logs add who handled what and how
-long it took. Status changes are taken from the history (the logs repeat them). The API's
-requests that acted on the order name it (labels.order_id); an older request line without
-one is found by the order's trace ids (the traceparent of the events the order emitted).
-
-An order is several traces (docs/observability.md, "One order, its traces"): its own, from
-the request that placed it (orders.traceparent), and one per later request that acted on
-it, which links to the order's. Every entry names its trace, and the header lists them.
-"""
+"""`saga trace ORDER_ID` (or a unique prefix): one order's timeline, merged by time from its
+status history, the events emitted for it (messaging.outbox), its dead letters, and the
+ECS logs in <state dir>/logs/ (each function's handling of each event). The database is
+the truth about what happened; the logs add who handled what, and how long it took. The
+requests that acted on the order name it (labels.order_id), or are found by its trace
+ids. An order is several traces (docs/observability.md, "One order, its traces"): its own
+and one per later request that acted on it; every entry names its trace, the header lists
+them."""
 
 from __future__ import annotations
 

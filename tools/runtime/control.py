@@ -1,17 +1,10 @@
 """The running runtime's control channel: a loopback HTTP port, recorded in
-runtime-state.json ("control": {"url", "token"}), through which `saga replay --pause`
-asks a KafkaSource to leave its consumer group and, after the offsets changed, to join
-it again.
-
-    GET  /sources                 {"<name>": {"paused": bool, "consumer_group": ...}}
-    POST /sources/<name>/pause    200 once it has left the group (504 if it did not)
-    POST /sources/<name>/resume   200
-
-Only 127.0.0.1 is bound, and every request must carry the random token from the state
-file (X-Saga-Control-Token), so neither another user's process nor a web page the
-developer visits (which could POST to localhost) can pause a source. The token is no
-secret beyond that: whoever can read the state dir can run the runtime's commands anyway.
-"""
+runtime-state.json ("control": {"url", "token"}), through which `saga replay --pause` asks
+a KafkaSource to leave its consumer group and, once the offsets changed, to join it again:
+GET /sources; POST /sources/<name>/pause (200 once it has left the group, 504 if it did
+not); POST /sources/<name>/resume. Only 127.0.0.1 is bound and every request must carry
+the state file's random token (X-Saga-Control-Token), so neither another user's process
+nor a web page POSTing to localhost can pause a source."""
 
 from __future__ import annotations
 

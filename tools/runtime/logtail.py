@@ -1,24 +1,10 @@
-"""What the console shows of the functions' own log lines, read from their files, in time
-order.
-
-A function's stdout is its log file (.local/logs/<function>.ndjson, opened for appending:
-processes.py), so its ECS lines go straight to disk as a pod's go to its container log;
-none crosses a pipe for the runtime to read, parse and write out again (that was a
-quarter of the runtime's CPU: docs/benchmarks.md). The console still shows what it did:
-every warning or worse, and handled events within its rate (Console.admit_routine).
-
-One thread for every file: each half second it reads what was appended to each and parses
-only the lines it will show. Those are found by searching the whole chunk for their bytes
-(a level of warning or worse, an event.action of saga.*), so the thousand lines a second of
-a busy stack cost a read and a few searches in C, not a JSON parse, nor any Python, per
-line. Lines the runtime writes into the same files (cold starts: it shows those itself)
-are not shown twice.
-
-Order: the files are read one after the other, and a line reaches its file a moment after
-its @timestamp, so the lines of one read are not in time order, nor are those of two reads
-(nor the runtime's own, shown as they happen). Every document the console shows therefore
-goes through one TimeOrder: held HOLD_S after its @timestamp, then shown sorted. Thread-safe.
-"""
+"""What the console shows of the functions' own log lines: every warning or worse, and the
+handled events within its rate (Console.admit_routine), read from their files (a
+function's stdout is <state dir>/logs/<function>.ndjson, as a pod's is its container log).
+One thread reads what each file gained every half second and parses only the lines it
+will show, found by a byte search of the whole chunk. Lines reach their files out of time
+order, so each goes through one TimeOrder (held HOLD_S after its @timestamp, then shown
+sorted); lines the runtime writes into those files are not shown twice. Thread-safe."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tools.runtime.console import now_iso
-from tools.runtime.processes import FunctionStatus
+from tools.runtime.serving.function_process import FunctionStatus
 
 STATE_FILE = "runtime-state.json"
 LOCK_FILE = "runtime.lock"

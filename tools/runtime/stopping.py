@@ -20,8 +20,8 @@ from types import FrameType
 
 import psutil
 
-from tools.runtime import spawn
 from tools.runtime.console import Console
+from tools.runtime.serving import children
 from tools.runtime.state import RuntimeState
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -104,7 +104,7 @@ class Stopper:
             if self._finished.is_set():
                 return
             self._console.line(f"up: {why}: killing every process of the stack")
-            spawn.refuse_new()
+            children.refuse_new()
             kill_descendants(psutil.Process())
             self._state.stopped()
             self._console.line("up: stopped (forced)")

@@ -1,15 +1,10 @@
 """`./taskw up`: the whole system on one machine, from the manifests that go to the cluster.
-
-Start: manifests (refused before anything starts if wrong) -> infrastructure (embedded or
-given), while the zygote (starter.py) preloads the libraries -> migrations and topics (in
-parallel) -> the api, the demo catalogue and, with Tansu (memory only), the outbox of
-unfinished orders re-published; every other function starts in the background (initial
-scale) -> KafkaSource dispatchers, PingSources and the control port (control.py) ->
-ready once the API answers /healthz.
-Stop (Ctrl-C, SIGTERM, SIGHUP or `stop`): sources first (finished work is committed), then
-the functions, then the infrastructure, so no process or port is left behind (stopping.py:
-a second signal or a late stop forces). One runtime per state dir (state.held).
-"""
+Start: manifests (refused before anything starts if wrong) -> infrastructure, while the
+zygotes import -> migrations and topics -> the api, the catalogue (seed.py) and, on Tansu,
+the outbox of unfinished orders again (recovery.py); the other functions in the background
+-> the sources and the control port -> ready once the API answers /healthz. Stop (Ctrl-C,
+SIGTERM, SIGHUP or `stop`): sources, then functions, then infrastructure, so nothing is
+left behind (stopping.py forces on a second signal). One runtime per state dir."""
 
 from __future__ import annotations
 
@@ -27,21 +22,22 @@ from pydantic import SecretStr
 from common.events import catalogue
 from common.kafka import close_producers, producer_config
 from tools.infra import mask_url
-from tools.kafka_clients import ensure_topics, runtime_topics
+from tools.infra.kafka_clients import ensure_topics, runtime_topics
+from tools.manifests.loader import ManifestError, load_project_manifests
+from tools.manifests.specs import Manifests
+from tools.manifests.topics import load_topic_specs
 from tools.runtime.console import Console, LogFile
 from tools.runtime.control import ControlServer
-from tools.runtime.deadletter import DeadLetterProducer
-from tools.runtime.delivery import HttpSender, with_backoff_scale
-from tools.runtime.dispatcher import KafkaSourceDispatcher
-from tools.runtime.manifests import ManifestError, load_project_manifests
-from tools.runtime.pingsource import PingSourceRunner
+from tools.runtime.eventing.dead_letters import DeadLetterProducer
+from tools.runtime.eventing.delivery import HttpSender, with_backoff_scale
+from tools.runtime.eventing.kafka_source import KafkaSourceDispatcher
+from tools.runtime.eventing.ping_source import PingSourceRunner
+from tools.runtime.phases import Clock, banner, wait_healthy
 from tools.runtime.recovery import republish_unfinished
-from tools.runtime.specs import Manifests
-from tools.runtime.startup import Clock, banner, wait_healthy
+from tools.runtime.seed import seed_catalogue
+from tools.runtime.serving.supervisor import Supervisor
 from tools.runtime.state import RuntimeState, StackRunning, held, resolve_state_dir
 from tools.runtime.stopping import Stopper
-from tools.runtime.supervisor import Supervisor
-from tools.runtime.topics import load_topic_specs
 from tools.settings import LocalSettings
 
 if TYPE_CHECKING:
@@ -138,7 +134,6 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
            console: Console, state: RuntimeState, stack: contextlib.ExitStack,
            stop: threading.Event) -> _Running:
     from common.migrate import upgrade
-    from tools.demo.catalogue import seed_demo_catalogue
     from tools.infra.resolve import infrastructure
 
     started = time.monotonic()
@@ -174,7 +169,7 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
         with clock("migrations"):
             upgrade(infra.database_url)
         api = pool.submit(clock.timed, "api started", supervisor.start_ingress)
-        seeded = pool.submit(clock.timed, "seed", seed_demo_catalogue, infra.database_url)
+        seeded = pool.submit(clock.timed, "seed", seed_catalogue, infra.database_url, root)
         created.result()
         # Sources join their groups now: Tansu assigns partitions only after a few seconds
         # (session.timeout.ms/2), which then overlap with starting the functions.
