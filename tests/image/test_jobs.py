@@ -65,6 +65,10 @@ def test_the_jobs_migrate_an_empty_database_and_change_nothing_the_second_time(
     assert versions == [(head,)], first["saga-migrate"][-1500:]
     assert len(columns) > 50
 
+    with psycopg.connect(url) as conn:  # the bootstrap Job's catalogue, from its ConfigMap
+        products = conn.execute("SELECT count(*) FROM inventory.products").fetchone()
+    assert products is not None and products[0] > 0, first["saga-bootstrap"][-1500:]
+
     again = _run_until_complete(jobs, mounted)  # the next `task deploy`
     assert _schema(url) == (columns, versions)
     assert "Running upgrade" in first["saga-migrate"]

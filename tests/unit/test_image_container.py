@@ -59,6 +59,26 @@ def test_a_missing_source_is_refused_unless_optional(rootfs: Path) -> None:
         container_for("f", {"env": [{"name": "X", "valueFrom": {}}]}, IMAGE, rootfs, SOURCES)
 
 
+def test_config_map_and_secret_volumes_are_the_files_of_their_mounts(rootfs: Path) -> None:
+    volumes = [{"name": "cat", "configMap": {"name": "cfg"}},
+               {"name": "one", "secret": {"secretName": "sec", "items": [
+                   {"key": "B", "path": "b.txt"}]}},
+               {"name": "gone", "configMap": {"name": "nope", "optional": True}},
+               {"name": "scratch", "emptyDir": {}}]
+    manifest = {"volumeMounts": [{"name": "cat", "mountPath": "/etc/cat/"},
+                                 {"name": "one", "mountPath": "/run/b", "subPath": "b.txt"},
+                                 {"name": "gone", "mountPath": "/etc/gone"}]}
+    container = container_for("f", manifest, IMAGE, rootfs, SOURCES, volumes=volumes)
+    assert container.files == {"/etc/cat/A": "config", "/etc/cat/B": "config",
+                               "/run/b": "secret"}
+    with pytest.raises(ContainerError, match="names no volume"):
+        container_for("f", {"volumeMounts": [{"name": "x", "mountPath": "/x"}]}, IMAGE, rootfs,
+                      SOURCES, volumes=volumes)
+    with pytest.raises(ContainerError, match="only configMap and secret"):
+        container_for("f", {"volumeMounts": [{"name": "scratch", "mountPath": "/x"}]}, IMAGE,
+                      rootfs, SOURCES, volumes=volumes)
+
+
 def test_the_user_comes_from_the_security_context_else_the_image(rootfs: Path) -> None:
     strict = {"securityContext": {"runAsNonRoot": True}}
     container = container_for("f", strict, IMAGE, rootfs, {})

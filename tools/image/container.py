@@ -4,7 +4,8 @@ image's, then each envFrom source, then `env` (later wins), with $(VAR) referenc
 expanded; the user is securityContext.runAsUser/runAsGroup, else the image's USER
 (numeric, or a name looked up in the image's /etc/passwd), refused when runAsNonRoot
 cannot be verified, as the kubelet refuses it; the working directory is workingDir, else
-the image's WORKDIR.
+the image's WORKDIR; configMap and secret volumes are the files their volumeMounts put
+in the container (read-only, as the kubelet projects them).
 """
 
 from __future__ import annotations
@@ -53,15 +54,19 @@ class Container:
     workdir: str
     uid: int
     gid: int
+    # What the pod's volumes put in the container: absolute path -> content.
+    files: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 def container_for(name: str, manifest: Mapping[str, Any], image: ImageConfig, rootfs: Path,
                   sources: Mapping[str, Mapping[str, str]], *,
                   pod_security: Mapping[str, Any] | None = None,
-                  runtime_env: Mapping[str, str] | None = None) -> Container:
+                  runtime_env: Mapping[str, str] | None = None,
+                  volumes: Sequence[Mapping[str, Any]] = ()) -> Container:
     """The container `manifest` (a pod template's container) describes. `sources` holds the
     data of the ConfigMaps and Secrets envFrom may name, keyed "configMap/NAME" and
-    "secret/NAME"; `runtime_env` is what the platform adds (Knative: PORT, K_SERVICE)."""
+    "secret/NAME" (envFrom and volumes may name them); `runtime_env` is what the platform
+    adds (Knative: PORT, K_SERVICE); `volumes` are the pod's."""
     where = f"container {manifest.get('name') or name!r}"
     env = dict(image.env)
     for source in manifest.get("envFrom") or []:
@@ -80,8 +85,40 @@ def container_for(name: str, manifest: Mapping[str, Any], image: ImageConfig, ro
         raise ContainerError(f"{where}: neither the manifest nor the image says what to run")
     security = dict(pod_security or {}) | dict(manifest.get("securityContext") or {})
     uid, gid = _user(image.user, security, rootfs, where)
+    files: dict[str, str] = {}
+    for mount in manifest.get("volumeMounts") or []:
+        volume = next((v for v in volumes if v.get("name") == mount.get("name")), None)
+        if volume is None:
+            raise ContainerError(f"{where}: volumeMount {mount.get('name')!r} names no volume "
+                                 "of the pod")
+        files |= _projected(volume, mount, sources, where)
     return Container(name, tuple(argv), env, manifest.get("workingDir") or image.workdir,
-                     uid, gid)
+                     uid, gid, files)
+
+
+def _projected(volume: Mapping[str, Any], mount: Mapping[str, Any],
+               sources: Mapping[str, Mapping[str, str]], where: str) -> dict[str, str]:
+    """The files a configMap or secret volume puts under its mountPath: one per key (or
+    per `items` entry), or the one key a subPath names at the mountPath itself."""
+    for kind, name_key in (("configMap", "name"), ("secret", "secretName")):
+        source = volume.get(kind)
+        if source is None:
+            continue
+        data = sources.get(f"{kind}/{source.get(name_key)}")
+        if data is None:
+            if source.get("optional"):
+                return {}
+            raise ContainerError(f"{where}: volume {volume['name']!r} names {kind} "
+                                 f"{source.get(name_key)!r}, which does not exist")
+        paths = {item["key"]: item["path"] for item in source.get("items") or []} or {
+            key: key for key in data}
+        root = str(mount["mountPath"]).rstrip("/")
+        if mount.get("subPath"):
+            key = next((k for k, path in paths.items() if path == mount["subPath"]), None)
+            return {} if key is None else {root: str(data[key])}
+        return {f"{root}/{path}": str(data[key]) for key, path in paths.items()}
+    raise ContainerError(f"{where}: volume {volume.get('name')!r}: only configMap and secret "
+                         "volumes can be run here")
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:

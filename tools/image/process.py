@@ -80,6 +80,10 @@ class Sandbox:
             (dev / stream).symlink_to(f"/proc/self/fd/{number}")
 
     def command(self, container: Container, rootfs: Path) -> list[str]:
+        for path, content in container.files.items():  # its volumes, under the image
+            target = self.runtime / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
         tools = [_host_tool(name) for name in ("mount", "setpriv", "unshare", "hostname")]
         return [_host_tool("setpriv"), "--pdeathsig", "KILL", "--",
                 _host_tool("unshare"), "--mount", "--uts", "--pid", "--fork",

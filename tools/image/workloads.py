@@ -72,7 +72,8 @@ def workloads(docs: Sequence[Doc], image: ImageConfig, rootfs: Path,
             try:
                 container = container_for(name(doc), manifest, image, rootfs, sources,
                                           pod_security=pod.get("securityContext"),
-                                          runtime_env=runtime)
+                                          runtime_env=runtime,
+                                          volumes=pod.get("volumes") or ())
             except ContainerError as exc:
                 raise ContainerError(f"{kind} {name(doc)}: {exc}") from None
             found.append(Workload(kind, name(doc), container, manifest, doc.get("spec") or {}))
