@@ -3,7 +3,6 @@ as they are; everything else is prefixed with SAGA_ (e.g. SAGA_JWT_SECRET)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -117,10 +116,10 @@ def to_sqlalchemy_url(url: str) -> str:
     raise ValueError("DATABASE_URL must start with postgresql:// (got another scheme)")
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once. Tests call `get_settings.cache_clear()`.
-    A refused value raises SettingsError (common/settings_errors.py): one line."""
+    """The settings in the environment now (a process reads them once, into its
+    common.resources). A refused value raises SettingsError (common/settings_errors.py):
+    one line."""
     return read_settings(Settings)
 
 

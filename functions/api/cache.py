@@ -96,6 +96,9 @@ class OrderViewCache:
             self._put(order_id, current, detail)
         return detail
 
+    def close(self) -> None:
+        self._client.close()
+
     # --- Redis, never fatal ------------------------------------------------------------
 
     def _get(self, order_id: UUID, current: str) -> OrderDetail | None:
@@ -161,29 +164,12 @@ def _shape() -> str:
         return _shape_digest[0]
 
 
-_caches: dict[str, OrderViewCache] = {}
-_caches_lock = threading.Lock()
-
-
-def order_view_cache(settings: Settings) -> OrderViewCache | None:
-    """The process's cache for REDIS_URL (one connection pool per URL), or None when unset."""
+def connect_cache(settings: Settings) -> OrderViewCache | None:
+    """A cache on REDIS_URL (its own connection pool), or None when unset."""
     url = redis_url(settings)
     if url is None:
         return None
-    with _caches_lock:
-        cache = _caches.get(url)
-        if cache is None:
-            from redis import Redis  # only a process with REDIS_URL needs the package
+    from redis import Redis  # only a process with REDIS_URL needs the package
 
-            client = Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S,
-                                    socket_connect_timeout=SOCKET_TIMEOUT_S)
-            cache = _caches[url] = OrderViewCache(client)
-        return cache
-
-
-def reset_caches() -> None:
-    """Forget every client (tests switch REDIS_URL between cases)."""
-    with _caches_lock:
-        for cache in _caches.values():
-            cache._client.close()
-        _caches.clear()
+    return OrderViewCache(Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S,
+                                         socket_connect_timeout=SOCKET_TIMEOUT_S))

@@ -32,11 +32,12 @@ from common.events.models import (
     StockRejected,
     StockReserved,
 )
-from common.order_state import Order, Status, advance, read_order
+from common.order_state import Order, Status
 from common.step import StepContext
+from functions.order_saga.orders import Orders
 
 
-def on_stock_reserved(ctx: StepContext, ev: StockReserved) -> None:
+def on_stock_reserved(ctx: StepContext[Orders], ev: StockReserved) -> None:
     # An order that pays automatically goes on to PAYMENT_PROCESSING in the same statement
     # (the state machine emits payment.requested); confirm mode waits for POST .../pay. The
     # event's payment_mode saves reading the order first; the order row stays the truth.
@@ -54,7 +55,7 @@ def on_stock_reserved(ctx: StepContext, ev: StockReserved) -> None:
         ctx.labels["saga_step"] = "request_payment"
 
 
-def on_stock_rejected(ctx: StepContext, ev: StockRejected) -> None:
+def on_stock_rejected(ctx: StepContext[Orders], ev: StockRejected) -> None:
     if ev.reason == "order_cancelled":
         _ignore(ctx, "cancel", "stock refused because the order is cancelled already")
         return
@@ -62,11 +63,11 @@ def on_stock_rejected(ctx: StepContext, ev: StockRejected) -> None:
              reason="out_of_stock")
 
 
-def on_payment_completed(ctx: StepContext, ev: PaymentCompleted) -> None:
+def on_payment_completed(ctx: StepContext[Orders], ev: PaymentCompleted) -> None:
     _advance(ctx, ev.order_id, Status.PAYMENT_PROCESSING, [Status.PAID], "paid")
 
 
-def on_payment_failed(ctx: StepContext, ev: PaymentFailed) -> None:
+def on_payment_failed(ctx: StepContext[Orders], ev: PaymentFailed) -> None:
     if ev.reason == "order_cancelled":
         # Payments refused because it saw the cancellation first: nothing was taken.
         _ignore(ctx, "cancel", "payment refused because the order is cancelled already")
@@ -76,12 +77,12 @@ def on_payment_failed(ctx: StepContext, ev: PaymentFailed) -> None:
              reason="insufficient_funds")
 
 
-def on_shipment_dispatched(ctx: StepContext, ev: ShipmentDispatched) -> None:
+def on_shipment_dispatched(ctx: StepContext[Orders], ev: ShipmentDispatched) -> None:
     if _advance(ctx, ev.order_id, Status.PAID, [Status.COMPLETED], "complete") is not None:
         ctx.labels["tracking_number"] = ev.tracking_number
 
 
-def on_shipment_failed(ctx: StepContext, ev: ShipmentFailed) -> None:
+def on_shipment_failed(ctx: StepContext[Orders], ev: ShipmentFailed) -> None:
     _advance(ctx, ev.order_id, Status.PAID, [Status.CANCELLED], "cancel",
              reason="shipping_failed")
 
@@ -89,7 +90,7 @@ def on_shipment_failed(ctx: StepContext, ev: ShipmentFailed) -> None:
 # --- helpers -----------------------------------------------------------------------------
 
 def _advance(
-    ctx: StepContext,
+    ctx: StepContext[Orders],
     order_id: UUID,
     expected: Status,
     path: list[Status],
@@ -101,13 +102,13 @@ def _advance(
     """Move the order along `path` if it is in `expected` (one compare-and-set statement);
     otherwise change nothing and say why in the log line."""
     ctx.labels["saga_step"] = step
-    moved = advance(ctx.conn, ctx.outbox, order_id, expected=expected, path=path,
-                    actor=ORDER_SAGA, reason=reason, event_id=str(ctx.event["id"]),
-                    payment_window=payment_window)
+    moved = ctx.store.advance(order_id, expected=expected, path=path, actor=ORDER_SAGA,
+                              reason=reason, event_id=str(ctx.event["id"]),
+                              payment_window=payment_window)
     if moved is not None:
         ctx.labels["order_status"] = moved.status
         return moved
-    current = read_order(ctx.conn, order_id)
+    current = ctx.store.read(order_id)
     if current is None:
         _ignore(ctx, step, "unknown order")
     else:
@@ -116,6 +117,6 @@ def _advance(
     return None
 
 
-def _ignore(ctx: StepContext, step: str, why: str) -> None:
+def _ignore(ctx: StepContext[Orders], step: str, why: str) -> None:
     ctx.labels["saga_step"] = step
     ctx.labels["ignored"] = why

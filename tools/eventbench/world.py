@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from common.auth import CUSTOMER_ROLE, issue_token
 from common.events import catalogue
 from common.migrate import upgrade
-from common.settings import KafkaBrokerKind, get_settings
+from common.settings import KafkaBrokerKind
 from tools.infra.resolve import embedded_broker
 from tools.kafka_clients import ensure_topics
 from tools.loadgen.database import BenchDatabase
@@ -62,13 +62,11 @@ def world(broker_kind: KafkaBrokerKind = "tansu") -> Iterator[World]:
         # as long as this world lasts (a saga bench run afterwards starts its own).
         saved = dict(os.environ)
         os.environ.update(found.env())
-        get_settings.cache_clear()
         try:
             yield found
         finally:
             os.environ.clear()
             os.environ.update(saved)
-            get_settings.cache_clear()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """CPU time, context switches and peak RSS of every process of a stack during a run,
 sampled with psutil and /proc.
 
-A function is one process (a CloudEvents function: common/serve.py) or a gunicorn master
+A function is one process (a CloudEvents function: common/serving/serve.py) or a gunicorn master
 and its worker (the api): each process is reported as such ("api" and "api/worker"), as
 the memory target is per process. Context switches are summed over a process's threads
 (/proc/PID/task/*/status), voluntary (it waited: a wake-up) and not. A function restarted

@@ -30,7 +30,6 @@ from pydantic import SecretStr
 
 from common.cloudevents_kafka import kafka_to_http, new_event, to_kafka
 from common.events import catalogue
-from common.kafka import close_producers
 from common.tracing import new_trace
 from tools import REPO_ROOT
 from tools.kafka_clients import ensure_topics
@@ -129,7 +128,6 @@ def main(argv: list[str] | None = None) -> int:
         try:
             results = measure(settings, args.function, args.runs, not args.no_zygote, env)
         finally:
-            close_producers()
             if given is not None:
                 drop_database(given, scratch)
     totals = [total for total, _ in results]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from common.events import catalogue
-from common.kafka import close_producers, producer_config
+from common.kafka import producer_config
 from tools.infra import mask_url
 from tools.kafka_clients import ensure_topics, runtime_topics
 from tools.runtime.console import Console, LogFile
@@ -154,7 +154,6 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
                                                    broker=settings.broker))
     check()
     settings, env = _on(settings, infra, state_dir)
-    stack.callback(close_producers)
     log_dir = state_dir / "logs"
     supervisor = Supervisor(manifests, cwd=root, env=env, log_dir=log_dir, console=console,
                             idle_scale_to_zero_s=settings.idle_scale_to_zero_s,

@@ -1,0 +1,5 @@
+import sys
+
+from common.serving.serve import main
+
+sys.exit(main())
