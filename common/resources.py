@@ -92,6 +92,11 @@ class Resources:
             self.marks.add(acked)
         return len(acked)
 
+    def flush_marks(self, timeout: float = 5.0) -> bool:
+        """Wait until the marks queued so far are written (tests, benchmarks)."""
+        marks = self._marks
+        return True if marks is None else marks.flush(timeout)
+
     def run_unit_of_work(self, producer: str, work: Callable[[UnitOfWork], T], *,
                          caused_by: str | None = None) -> T:
         return run_unit_of_work(self.engine, self.publish, producer, work,

@@ -29,11 +29,10 @@ from pathlib import Path
 
 import pytest
 
-from common.db import dispose_engines
 from common.events import catalogue
-from common.kafka import close_producers
 from common.migrate import upgrade
 from common.settings import KafkaBrokerKind, Settings, get_settings
+from tests.helpers import close_function_resources, dispose_test_engines
 from tests.redis_server import RedisServer
 from tools import REPO_ROOT
 from tools.infra import create_database, drop_database
@@ -217,19 +216,20 @@ def saga_env(
 ) -> Iterator[Settings]:
     """Point this process (functions under test_client, the step runtime, the API) at the
     migrated test database and the test broker, as the local runtime would with env vars.
-    Yields the resulting Settings; caches, engines and producers are reset around it."""
+    Yields the resulting Settings; the resources of the function clients made in the test
+    are closed after it (each main.py builds its own: common/resources.py)."""
     monkeypatch.setenv("DATABASE_URL", migrated_database)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", session_broker_kind())
     monkeypatch.setenv("SAGA_JWT_SECRET", TEST_JWT_SECRET)
     monkeypatch.setenv("SAGA_PROFILE", "local")
     monkeypatch.delenv("REDIS_URL", raising=False)  # tests that want the cache set it
-    _reset_process_state()
     yield get_settings()
-    _reset_process_state()
+    close_function_resources()
 
 
-def _reset_process_state() -> None:
-    get_settings.cache_clear()
-    dispose_engines()
-    close_producers(timeout=1.0)
+@pytest.fixture(scope="session", autouse=True)
+def _test_engines() -> Iterator[None]:
+    """The tests' own engines (tests/helpers.py engine_of) end with the session."""
+    yield
+    dispose_test_engines()

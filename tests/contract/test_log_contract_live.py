@@ -22,7 +22,7 @@ from functions_framework import create_app
 
 from common.events import catalogue as c
 from common.events.models import OrderCancelled, OrderCreated, OrderLine, StockReserved, utc_now
-from common.settings import Settings, get_settings
+from common.settings import Settings
 from common.step import StepRuntime
 from common.tracing import TraceContext, new_trace
 from tests.conftest import TEST_JWT_SECRET
@@ -95,13 +95,12 @@ def _drive_inventory(settings: Settings, monkeypatch: pytest.MonkeyPatch, run: D
     with monkeypatch.context() as patch:
         patch.setattr(StepRuntime, "_parse", lambda self, event: (leaky, None))
         assert post_event(inventory, _order_created(sku, uuid.uuid4())).status_code == 500
-    # A database outage, with a password in DATABASE_URL: saga.step.retried (503).
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://saga:{DB_PASSWORD}@127.0.0.1:9/none")
-    get_settings.cache_clear()
-    assert post_event(inventory, _order_created(sku, uuid.uuid4())).status_code == 503
-    assert settings.database_url is not None
-    monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())
-    get_settings.cache_clear()
+    # A database outage, with a password in DATABASE_URL: saga.step.retried (503). The
+    # process reads its settings as it starts: a new one.
+    with monkeypatch.context() as patch:
+        patch.setenv("DATABASE_URL", f"postgresql://saga:{DB_PASSWORD}@127.0.0.1:9/none")
+        outage = _app("inventory")
+    assert post_event(outage, _order_created(sku, uuid.uuid4())).status_code == 503
 
 
 def _drive_api(settings: Settings, run: Driven) -> None:

@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import Engine, create_engine, pool, text
 
 from common.products import add_product
-from common.settings import get_settings
 from tests.e2e.conftest import LocalStack
 from tests.helpers import wait_for
 from tools import REPO_ROOT
@@ -43,14 +42,11 @@ def ops(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lo
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers)
     monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", settings.kafka_broker_kind)
     monkeypatch.setenv("SAGA_STATE_DIR", str(local_stack.state_dir))
-    get_settings.cache_clear()
     yield local_stack
-    get_settings.cache_clear()
 
 
 def saga(*argv: str) -> tuple[int, str, str]:
     """Run the `saga` CLI in this process: (exit code, stdout, stderr)."""
-    get_settings.cache_clear()
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = saga_main(list(argv))

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, func, insert, pool
 
 from common import tables as t
 from common.migrate import upgrade
-from common.settings import get_settings, to_sqlalchemy_url
+from common.settings import to_sqlalchemy_url
 from tools.cli.main import main as saga_main
 
 pytestmark = pytest.mark.integration
@@ -56,11 +56,9 @@ def letters(fresh_database: Callable[[str], str], tmp_path: Path,
         yield ids
     finally:
         engine.dispose()
-        get_settings.cache_clear()
 
 
 def saga(*argv: str) -> tuple[int, str, str]:
-    get_settings.cache_clear()
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = saga_main(list(argv))

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, pool, text
 
 from common.cloudevents_kafka import to_kafka
 from common.kafka import producer_config
-from common.settings import get_settings, to_sqlalchemy_url
+from common.settings import to_sqlalchemy_url
 from tests.conftest import session_broker_kind
 from tests.helpers import wait_for
 from tools import REPO_ROOT
@@ -156,11 +156,9 @@ def stack(tmp_path: Path, fresh_database: Callable[[str], str], kafka_bootstrap:
     finally:
         stop.set()
         runner.join(60)
-        get_settings.cache_clear()
 
 
 def saga(*argv: str) -> tuple[int, str]:
-    get_settings.cache_clear()
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = saga_main(list(argv))

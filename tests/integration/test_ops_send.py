@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from common.events import catalogue as c
 from common.kafka import client_config
-from common.settings import Settings, get_settings
+from common.settings import Settings
 from tools.cli.main import main as saga_main
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,6 @@ PROBLEM = {"type": "about:blank", "title": "step failed", "status": 500,
 
 
 def saga(*argv: str) -> tuple[int, str, str]:
-    get_settings.cache_clear()
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = saga_main(list(argv))

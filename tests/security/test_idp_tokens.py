@@ -81,7 +81,6 @@ def _configure(monkeypatch: pytest.MonkeyPatch, idp: IdentityProvider, claim: st
     monkeypatch.setenv("SAGA_JWT_AUDIENCE", AUDIENCE)
     monkeypatch.setenv("SAGA_JWKS_ROLES_CLAIM", claim)
     monkeypatch.setenv("SAGA_JWKS_ADMIN_ROLE", admin)
-    get_settings.cache_clear()
     return get_settings()
 
 

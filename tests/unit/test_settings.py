@@ -44,13 +44,12 @@ def test_knative_service_name_is_the_function_name(monkeypatch: pytest.MonkeyPat
     assert Settings().function_name == "inventory"
 
 
-def test_get_settings_is_cached_and_resettable(monkeypatch: pytest.MonkeyPatch) -> None:
-    get_settings.cache_clear()
+def test_get_settings_reads_the_environment_as_it_is_now(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGA_PAYMENT_WINDOW_S", "7")
     first = get_settings()
-    assert get_settings() is first
-    get_settings.cache_clear()
-    assert get_settings() is not first
-    get_settings.cache_clear()
+    monkeypatch.setenv("SAGA_PAYMENT_WINDOW_S", "8")
+    assert (first.payment_window_s, get_settings().payment_window_s) == (7, 8)
 
 
 def test_url_schemes() -> None:
