@@ -1,12 +1,10 @@
 """The unit of work every writer uses (the step runtime, the api, the timeouts sweep): one
-transaction in which the effects, the inbox row and the events they cause are written
-together (the transactional outbox), and, only after it committed, the events published.
-
-    result = resources.run_unit_of_work("api", lambda uow: place(uow.conn, uow.outbox(trace)))
-
-Each attempt is a fresh transaction with fresh outboxes (a serialization failure re-runs
-`work`, which must not carry the rolled-back attempt's events). Publishing never fails the
-caller: what the broker did not acknowledge stays unpublished for the outbox relay.
+transaction in which the effects and the events they cause are written together (the
+transactional outbox), then, only after it committed, the events published; run by the
+process's resources: `resources.run_unit_of_work("api", lambda uow: ...)`. Each attempt is
+a fresh transaction with fresh outboxes (a serialization failure re-runs `work`, which must
+not carry the rolled-back attempt's events). Publishing never fails the caller: what the
+broker did not acknowledge stays unpublished for the outbox relay.
 """
 
 from __future__ import annotations

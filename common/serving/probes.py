@@ -1,7 +1,6 @@
-"""The two GET endpoints the Knative probes in knative/*.yaml call, on every function: the
-ASGI functions answer them in event_server.py, the api (Flask) through install_probes(),
-called while functions-framework imports its main.py (before its catch-all rule). They
-exist only if the module imported cleanly (target, handlers, catalogue, settings).
+"""The two GET endpoints the Knative probes in knative/*.yaml call, on every function (the
+ASGI functions in event_server.py, the api through wsgi.install_probes). They exist only if
+the function's module imported cleanly.
 
 GET /livez   the process can serve. No I/O: a database outage must not make Kubernetes
              restart every pod (a restart cures nothing there).

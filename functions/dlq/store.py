@@ -1,15 +1,9 @@
-"""Store a dead letter, once.
-
-Not a StepRuntime step: a dead letter's type is whatever failed (any catalogued type, or
-garbage that was refused for being garbage), so there is no catalogue check and no schema.
-It still follows the step contract where it matters:
-
-- an inbox row ("dlq", letters.dedupe_key: event id, knativeerrordest, re-drive) in the
-  same transaction as the stored row, so a re-delivered dead letter is stored once, and
-  each failure of each re-drive is a letter of its own;
-- it never answers 4xx for a CloudEvent it could parse: the dead-letter topic has no
-  dead-letter sink of its own, so a refusal would lose the event. Faults answer 5xx, which
-  the KafkaSource retries.
+"""Store a dead letter, once. Not a StepRuntime step (a dead letter's type is whatever
+failed, even garbage, so no catalogue check and no schema), but the step contract where it
+matters: an inbox row ("dlq", letters.dedupe_key) in the same transaction as the stored
+row, so a re-delivered letter is stored once and each failure of each re-drive is a letter
+of its own; and never a 4xx for a CloudEvent it could parse (the dead-letter topic has no
+dead-letter sink: a refusal would lose it). Faults answer 5xx, which the KafkaSource retries.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """Compensation on order.cancelled: give back what the order holds.
-
-    no reservation yet  -> RELEASED tombstone: the cancellation overtook order.created, and
-                           reserve_stock treats any existing row as decided, so the late
-                           order.created reserves nothing
+    no reservation yet  -> RELEASED tombstone: a late order.created then reserves nothing
     RESERVED            -> release: reserved -= qty (movement "release")
-    COMMITTED           -> return: commit lowered on_hand when the order was paid; the goods
-                           never left (shipping failed, or the order was cancelled after
+    COMMITTED           -> return: the goods never left (shipping failed, or cancelled after
                            payment), so on_hand goes back up (movement "return")
     REJECTED / RELEASED -> nothing to give back
 """

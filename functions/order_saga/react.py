@@ -1,21 +1,11 @@
-"""The saga's reactions: each event names the state it answers and the state it leads to.
-
-    stock.reserved      CREATED            -> AWAITING_PAYMENT (deadline = now + window);
-                                              auto mode: -> PAYMENT_PROCESSING at once
-                                              (the state machine emits payment.requested)
-    stock.rejected      CREATED            -> CANCELLED(out_of_stock)
-    payment.completed   PAYMENT_PROCESSING -> PAID (emits order.paid)
-    payment.failed      PAYMENT_PROCESSING -> CANCELLED(insufficient_funds); reason
-                                              order_cancelled: the order is cancelled already
-    shipment.dispatched PAID               -> COMPLETED (emits order.completed)
-    shipment.failed     PAID               -> CANCELLED(shipping_failed)
-
-An event that finds the order in any other state (stock.reserved after the customer
-cancelled, payment.completed after a timeout, a replay of an old event) changes nothing,
-answers 2xx and says why in its log line (labels.ignored). Undoing its effects is not the
-saga's job: order.cancelled reaches inventory and payments, which release, return, refund
-or refuse by themselves. An unknown order is ignored the same way, so it is never retried.
-"""
+"""The saga's reactions. Each event moves the order from the state it expects:
+stock.reserved CREATED -> AWAITING_PAYMENT (deadline = now + window), and at once on to
+PAYMENT_PROCESSING in auto mode; stock.rejected CREATED -> CANCELLED(out_of_stock);
+payment.completed PAYMENT_PROCESSING -> PAID; payment.failed -> CANCELLED(insufficient_funds)
+unless its reason is order_cancelled; shipment.dispatched PAID -> COMPLETED; shipment.failed
+PAID -> CANCELLED(shipping_failed). The state machine emits what each new state implies.
+An event that finds the order elsewhere, or no order, changes nothing, answers 2xx and says
+why (labels.ignored): inventory and payments compensate on order.cancelled themselves."""
 
 from __future__ import annotations
 

@@ -1,14 +1,10 @@
 """On payment.requested: check, freeze and capture the order's amount, at most once per
-order.
-
-The order's payments row decides everything that can happen twice:
-    none      -> no account: FAILED + payment.failed(no_account)
-                 balance < amount: FAILED + payment.failed(insufficient_funds)
-                 else freeze then capture: CAPTURED + payment.completed
-    VOIDED    -> the order was cancelled before its payment was requested (the cancellation
-                 overtook this event): refuse, payment.failed(order_cancelled)
-    any other -> already decided; nothing new happens (a second request, e.g. from the API
-                 and the saga both, never charges twice)
+order. The order's payments row decides everything that can happen twice:
+    none      -> no account or balance < amount: FAILED + payment.failed(no_account or
+                 insufficient_funds); else freeze, capture: CAPTURED + payment.completed
+    VOIDED    -> the cancellation overtook this event: payment.failed(order_cancelled)
+    any other -> already decided; nothing new happens (a second request never charges
+                 twice)
 """
 
 from __future__ import annotations

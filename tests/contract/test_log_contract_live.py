@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from cloudevents.http import CloudEvent
-from functions_framework import create_app
 
 from common.events import catalogue as c
 from common.events.models import OrderCancelled, OrderCreated, OrderLine, StockReserved, utc_now
@@ -28,7 +27,7 @@ from common.tracing import TraceContext, new_trace
 from tests.conftest import TEST_JWT_SECRET
 from tests.contract import dashboard_fields
 from tests.functions.api_support import bearer, product
-from tests.helpers import event_function_client, make_event, post_event
+from tests.helpers import event_function_client, function_client, make_event, post_event
 from tools import REPO_ROOT
 from tools.log_contract import FIELDS, flatten, secrets_in, validate_line
 
@@ -60,8 +59,8 @@ def _app(function: str) -> Any:
     sys.stdout, which the caller is capturing."""
     if function != "api":
         return event_function_client(function)
-    factory: Callable[..., Any] = create_app
-    return factory("api", str(REPO_ROOT / "functions" / "api" / "main.py"), "http").test_client()
+    return function_client("api", str(REPO_ROOT / "functions" / "api" / "main.py"), "http",
+                           asgi=False)
 
 
 def _order_created(sku: str, order_id: uuid.UUID) -> CloudEvent:

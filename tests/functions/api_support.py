@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 from flask.testing import FlaskClient
-from functions_framework import create_app
 from sqlalchemy import func, select
 
 from common import tables as t
@@ -22,7 +21,7 @@ from common.outbox import Outbox
 from common.products import add_product
 from common.settings import Settings
 from common.tracing import new_trace
-from tests.helpers import engine_of, flush_marks
+from tests.helpers import engine_of, flush_marks, function_client
 from tools import REPO_ROOT
 
 MAIN = REPO_ROOT / "functions" / "api" / "main.py"
@@ -32,8 +31,8 @@ TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
 def api_client() -> FlaskClient:
-    app = create_app(target="api", source=str(MAIN), signature_type="http")  # type: ignore[no-untyped-call]
-    client: FlaskClient = app.test_client()
+    """A new api process (its resources closed after the test: tests/helpers.py)."""
+    client: FlaskClient = function_client("api", str(MAIN), "http", asgi=False)
     return client
 
 

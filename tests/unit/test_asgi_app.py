@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.serving.asgi_app import create_app, thin_app
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.testclient import TestClient
+
+from common.serving.asgi_app import create_app, thin_app
 
 SOURCE = '''
 from functions_framework import aio

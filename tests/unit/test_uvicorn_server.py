@@ -8,8 +8,8 @@ import urllib.request
 from typing import Any
 
 import uvicorn
-from common.serving.uvicorn_server import QuietServer
 
+from common.serving.uvicorn_server import QuietServer
 from tests.helpers import wait_for
 from tools.infra.ports import free_port
 
