@@ -1,8 +1,8 @@
 """confluent-kafka configuration of what a function does with Kafka: produce (consumers
 and topic administration belong to the tools: tools/kafka_clients.py). The process's one
-producer is held by common.resources. The Tansu broker (settings.kafka_broker_kind "tansu")
-gets one workaround (docs/architecture.md, "Two brokers"): one record per batch, because its
-high watermark counts batches, not records."""
+producer is held by common.resources. settings.kafka_one_record_per_batch (set for Tansu,
+whose high watermark counts batches, not records: docs/architecture.md, "Two brokers")
+makes every batch one record."""
 
 from __future__ import annotations
 
@@ -40,6 +40,6 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "message.timeout.ms": 30_000,
         "socket.keepalive.enable": True,
     }
-    if settings.kafka_broker_kind == "tansu":
+    if settings.one_record_per_batch():
         config["batch.num.messages"] = 1
     return config

@@ -31,7 +31,7 @@ import pytest
 
 from common.events import catalogue
 from common.migrate import upgrade
-from common.settings import KafkaBrokerKind, Settings, get_settings
+from common.settings import Settings
 from tests.helpers import close_function_resources, dispose_test_engines
 from tests.redis_server import RedisServer
 from tools import REPO_ROOT
@@ -43,7 +43,7 @@ from tools.infra.kafka_dist import KafkaSetupError, ensure_dist
 from tools.infra.tansu import TansuBroker
 from tools.kafka_clients import ensure_topics, runtime_topics
 from tools.runtime.topics import load_topic_specs
-from tools.settings import LocalSettings
+from tools.settings import KafkaBrokerKind, LocalSettings, get_local_settings
 
 BROKERS = ("embedded", "kafka")
 _session: dict[str, KafkaBrokerKind] = {}
@@ -220,11 +220,13 @@ def saga_env(
     are closed after it (each main.py builds its own: common/resources.py)."""
     monkeypatch.setenv("DATABASE_URL", migrated_database)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", session_broker_kind())
+    monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", session_broker_kind())  # for the tools
+    monkeypatch.setenv("SAGA_KAFKA_ONE_RECORD_PER_BATCH",  # for the functions
+                       str(session_broker_kind() == "tansu").lower())
     monkeypatch.setenv("SAGA_JWT_SECRET", TEST_JWT_SECRET)
     monkeypatch.setenv("SAGA_PROFILE", "local")
     monkeypatch.delenv("REDIS_URL", raising=False)  # tests that want the cache set it
-    yield get_settings()
+    yield get_local_settings()
     close_function_resources()
 
 

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from common import tables as t
-from common.auth import local_jwt_secret
+from common.auth import jwt_secret
 from common.settings import Settings
 from tests.functions.api_support import (
     bearer,
@@ -33,7 +33,7 @@ def _claims(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 
 def _signed(settings: Settings, key: str | None = None, **overrides: Any) -> str:
-    return jwt.encode(_claims(settings, **overrides), key or local_jwt_secret(settings),
+    return jwt.encode(_claims(settings, **overrides), key or jwt_secret(settings),
                       algorithm="HS256")
 
 

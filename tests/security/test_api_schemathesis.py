@@ -69,9 +69,9 @@ def api_resources(migrated_database: str, kafka_bootstrap: str) -> Iterator[ApiR
     """The resources of an api process on the session's database and broker, as saga_env's
     environment would give it (one for every case: a process serves many requests)."""
     made = ApiResources(Settings(
-        database_url=SecretStr(migrated_database), kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_broker_kind=session_broker_kind(), jwt_secret=SecretStr(TEST_JWT_SECRET),
-        profile="local", redis_url=None))
+        DATABASE_URL=migrated_database, KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        kafka_one_record_per_batch=session_broker_kind() == "tansu",
+        jwt_secret=SecretStr(TEST_JWT_SECRET), REDIS_URL=None))
     yield made
     made.close()
 

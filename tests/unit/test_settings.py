@@ -61,15 +61,20 @@ def test_url_schemes() -> None:
 def test_the_broker_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     from tools.settings import LocalSettings
 
-    for name in ("SAGA_BROKER", "SAGA_KAFKA_BROKER_KIND"):
+    for name in ("SAGA_BROKER", "SAGA_KAFKA_BROKER_KIND", "SAGA_KAFKA_ONE_RECORD_PER_BATCH"):
         monkeypatch.delenv(name, raising=False)
     # Defaults: `saga up` starts Tansu; clients treat a broker as Apache Kafka.
     assert LocalSettings().broker == "embedded"
-    assert Settings().kafka_broker_kind == "kafka"
+    assert LocalSettings().kafka_broker_kind == "kafka"
+    assert not LocalSettings().one_record_per_batch() and not Settings().one_record_per_batch()
     monkeypatch.setenv("SAGA_BROKER", "kafka")
     monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", "tansu")
     assert LocalSettings().broker == "kafka"
-    assert Settings().kafka_broker_kind == "tansu"
+    assert LocalSettings().kafka_broker_kind == "tansu"
+    # Tansu's workaround: the tools' clients see the kind; a function, the knob it is given.
+    assert LocalSettings().one_record_per_batch() and not Settings().one_record_per_batch()
+    monkeypatch.setenv("SAGA_KAFKA_ONE_RECORD_PER_BATCH", "true")
+    assert Settings().one_record_per_batch()
     monkeypatch.setenv("SAGA_BROKER", "redpanda")
     with pytest.raises(ValueError, match="broker"):
         LocalSettings()

@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {"DATABASE_URL": infra.database_url,
                "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
                "SAGA_KAFKA_BROKER_KIND": settings.kafka_broker_kind,
+               "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(settings.one_record_per_batch()).lower(),
                "SAGA_PROFILE": "local", "SAGA_JWT_SECRET": "bench-" + "x" * 40}
         try:
             results = measure(settings, args.function, args.runs, not args.no_zygote, env)

@@ -29,7 +29,6 @@ from confluent_kafka import Producer
 
 from common.cloudevents_kafka import KafkaRecord
 from common.kafka import producer_config
-from common.settings import KafkaBrokerKind
 from tools import REPO_ROOT
 from tools.kafka_clients import ensure_topics
 from tools.runtime import spawn
@@ -39,7 +38,7 @@ from tools.runtime.dispatcher import KafkaSourceDispatcher
 from tools.runtime.processes import FunctionProcess
 from tools.runtime.specs import DeliverySpec, FunctionSpec, KafkaSourceSpec
 from tools.runtime.topics import TopicSpec
-from tools.settings import LocalSettings
+from tools.settings import KafkaBrokerKind, LocalSettings
 
 SINK = "tests/integration/fixtures/runtime_echo.py"
 

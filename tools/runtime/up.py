@@ -207,7 +207,7 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
 def _on(settings: LocalSettings, infra: Infra, state_dir: Path
         ) -> tuple[LocalSettings, dict[str, str]]:
     """The runtime's settings on `infra`, and the environment of every function it starts."""
-    from common.auth import local_jwt_secret
+    from tools.settings import local_jwt_secret
 
     # SAGA_KAFKA_BROKER_KIND=tansu also marks a given broker as Tansu (tests pass one in).
     kind = infra.broker_kind(settings)
@@ -218,6 +218,7 @@ def _on(settings: LocalSettings, infra: Infra, state_dir: Path
         "state_dir": state_dir})
     env = {"DATABASE_URL": infra.database_url, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
            "SAGA_KAFKA_BROKER_KIND": kind, "SAGA_PROFILE": "local",
+           "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(kind == "tansu").lower(),
            "SAGA_STATE_DIR": str(state_dir), "SAGA_JWT_SECRET": local_jwt_secret(settings)}
     return settings, env
 
