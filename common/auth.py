@@ -71,10 +71,9 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
 
 
 def _header_algorithm(token: str) -> object:
-    """The header's `alg`, to choose the key. Only the header is read: jwt.decode parses and
-    checks the whole token again, header included, against this one algorithm. PyJWT's
-    get_unverified_header parsed all three segments, testing each character in Python: a
-    quarter of a verification's instructions (callgrind, see docs/benchmarks.md)."""
+    """The header's `alg`, to choose the key. Only the header is read (PyJWT's
+    get_unverified_header parses all three segments: docs/benchmarks.md); jwt.decode parses
+    and checks the whole token again, header included, against this one algorithm."""
     segment, dot, _ = token.partition(".")
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
