@@ -5,12 +5,15 @@ is set. Built once by main.py, closed once by the server."""
 from __future__ import annotations
 
 from common.resources import Resources
+from common.settings import Settings
 from functions.api.cache import OrderViewCache, connect_cache
 
 
 class ApiResources(Resources):
-    _cache: OrderViewCache | None = None
-    _cache_made = False
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._cache: OrderViewCache | None = None
+        self._cache_made = False
 
     @property
     def order_cache(self) -> OrderViewCache | None:
