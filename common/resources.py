@@ -3,7 +3,8 @@ api's main.py), passed to the step runtime or the router, and closed once: the d
 engine, the Kafka producer and the outbox marker, each made on first use (never at
 import). `start()` warms them up in the background when the server starts serving, so the
 first event after a cold start pays neither the first connection nor the producer's id
-(docs/benchmarks.md, "Cold start"). A psycopg pool would sit beside the engine the same way.
+(docs/benchmarks.md, "One resources object per process"). A psycopg pool would sit beside
+the engine the same way: a member made on first use, warmed up and closed with the rest.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ log = logging.getLogger("saga.resources")
 
 # librdkafka's idempotent producer asks for its producer id on a 500 ms timer until its
 # broker connection is up; a metadata answer makes it ask again at once. So the warm-up
-# asks for metadata a few times over ~300 ms (docs/benchmarks.md, "Cold start").
+# asks for metadata a few times over ~300 ms (docs/benchmarks.md, "One resources object
+# per process").
 _METADATA_REQUESTS = 15
 _METADATA_PAUSE_S = 0.02
 
