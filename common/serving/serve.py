@@ -25,7 +25,7 @@ GRACEFUL_S = 30
 
 def parse(argv: Sequence[str], env: Mapping[str, str]) -> argparse.Namespace:
     """functions-framework's options; each falls back to its environment variable."""
-    parser = argparse.ArgumentParser(prog="common.serve")
+    parser = argparse.ArgumentParser(prog="common.serving")
     parser.add_argument("--target", default=env.get("FUNCTION_TARGET"))
     parser.add_argument("--source", default=env.get("FUNCTION_SOURCE"))
     parser.add_argument("--signature-type", default=env.get("FUNCTION_SIGNATURE_TYPE", "http"),
