@@ -68,8 +68,8 @@ RUN python -m compileall -q /app
 
 USER 10001:10001
 EXPOSE 8080
-# common/serve.py reads what functions-framework reads (FUNCTION_TARGET, FUNCTION_SOURCE,
+# common/serving/serve.py reads what functions-framework reads (FUNCTION_TARGET, FUNCTION_SOURCE,
 # FUNCTION_SIGNATURE_TYPE, FUNCTION_USE_ASGI, and PORT set by Knative): every event function
-# is served by uvicorn in this one process, THREADS events at once (common/event_server.py);
+# is served by uvicorn in this one process, THREADS events at once (common/serving/event_server.py);
 # the api by functions-framework's own server, gunicorn with one worker of THREADS threads.
-CMD ["python", "-m", "common.serve"]
+CMD ["python", "-m", "common.serving"]

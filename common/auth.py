@@ -1,4 +1,4 @@
-"""JWT issuing (local profile) and verification (always: signature, expiry, audience,
+"""JWT issuing (SAGA_JWT_SECRET) and verification (always: signature, expiry, audience,
 issuer). HS256 uses our secret; RS256 is accepted only with keys from the configured JWKS
 URL (a production identity provider), so an HS256 token can never be checked against a
 public RSA key (algorithm confusion). Our own tokens carry our roles in `roles`; an
@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import secrets
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import jwt
 
@@ -45,24 +41,12 @@ class Principal:
         return ADMIN_ROLE in self.roles
 
 
-_secret_lock = threading.Lock()
-
-
-def local_jwt_secret(settings: Settings) -> str:
-    """The HS256 secret: SAGA_JWT_SECRET, or in the local profile a random one kept in
-    <state_dir>/jwt-secret (created once, mode 0600). Never a built-in value."""
-    if settings.jwt_secret is not None:
-        return settings.jwt_secret.get_secret_value()
-    if settings.profile != "local":
-        raise ConfigError("set SAGA_JWT_SECRET (or SAGA_JWKS_URL) outside the local profile")
-    path = Path(settings.state_dir) / "jwt-secret"
-    with _secret_lock:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(48))
-        return path.read_text().strip()
+def jwt_secret(settings: Settings) -> str:
+    """The HS256 secret, SAGA_JWT_SECRET (never a built-in value; the local runtime makes
+    one for its processes: tools/settings.py local_jwt_secret)."""
+    if settings.jwt_secret is None:
+        raise ConfigError("set SAGA_JWT_SECRET (or SAGA_JWKS_URL)")
+    return settings.jwt_secret.get_secret_value()
 
 
 def issue_token(
@@ -78,7 +62,7 @@ def issue_token(
         "exp": now + (ttl_s or settings.jwt_ttl_s),
         "roles": roles or [CUSTOMER_ROLE],
     }
-    return jwt.encode(claims, local_jwt_secret(settings), algorithm="HS256")
+    return jwt.encode(claims, jwt_secret(settings), algorithm="HS256")
 
 
 @lru_cache(maxsize=4)
@@ -87,10 +71,9 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
 
 
 def _header_algorithm(token: str) -> object:
-    """The header's `alg`, to choose the key. Only the header is read: jwt.decode parses and
-    checks the whole token again, header included, against this one algorithm. PyJWT's
-    get_unverified_header parsed all three segments, testing each character in Python: a
-    quarter of a verification's instructions (callgrind, see docs/benchmarks.md)."""
+    """The header's `alg`, to choose the key. Only the header is read (PyJWT's
+    get_unverified_header parses all three segments: docs/benchmarks.md); jwt.decode parses
+    and checks the whole token again, header included, against this one algorithm."""
     segment, dot, _ = token.partition(".")
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
@@ -104,8 +87,8 @@ def _header_algorithm(token: str) -> object:
 def verify_token(settings: Settings, token: str) -> Principal:
     algorithm = _header_algorithm(token)
     key: object
-    if algorithm == "HS256" and (settings.jwt_secret is not None or settings.profile == "local"):
-        key = local_jwt_secret(settings)
+    if algorithm == "HS256" and settings.jwt_secret is not None:
+        key = jwt_secret(settings)
     elif algorithm == "RS256" and settings.jwks_url:
         try:
             key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key

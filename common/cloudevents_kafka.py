@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cloudevents.http import CloudEvent
-from cloudevents.kafka import KafkaMessage, from_binary, to_binary
+from cloudevents.kafka import to_binary
 from pydantic import BaseModel
 
 from common.events.catalogue import spec_for
@@ -71,16 +71,6 @@ def to_kafka(event: CloudEvent, topic: str | None = None) -> KafkaRecord:
     return KafkaRecord(topic or event["type"], key, value, headers)
 
 
-def from_kafka(headers: KafkaHeaders | None, key: bytes | str | None, value: bytes) -> CloudEvent:
-    """Parse a binary-mode Kafka record. Raises cloudevents exceptions on a record that is
-    not a valid CloudEvent."""
-    pairs = _pairs(headers)
-    header_map = {name: _as_bytes(v) for name, v in pairs if v is not None}
-    # Extension values must be strings; the SDK would hand the bytes key through as is.
-    text_key = key.decode() if isinstance(key, bytes) else key
-    return from_binary(KafkaMessage(header_map, text_key, value), data_unmarshaller=_json_or_raw)
-
-
 def kafka_to_http(
     headers: KafkaHeaders | None, key: bytes | str | None, value: bytes | None
 ) -> tuple[dict[str, str], bytes]:
@@ -88,7 +78,7 @@ def kafka_to_http(
     data: this is the KafkaSource dispatcher's hot path. The record key becomes the
     `partitionkey` extension, as cloudevents.kafka.from_binary would make it."""
     http_headers: dict[str, str] = {}
-    for name, raw in _pairs(headers):
+    for name, raw in header_pairs(headers):
         if raw is None:
             continue
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
@@ -117,20 +107,9 @@ def _json_bytes(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-def _json_or_raw(value: bytes | str) -> Any:
-    try:
-        return json.loads(value)
-    except (ValueError, TypeError):
-        return value
-
-
-def _pairs(headers: KafkaHeaders | None) -> Sequence[tuple[str, bytes | str | None]]:
+def header_pairs(headers: KafkaHeaders | None) -> Sequence[tuple[str, bytes | str | None]]:
     if headers is None:
         return []
     if isinstance(headers, Mapping):
         return list(headers.items())
     return headers
-
-
-def _as_bytes(value: bytes | str) -> bytes:
-    return value.encode() if isinstance(value, str) else value

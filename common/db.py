@@ -1,13 +1,10 @@
-"""Database engines and the unit of work.
-
-Engines are created on first use (never at import) and cached per URL, so a function
-process holds one pool sized to its thread count (settings.db_pool_size >= THREADS).
-"""
+"""The database engine of a process and its transactions: `make_engine` (no connection
+until first use; one per process, held by common.resources), `run_in_transaction` (retries
+serialization failures and deadlocks) and `is_transient` (what a retry may cure)."""
 
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -16,52 +13,33 @@ from psycopg import errors as pg_errors
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from common.settings import Settings, get_settings
+from common.settings import Settings
 
 T = TypeVar("T")
-
-_engines: dict[str, Engine] = {}
-_engines_lock = threading.Lock()
 
 # Errors a transaction can meet through no fault of its own; it is safe to run it again.
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
 
-def get_engine(settings: Settings | None = None) -> Engine:
-    settings = settings or get_settings()
-    url = settings.sqlalchemy_url()
-    with _engines_lock:
-        engine = _engines.get(url)
-        if engine is None:
-            engine = create_engine(
-                url,
-                pool_size=settings.db_pool_size,
-                max_overflow=settings.db_pool_max_overflow,
-                pool_timeout=10,
-                # A dropped connection (database restart) is detected on use, invalidates
-                # the pool and fails that one step with 5xx; the KafkaSource retries it.
-                pool_pre_ping=False,
-                connect_args={
-                    "connect_timeout": 5,
-                    # UTC sessions: timestamps read back compare equal, in JSON too, to
-                    # the ones written from Python (utc_now), whatever the server's zone.
-                    "options": f"-c statement_timeout={settings.db_statement_timeout_ms}"
-                               " -c timezone=UTC",
-                    "application_name": f"saga-{settings.function_name}",
-                },
-            )
-            _engines[url] = engine
-        return engine
-
-
-def dispose_engines() -> None:
-    from common.outbox_marks import close_marks
-
-    close_marks()  # their queued marks need the engines
-    with _engines_lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
+def make_engine(settings: Settings) -> Engine:
+    """An engine whose pool is sized by settings.db_pool_size (>= THREADS)."""
+    return create_engine(
+        settings.sqlalchemy_url(),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_max_overflow,
+        pool_timeout=10,
+        # A dropped connection (database restart) is detected on use, invalidates the pool
+        # and fails that one step with 5xx; the KafkaSource retries it.
+        pool_pre_ping=False,
+        connect_args={
+            "connect_timeout": 5,
+            # UTC sessions: timestamps read back compare equal, in JSON too, to the ones
+            # written from Python (utc_now), whatever the server's zone.
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}"
+                       " -c timezone=UTC",
+            "application_name": f"saga-{settings.function_name}",
+        },
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -92,4 +70,3 @@ def run_in_transaction(
                 raise
             time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter only, not security
     raise AssertionError("unreachable")
-

@@ -1,17 +1,12 @@
-"""confluent-kafka configuration of what a function does with Kafka: produce. (Consumers and
-topic administration belong to the tools: tools/infra/kafka_clients.py.)
-
-Real Kafka gets conventional settings. The Tansu broker (settings.kafka_broker_kind "tansu")
-gets one workaround (docs/architecture.md, "Two brokers"): one record per batch, because
-its high watermark counts batches, not records.
-"""
+"""confluent-kafka configuration of what a function does with Kafka: produce (consumers
+and topic administration belong to the tools: tools/infra/kafka_clients.py). The process's one
+producer is held by common.resources. settings.kafka_one_record_per_batch (set for Tansu,
+whose high watermark counts batches, not records: docs/architecture.md, "Two brokers")
+makes every batch one record."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
-
-from confluent_kafka import Producer
 
 from common.settings import Settings
 
@@ -45,29 +40,6 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "message.timeout.ms": 30_000,
         "socket.keepalive.enable": True,
     }
-    if settings.kafka_broker_kind == "tansu":
+    if settings.one_record_per_batch():
         config["batch.num.messages"] = 1
     return config
-
-
-_producers: dict[str, Producer] = {}
-_producers_lock = threading.Lock()
-
-
-def get_producer(settings: Settings) -> Producer:
-    """One producer per process and bootstrap address (confluent-kafka producers are
-    thread-safe and expensive to create). Created on first use, never at import."""
-    key = settings.kafka_bootstrap_servers or ""
-    with _producers_lock:
-        producer = _producers.get(key)
-        if producer is None:
-            producer = Producer(producer_config(settings))
-            _producers[key] = producer
-        return producer
-
-
-def close_producers(timeout: float = 5.0) -> None:
-    with _producers_lock:
-        for producer in _producers.values():
-            producer.flush(timeout)
-        _producers.clear()

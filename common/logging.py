@@ -33,16 +33,12 @@ _EXCLUDED = ["log.original", "log.origin", "process", "ecs.version", "log.logger
 
 
 class EcsFormatter(ecs_logging.StdlibFormatter):
-    """ecs-logging's document, built in one pass for the lines we write.
-
-    The library's general path de-dots every field into its own dict and merges each into
-    the result (`de_dot`, `merge_dicts`: 60% of its ~120 us per line, measured), and every
-    handled event writes such a line. Ours nests the dotted extras straight into the result;
-    anything unusual (an exception, a stack, a dict-valued or clashing extra, an Elastic APM
-    field) goes through the library unchanged, and tests hold both paths to the same
-    output, which keeps @timestamp, log.level and message first and sorts the rest.
-    ecs.version follows message, as one constant piece of text, not a field the encoder
-    sorts and encodes: +0.1% of a line's instructions against +1.4% (docs/benchmarks.md)."""
+    """ecs-logging's document, built in one pass for the lines we write: the dotted extras
+    are nested straight into the result, not de-dotted and merged field by field
+    (docs/benchmarks.md, "One-pass ECS lines"). Anything unusual (an exception, a stack, a
+    dict-valued or clashing extra, an Elastic APM field) goes through the library unchanged;
+    tests hold both paths to the same output: @timestamp, log.level, message and
+    ecs.version (one constant piece of text) first, the rest sorted."""
 
     # json.dumps with options builds an encoder per call, and the library makes four calls
     # a line; one prebuilt encoder writes the same text (objects JSON cannot hold: repr).

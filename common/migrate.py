@@ -1,14 +1,9 @@
-"""Alembic from Python: bring a database to a revision and ask which revision it is at.
-
-The CLI, the local runtime and the tests call these rather than shelling out to `alembic`,
-so a migration runs in-process against exactly the URL given, whatever DATABASE_URL says.
-`alembic upgrade head` on the command line (and the Kubernetes migration Job) runs the same
-migrations/env.py, which then reads DATABASE_URL instead.
-
-Concurrent migrators of one database are serialised by an advisory lock in env.py, so
-several processes may call upgrade() at once. Not several threads of one process, though:
-Alembic's `context` and `op` are process-wide proxies.
-"""
+"""Alembic from Python: bring a database to a revision and ask which revision it is at, in
+this process against exactly the URL given (the CLI, the local runtime and the tests; the
+command line and the cluster's migration Job run the same migrations/env.py, which reads
+DATABASE_URL instead). Concurrent migrators of one database are serialised by an advisory
+lock in env.py; not several threads of one process (Alembic's `context` and `op` are
+process-wide proxies)."""
 
 from __future__ import annotations
 

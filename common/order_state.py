@@ -266,16 +266,9 @@ def advance(
 
     One statement (compare-and-set UPDATE, which takes the row lock, plus one history row
     per step): a step that finds the order where it expects it costs one round trip."""
-    steps = list(zip([expected, *path[:-1]], path, strict=True))
-    for before, after in steps:
-        if not can_transition(before, after):
-            raise IllegalTransition(order_id, before, after)
+    steps = checked_steps(order_id, expected, path, reason)
     final = path[-1]
-    if (final == Status.CANCELLED) != (reason is not None):
-        raise ValueError("a reason is required exactly when cancelling")
-    deadline = None
-    if Status.AWAITING_PAYMENT in path and payment_window is not None:
-        deadline = utc_now() + payment_window
+    deadline = payment_deadline(path, payment_window)
     row = conn.execute(_ADVANCE, {
         "order_id": order_id, "from_status": expected.value, "to_status": final.value,
         "reason": reason,
@@ -289,12 +282,33 @@ def advance(
     for before, after in steps:
         step_reason = reason if after == final else None
         _log_after_commit(conn, outbox, order_id, before, after, step_reason)
-        _emit_implied(outbox, moved, before, after, step_reason)
+        emit_implied(outbox, moved, before, after, step_reason)
     return moved
 
 
-def _emit_implied(outbox: Outbox, order: Order, before: Status, status: Status,
-                  reason: CancelReason | None) -> None:
+def checked_steps(order_id: UUID, expected: Status, path: Sequence[Status],
+                  reason: CancelReason | None) -> list[tuple[Status, Status]]:
+    """The (from, to) steps of `path` from `expected`; IllegalTransition for a step the
+    state machine forbids, ValueError unless `reason` is given exactly when cancelling."""
+    steps = list(zip([expected, *path[:-1]], path, strict=True))
+    for before, after in steps:
+        if not can_transition(before, after):
+            raise IllegalTransition(order_id, before, after)
+    if (path[-1] == Status.CANCELLED) != (reason is not None):
+        raise ValueError("a reason is required exactly when cancelling")
+    return steps
+
+
+def payment_deadline(path: Sequence[Status], window: timedelta | None) -> datetime | None:
+    """The payment deadline a move along `path` sets: now + window on AWAITING_PAYMENT."""
+    if Status.AWAITING_PAYMENT in path and window is not None:
+        return utc_now() + window
+    return None
+
+
+def emit_implied(outbox: Outbox, order: Order, before: Status, status: Status,
+                 reason: CancelReason | None) -> None:
+    """The event a new status implies (transition's docstring), into `outbox`."""
     key = str(order.id)
     if status == Status.PAYMENT_PROCESSING:
         outbox.emit(c.PAYMENT_REQUESTED, PaymentRequested(

@@ -1,10 +1,8 @@
 """Transactional outbox: events are written in the transaction that caused them and
 published after commit. Publishing never fails the caller: what is not acknowledged stays
 unpublished for the relay (outbox-relay function, and the local runtime on restart).
-
 Duplicates on Kafka are possible (a relay and a step may both publish a row); every
-consumer deduplicates by its inbox, so at-least-once publishing is enough.
-"""
+consumer deduplicates by its inbox, so at-least-once publishing is enough."""
 
 from __future__ import annotations
 
@@ -12,20 +10,17 @@ import functools
 import logging
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
 
 from cloudevents.http import CloudEvent
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, Message, Producer
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from common import tables as t
 from common.cloudevents_kafka import attributes_of, event_from_parts, new_event, to_kafka
-from common.kafka import get_producer
-from common.outbox_marks import mark_published, marks_for
-from common.settings import Settings
+from common.outbox_marks import mark_published
 from common.tracing import TraceContext
 
 log = logging.getLogger(__name__)
@@ -73,10 +68,6 @@ class Outbox:
         )
 
 
-def _row_to_event(attributes: dict[str, Any], data: Any) -> CloudEvent:
-    return event_from_parts(attributes, data)
-
-
 def unpublished_caused_by(conn: Connection, producer: str, caused_by: str) -> list[CloudEvent]:
     """What an earlier delivery of `caused_by` emitted but did not get published."""
     rows = conn.execute(
@@ -88,14 +79,15 @@ def unpublished_caused_by(conn: Connection, producer: str, caused_by: str) -> li
         )
         .order_by(t.outbox.c.created_at)
     ).all()
-    return [_row_to_event(r.attributes, r.data) for r in rows]
+    return [event_from_parts(r.attributes, r.data) for r in rows]
 
 
 class Publisher:
-    """Produces outbox events and marks the acknowledged ones published. Thread-safe."""
+    """Produces outbox events and waits for the broker's acknowledgements. Thread-safe."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, producer: Callable[[], Producer], timeout_s: float) -> None:
+        self._producer = producer  # called per publish: the process's one, made on first use
+        self.timeout_s = timeout_s
 
     def produce(self, events: Sequence[CloudEvent]) -> list[str]:
         """Produce and wait for acknowledgements; returns the ids the broker acknowledged."""
@@ -113,26 +105,18 @@ class Publisher:
                 log.warning("outbox publish failed: %s", err)
 
         try:
-            producer = get_producer(self.settings)
+            producer = self._producer()
             for event in events:
                 record = to_kafka(event)
                 producer.produce(
                     record.topic, key=record.key, value=record.value, headers=record.headers,
                     on_delivery=functools.partial(on_delivery, str(event["id"])),
                 )
-            producer.flush(self.settings.outbox_publish_timeout_s)
+            producer.flush(self.timeout_s)
         except Exception as exc:  # the relay will publish them; the caller must not fail
             log.warning("outbox publish deferred to the relay: %s", exc)
         with lock:
             return list(acked)
-
-    def publish(self, engine: Engine, events: Sequence[CloudEvent]) -> int:
-        """Produce, then queue the acknowledged rows to be marked (outbox_marks: in a
-        batch, off the caller's path)."""
-        acked = self.produce(events)
-        if acked:
-            marks_for(engine).add(acked)
-        return len(acked)
 
 
 def relay(engine: Engine, publisher: Publisher, *, older_than_s: float, limit: int = 500) -> int:
@@ -151,7 +135,7 @@ def relay(engine: Engine, publisher: Publisher, *, older_than_s: float, limit: i
         ).all()
         if not rows:
             return 0
-        acked = publisher.produce([_row_to_event(r.attributes, r.data) for r in rows])
+        acked = publisher.produce([event_from_parts(r.attributes, r.data) for r in rows])
         if acked:
             mark_published(conn, acked)
         return len(acked)

@@ -1,22 +1,13 @@
-"""Marking published outbox rows, off the request path and in batches.
-
-Why not in the step's own thread: marking is bookkeeping, not part of the step's effect.
-Done inline it cost every event a second transaction (BEGIN, UPDATE, COMMIT: three round
-trips and a WAL flush the caller waited for). Here one thread per process marks whatever
-was acknowledged in the last few milliseconds with one UPDATE, and commits it with
-synchronous_commit off: a mark lost to a crash only means the relay publishes the row
-again, and every consumer's inbox drops the duplicate. The step's own transaction (inbox,
-effects, outbox rows) stays fully durable.
-
-Thread-safe. A mark that cannot be written (database down) is dropped with a warning, for
-the same reason. `flush()` waits until everything queued so far is written (tests, exit).
-The relay marks what it re-sent with the same statement, in its own transaction
-(mark_published).
-"""
+"""Marking published outbox rows, off the request path and in batches: one thread per
+process (common.resources holds it) marks what was acknowledged in the last BATCH_EVERY_S
+with one UPDATE, committed with synchronous_commit off. A mark lost to a crash or a
+database outage (dropped with a warning) only means the relay publishes the row again, and
+every consumer's inbox drops the duplicate; the step's own transaction stays fully durable.
+Thread-safe; `flush()` waits until everything queued so far is written. The relay marks
+what it re-sent with the same statement, in its own transaction (mark_published)."""
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 import uuid
@@ -108,35 +99,3 @@ class PublishedMarks:
                 mark_published(conn, ids)
         except Exception as exc:  # published but not marked: the relay re-sends, inbox dedupes
             log.warning("could not mark %d outbox row(s) published: %s", len(ids), exc)
-
-
-_marks: dict[Engine, PublishedMarks] = {}
-_marks_lock = threading.Lock()
-
-
-def marks_for(engine: Engine) -> PublishedMarks:
-    """The process's marker for `engine`, started on first use (never at import)."""
-    with _marks_lock:
-        marks = _marks.get(engine)
-        if marks is None:
-            marks = _marks[engine] = PublishedMarks(engine)
-        return marks
-
-
-def flush_marks(timeout: float = 5.0) -> bool:
-    """Wait until every mark queued so far in this process is written."""
-    with _marks_lock:
-        pending = list(_marks.values())
-    return all(marks.flush(timeout) for marks in pending)
-
-
-def close_marks() -> None:
-    """Write what is queued and end every marker (before engines are disposed)."""
-    with _marks_lock:
-        pending = list(_marks.values())
-        _marks.clear()
-    for marks in pending:
-        marks.close()
-
-
-atexit.register(flush_marks, 2.0)

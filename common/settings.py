@@ -1,19 +1,16 @@
-"""The one settings class. Standard names (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS) are read
-as they are; everything else is prefixed with SAGA_ (e.g. SAGA_JWT_SECRET)."""
+"""The one settings class of what a deployed function reads (tools/settings.py extends it
+for what only the tools read). Standard names (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS) are
+read as they are; everything else is prefixed with SAGA_ (e.g. SAGA_JWT_SECRET)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.settings_errors import settings_error
 
-Profile = Literal["local", "production"]
-KafkaBrokerKind = Literal["kafka", "tansu"]
 AnySettings = TypeVar("AnySettings", bound=BaseSettings)
 
 
@@ -24,12 +21,12 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("DATABASE_URL", "SAGA_DATABASE_URL"),
-        description="PostgreSQL URL; unset in the local profile means an embedded server.",
+        description="PostgreSQL URL (`./taskw up` starts an embedded server when unset).",
     )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SAGA_KAFKA_BOOTSTRAP_SERVERS"),
-        description="Kafka bootstrap servers; unset in the local profile means an embedded broker.",
+        description="Kafka bootstrap servers (`./taskw up` starts a broker when unset).",
     )
     redis_url: SecretStr | None = Field(
         default=None,
@@ -40,22 +37,19 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
-    kafka_broker_kind: KafkaBrokerKind = Field(
-        default="kafka",
-        description="What kind of broker the clients talk to: Apache Kafka (any real cluster, "
-        "and the local runtime's `--broker kafka`), or the Tansu broker the local runtime "
-        "starts by default, whose quirks the clients work around (docs/architecture.md, "
-        "'Two brokers'). The local runtime sets it for the processes it starts.",
+    kafka_one_record_per_batch: bool = Field(
+        default=False,
+        description="Produce one record per batch, for a broker whose high watermark counts "
+        "batches (Tansu: docs/architecture.md, 'Two brokers'); the local runtime sets it "
+        "for the processes it starts on Tansu.",
     )
 
-    # --- profile and identity ----------------------------------------------------------
-    profile: Profile = "local"
+    # --- identity ------------------------------------------------------------------------
     function_name: str = Field(
         default="saga",
         validation_alias=AliasChoices("SAGA_FUNCTION_NAME", "K_SERVICE"),
         description="The function this process serves (Knative sets K_SERVICE).",
     )
-    state_dir: Path = Field(default=Path(".local"), description="Local runtime state and logs.")
     log_level: str = "INFO"
     threads: int = Field(
         default=4, ge=1, validation_alias=AliasChoices("THREADS", "SAGA_THREADS"),
@@ -70,7 +64,7 @@ class Settings(BaseSettings):
 
     # --- auth ----------------------------------------------------------------------------
     jwt_secret: SecretStr | None = Field(
-        default=None, description="HS256 secret; in the local profile one is generated."
+        default=None, description="HS256 secret (`./taskw up` makes one for its processes)."
     )
     jwt_issuer: str = "saga-local"
     jwt_audience: str = "saga-api"
@@ -100,6 +94,10 @@ class Settings(BaseSettings):
     outbox_publish_timeout_s: float = Field(default=5.0, gt=0)
     outbox_relay_age_s: float = Field(default=3.0, ge=0)
 
+    def one_record_per_batch(self) -> bool:
+        """Whether producers write one record per batch (tools/settings.py adds Tansu)."""
+        return self.kafka_one_record_per_batch
+
     def sqlalchemy_url(self) -> str:
         """The database URL in the form SQLAlchemy wants (psycopg 3 driver)."""
         if self.database_url is None:
@@ -117,10 +115,10 @@ def to_sqlalchemy_url(url: str) -> str:
     raise ValueError("DATABASE_URL must start with postgresql:// (got another scheme)")
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once. Tests call `get_settings.cache_clear()`.
-    A refused value raises SettingsError (common/settings_errors.py): one line."""
+    """The settings in the environment now (a process reads them once, into its
+    common.resources). A refused value raises SettingsError (common/settings_errors.py):
+    one line."""
     return read_settings(Settings)
 
 

@@ -1,15 +1,9 @@
 """The step runtime: what every CloudEvents function does with an event
-(docs/architecture.md, "The step contract").
-
-1. Parse: unknown type, bad data or missing attributes answer 4xx (not 404/408/409/429),
-   which Knative does not retry: the event goes to the dead-letter sink.
-2. One transaction: the inbox row (consumer, event id), the handler's effects, the
-   outbox rows. A duplicate delivery finds its inbox row and skips the effects.
-3. After commit, publish the outbox rows and mark them; failures leave them to the relay.
-   A duplicate re-publishes whatever its first delivery left unpublished.
-4. Business outcomes are events and answer 2xx; transient faults answer 503, which the
-   KafkaSource retries with backoff.
-5. One ECS log line per handled event.
+(docs/architecture.md, "The step contract"): parse it (unknown type, bad data: 4xx, which
+Knative does not retry); in one unit of work, its inbox row (a duplicate skips the effects
+and re-publishes what its first delivery left), the handler's effects and its outbox rows;
+publish after commit. Business outcomes are events and answer 2xx, transient faults 503
+(retried). One ECS line per handled event.
 """
 
 from __future__ import annotations
@@ -18,42 +12,34 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, bindparam
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection
 
-from common import tables as t
-from common.db import is_transient
 from common.events.catalogue import CATALOGUE
 from common.logging import log_event
-from common.outbox import Outbox, unpublished_caused_by
-from common.problems import Problem
-from common.settings import Settings, get_settings
+from common.outbox import Outbox
+from common.problems import Problem, fault
+from common.settings import Settings
 from common.tracing import TraceContext, continue_or_start
-from common.unit_of_work import UnitOfWork, run_unit_of_work
+from common.unit_of_work import StoreFactory, UnitOfWork, UnitsOfWork
+
+S = TypeVar("S")
 
 log = logging.getLogger("saga.step")
 
 MAX_EVENT_BYTES = 256 * 1024
 
-# Built once (SQLAlchemy then only looks up the compiled statement): "seen before?" and
-# "remember it" in one round trip.
-_INBOX = (
-    pg_insert(t.inbox)
-    .values(consumer=bindparam("consumer"), event_id=bindparam("event_id"),
-            event_type=bindparam("event_type"))
-    .on_conflict_do_nothing()
-    .returning(t.inbox.c.event_id)
-)
 
 @dataclass
-class StepContext:
-    """What a handler gets: the open transaction and a way to emit events in it."""
+class StepContext(Generic[S]):
+    """What a handler gets: its function's store (the data access of this transaction), the
+    unit of work, and a way to emit events in it."""
 
-    conn: Connection
+    uow: UnitOfWork
+    store: S
     event: CloudEvent
     consumer: str
     settings: Settings
@@ -63,11 +49,20 @@ class StepContext:
     action: str = "saga.step.completed"
     labels: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def conn(self) -> Connection:
+        """The transaction itself, for handlers without a store of their own."""
+        return self.uow.conn
+
     def emit(self, event_type: str, data: BaseModel) -> CloudEvent:
         return self.outbox.emit(event_type, data, partition_key=self.order_id)
 
 
-Handler = Callable[[StepContext, Any], None]
+Handler = Callable[[StepContext[Any], Any], None]
+
+
+def no_store(_conn: Connection, _outbox: Outbox) -> None:
+    """The store of a function whose handlers use ctx.conn directly."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +80,8 @@ class StepRuntime:
         self,
         consumer: str,
         handlers: Mapping[str, Handler],
-        settings: Callable[[], Settings] = get_settings,
+        units: UnitsOfWork,
+        store: StoreFactory[Any] = no_store,
     ) -> None:
         for event_type in handlers:
             spec = CATALOGUE.get(event_type)
@@ -93,27 +89,27 @@ class StepRuntime:
                 raise ValueError(f"{consumer} is not a catalogued consumer of {event_type}")
         self.consumer = consumer
         self.handlers = dict(handlers)
-        self._settings = settings
+        self._units = units
+        self._store = store
 
     def handle(self, event: CloudEvent) -> None:
         """Handle one delivery; raises Problem for every non-2xx answer."""
         started = time.perf_counter_ns()
         trace = continue_or_start(_attr(event, "traceparent"))
         # Every line names its step; a handler's own name ("reserve") replaces the default.
-        fields = _event_fields(event, trace) | {"labels.saga_step": _default_step(event)}
+        fields = event_fields(event, trace) | {"labels.saga_step": _default_step(event)}
         try:
             handler, data = self._parse(event)
             outcome = self._apply(event, handler, data, trace)
         except Problem as problem:
             # 4xx goes to the dead-letter sink; 5xx will be retried by the KafkaSource.
-            retried = (problem.code or 500) >= 500
             log_event(
                 log, f"{self.consumer} refused {fields['cloudevents.type']}: {problem.title}",
-                action="saga.step.retried" if retried else "saga.step.failed",
+                action="saga.step.retried" if problem.retried else "saga.step.failed",
                 outcome="failure", level=logging.WARNING,
                 fields=fields | {
                     "event.duration": time.perf_counter_ns() - started,
-                    "http.response.status_code": problem.code,
+                    "http.response.status_code": problem.status,
                     "error.type": problem.title,
                     "error.message": problem.detail,
                 },
@@ -148,30 +144,29 @@ class StepRuntime:
     def _apply(
         self, event: CloudEvent, handler: Handler, data: BaseModel, trace: TraceContext
     ) -> _Outcome:
-        settings = self._settings()
+        settings = self._units.settings
         event_id = _attr(event, "id") or ""
+        event_type = _attr(event, "type") or ""
         order_id = str(getattr(data, "order_id", "") or _attr(event, "partitionkey") or "")
 
         def work(uow: UnitOfWork) -> _Outcome:
-            first_time = uow.conn.execute(_INBOX, {"consumer": self.consumer,
-                                                   "event_id": event_id,
-                                                   "event_type": event["type"]}).first()
-            if first_time is None:
-                leftovers = unpublished_caused_by(uow.conn, self.consumer, event_id)
+            if not uow.first_delivery(self.consumer, event_id, event_type):
+                leftovers = uow.unpublished(self.consumer, event_id)
                 uow.republish(leftovers)
                 return _Outcome("saga.step.skipped_duplicate", leftovers, {})
-            ctx = StepContext(uow.conn, event, self.consumer, settings, uow.outbox(trace),
-                              order_id)
+            outbox = uow.outbox(trace)
+            ctx = StepContext(uow, uow.store(self._store, outbox), event, self.consumer,
+                              settings, outbox, order_id)
             handler(ctx, data)
             return _Outcome(ctx.action, uow.emitted, ctx.labels)
 
         try:
-            return run_unit_of_work(settings, self.consumer, work, caused_by=event_id)
+            return self._units.run_unit_of_work(self.consumer, work, caused_by=event_id)
         except Exception as exc:
-            if is_transient(exc):
-                raise Problem(503, "temporarily unavailable", type(exc).__name__) from None
-            log.exception("%s failed on %s", self.consumer, event["type"])
-            raise Problem(500, "step failed", type(exc).__name__) from None
+            problem = fault(exc, "step failed")
+            if not problem.retried:
+                log.exception("%s failed on %s", self.consumer, event_type)
+            raise problem from None
 
 
 def _attr(event: CloudEvent, name: str) -> str | None:
@@ -179,15 +174,18 @@ def _attr(event: CloudEvent, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _event_fields(event: CloudEvent, trace: TraceContext) -> dict[str, Any]:
-    return {
+def event_fields(event: CloudEvent, trace: TraceContext | None = None) -> dict[str, Any]:
+    """The ECS fields of every line about `event` (a step's, a ping job's)."""
+    fields = {
         "cloudevents.id": _attr(event, "id"),
         "cloudevents.type": _attr(event, "type"),
         "cloudevents.source": _attr(event, "source"),
         "labels.order_id": _attr(event, "partitionkey") or _attr(event, "subject"),
-        "trace.id": trace.trace_id,
-        "span.id": trace.span_id,
     }
+    if trace is not None:
+        fields["trace.id"] = trace.trace_id
+        fields["span.id"] = trace.span_id
+    return fields
 
 
 def _default_step(event: CloudEvent) -> str:

@@ -1,41 +1,84 @@
-"""The unit of work every writer uses (the step runtime, the api, the timeouts sweep):
-one transaction in which the effects and the events they cause are written together
-(the transactional outbox), and, only after it committed, the events published.
-
-    result = run_unit_of_work(settings, "api", lambda uow: place(uow.conn, uow.outbox(trace)))
-
-- Each attempt is a fresh transaction with fresh outboxes: a serialization failure or a
-  deadlock re-runs `work` (common.db.run_in_transaction), and a retry must not carry the
-  events of the attempt that was rolled back.
-- Publishing never fails the caller: what the broker did not acknowledge stays unpublished
-  for the outbox relay (common/outbox.py).
-- `republish` hands over events an earlier delivery wrote but did not get published (a
-  duplicate delivery re-publishes them; docs/architecture.md, "The step contract").
+"""The unit of work every writer uses (the step runtime, the api, the timeouts sweep): one
+transaction in which the effects and the events they cause are written together (the
+transactional outbox), then, only after it committed, the events published; run by the
+process's resources: `resources.run_unit_of_work("api", lambda uow: ...)`. Each attempt is
+a fresh transaction with fresh outboxes (a serialization failure re-runs `work`, which must
+not carry the rolled-back attempt's events). Publishing never fails the caller: what the
+broker did not acknowledge stays unpublished for the outbox relay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from cloudevents.http import CloudEvent
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, bindparam
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from common.db import get_engine, run_in_transaction
-from common.outbox import Outbox, Publisher
+from common import tables as t
+from common.db import run_in_transaction
+from common.outbox import Outbox, unpublished_caused_by
 from common.settings import Settings
 from common.tracing import TraceContext
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+# A function's data access in one transaction: made from the transaction's connection and
+# the outbox its events go to (a fake unit of work makes an in-memory one instead).
+StoreFactory = Callable[[Connection, Outbox], R]
+
+# "Seen before?" and "remember it" in one round trip (built once: SQLAlchemy then only
+# looks up the compiled statement).
+_INBOX = (
+    pg_insert(t.inbox)
+    .values(consumer=bindparam("consumer"), event_id=bindparam("event_id"),
+            event_type=bindparam("event_type"))
+    .on_conflict_do_nothing()
+    .returning(t.inbox.c.event_id)
+)
+
+
+class UnitOfWork(Protocol):
+    """One attempt's transaction, as the step runtime and the functions see it."""
+
+    producer: str  # the function writing: the outbox rows' producer and the events' source
+
+    @property
+    def conn(self) -> Connection: ...
+
+    def outbox(self, trace: TraceContext) -> Outbox: ...
+
+    def store(self, factory: StoreFactory[R], outbox: Outbox) -> R: ...
+
+    def first_delivery(self, consumer: str, event_id: str, event_type: str) -> bool: ...
+
+    def unpublished(self, consumer: str, event_id: str) -> list[CloudEvent]: ...
+
+    def republish(self, events: Sequence[CloudEvent]) -> None: ...
+
+    @property
+    def emitted(self) -> list[CloudEvent]: ...
+
+
+class UnitsOfWork(Protocol):
+    """What runs units of work: the process's resources (common.resources), or a fake."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def run_unit_of_work(self, producer: str, work: Callable[[UnitOfWork], T], *,
+                         caused_by: str | None = None) -> T: ...
 
 
 @dataclass
-class UnitOfWork:
+class SqlUnitOfWork:
     """One attempt's transaction and the events it will publish after commit."""
 
     conn: Connection
-    producer: str  # the function writing: the outbox rows' producer and the events' source
+    producer: str
     caused_by: str | None = None  # the event being handled, if any
     _outboxes: list[Outbox] = field(default_factory=list)
     _republish: list[CloudEvent] = field(default_factory=list)
@@ -46,8 +89,22 @@ class UnitOfWork:
         self._outboxes.append(outbox)
         return outbox
 
-    def republish(self, events: list[CloudEvent]) -> None:
-        """Publish these already-written events after commit too."""
+    def store(self, factory: StoreFactory[R], outbox: Outbox) -> R:
+        return factory(self.conn, outbox)
+
+    def first_delivery(self, consumer: str, event_id: str, event_type: str) -> bool:
+        """Insert the inbox row; False when the event was handled before."""
+        return self.conn.execute(_INBOX, {"consumer": consumer, "event_id": event_id,
+                                          "event_type": event_type}).first() is not None
+
+    def unpublished(self, consumer: str, event_id: str) -> list[CloudEvent]:
+        """What an earlier delivery of `event_id` emitted but did not get published."""
+        return unpublished_caused_by(self.conn, consumer, event_id)
+
+    def republish(self, events: Sequence[CloudEvent]) -> None:
+        """Publish these already-written events after commit too (a duplicate delivery
+        re-publishes what its first delivery left; docs/architecture.md, "The step
+        contract")."""
         self._republish.extend(events)
 
     @property
@@ -61,19 +118,19 @@ class UnitOfWork:
         return self._republish + self.emitted
 
 
-def run_unit_of_work(settings: Settings, producer: str, work: Callable[[UnitOfWork], T],
+def run_unit_of_work(engine: Engine, publish: Callable[[list[CloudEvent]], object],
+                     producer: str, work: Callable[[UnitOfWork], T],
                      *, caused_by: str | None = None) -> T:
     """Run `work` in one transaction, write its outboxes in it, commit, then publish."""
-    engine = get_engine(settings)
     to_publish: list[CloudEvent] = []
 
     def attempt(conn: Connection) -> T:
-        uow = UnitOfWork(conn, producer, caused_by)
+        uow = SqlUnitOfWork(conn, producer, caused_by)
         result = work(uow)
         to_publish[:] = uow._write()
         return result
 
     result = run_in_transaction(engine, attempt)
     if to_publish:
-        Publisher(settings).publish(engine, to_publish)
+        publish(to_publish)
     return result

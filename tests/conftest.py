@@ -32,11 +32,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from common.db import dispose_engines
 from common.events import catalogue
-from common.kafka import close_producers
 from common.migrate import upgrade
-from common.settings import KafkaBrokerKind, Settings, get_settings
+from common.settings import Settings
+from tests.helpers import close_function_resources, dispose_test_engines
 from tests.redis_server import RedisServer
 from tools import REPO_ROOT
 from tools.infra import create_database, drop_database
@@ -47,7 +46,7 @@ from tools.infra.kafka_clients import ensure_topics, runtime_topics
 from tools.infra.kafka_dist import KafkaSetupError, ensure_dist
 from tools.infra.tansu import TansuBroker
 from tools.manifests.topics import load_topic_specs
-from tools.settings import LocalSettings
+from tools.settings import KafkaBrokerKind, LocalSettings, get_local_settings
 
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
@@ -223,16 +222,18 @@ def saga_env(
 ) -> Iterator[Settings]:
     """Point this process (functions under test_client, the step runtime, the API) at the
     migrated test database and the test broker, as the local runtime would with env vars.
-    Yields the resulting Settings; caches, engines and producers are reset around it."""
+    Yields the resulting Settings; the resources of the function clients made in the test
+    are closed after it (each main.py builds its own: common/resources.py)."""
     monkeypatch.setenv("DATABASE_URL", migrated_database)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", session_broker_kind())
+    monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", session_broker_kind())  # for the tools
+    monkeypatch.setenv("SAGA_KAFKA_ONE_RECORD_PER_BATCH",  # for the functions
+                       str(session_broker_kind() == "tansu").lower())
     monkeypatch.setenv("SAGA_JWT_SECRET", TEST_JWT_SECRET)
     monkeypatch.setenv("SAGA_PROFILE", "local")
     monkeypatch.delenv("REDIS_URL", raising=False)  # tests that want the cache set it
-    _reset_process_state()
-    yield get_settings()
-    _reset_process_state()
+    yield get_local_settings()
+    close_function_resources()
 
 
 @pytest.fixture
@@ -244,7 +245,8 @@ def client(saga_env: Settings) -> FlaskClient:
     return api_client()
 
 
-def _reset_process_state() -> None:
-    get_settings.cache_clear()
-    dispose_engines()
-    close_producers(timeout=1.0)
+@pytest.fixture(scope="session", autouse=True)
+def _test_engines() -> Iterator[None]:
+    """The tests' own engines (tests/helpers.py engine_of) end with the session."""
+    yield
+    dispose_test_engines()

@@ -6,6 +6,7 @@ Waiting is always on a condition with a deadline, never a fixed sleep.
 from __future__ import annotations
 
 import json
+import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -15,16 +16,79 @@ from typing import Any, TypeVar
 
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
+from cloudevents.kafka import KafkaMessage, from_binary
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from pydantic import BaseModel
+from sqlalchemy import Engine
 
-from common.cloudevents_kafka import from_kafka, new_event
+from common.cloudevents_kafka import KafkaHeaders, header_pairs, new_event
+from common.db import make_engine
 from common.kafka import client_config
+from common.resources import Resources
+from common.serving.asgi_app import resources_of
 from common.settings import Settings
 from common.tracing import TraceContext, new_trace
 from tools import REPO_ROOT
 
 T = TypeVar("T")
+
+# The resources of every function client a test made (each main.py builds its own; kept,
+# so that their background outbox marks can be waited for), and the tests' own engines
+# (one per database, for the session).
+_resources: list[Resources] = []
+_engines: dict[str, Engine] = {}
+
+
+def engine_of(settings: Settings) -> Engine:
+    """An engine on `settings`' database for a test's own reads and writes."""
+    url = settings.sqlalchemy_url()
+    if url not in _engines:
+        _engines[url] = make_engine(settings.model_copy(update={"function_name": "tests"}))
+    return _engines[url]
+
+
+def dispose_test_engines() -> None:
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+def flush_marks(timeout: float = 5.0) -> bool:
+    """Wait until every function client's published outbox rows are marked (in the
+    background: common/outbox_marks.py)."""
+    return all([resources.flush_marks(timeout) for resources in _resources])
+
+
+def close_function_resources() -> None:
+    """Close the resources of every function client made so far (a client used again
+    opens them anew)."""
+    for resources in _resources:
+        resources.close(timeout=1.0)
+
+
+def loaded_resources() -> Resources | None:
+    """The resources of the function module functions-framework loaded last (its main.py,
+    module `main`), remembered for flush_marks and close_function_resources."""
+    resources = resources_of(sys.modules.get("main"))
+    if resources is not None:
+        _resources.append(resources)
+    return resources
+
+
+def from_kafka(headers: KafkaHeaders | None, key: bytes | str | None, value: bytes
+               ) -> CloudEvent:
+    """Parse a binary-mode Kafka record (what a test reads back from a topic)."""
+    header_map = {name: v.encode() if isinstance(v, str) else v
+                  for name, v in header_pairs(headers) if v is not None}
+    text_key = key.decode() if isinstance(key, bytes) else key
+    return from_binary(KafkaMessage(header_map, text_key, value), data_unmarshaller=_json_or_raw)
+
+
+def _json_or_raw(value: bytes | str) -> Any:
+    try:
+        return json.loads(value)
+    except (ValueError, TypeError):
+        return value
 
 
 def wait_for(
@@ -43,15 +107,13 @@ def wait_for(
 
 
 def run_saga(*argv: str) -> tuple[int, str, str]:
-    """The `saga` CLI run in this process, its settings read afresh: (exit code, stdout,
-    stderr)."""
+    """The `saga` CLI run in this process (it reads its settings afresh): (exit code,
+    stdout, stderr)."""
     import contextlib
     import io
 
-    from common.settings import get_settings
     from tools.cli.main import main
 
-    get_settings.cache_clear()
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(argv))
@@ -87,9 +149,9 @@ class Reply:
 
 
 class AsgiClient:
-    """An ASGI function (common/asgi_app.py's app, as common/serve.py serves it) in-process,
-    called like Flask's test client: post(path, headers=..., data=..., content_type=...),
-    get(path)."""
+    """An ASGI function (common/serving/asgi_app.py's app, as serve.py serves it)
+    in-process, called like Flask's test client: post(path, headers=..., data=...,
+    content_type=...), get(path)."""
 
     def __init__(self, app: Any) -> None:
         from starlette.testclient import TestClient
@@ -120,12 +182,15 @@ def function_client(target: str, source: str, signature: str, *, asgi: bool) -> 
     """A test client for a function as its manifest runs it (FUNCTION_USE_ASGI or not)."""
     factory: Callable[..., Any]
     if asgi:
-        from common.asgi_app import create_app as factory  # what common/serve.py serves
+        from common.serving.asgi_app import create_app as factory  # what serve.py serves
 
-        return AsgiClient(factory(target, source, signature))
-    from functions_framework import create_app as factory
+        client: Any = AsgiClient(factory(target, source, signature))
+    else:
+        from functions_framework import create_app as factory
 
-    return factory(target, source, signature).test_client()
+        client = factory(target, source, signature).test_client()
+    client.resources = loaded_resources()
+    return client
 
 
 def event_function_client(function: str) -> Any:

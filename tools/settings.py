@@ -4,18 +4,39 @@ SAGA_ prefix, so one `.env` or shell configures both."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import threading
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
+from common.auth import ConfigError
 from common.settings import Settings, read_settings
 
 # What `./taskw up` starts when KAFKA_BOOTSTRAP_SERVERS is unset: Tansu (memory only, needs
 # nothing but the Python wheel) or Apache Kafka (durable, needs Java 17+ and Maven).
 EmbeddedBroker = Literal["embedded", "kafka"]
+# What a client talks to: Apache Kafka, or Tansu, whose quirks the tools work around (and
+# the functions the runtime starts on it: SAGA_KAFKA_ONE_RECORD_PER_BATCH).
+KafkaBrokerKind = Literal["kafka", "tansu"]
+Profile = Literal["local", "production"]
 
 
 class LocalSettings(Settings):
+    profile: Profile = Field(
+        default="local",
+        description="local: the tools make a JWT secret in SAGA_STATE_DIR/jwt-secret when "
+        "SAGA_JWT_SECRET is unset; production: they require one.")
+    state_dir: Path = Field(default=Path(".local"), description="Local runtime state and logs.")
+    kafka_broker_kind: KafkaBrokerKind = Field(
+        default="kafka",
+        description="What kind of broker the clients talk to: Apache Kafka (any real cluster, "
+        "and the local runtime's `--broker kafka`), or the Tansu broker the local runtime "
+        "starts by default, whose quirks the clients work around (docs/architecture.md, "
+        "'Two brokers'). The local runtime sets it for the processes it starts.",
+    )
     api_port: int = Field(default=8080, ge=1, le=65535,
                           description="Where `./taskw up` serves the API.")
     idle_scale_to_zero_s: float = Field(
@@ -49,6 +70,37 @@ class LocalSettings(Settings):
         "kafka-sources/ says (about 100 s of retries before a dead letter). Tests that walk "
         "an event to the dead-letter topic set it lower (0.01: about 1 s).",
     )
+
+
+    def one_record_per_batch(self) -> bool:
+        return super().one_record_per_batch() or self.kafka_broker_kind == "tansu"
+
+
+_secret_lock = threading.Lock()
+
+
+def local_jwt_secret(settings: LocalSettings) -> str:
+    """The HS256 secret: SAGA_JWT_SECRET, or in the local profile a random one kept in
+    <state_dir>/jwt-secret (created once, mode 0600). Never a built-in value."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    if settings.profile != "local":
+        raise ConfigError("set SAGA_JWT_SECRET (or SAGA_JWKS_URL) outside the local profile")
+    path = Path(settings.state_dir) / "jwt-secret"
+    with _secret_lock:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+def with_jwt_secret(settings: LocalSettings) -> LocalSettings:
+    """`settings` with their JWT secret: SAGA_JWT_SECRET, or the local profile's own."""
+    if settings.jwt_secret is not None:
+        return settings
+    return settings.model_copy(update={"jwt_secret": SecretStr(local_jwt_secret(settings))})
 
 
 def get_local_settings() -> LocalSettings:

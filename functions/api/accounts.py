@@ -14,7 +14,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from common import tables as t
-from functions.api.errors import ApiProblem
+from common.problems import Problem
 from functions.api.route_specs import Call, Reply, RouteGroup
 from functions.api.schemas import MoneyIn, MoneyOut, RequestModel
 from functions.api.tx import transact
@@ -53,8 +53,8 @@ class AccountDetail(AccountOut):
     ledger: list[LedgerEntry] = Field(description=f"The latest {LEDGER_ENTRIES}, newest first.")
 
 
-def _no_wallet() -> ApiProblem:
-    return ApiProblem(404, "not found", "you have no wallet yet: create it with POST /accounts")
+def _no_wallet() -> Problem:
+    return Problem(404, "not found", "you have no wallet yet: create it with POST /accounts")
 
 
 @ROUTES.route(
@@ -74,7 +74,7 @@ def create_account(call: Call) -> Reply:
 
     account = transact(call, work)
     if account is None:
-        raise ApiProblem(409, "conflict", "you already have a wallet")
+        raise Problem(409, "conflict", "you already have a wallet")
     return Reply(account, 201, {"Location": "/accounts/me"})
 
 
@@ -94,7 +94,7 @@ def deposit(call: Call) -> AccountOut:
         if row is None:
             raise _no_wallet()
         if row.balance + amount > MAX_BALANCE:
-            raise ApiProblem(409, "conflict", "the balance would exceed what a wallet holds")
+            raise Problem(409, "conflict", "the balance would exceed what a wallet holds")
         after = conn.execute(
             update(a).where(a.c.customer_id == customer)
             .values(balance=a.c.balance + amount, version=a.c.version + 1,

@@ -4,17 +4,13 @@ Building the router connects to nothing; the database is first touched by a requ
 from __future__ import annotations
 
 import json
-import threading
-from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import text
 from werkzeug import Response
 
-from common.db import get_engine
+from common.problems import Problem
 from functions.api import accounts, auth, notifications, orders, pages, products
-from functions.api.errors import ApiProblem
-from functions.api.openapi import build_document
 from functions.api.route_specs import Call, RouteGroup
 from functions.api.router import Router
 
@@ -31,25 +27,17 @@ class Health(BaseModel):
             response=Health, errors=(503,))
 def healthz(call: Call) -> Health:
     try:
-        with get_engine(call.settings).connect() as conn:
+        with call.resources.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # unreachable, misconfigured or out of connections: not ready
-        raise ApiProblem(503, "database unavailable", type(exc).__name__,
+        raise Problem(503, "database unavailable", type(exc).__name__,
                          headers={"Retry-After": "1"}) from None
     return Health()
 
 
-_document_lock = threading.Lock()
-_document: dict[str, Any] = {}
-
-
 @meta.route("GET", "/openapi.json", summary="This OpenAPI 3.1 document", auth="none")
 def openapi_document(call: Call) -> Response:
-    # Built once per process, on first request: the routes do not change while it runs.
-    with _document_lock:
-        if not _document:
-            _document.update(build_document(ROUTER.routes, title=TITLE))
-    response = Response(json.dumps(_document), content_type="application/json")
+    response = Response(json.dumps(ROUTER.document(TITLE)), content_type="application/json")
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from common import tables as t
 from common.auth import CUSTOMER_ROLE, issue_token
-from functions.api.errors import ApiProblem
+from common.problems import Problem
 from functions.api.route_specs import Call, Reply, RouteGroup
 from functions.api.schemas import RequestModel
 from functions.api.security import unauthorized
@@ -85,7 +85,7 @@ def register(call: Call) -> Reply:
         return create_user(conn, body.username, password_hash, [CUSTOMER_ROLE])
 
     if not transact(call, work):
-        raise ApiProblem(409, "conflict", "that username is taken")
+        raise Problem(409, "conflict", "that username is taken")
     return Reply(RegisteredOut(username=body.username), 201)
 
 
@@ -97,7 +97,7 @@ def token(call: Call) -> Reply:
     body = call.body(TokenIn)
     outcome = transact(call, lambda conn: _sign_in(conn, body))
     if outcome.retry_after_s is not None:
-        raise ApiProblem(
+        raise Problem(
             429, "too many failed sign-ins",
             f"the account is locked; try again in {outcome.retry_after_s} s",
             headers={"Retry-After": str(outcome.retry_after_s)},

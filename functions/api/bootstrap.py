@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from common.db import dispose_engines, get_engine, run_in_transaction
+from common.db import make_engine, run_in_transaction
 from common.logging import configure_logging, log_event
 from common.settings import Settings, get_settings
 from functions.api.auth import RegisterIn
@@ -78,8 +78,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     "first (the Job saga-migrate: alembic upgrade head)"), 2)
         # The driver's own message: SQLAlchemy's would quote the statement's parameters.
         return _failed(RuntimeError(str(getattr(exc, "orig", None) or exc).splitlines()[0]), 1)
-    finally:
-        dispose_engines()
     return 0
 
 
@@ -99,9 +97,17 @@ def _wanted_admin(settings: Settings) -> RegisterIn | None:
 def _run(settings: Settings, catalogue: Catalogue | None, admin: RegisterIn | None,
          started: int) -> None:
     try:
-        engine = get_engine(settings)
+        engine = make_engine(settings)
     except RuntimeError as exc:  # DATABASE_URL unset
         raise BadInput(str(exc)) from None
+    try:
+        _run_on(engine, catalogue, admin, started)
+    finally:
+        engine.dispose()
+
+
+def _run_on(engine: Engine, catalogue: Catalogue | None, admin: RegisterIn | None,
+            started: int) -> None:
 
     def locked(work: Callable[[Connection], T]) -> T:
         def step(conn: Connection) -> T:

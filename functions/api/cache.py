@@ -1,40 +1,10 @@
-"""Optional read-through cache of GET /orders/{id} in Redis.
-
-On when REDIS_URL is set; without it the API reads the database as it always did, and the
-`redis` package is not even imported.
-
-Why a cached view is never stale
---------------------------------
-An order's status changes in the api and in other functions (order-saga, timeouts), always
-through `common.order_state.transition`, whose one UPDATE bumps `orders.version` and sets
-`updated_at = now()`; the history row (the timeline) is written in the same transaction,
-and an order's items never change. So the order row's *stamp* (version, updated_at)
-determines every field of GET /orders/{id}. A cache entry holds a view together with the
-stamp of the snapshot it was built from, and a read:
-
-1. reads the current stamp from the orders row (one primary-key lookup);
-2. serves the cached view only if the entry's stamp equals it;
-3. otherwise builds the view from the database and stores it with its stamp.
-
-Steps 1 and 3 run in one REPEATABLE READ transaction, so the stamp and the view come from
-the same snapshot. A status change acknowledged before a read began has committed, so step
-1 sees its stamp (or a later one), and only a view built from a snapshot containing that
-change carries that stamp. Hence no invalidation hook is needed anywhere: the commit of a
-transition makes every older entry unservable at that instant, in whichever function it
-ran, with no message to lose and no window between commit and delete. (A reader that
-stores an older view after a newer one was stored costs the next reader a miss, nothing
-more.) The stamp includes `updated_at`, not only `version`, because a database restored
-from a backup could repeat an order's version with other contents; the committing
-transaction's timestamp would differ.
-
-What it saves: the items and timeline queries and building the model; the stamp lookup
-stays, because it is what makes the cache correct without coordinating the writers.
-
-Authorisation is unchanged: the caller checks the view's customer_id exactly as for a
-database read (a cached view is never shown to someone who may not see it).
-
-Redis trouble never fails a read: it falls back to the database and leaves the cache alone
-for BACKOFF_S, so a dead Redis costs one short timeout, not one per request.
+"""Optional read-through cache of GET /orders/{id} in Redis, on when REDIS_URL is set
+(without it the `redis` package is not even imported). An entry holds a view with the
+stamp (version, updated_at) of the order row it was built from, and is served only while
+the row still has that stamp: every transition changes it, so no invalidation is needed
+(docs/architecture.md, "The order cache"). Authorisation is the caller's, as for a
+database read. Redis trouble never fails a read: it falls back to the database and leaves
+the cache alone for BACKOFF_S, so a dead Redis costs one short timeout, not one per request.
 """
 
 from __future__ import annotations
@@ -95,6 +65,9 @@ class OrderViewCache:
         if detail is not None:
             self._put(order_id, current, detail)
         return detail
+
+    def close(self) -> None:
+        self._client.close()
 
     # --- Redis, never fatal ------------------------------------------------------------
 
@@ -161,29 +134,12 @@ def _shape() -> str:
         return _shape_digest[0]
 
 
-_caches: dict[str, OrderViewCache] = {}
-_caches_lock = threading.Lock()
-
-
-def order_view_cache(settings: Settings) -> OrderViewCache | None:
-    """The process's cache for REDIS_URL (one connection pool per URL), or None when unset."""
+def connect_cache(settings: Settings) -> OrderViewCache | None:
+    """A cache on REDIS_URL (its own connection pool), or None when unset."""
     url = redis_url(settings)
     if url is None:
         return None
-    with _caches_lock:
-        cache = _caches.get(url)
-        if cache is None:
-            from redis import Redis  # only a process with REDIS_URL needs the package
+    from redis import Redis  # only a process with REDIS_URL needs the package
 
-            client = Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S,
-                                    socket_connect_timeout=SOCKET_TIMEOUT_S)
-            cache = _caches[url] = OrderViewCache(client)
-        return cache
-
-
-def reset_caches() -> None:
-    """Forget every client (tests switch REDIS_URL between cases)."""
-    with _caches_lock:
-        for cache in _caches.values():
-            cache._client.close()
-        _caches.clear()
+    return OrderViewCache(Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S,
+                                         socket_connect_timeout=SOCKET_TIMEOUT_S))

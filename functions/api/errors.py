@@ -1,36 +1,14 @@
-"""Problem responses the router and the resource modules raise. Everything the API answers
-with a 4xx/5xx status is RFC 9457 problem+json (common.problems); this adds response
-headers (WWW-Authenticate, Retry-After, Allow), which common.problems.Problem cannot carry."""
+"""The api's problems: pydantic's errors as 422 problems naming the field, and Flask's own
+errors (before our router runs) as problem+json like everything else (common.problems)."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
 
 from pydantic import ValidationError
 from werkzeug import Response
 from werkzeug.exceptions import HTTPException
 
-from common.problems import Problem, problem_response
-
-
-class ApiProblem(Problem):
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str = "",
-        *,
-        headers: Mapping[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(status, title, detail, **extra)
-        self.response_headers = dict(headers or {})
-
-    def get_response(self, environ: Any = None, scope: Any = None) -> Response:
-        response = super().get_response(environ, scope)
-        response.headers.update(self.response_headers)
-        return response
+from common.problems import Problem
+from common.serving.wsgi import problem_response
 
 
 def field_name(loc: tuple[int | str, ...], prefix: str = "") -> str:
@@ -56,30 +34,31 @@ def validation_summary(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(f"{e['field']}: {e['message']}" for e in field_errors(exc, prefix))
 
 
-def validation_problem(exc: ValidationError, prefix: str = "") -> ApiProblem:
+def validation_problem(exc: ValidationError, prefix: str = "") -> Problem:
     """422 naming the first offending field in `detail` and every one in `errors`."""
     errors = field_errors(exc, prefix)
     first = errors[0]
-    return ApiProblem(
+    return Problem(
         422, "request validation failed", f"{first['field']}: {first['message']}",
         errors=errors,
     )
 
 
-def field_problem(field: str, message: str, title: str = "request validation failed") -> ApiProblem:
+def field_problem(field: str, message: str, title: str = "request validation failed") -> Problem:
     """422 for a rule pydantic cannot check (an unknown SKU, a bad cursor), in the same shape
     as validation_problem so clients handle one format."""
-    return ApiProblem(
+    return Problem(
         422, title, f"{field}: {message}",
         errors=[{"field": field, "message": message, "type": "value_error"}],
     )
 
 
-def not_found(what: str = "resource") -> ApiProblem:
-    return ApiProblem(404, "not found", f"no such {what}")
+def not_found(what: str = "resource") -> Problem:
+    return Problem(404, "not found", f"no such {what}")
 
 
 def framework_error(exc: HTTPException) -> Response:
     """For the few answers Flask gives before our router runs (its own /static/ rule,
     /favicon.ico, /robots.txt): problem+json like everything else."""
-    return problem_response(exc.code or 500, (exc.name or "error").lower(), exc.description or "")
+    return problem_response(Problem(exc.code or 500, (exc.name or "error").lower(),
+                                    exc.description or ""))

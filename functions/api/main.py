@@ -8,16 +8,17 @@ from werkzeug import Response
 from werkzeug.exceptions import HTTPException
 
 from common.logging import configure_logging
-from common.probes import install_probes
-from common.settings import get_settings
+from common.serving.wsgi import install_probes
 from functions.api.app import ROUTER
 from functions.api.errors import framework_error
+from functions.api.resources import ApiResources
 
-configure_logging("api", get_settings().log_level)
+resources = ApiResources.from_environment()  # started and closed by the server
+configure_logging("api", resources.settings.log_level)
 functions_framework.errorhandler(HTTPException)(framework_error)
-install_probes()
+install_probes(resources)
 
 
 @functions_framework.http
 def api(request: Request) -> Response:
-    return ROUTER.dispatch(request)
+    return ROUTER.dispatch(request, resources)

@@ -23,7 +23,8 @@ from common import order_state
 from common import tables as t
 from common.events.models import OrderLine, PaymentMode, Sku
 from common.outbox import Outbox
-from functions.api.errors import ApiProblem, field_problem
+from common.problems import Problem
+from functions.api.errors import field_problem
 from functions.api.order_views import OrderOut, created_order_out, fetch_order
 from functions.api.route_specs import Call
 from functions.api.schemas import RequestModel
@@ -95,7 +96,7 @@ def place_order(call: Call, body: CreateOrderIn, key: str | None) -> tuple[Order
         assert key is not None
         winner = transact(call, lambda conn: _prior_order(conn, customer, key, fingerprint))
         if winner is None:  # the winner's order was deleted since: nothing to return
-            raise ApiProblem(409, "conflict", "retry the request") from None
+            raise Problem(409, "conflict", "retry the request") from None
         return winner, True
 
 
@@ -135,7 +136,7 @@ def _priced(conn: Connection, lines: dict[str, tuple[int, int]]) -> list[OrderLi
              "type": "unknown_sku"}
             for sku, first in unknown
         ]
-        raise ApiProblem(422, "unknown product", f"{errors[0]['field']}: {errors[0]['message']}",
+        raise Problem(422, "unknown product", f"{errors[0]['field']}: {errors[0]['message']}",
                          errors=errors)
     return [
         OrderLine(sku=sku, quantity=quantity, unit_price=prices[sku])

@@ -10,12 +10,11 @@ from uuid import UUID
 from pydantic import Field
 from sqlalchemy import Connection, func, select
 
-from common.db import get_engine
 from common.events.models import CancelReason
 from common.order_state import IllegalTransition, Order, Status, lock_order, transition
 from common.outbox import Outbox
-from functions.api.cache import order_view_cache
-from functions.api.errors import ApiProblem, field_problem, not_found
+from common.problems import Problem
+from functions.api.errors import field_problem, not_found
 from functions.api.order_create import CreateOrderIn, place_order
 from functions.api.order_views import (
     OrderDetail,
@@ -89,11 +88,11 @@ def list_my_orders(call: Call) -> OrderPage:
 )
 def get_order(call: Call) -> OrderDetail:
     order_id: UUID = call.params["order_id"]
-    cache = order_view_cache(call.settings)  # None unless REDIS_URL is set
+    cache = call.resources.order_cache  # None unless REDIS_URL is set
     if cache is None:
         detail = transact(call, lambda conn: fetch_detail(conn, order_id))
     else:
-        detail = cache.read(get_engine(call.settings), order_id)
+        detail = cache.read(call.resources.engine, order_id)
     # Someone else's order is "not found", not "forbidden": its existence is not ours to tell.
     if detail is None or not may_see(call.user, detail.customer_id):
         raise not_found("order")
@@ -162,7 +161,7 @@ def _customer_cancel(
     conn: Connection, outbox: Outbox, call: Call, order: Order, body: UpdateOrderIn
 ) -> None:
     if body.status != Status.CANCELLED:
-        raise ApiProblem(403, "forbidden", "customers may only set the status CANCELLED")
+        raise Problem(403, "forbidden", "customers may only set the status CANCELLED")
     if body.reason not in (None, "cancelled_by_customer"):
         raise field_problem("reason", "only administrators may give another reason")
     if order.status not in CUSTOMER_CANCELLABLE:
@@ -193,5 +192,5 @@ def _admin_transition(
         raise _conflict(f"{exc.current} -> {exc.wanted} is not a legal transition") from None
 
 
-def _conflict(detail: str) -> ApiProblem:
-    return ApiProblem(409, "conflict", detail)
+def _conflict(detail: str) -> Problem:
+    return Problem(409, "conflict", detail)

@@ -10,7 +10,8 @@ from pathlib import Path
 from werkzeug import Response
 from werkzeug.utils import send_file
 
-from functions.api.errors import ApiProblem, not_found
+from common.problems import Problem
+from functions.api.errors import not_found
 from functions.api.route_specs import Call, RouteGroup
 
 ROUTES = RouteGroup("pages")
@@ -44,7 +45,7 @@ def swagger_dir() -> Path:
     try:
         import swagger_ui_bundle
     except ImportError:
-        raise ApiProblem(503, "documentation unavailable",
+        raise Problem(503, "documentation unavailable",
                          "Swagger UI is not installed (swagger-ui-bundle)") from None
     return Path(str(swagger_ui_bundle.swagger_ui_path))
 

@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from werkzeug import Request
 
-from functions.api.errors import ApiProblem, field_problem, validation_problem
+from common.problems import Problem
+from functions.api.errors import field_problem, validation_problem
 from functions.api.route_specs import Header
 
 M = TypeVar("M", bound=BaseModel)
@@ -22,7 +23,7 @@ def read_json_body(request: Request, max_bytes: int) -> Any:
         raise _too_large(max_bytes)
     mimetype = request.mimetype
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise ApiProblem(
+        raise Problem(
             415, "unsupported media type", f"send application/json, not {mimetype}",
             headers={"Accept-Post": "application/json"},
         )
@@ -36,9 +37,9 @@ def read_json_body(request: Request, max_bytes: int) -> Any:
         # No NaN/Infinity: they are not JSON, and no amount or quantity may be one.
         return json.loads(raw, parse_constant=_reject_constant)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise ApiProblem(400, "malformed JSON", f"body: {exc}") from None
+        raise Problem(400, "malformed JSON", f"body: {exc}") from None
     except RecursionError:  # "[[[[..." nested deeper than the parser goes
-        raise ApiProblem(400, "malformed JSON", "body: nested too deeply") from None
+        raise Problem(400, "malformed JSON", "body: nested too deeply") from None
 
 
 def validate_model(model: type[M], data: Any, *, prefix: str = "") -> M:
@@ -62,8 +63,8 @@ def validate_headers(request: Request, headers: Sequence[Header]) -> dict[str, s
     return values
 
 
-def _too_large(max_bytes: int) -> ApiProblem:
-    return ApiProblem(413, "request body too large", f"the limit is {max_bytes} bytes")
+def _too_large(max_bytes: int) -> Problem:
+    return Problem(413, "request body too large", f"the limit is {max_bytes} bytes")
 
 
 def _reject_constant(name: str) -> Any:

@@ -12,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from common import tables as t
 from common.events.models import Sku
+from common.problems import Problem
 from common.products import add_product
-from functions.api.errors import ApiProblem, not_found
+from functions.api.errors import not_found
 from functions.api.route_specs import Call, Reply, RouteGroup
 from functions.api.schemas import (
     NEXT_CURSOR_DESCRIPTION,
@@ -105,7 +106,7 @@ def create_product(call: Call) -> Reply:
         product = transact(call, work)
     except IntegrityError as exc:
         if getattr(exc.orig, "sqlstate", None) == "23505":  # unique_violation
-            raise ApiProblem(409, "conflict", f"product {body.sku} already exists") from None
+            raise Problem(409, "conflict", f"product {body.sku} already exists") from None
         raise
     return Reply(product, 201)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -15,6 +15,9 @@ from werkzeug import Request, Response
 from common.auth import Principal
 from common.settings import Settings
 from common.tracing import TraceContext
+
+if TYPE_CHECKING:
+    from functions.api.resources import ApiResources
 
 Auth = Literal["none", "customer", "admin"]
 M = TypeVar("M", bound=BaseModel)
@@ -70,7 +73,7 @@ class Call:
     """What a handler gets: the request and everything the router already checked."""
 
     request: Request
-    settings: Settings
+    resources: ApiResources
     trace: TraceContext
     params: Mapping[str, Any]
     principal: Principal | None = None
@@ -90,6 +93,10 @@ class Call:
         if (order_trace is not None and order_trace.trace_id != self.trace.trace_id
                 and order_trace not in self.links):
             self.links.append(order_trace)
+
+    @property
+    def settings(self) -> Settings:
+        return self.resources.settings
 
     def body(self, model: type[M]) -> M:
         """The validated body, typed as the model the route declared."""

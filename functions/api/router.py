@@ -9,21 +9,23 @@ the handler -> serialize its pydantic model. One ECS line is logged per request.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import ValidationError
 from werkzeug import Request, Response
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
-from common.db import is_transient
 from common.logging import log_event
-from common.problems import Problem
-from common.settings import Settings, get_settings
+from common.problems import Problem, fault
+from common.serving.wsgi import problem_response
 from common.tracing import TraceContext, continue_or_start
-from functions.api.errors import ApiProblem
+from functions.api.openapi import build_document
 from functions.api.parsing import read_json_body, validate_headers, validate_model
+from functions.api.resources import ApiResources
 from functions.api.route_specs import Call, Reply, Result, Route, RouteGroup
 from functions.api.security import authenticate, require_admin
 
@@ -35,26 +37,33 @@ class Router:
         groups: Sequence[RouteGroup],
         *,
         max_body_bytes: int = 64 * 1024,
-        settings: Callable[[], Settings] = get_settings,
     ) -> None:
         self.routes = [route for group in groups for route in group.routes]
         self.max_body_bytes = max_body_bytes
-        self._settings = settings
+        self._document: dict[str, Any] = {}
+        self._document_lock = threading.Lock()
         # strict_slashes=False: "/orders/" is "/orders", never a redirect to follow.
         self.map = Map(
             [Rule(r.path, endpoint=i, methods=[r.method]) for i, r in enumerate(self.routes)],
             strict_slashes=False,
         )
 
-    def dispatch(self, request: Request) -> Response:
+    def document(self, title: str) -> dict[str, Any]:
+        """The OpenAPI document of these routes, built on first use (they never change)."""
+        with self._document_lock:
+            if not self._document:
+                self._document.update(build_document(self.routes, title=title))
+            return self._document
+
+    def dispatch(self, request: Request, resources: ApiResources) -> Response:
         started = time.perf_counter_ns()
         trace = continue_or_start(request.headers.get("traceparent"))
         call: Call | None = None
         try:
-            route, call = self._match(request, trace)
+            route, call = self._match(request, resources, trace)
             response = self._run(route, call)
         except Problem as problem:
-            response = problem.get_response()
+            response = problem_response(problem)
         except Exception as exc:
             response = _unexpected(exc)
         _finish(response)
@@ -77,20 +86,21 @@ class Router:
         )
         return response
 
-    def _match(self, request: Request, trace: TraceContext) -> tuple[Route, Call]:
+    def _match(self, request: Request, resources: ApiResources, trace: TraceContext
+               ) -> tuple[Route, Call]:
         adapter = self.map.bind_to_environ(request.environ)
         try:
             index, params = adapter.match()
         except NotFound:
-            raise ApiProblem(404, "not found", f"no route for {request.path}") from None
+            raise Problem(404, "not found", f"no route for {request.path}") from None
         except MethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.valid_methods or []))
-            raise ApiProblem(
+            raise Problem(
                 405, "method not allowed", f"{request.method} is not allowed here; use {allowed}",
                 headers={"Allow": allowed},
             ) from None
         route = self.routes[index]
-        return route, Call(request, self._settings(), trace, params)
+        return route, Call(request, resources, trace, params)
 
     def _run(self, route: Route, call: Call) -> Response:
         request = call.request
@@ -133,14 +143,15 @@ def _finish(response: Response) -> None:
 
 
 def _unexpected(exc: Exception) -> Response:
-    if is_transient(exc):
-        # A lost connection or a serialization conflict that outlived the local retries.
-        return ApiProblem(
-            503, "temporarily unavailable", "the database is busy or unreachable; retry",
-            headers={"Retry-After": "1"},
-        ).get_response()
+    problem = fault(exc, "internal error",
+                    # A lost connection or a conflict that outlived the local retries.
+                    transient_detail="the database is busy or unreachable; retry",
+                    failed_detail="the request failed; it was logged",
+                    headers={"Retry-After": "1"})
+    if problem.retried:
+        return problem_response(problem)
     if isinstance(exc, ValidationError):  # a handler built an invalid model: our bug
         log.error("response validation failed: %s", exc.errors()[:1])
     else:
         log.exception("unhandled error")
-    return ApiProblem(500, "internal error", "the request failed; it was logged").get_response()
+    return problem_response(problem)

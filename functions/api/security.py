@@ -7,8 +7,8 @@ from __future__ import annotations
 from werkzeug import Request
 
 from common.auth import AuthError, Principal, verify_token
+from common.problems import Problem
 from common.settings import Settings
-from functions.api.errors import ApiProblem
 
 REALM = "saga-api"
 
@@ -24,8 +24,8 @@ def challenge(error: str | None = None, description: str | None = None) -> str:
     return "Bearer " + ", ".join(parts)
 
 
-def unauthorized(detail: str, error: str | None = None) -> ApiProblem:
-    return ApiProblem(
+def unauthorized(detail: str, error: str | None = None) -> Problem:
+    return Problem(
         401, "unauthorized", detail,
         headers={"WWW-Authenticate": challenge(error, detail if error else None)},
     )
@@ -49,6 +49,6 @@ def authenticate(request: Request, settings: Settings) -> Principal:
 
 def require_admin(principal: Principal) -> None:
     if not principal.is_admin:
-        raise ApiProblem(403, "forbidden", "this operation needs the admin role",
+        raise Problem(403, "forbidden", "this operation needs the admin role",
                          headers={"WWW-Authenticate": challenge("insufficient_scope")})
 

@@ -9,20 +9,19 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
-from common.db import get_engine, run_in_transaction
+from common.db import run_in_transaction
 from common.events.catalogue import API
 from common.outbox import Outbox
-from common.unit_of_work import run_unit_of_work
 from functions.api.route_specs import Call
 
 T = TypeVar("T")
 
 
 def transact(call: Call, work: Callable[[Connection], T]) -> T:
-    return run_in_transaction(get_engine(call.settings), work)
+    return run_in_transaction(call.resources.engine, work)
 
 
 def transact_with_events(call: Call, work: Callable[[Connection, Outbox], T]) -> T:
     """Run `work` with an outbox whose events continue the request's trace."""
-    return run_unit_of_work(call.settings, API,
-                            lambda uow: work(uow.conn, uow.outbox(call.trace)))
+    return call.resources.run_unit_of_work(
+        API, lambda uow: work(uow.conn, uow.outbox(call.trace)))

@@ -6,18 +6,22 @@ from functions_framework import aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from common.event_server import event_endpoint
 from common.events.catalogue import DLQ
 from common.logging import configure_logging
-from common.settings import get_settings
+from common.resources import Resources
+from common.serving.event_server import event_endpoint
 from functions.dlq.store import handle_dead_letter, raw_data, store_unparsed
 
-configure_logging(DLQ, get_settings().log_level)
+resources = Resources.from_environment()  # started and closed by the server
+configure_logging(DLQ, resources.settings.log_level)
 # A dead letter can be as large as any Kafka record (the steps refuse bodies over 256 KiB,
 # and those refusals land here): a 413 would lose it, as this topic has no DLQ of its own.
 endpoint = event_endpoint(
-    lambda event, headers, body: handle_dead_letter(event, raw_data(event, headers, body)),
-    max_body=8 * 1024 * 1024, on_malformed=store_unparsed)
+    lambda event, headers, body: handle_dead_letter(resources.engine, event,
+                                                    raw_data(event, headers, body)),
+    resources, max_body=8 * 1024 * 1024,
+    on_malformed=lambda headers, body, why: store_unparsed(resources.engine, headers, body,
+                                                           why))
 
 
 @aio.http

@@ -1,15 +1,9 @@
-"""Store a dead letter, once.
-
-Not a StepRuntime step: a dead letter's type is whatever failed (any catalogued type, or
-garbage that was refused for being garbage), so there is no catalogue check and no schema.
-It still follows the step contract where it matters:
-
-- an inbox row ("dlq", letters.dedupe_key: event id, knativeerrordest, re-drive) in the
-  same transaction as the stored row, so a re-delivered dead letter is stored once, and
-  each failure of each re-drive is a letter of its own;
-- it never answers 4xx for a CloudEvent it could parse: the dead-letter topic has no
-  dead-letter sink of its own, so a refusal would lose the event. Faults answer 5xx, which
-  the KafkaSource retries.
+"""Store a dead letter, once. Not a StepRuntime step (a dead letter's type is whatever
+failed, even garbage, so no catalogue check and no schema), but the step contract where it
+matters: an inbox row ("dlq", letters.dedupe_key) in the same transaction as the stored
+row, so a re-delivered letter is stored once and each failure of each re-drive is a letter
+of its own; and never a 4xx for a CloudEvent it could parse (the dead-letter topic has no
+dead-letter sink: a refusal would lose it). Faults answer 5xx, which the KafkaSource retries.
 """
 
 from __future__ import annotations
@@ -25,16 +19,15 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 from cloudevents.sdk.converters import is_binary
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Engine, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from common import tables as t
 from common.cloudevents_kafka import attributes_of
-from common.db import get_engine, is_transient, run_in_transaction
+from common.db import run_in_transaction
 from common.events.catalogue import DLQ
 from common.logging import log_event
-from common.problems import Problem
-from common.settings import get_settings
+from common.problems import Problem, fault_status
 from functions.dlq.letters import dedupe_key
 
 log = logging.getLogger("saga.dlq")
@@ -42,11 +35,11 @@ log = logging.getLogger("saga.dlq")
 _INT4_MAX = 2**31 - 1
 
 
-def handle_dead_letter(event: CloudEvent, raw: bytes | None) -> None:
-    store_dead_letter(attributes_of(event), raw)
+def handle_dead_letter(engine: Engine, event: CloudEvent, raw: bytes | None) -> None:
+    store_dead_letter(engine, attributes_of(event), raw)
 
 
-def store_unparsed(headers: Mapping[str, str], body: bytes, why: str) -> None:
+def store_unparsed(engine: Engine, headers: Mapping[str, str], body: bytes, why: str) -> None:
     """A dead letter that is no valid CloudEvent (a wrong specversion, a missing id: the
     very reason it was refused) is kept too, with its ce- headers as attributes. Its key is
     its id when it has one, else a digest of what arrived, so a redelivery is stored once
@@ -59,10 +52,10 @@ def store_unparsed(headers: Mapping[str, str], body: bytes, why: str) -> None:
         digest = hashlib.sha256(json.dumps(carried).encode() + body)
         attributes["id"] = f"unparsed-{digest.hexdigest()[:32]}"
     attributes["sagaunparsed"] = why[:500]
-    store_dead_letter(attributes, body or None)
+    store_dead_letter(engine, attributes, body or None)
 
 
-def store_dead_letter(attributes: dict[str, str], raw: bytes | None) -> None:
+def store_dead_letter(engine: Engine, attributes: dict[str, str], raw: bytes | None) -> None:
     started = time.perf_counter_ns()
     dest = attributes.get("knativeerrordest")
     # A re-driven event that fails again is a new dead letter (letters.py: the key).
@@ -99,13 +92,12 @@ def store_dead_letter(attributes: dict[str, str], raw: bytes | None) -> None:
         "labels.error_code": attributes.get("knativeerrorcode"),
     }
     try:
-        stored = run_in_transaction(get_engine(get_settings()), work)
+        stored = run_in_transaction(engine, work)
     except Exception as exc:
         log_event(log, f"dead letter {key} not stored", action="saga.dlq", outcome="failure",
                   level=logging.ERROR, fields=fields | {
                       "error.type": type(exc).__name__, "error.message": str(exc)[:500]})
-        status = 503 if is_transient(exc) else 500
-        raise Problem(status, "dead letter not stored", type(exc).__name__) from None
+        raise Problem(fault_status(exc), "dead letter not stored", type(exc).__name__) from None
     log_event(log, f"dead letter {row['event_type']} from {dest}", action="saga.dlq",
               outcome="success", level=logging.WARNING, fields=fields | {
                   "labels.duplicate": str(not stored).lower(),

@@ -6,22 +6,17 @@ from __future__ import annotations
 
 from common.events.models import OrderPaid
 from common.step import StepContext
-from functions.inventory.stock import (
-    lock_reservation,
-    move_reservation,
-    move_stock,
-    reserved_items,
-)
+from functions.inventory.stock import Stock
 
 
-def commit_stock(ctx: StepContext, paid: OrderPaid) -> None:
-    conn, order_id = ctx.conn, paid.order_id
+def commit_stock(ctx: StepContext[Stock], paid: OrderPaid) -> None:
+    stock, order_id = ctx.store, paid.order_id
     # RESERVED -> COMMITTED first: it locks the reservation (the inventory's lock order:
     # reservation, then stock rows) and decides in one statement.
-    if not move_reservation(conn, order_id, "RESERVED", "COMMITTED"):
+    if not stock.move_reservation(order_id, "RESERVED", "COMMITTED"):
         ctx.labels["saga_step"] = "commit.nothing_reserved"
-        ctx.labels["reservation_status"] = str(lock_reservation(conn, order_id))
+        ctx.labels["reservation_status"] = str(stock.lock_reservation(order_id))
         return
-    items = reserved_items(conn, order_id)
-    move_stock(conn, order_id, items, kind="commit", on_hand_sign=-1, reserved_sign=-1)
+    items = stock.reserved_items(order_id)
+    stock.move_stock(order_id, items, kind="commit", on_hand_sign=-1, reserved_sign=-1)
     ctx.labels["saga_step"] = "commit"

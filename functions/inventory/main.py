@@ -1,6 +1,5 @@
-"""Inventory function (functions-framework, served over ASGI: common/event_server.py). Thin:
-the step runtime parses, deduplicates and publishes; functions.inventory holds the domain
-code."""
+"""Inventory function (functions-framework, served over ASGI: common/serving). Thin: the
+step runtime parses, deduplicates and publishes; functions.inventory holds the domain code."""
 
 from functions_framework import aio
 from starlette.requests import Request
@@ -8,9 +7,11 @@ from starlette.responses import Response
 
 from common.bootstrap import event_function
 from common.events.catalogue import INVENTORY
-from functions.inventory.handlers import HANDLERS
+from common.resources import Resources
+from functions.inventory.handlers import HANDLERS, STORE
 
-endpoint = event_function(INVENTORY, HANDLERS)
+resources = Resources.from_environment()  # started and closed by the server
+endpoint = event_function(INVENTORY, HANDLERS, resources, STORE)
 
 
 @aio.http

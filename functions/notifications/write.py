@@ -38,13 +38,13 @@ def _short(order_id: UUID) -> str:
     return str(order_id)[:8]
 
 
-def on_order_completed(ctx: StepContext, ev: OrderCompleted) -> None:
+def on_order_completed(ctx: StepContext[None], ev: OrderCompleted) -> None:
     _notify(ctx, ev.customer_id, ev.order_id, "order.completed",
             f"Order {_short(ev.order_id)} is on its way",
             "Your order is paid and has been handed to the carrier.")
 
 
-def on_order_cancelled(ctx: StepContext, ev: OrderCancelled) -> None:
+def on_order_cancelled(ctx: StepContext[None], ev: OrderCancelled) -> None:
     explanation = REASON_TEXT[ev.reason]
     # Money may have been taken only once payment had started, and not when the payment
     # itself is what failed; the refund then gets its own notification (payment.refunded).
@@ -56,14 +56,14 @@ def on_order_cancelled(ctx: StepContext, ev: OrderCancelled) -> None:
     ctx.labels["reason"] = ev.reason
 
 
-def on_payment_refunded(ctx: StepContext, ev: PaymentRefunded) -> None:
+def on_payment_refunded(ctx: StepContext[None], ev: PaymentRefunded) -> None:
     _notify(ctx, ev.customer_id, ev.order_id, "payment.refunded",
             f"Refund for order {_short(ev.order_id)}",
             f"{ev.amount} has been returned to your wallet.")
 
 
 def _notify(
-    ctx: StepContext, customer_id: str, order_id: UUID, kind: str, title: str, body: str
+    ctx: StepContext[None], customer_id: str, order_id: UUID, kind: str, title: str, body: str
 ) -> None:
     notification_id = uuid.uuid5(_NAMESPACE, f"{ctx.consumer}/{ctx.event['id']}")
     ctx.conn.execute(_INSERT, {"id": notification_id, "customer_id": customer_id,

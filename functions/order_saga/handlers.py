@@ -1,9 +1,10 @@
-"""Which event the order saga handles with what."""
+"""Which event the order saga handles with what, on which store."""
 
 from __future__ import annotations
 
 from common.events import catalogue as c
 from common.step import Handler
+from functions.order_saga.orders import PgOrders
 from functions.order_saga.react import (
     on_payment_completed,
     on_payment_failed,
@@ -21,3 +22,5 @@ HANDLERS: dict[str, Handler] = {
     c.SHIPMENT_DISPATCHED: on_shipment_dispatched,
     c.SHIPMENT_FAILED: on_shipment_failed,
 }
+
+STORE = PgOrders

@@ -1,21 +1,11 @@
-"""The saga's reactions: each event names the state it answers and the state it leads to.
-
-    stock.reserved      CREATED            -> AWAITING_PAYMENT (deadline = now + window);
-                                              auto mode: -> PAYMENT_PROCESSING at once
-                                              (the state machine emits payment.requested)
-    stock.rejected      CREATED            -> CANCELLED(out_of_stock)
-    payment.completed   PAYMENT_PROCESSING -> PAID (emits order.paid)
-    payment.failed      PAYMENT_PROCESSING -> CANCELLED(insufficient_funds); reason
-                                              order_cancelled: the order is cancelled already
-    shipment.dispatched PAID               -> COMPLETED (emits order.completed)
-    shipment.failed     PAID               -> CANCELLED(shipping_failed)
-
-An event that finds the order in any other state (stock.reserved after the customer
-cancelled, payment.completed after a timeout, a replay of an old event) changes nothing,
-answers 2xx and says why in its log line (labels.ignored). Undoing its effects is not the
-saga's job: order.cancelled reaches inventory and payments, which release, return, refund
-or refuse by themselves. An unknown order is ignored the same way, so it is never retried.
-"""
+"""The saga's reactions. Each event moves the order from the state it expects:
+stock.reserved CREATED -> AWAITING_PAYMENT (deadline = now + window), and at once on to
+PAYMENT_PROCESSING in auto mode; stock.rejected CREATED -> CANCELLED(out_of_stock);
+payment.completed PAYMENT_PROCESSING -> PAID; payment.failed -> CANCELLED(insufficient_funds)
+unless its reason is order_cancelled; shipment.dispatched PAID -> COMPLETED; shipment.failed
+PAID -> CANCELLED(shipping_failed). The state machine emits what each new state implies.
+An event that finds the order elsewhere, or no order, changes nothing, answers 2xx and says
+why (labels.ignored): inventory and payments compensate on order.cancelled themselves."""
 
 from __future__ import annotations
 
@@ -32,11 +22,12 @@ from common.events.models import (
     StockRejected,
     StockReserved,
 )
-from common.order_state import Order, Status, advance, read_order
+from common.order_state import Order, Status
 from common.step import StepContext
+from functions.order_saga.orders import Orders
 
 
-def on_stock_reserved(ctx: StepContext, ev: StockReserved) -> None:
+def on_stock_reserved(ctx: StepContext[Orders], ev: StockReserved) -> None:
     # An order that pays automatically goes on to PAYMENT_PROCESSING in the same statement
     # (the state machine emits payment.requested); confirm mode waits for POST .../pay. The
     # event's payment_mode saves reading the order first; the order row stays the truth.
@@ -54,7 +45,7 @@ def on_stock_reserved(ctx: StepContext, ev: StockReserved) -> None:
         ctx.labels["saga_step"] = "request_payment"
 
 
-def on_stock_rejected(ctx: StepContext, ev: StockRejected) -> None:
+def on_stock_rejected(ctx: StepContext[Orders], ev: StockRejected) -> None:
     if ev.reason == "order_cancelled":
         _ignore(ctx, "cancel", "stock refused because the order is cancelled already")
         return
@@ -62,11 +53,11 @@ def on_stock_rejected(ctx: StepContext, ev: StockRejected) -> None:
              reason="out_of_stock")
 
 
-def on_payment_completed(ctx: StepContext, ev: PaymentCompleted) -> None:
+def on_payment_completed(ctx: StepContext[Orders], ev: PaymentCompleted) -> None:
     _advance(ctx, ev.order_id, Status.PAYMENT_PROCESSING, [Status.PAID], "paid")
 
 
-def on_payment_failed(ctx: StepContext, ev: PaymentFailed) -> None:
+def on_payment_failed(ctx: StepContext[Orders], ev: PaymentFailed) -> None:
     if ev.reason == "order_cancelled":
         # Payments refused because it saw the cancellation first: nothing was taken.
         _ignore(ctx, "cancel", "payment refused because the order is cancelled already")
@@ -76,12 +67,12 @@ def on_payment_failed(ctx: StepContext, ev: PaymentFailed) -> None:
              reason="insufficient_funds")
 
 
-def on_shipment_dispatched(ctx: StepContext, ev: ShipmentDispatched) -> None:
+def on_shipment_dispatched(ctx: StepContext[Orders], ev: ShipmentDispatched) -> None:
     if _advance(ctx, ev.order_id, Status.PAID, [Status.COMPLETED], "complete") is not None:
         ctx.labels["tracking_number"] = ev.tracking_number
 
 
-def on_shipment_failed(ctx: StepContext, ev: ShipmentFailed) -> None:
+def on_shipment_failed(ctx: StepContext[Orders], ev: ShipmentFailed) -> None:
     _advance(ctx, ev.order_id, Status.PAID, [Status.CANCELLED], "cancel",
              reason="shipping_failed")
 
@@ -89,7 +80,7 @@ def on_shipment_failed(ctx: StepContext, ev: ShipmentFailed) -> None:
 # --- helpers -----------------------------------------------------------------------------
 
 def _advance(
-    ctx: StepContext,
+    ctx: StepContext[Orders],
     order_id: UUID,
     expected: Status,
     path: list[Status],
@@ -101,13 +92,13 @@ def _advance(
     """Move the order along `path` if it is in `expected` (one compare-and-set statement);
     otherwise change nothing and say why in the log line."""
     ctx.labels["saga_step"] = step
-    moved = advance(ctx.conn, ctx.outbox, order_id, expected=expected, path=path,
-                    actor=ORDER_SAGA, reason=reason, event_id=str(ctx.event["id"]),
-                    payment_window=payment_window)
+    moved = ctx.store.advance(order_id, expected=expected, path=path, actor=ORDER_SAGA,
+                              reason=reason, event_id=str(ctx.event["id"]),
+                              payment_window=payment_window)
     if moved is not None:
         ctx.labels["order_status"] = moved.status
         return moved
-    current = read_order(ctx.conn, order_id)
+    current = ctx.store.read(order_id)
     if current is None:
         _ignore(ctx, step, "unknown order")
     else:
@@ -116,6 +107,6 @@ def _advance(
     return None
 
 
-def _ignore(ctx: StepContext, step: str, why: str) -> None:
+def _ignore(ctx: StepContext[Orders], step: str, why: str) -> None:
     ctx.labels["saga_step"] = step
     ctx.labels["ignored"] = why

@@ -4,17 +4,15 @@ several relays and the steps may run at once)."""
 
 from __future__ import annotations
 
-from common.db import get_engine
-from common.outbox import Publisher, relay
-from common.settings import Settings
+from common.outbox import relay
+from common.resources import Resources
 
 BATCH = 500
 MAX_BATCHES = 100  # bounds one run (50,000 rows); the next ping carries on
 
 
-def drain(settings: Settings) -> dict[str, int]:
-    engine = get_engine(settings)
-    publisher = Publisher(settings)
+def drain(resources: Resources) -> dict[str, int]:
+    engine, publisher, settings = resources.engine, resources.publisher, resources.settings
     published = batches = 0
     while batches < MAX_BATCHES:
         count = relay(engine, publisher, older_than_s=settings.outbox_relay_age_s, limit=BATCH)

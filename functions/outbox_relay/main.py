@@ -5,11 +5,13 @@ from functions_framework import aio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from common.bootstrap import ping_function
 from common.events.catalogue import OUTBOX_RELAY
-from common.ping import ping_function
+from common.resources import Resources
 from functions.outbox_relay.drain import drain
 
-endpoint = ping_function(OUTBOX_RELAY, drain)
+resources = Resources.from_environment()  # started and closed by the server
+endpoint = ping_function(OUTBOX_RELAY, drain, resources)
 
 
 @aio.http

@@ -5,11 +5,13 @@ from functions_framework import aio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from common.bootstrap import ping_function
 from common.events.catalogue import TIMEOUTS
-from common.ping import ping_function
+from common.resources import Resources
 from functions.timeouts.sweep import sweep
 
-endpoint = ping_function(TIMEOUTS, sweep)
+resources = Resources.from_environment()  # started and closed by the server
+endpoint = ping_function(TIMEOUTS, sweep, resources)
 
 
 @aio.http

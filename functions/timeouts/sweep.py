@@ -16,13 +16,12 @@ from uuid import UUID
 from sqlalchemy import Connection, func, select
 
 from common import tables as t
-from common.db import get_engine
 from common.events.catalogue import TIMEOUTS
 from common.logging import log_event
 from common.order_state import TERMINAL, Status, lock_order, transition
-from common.settings import Settings
+from common.resources import Resources
 from common.tracing import continue_or_start
-from common.unit_of_work import UnitOfWork, run_unit_of_work
+from common.unit_of_work import UnitOfWork
 
 log = logging.getLogger("saga.timeouts")
 
@@ -31,15 +30,16 @@ MAX_BATCHES = 50  # bounds one run; the next ping carries on
 STUCK_REPORT_LIMIT = 500
 
 
-def sweep(settings: Settings) -> dict[str, int]:
+def sweep(resources: Resources) -> dict[str, int]:
     cancelled = 0
     for _ in range(MAX_BATCHES):
-        batch_cancelled, locked = run_unit_of_work(settings, TIMEOUTS, _cancel_expired_batch)
+        batch_cancelled, locked = resources.run_unit_of_work(
+            TIMEOUTS, _cancel_expired_batch)
         cancelled += batch_cancelled
         if locked < BATCH:
             break
-    with get_engine(settings).connect() as conn:
-        stuck = report_stuck(conn, settings.stuck_after_s)
+    with resources.engine.connect() as conn:
+        stuck = report_stuck(conn, resources.settings.stuck_after_s)
     return {"cancelled": cancelled, "stuck": stuck}
 
 

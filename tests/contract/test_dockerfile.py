@@ -112,7 +112,7 @@ def test_one_image_for_every_function() -> None:
     assert "FUNCTION_TARGET" not in re.sub(r"#.*", "", text)
     base_default()  # the one ARG is the base image
     cmd = next(i["value"] for i in reversed(instructions()) if i["instruction"] == "CMD")
-    assert cmd == '["python", "-m", "common.serve"]'
+    assert cmd == '["python", "-m", "common.serving"]'
     workdir = [i["value"] for i in stages()[-1] if i["instruction"] == "WORKDIR"][-1]
     for service in services(rendered("dev")).values():
         source = Path(workdir) / env(service)["FUNCTION_SOURCE"]
@@ -264,11 +264,11 @@ class Block(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"{{name}} is not in the image", name=name)
 sys.meta_path.insert(0, Block())
 from functions_framework import create_app
-from common.asgi_app import create_app as create_asgi_app  # what common.serve runs
+from common.serving.asgi_app import create_app as create_asgi_app  # what common.serving runs
 for target, source, signature, asgi in {functions!r}:
     (create_asgi_app if asgi else create_app)(target, source, signature)
 import common.migrate, common.tables  # what the migration Job's env.py imports
-import common.serve, uvicorn  # what the CMD runs
+import common.serving.serve, uvicorn  # what the CMD runs
 print("ok")
 """
 

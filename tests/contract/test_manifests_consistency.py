@@ -14,8 +14,8 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
-from common import probes
 from common.events import catalogue as c
+from common.serving import probes
 from common.settings import Settings
 from functions.api.catalogue_import import Catalogue
 from tests.contract.k8s_support import (

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 
-from common import probes
-from common.db import dispose_engines
+from common.resources import Resources
+from common.serving import probes
 from common.settings import get_settings
 from tests.contract.k8s_support import container, env, rendered, services
-from tests.helpers import function_client
+from tests.helpers import close_function_resources, function_client
 
 FUNCTIONS = sorted(services(rendered("dev")))
 # Nothing listens on port 9 (discard): connecting fails at once.
@@ -28,11 +28,8 @@ def _settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
     monkeypatch.setenv("SAGA_JWT_SECRET", "probe-test-secret-" + "x" * 32)
     monkeypatch.setenv("SAGA_STATE_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    dispose_engines()
     yield
-    dispose_engines()
-    get_settings.cache_clear()
+    close_function_resources()
 
 
 def client(function: str) -> Any:
@@ -64,9 +61,15 @@ def test_posts_still_reach_the_function(function: str) -> None:
     assert response.status_code not in (404, 405), response.status_code
 
 
-def test_ready_when_the_database_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = create_engine("sqlite://")
-    monkeypatch.setattr(probes, "get_engine", lambda: engine)
-    response = probes.ready()
-    assert response.status_code == 200
-    assert response.get_data(as_text=True) == '{"status": "ok"}'
+class _OnSqlite(Resources):
+    """Resources whose database answers (an in-memory SQLite)."""
+
+    sqlite = create_engine("sqlite://")
+
+    @property
+    def engine(self) -> Engine:
+        return self.sqlite
+
+
+def test_ready_when_the_database_answers() -> None:
+    assert probes.ready_answer(_OnSqlite(get_settings())) == (200, '{"status": "ok"}')

@@ -26,7 +26,6 @@ import psutil
 import pytest
 
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
-from common.settings import Settings
 from tests.conftest import TEST_JWT_SECRET
 from tests.helpers import wait_for
 from tools import REPO_ROOT
@@ -34,6 +33,7 @@ from tools.apiclient import ApiClient
 from tools.infra.ports import free_port, stop_process
 from tools.ops.context import runtime_broker_kind
 from tools.runtime.state import read_state
+from tools.settings import LocalSettings
 
 
 @dataclass
@@ -41,7 +41,7 @@ class LocalStack:
     api_url: str
     state_dir: Path
     logs_dir: Path
-    settings: Settings  # the stack's database and broker, for assertions
+    settings: LocalSettings  # the stack's database and broker, for assertions
     process: subprocess.Popen[bytes]
     output: Path
 
@@ -139,7 +139,7 @@ def local_stack(
     argv = [sys.executable, "-m", "tools.cli.main", "up"]
     with running_stack(argv, env, state_dir, api_url) as (process, output):
         state = read_state(state_dir) or {}
-        settings = Settings(
+        settings = LocalSettings(
             DATABASE_URL=database_url,
             KAFKA_BOOTSTRAP_SERVERS=state.get("kafka_bootstrap"),
             jwt_secret=TEST_JWT_SECRET,

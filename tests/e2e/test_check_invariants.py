@@ -18,7 +18,6 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import text
 
-from common.db import get_engine
 from common.order_state import Status
 from common.settings import Settings
 from tests.functions.saga_support import (
@@ -29,6 +28,7 @@ from tests.functions.saga_support import (
     run_saga,
     sql,
 )
+from tests.helpers import engine_of
 from tools.cli.main import main as saga
 from tools.loadgen.check import CheckReport, Options, Scope, run_check
 
@@ -46,7 +46,7 @@ def completed(saga_env: Settings) -> tuple[str, str, uuid.UUID]:
 
 
 def _check(settings: Settings, customer: str, **options: int) -> CheckReport:
-    return run_check(get_engine(settings), Scope(customer_prefix=customer), Options(**options))
+    return run_check(engine_of(settings), Scope(customer_prefix=customer), Options(**options))
 
 
 def _names(report: CheckReport) -> set[str]:
@@ -186,8 +186,8 @@ def test_the_cli_exits_1_and_names_the_rows(
 def test_check_reads_one_snapshot(saga_env: Settings) -> None:
     """Unscoped, the check covers the whole shared database and still runs (other tests'
     orders may legitimately be mid-flight there, so only its shape is asserted)."""
-    report = run_check(get_engine(saga_env))
+    report = run_check(engine_of(saga_env))
     assert report.checked["orders"] >= 0
-    with get_engine(saga_env).connect() as conn:
+    with engine_of(saga_env).connect() as conn:
         skus = int(conn.execute(text("SELECT count(*) FROM inventory.stock")).scalar_one())
     assert report.checked["skus"] == skus

@@ -22,10 +22,10 @@ import pytest
 import urllib3
 
 from common.auth import CUSTOMER_ROLE, issue_token
-from common.db import get_engine
 from common.products import add_product
 from common.tracing import new_trace
 from tests.e2e.trail_support import ecs_problems
+from tests.helpers import engine_of
 from tools.log_contract import flatten
 
 pytestmark = pytest.mark.e2e
@@ -63,7 +63,7 @@ def _place_orders(stack: Any) -> dict[str, str]:
     """ORDERS auto-mode orders, each with its own traceparent: order id -> trace id."""
     settings = stack.settings
     sku = f"OBS-{uuid.uuid4().hex[:8]}"
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         add_product(conn, sku, "observability test", "", Decimal("1.00"), 100)
     customer = f"obs-{uuid.uuid4().hex[:8]}"
     token = issue_token(settings, customer, roles=[CUSTOMER_ROLE])

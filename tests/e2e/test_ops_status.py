@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import Engine, create_engine, pool, text
 
 from common.products import add_product
-from common.settings import get_settings
 from tests.e2e.conftest import LocalStack
 from tests.helpers import run_saga, wait_for
 from tools import REPO_ROOT
@@ -41,9 +40,7 @@ def ops(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lo
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers)
     monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", settings.kafka_broker_kind)
     monkeypatch.setenv("SAGA_STATE_DIR", str(local_stack.state_dir))
-    get_settings.cache_clear()
     yield local_stack
-    get_settings.cache_clear()
 
 
 

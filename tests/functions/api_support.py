@@ -12,18 +12,16 @@ from decimal import Decimal
 from typing import Any
 
 from flask.testing import FlaskClient
-from functions_framework import create_app
 from sqlalchemy import func, select
 
 from common import tables as t
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
-from common.db import get_engine
 from common.order_state import Status, lock_order, transition
 from common.outbox import Outbox
-from common.outbox_marks import flush_marks
 from common.products import add_product
 from common.settings import Settings
 from common.tracing import new_trace
+from tests.helpers import engine_of, flush_marks, function_client
 from tools import REPO_ROOT
 
 MAIN = REPO_ROOT / "functions" / "api" / "main.py"
@@ -33,8 +31,8 @@ TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
 def api_client() -> FlaskClient:
-    app = create_app(target="api", source=str(MAIN), signature_type="http")  # type: ignore[no-untyped-call]
-    client: FlaskClient = app.test_client()
+    """A new api process (its resources closed after the test: tests/helpers.py)."""
+    client: FlaskClient = function_client("api", str(MAIN), "http", asgi=False)
     return client
 
 
@@ -49,7 +47,7 @@ def bearer(settings: Settings, subject: str, *, admin: bool = False) -> dict[str
 
 def product(settings: Settings, *, price: str = "2.50", on_hand: int = 10) -> str:
     sku = f"T-{uuid.uuid4().hex[:10]}"
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         add_product(conn, sku, "test product", "for a test", Decimal(price), on_hand)
     return sku
 
@@ -64,7 +62,7 @@ def place(client: FlaskClient, headers: dict[str, str], sku: str, **body: Any) -
 
 
 def count_orders(settings: Settings, customer_id: str) -> int:
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         count: int = conn.execute(
             select(func.count()).select_from(t.orders).where(t.orders.c.customer_id == customer_id)
         ).scalar_one()
@@ -84,7 +82,7 @@ def advance(
     settings: Settings, order_id: str, *to: Status, window: timedelta | None = None
 ) -> None:
     """Move an order along through the state machine, as the saga would."""
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         for status in to:
             order = lock_order(conn, uuid.UUID(order_id))
             assert order is not None
@@ -97,7 +95,7 @@ def advance(
 def outbox_rows(settings: Settings, order_id: str) -> list[Any]:
     flush_marks()  # published rows are marked in the background (outbox_marks)
     o = t.outbox
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         return list(conn.execute(
             select(o.c.id, o.c.event_type, o.c.attributes, o.c.data, o.c.producer,
                    o.c.published_at)

@@ -23,16 +23,21 @@ from sqlalchemy import Connection, func, insert, select, text
 
 from common import tables as t
 from common.cloudevents_kafka import event_from_parts
-from common.db import get_engine
 from common.events import catalogue as c
 from common.events.models import CancelReason, EventData, OrderLine, PaymentMode
 from common.order_state import Order, Status, create_order, lock_order, transition
 from common.outbox import Outbox
-from common.outbox_marks import flush_marks
 from common.products import add_product
 from common.settings import Settings
 from common.tracing import new_trace
-from tests.helpers import Reply, event_function_client, make_event, post_event
+from tests.helpers import (
+    Reply,
+    engine_of,
+    event_function_client,
+    flush_marks,
+    make_event,
+    post_event,
+)
 from tools import REPO_ROOT
 
 PING_TYPE = "dev.knative.sources.ping"
@@ -77,7 +82,7 @@ def binary_headers(ev: CloudEvent) -> dict[str, str]:
 
 def emitted(settings: Settings, producer: str, caused_by: str) -> list[CloudEvent]:
     """The events a delivery wrote to the outbox, in order."""
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         rows = conn.execute(
             select(t.outbox.c.attributes, t.outbox.c.data)
             .where(t.outbox.c.producer == producer, t.outbox.c.caused_by == caused_by)
@@ -182,7 +187,7 @@ def run_saga(
 def customer_cancels(settings: Settings, order_id: uuid.UUID) -> list[CloudEvent]:
     """What the API does on PUT /orders/{id}/cancel: the transition and its order.cancelled."""
     outbox = Outbox(c.API, new_trace())
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         order = lock_order(conn, order_id)
         assert order is not None
         transition(conn, outbox, order, Status.CANCELLED, actor=c.API,
@@ -194,7 +199,7 @@ def customer_cancels(settings: Settings, order_id: uuid.UUID) -> list[CloudEvent
 
 def new_product(settings: Settings, on_hand: int, price: str = "2.50") -> str:
     sku = f"T-{uuid.uuid4().hex[:12]}"
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         add_product(conn, sku, "test product", "", Decimal(price), on_hand)
     return sku
 
@@ -205,7 +210,7 @@ def new_account(settings: Settings, balance: str | None = "100.00") -> str:
     customer = f"cust-{uuid.uuid4().hex[:12]}"
     if balance is not None:
         amount = Decimal(balance)
-        with get_engine(settings).begin() as conn:
+        with engine_of(settings).begin() as conn:
             conn.execute(insert(t.accounts).values(customer_id=customer, balance=amount))
             if amount > 0:
                 conn.execute(insert(t.ledger).values(
@@ -229,7 +234,7 @@ def new_order(
     order_lines = [OrderLine(sku=s, quantity=q, unit_price=Decimal(p))
                    for s, q, p in (lines or [("SKU-X", 1, "10.00")])]
     scratch = Outbox("test", new_trace())
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         order = create_order(conn, scratch, order_id=uuid.uuid4(), customer_id=customer,
                              lines=order_lines, payment_mode=mode, shipping_address=address,
                              actor="test")
@@ -249,7 +254,7 @@ def place_order(
     """What the API does on POST /orders: the order in CREATED and its order.created."""
     outbox = Outbox(c.API, new_trace())
     order_lines = [OrderLine(sku=s, quantity=q, unit_price=Decimal(p)) for s, q, p in lines]
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         order = create_order(conn, outbox, order_id=uuid.uuid4(), customer_id=customer,
                              lines=order_lines, payment_mode=mode, shipping_address=address,
                              actor=c.API)
@@ -257,21 +262,21 @@ def place_order(
 
 
 def sql(settings: Settings, statement: str, **params: Any) -> None:
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         conn.execute(text(statement), params)
 
 
 # --- reading state -----------------------------------------------------------------------
 
 def read_order(settings: Settings, order_id: uuid.UUID) -> Order:
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         order = lock_order(conn, order_id)
     assert order is not None
     return order
 
 
 def row(settings: Settings, table: Any, **where: Any) -> Any:
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         return conn.execute(
             select(table).where(*(table.c[k] == v for k, v in where.items()))
         ).first()
@@ -279,7 +284,7 @@ def row(settings: Settings, table: Any, **where: Any) -> Any:
 
 def rows(settings: Settings, table: Any, **where: Any) -> list[Any]:
     flush_marks()  # published outbox rows are marked in the background (outbox_marks)
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         return list(conn.execute(
             select(table).where(*(table.c[k] == v for k, v in where.items()))
         ).all())
@@ -304,7 +309,7 @@ def inbox_has(settings: Settings, consumer: str, event_id: str) -> bool:
 def assert_wallet_conserved(settings: Settings, customer: str) -> None:
     """deposits - captured + refunded = balance + frozen, from the ledger; and the ledger's
     last balances are the account's."""
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         sums: dict[str, Decimal] = {
             str(r[0]): Decimal(r[1]) for r in conn.execute(
                 select(t.ledger.c.kind, func.sum(t.ledger.c.amount))
@@ -327,7 +332,7 @@ def assert_wallet_conserved(settings: Settings, customer: str) -> None:
 def assert_stock_conserved(settings: Settings, sku: str) -> None:
     """initial + restocks = on_hand + committed - returned; the movements add up to the
     stock row."""
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         moves = _movement_sums(conn, sku)
     on_hand, reserved = stock(settings, sku)
     initial = moves.get("initial", (0, 0))[0] + moves.get("restock", (0, 0))[0]

@@ -12,13 +12,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import insert, select
 
 from common import tables as t
-from common.db import get_engine
 from common.settings import Settings
 from tests.functions.api_support import (
     bearer,
     customer,
     problem,
 )
+from tests.helpers import engine_of
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def test_wallet_create_deposit_and_balance(client: FlaskClient, saga_env: Settin
     assert [(e["kind"], e["amount"], e["balance_after"]) for e in me_now["ledger"]] == [
         ("deposit", "1000000.00", "1000012.60"), ("deposit", "0.10", "12.60"),
         ("deposit", "12.50", "12.50")]
-    with get_engine(saga_env).connect() as conn:
+    with engine_of(saga_env).connect() as conn:
         balance: Decimal = conn.execute(select(t.accounts.c.balance)
                                .where(t.accounts.c.customer_id == me)).scalar_one()
     assert balance == Decimal("1000012.60")
@@ -73,7 +73,7 @@ def test_notifications_are_mine_newest_first_and_paginated(
 ) -> None:
     me = customer()
     start = datetime.now(UTC)
-    with get_engine(saga_env).begin() as conn:
+    with engine_of(saga_env).begin() as conn:
         for i, owner in enumerate([me, me, me, customer()]):
             conn.execute(insert(t.notifications).values(
                 id=uuid.uuid4(), customer_id=owner, order_id=uuid.uuid4(), kind="order.completed",

@@ -14,13 +14,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from common import tables as t
-from common.auth import local_jwt_secret
-from common.db import get_engine
+from common.auth import jwt_secret
 from common.settings import Settings
 from tests.functions.api_support import (
     bearer,
     problem,
 )
+from tests.helpers import engine_of
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def _claims(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 
 def _signed(settings: Settings, key: str | None = None, **overrides: Any) -> str:
-    return jwt.encode(_claims(settings, **overrides), key or local_jwt_secret(settings),
+    return jwt.encode(_claims(settings, **overrides), key or jwt_secret(settings),
                       algorithm="HS256")
 
 
@@ -89,7 +89,7 @@ def test_register_then_sign_in(client: FlaskClient, saga_env: Settings) -> None:
     assert created.status_code == 201 and created.get_json() == {"username": name}
     problem(client.post("/auth/register", json={"username": name, "password": "another one"}),
             409)
-    with get_engine(saga_env).connect() as conn:
+    with engine_of(saga_env).connect() as conn:
         stored = conn.execute(select(t.users.c.password_hash, t.users.c.roles)
                               .where(t.users.c.username == name)).one()
     assert stored.password_hash.startswith("$argon2id$") and stored.roles == ["customer"]
@@ -133,11 +133,11 @@ def test_wrong_credentials_and_lockout(client: FlaskClient, saga_env: Settings) 
     problem(locked, 429)
     assert 1 <= int(locked.headers["Retry-After"]) <= 30
     # When the lock runs out, the right password works and the count starts again.
-    with get_engine(saga_env).begin() as conn:
+    with engine_of(saga_env).begin() as conn:
         conn.execute(update(t.users).where(t.users.c.username == name)
                      .values(locked_until=None))
     assert client.post("/auth/token", json={"username": name, "password": "the right one"}
                        ).status_code == 200
-    with get_engine(saga_env).connect() as conn:
+    with engine_of(saga_env).connect() as conn:
         assert conn.execute(select(t.users.c.failed_logins)
                             .where(t.users.c.username == name)).scalar_one() == 0

@@ -21,14 +21,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, pool, select
 
 from common import tables as t
-from common.db import dispose_engines
 from common.migrate import upgrade
-from common.settings import get_settings, to_sqlalchemy_url
+from common.settings import to_sqlalchemy_url
 from functions.api.bootstrap import LOCK_KEY
 from tests.contract.k8s_support import by_kind, rendered
 from tests.contract.test_dockerfile import _not_in_the_image
 from tests.functions.api_support import api_client, problem
-from tests.helpers import wait_for
+from tests.helpers import close_function_resources, wait_for
 from tools.log_contract import validate_line
 
 pytestmark = pytest.mark.integration
@@ -106,11 +105,8 @@ def database(fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("SAGA_JWT_SECRET", JWT_SECRET)
     monkeypatch.setenv("SAGA_PROFILE", "production")
-    get_settings.cache_clear()
-    dispose_engines()
     yield url
-    get_settings.cache_clear()
-    dispose_engines()
+    close_function_resources()
 
 
 @dataclass(frozen=True)

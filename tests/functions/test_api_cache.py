@@ -17,7 +17,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from common.order_state import Status
-from common.settings import Settings, get_settings
+from common.settings import Settings
 from functions.api import cache
 from functions.api.order_views import OrderDetail
 from tests.functions.api_support import (
@@ -49,10 +49,7 @@ def cached_env(
     saga_env: Settings, redis_client: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Settings]:
     monkeypatch.setenv("REDIS_URL", redis_url)
-    get_settings.cache_clear()
-    cache.reset_caches()
     yield saga_env
-    cache.reset_caches()
 
 
 
@@ -177,8 +174,6 @@ def test_without_redis_url_there_is_no_cache(
     saga_env: Settings, redis_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
-    get_settings.cache_clear()
-    cache.reset_caches()
     client = api_client()
     headers = bearer(saga_env, customer())
     order = place(client, headers, product(saga_env))
@@ -190,18 +185,13 @@ def test_an_unreachable_redis_costs_nothing_but_the_cache(
     saga_env: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
-    get_settings.cache_clear()
-    cache.reset_caches()
-    try:
-        client = api_client()
-        headers = bearer(saga_env, customer())
-        order = place(client, headers, product(saga_env))
-        for _ in range(3):
-            assert _get(client, headers, order["id"])["status"] == "CREATED"
-        advance(saga_env, order["id"], Status.AWAITING_PAYMENT)
-        assert _get(client, headers, order["id"])["status"] == "AWAITING_PAYMENT"
-        # One warning for the outage, not one per request.
-        warnings = [r for r in caplog.records if r.name == "saga.api.cache"]
-        assert len(warnings) == 1
-    finally:
-        cache.reset_caches()
+    client = api_client()
+    headers = bearer(saga_env, customer())
+    order = place(client, headers, product(saga_env))
+    for _ in range(3):
+        assert _get(client, headers, order["id"])["status"] == "CREATED"
+    advance(saga_env, order["id"], Status.AWAITING_PAYMENT)
+    assert _get(client, headers, order["id"])["status"] == "AWAITING_PAYMENT"
+    # One warning for the outage, not one per request.
+    warnings = [r for r in caplog.records if r.name == "saga.api.cache"]
+    assert len(warnings) == 1

@@ -12,11 +12,11 @@ import pytest
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from common.db import dispose_engines
-from common.settings import Settings, get_settings
+from common.settings import Settings
 from functions.api.app import ROUTER
 from functions.api.openapi import openapi_path
 from tests.functions.api_support import (
+    api_client,
     bearer,
     problem,
 )
@@ -99,15 +99,9 @@ def test_healthz(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
-    get_settings.cache_clear()
-    dispose_engines()
-    try:
-        down = client.get("/healthz")
-        problem(down, 503)
-        assert down.headers["Retry-After"] == "1"
-    finally:
-        get_settings.cache_clear()
-        dispose_engines()
+    down = api_client().get("/healthz")  # a process started on that DATABASE_URL
+    problem(down, 503)
+    assert down.headers["Retry-After"] == "1"
 
 
 def test_one_ecs_line_per_request_without_secrets(

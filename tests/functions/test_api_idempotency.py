@@ -13,7 +13,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from common import tables as t
-from common.db import get_engine
 from common.events.models import OrderLine
 from common.order_state import create_order
 from common.outbox import Outbox
@@ -28,6 +27,7 @@ from tests.functions.api_support import (
     problem,
     product,
 )
+from tests.helpers import engine_of
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_losing_the_idempotency_race_returns_the_winners_order(
     body = {"items": [{"sku": sku, "quantity": 1}]}
     parsed = CreateOrderIn.model_validate(body)
     winner = uuid.uuid4()
-    engine = get_engine(saga_env)
+    engine = engine_of(saga_env)
     results: list[Any] = []
     with engine.connect() as conn, conn.begin():
         create_order(conn, Outbox("api", new_trace()), order_id=winner, customer_id=me,
@@ -112,7 +112,7 @@ def test_losing_the_idempotency_race_returns_the_winners_order(
 def _wait_for_lock_wait(settings: Settings, timeout: float = 10.0) -> None:
     """Until some backend of this database waits on a lock (the request's key insert)."""
     deadline = time.monotonic() + timeout
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         while time.monotonic() < deadline:
             waiting: int = conn.execute(text(
                 "SELECT count(*) FROM pg_stat_activity "

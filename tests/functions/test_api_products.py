@@ -9,12 +9,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from common import tables as t
-from common.db import get_engine
 from common.settings import Settings
 from tests.functions.api_support import (
     bearer,
     problem,
 )
+from tests.helpers import engine_of
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def test_admin_creates_and_restocks_products(client: FlaskClient, saga_env: Sett
     assert restocked.status_code == 200 and restocked.get_json()["available"] == 12
     problem(client.post(f"/products/{sku}/restock", json={"quantity": 0}, headers=admin), 422)
     problem(client.post("/products/NOPE-1/restock", json={"quantity": 1}, headers=admin), 404)
-    with get_engine(saga_env).connect() as conn:
+    with engine_of(saga_env).connect() as conn:
         moves = conn.execute(
             select(t.stock_movements.c.kind, t.stock_movements.c.delta_on_hand)
             .where(t.stock_movements.c.sku == sku).order_by(t.stock_movements.c.id)).all()

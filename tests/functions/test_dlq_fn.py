@@ -14,10 +14,8 @@ from cloudevents.http import CloudEvent
 from sqlalchemy import select
 
 from common import tables as t
-from common.cloudevents_kafka import from_kafka
-from common.db import dispose_engines, get_engine
 from common.events import catalogue as c
-from common.settings import Settings, get_settings
+from common.settings import Settings
 from tests.functions.saga_support import (
     binary_headers,
     check_service,
@@ -27,6 +25,7 @@ from tests.functions.saga_support import (
     post_raw,
     rows,
 )
+from tests.helpers import engine_of, event_function_client, from_kafka, post_event
 from tools.ops.dlq import mark_redriven, record_of
 
 pytestmark = pytest.mark.integration
@@ -100,7 +99,7 @@ def test_every_failure_of_every_redrive_is_stored_once(saga_env: Settings) -> No
         again = _failed_again(letter)
         assert deliver("dlq", again).status_code == 200
         assert deliver("dlq", again).status_code == 200  # the KafkaSource redelivers
-        with get_engine(saga_env).begin() as conn:
+        with engine_of(saga_env).begin() as conn:
             mark_redriven(conn, [letter.id])
         stored = sorted(_stored(saga_env, first), key=lambda r: r.id)
         assert len(stored) == attempt + 1, f"re-drive {attempt} of {letter.id} not stored"
@@ -154,7 +153,7 @@ def test_a_letter_that_is_no_cloudevent_is_stored_too_once(saga_env: Settings) -
     headers["ce-specversion"] = "0.1"
     assert post_raw("dlq", headers, b"{}").status_code == 200
     assert post_raw("dlq", headers, b"{}").status_code == 200  # redelivered: stored once
-    with get_engine(saga_env).connect() as conn:
+    with engine_of(saga_env).connect() as conn:
         rows = conn.execute(select(t.dead_letters).where(
             t.dead_letters.c.subject == ev["subject"],
             t.dead_letters.c.event_id.startswith("unparsed-"))).all()
@@ -169,9 +168,8 @@ def test_database_outage_answers_5xx_never_4xx(
     saga_env: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:9/none")
-    get_settings.cache_clear()
-    dispose_engines()
-    assert deliver("dlq", _dead_letter()).status_code == 503
+    # A process started on that DATABASE_URL (the cached client read the good one).
+    assert post_event(event_function_client("dlq"), _dead_letter()).status_code == 503
 
 
 def test_manifests_read_the_dead_letter_topic_without_a_dead_letter_sink() -> None:

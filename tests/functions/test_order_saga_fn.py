@@ -13,7 +13,6 @@ from cloudevents.http import CloudEvent
 from sqlalchemy import func, select
 
 from common import tables as t
-from common.db import get_engine
 from common.events import catalogue as c
 from common.events.models import (
     CancelReason,
@@ -43,6 +42,7 @@ from tests.functions.saga_support import (
     step_record,
     types_of,
 )
+from tests.helpers import engine_of
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ def _deliver_twice(settings: Settings, ev: CloudEvent) -> list[str]:
 
 
 def _history(settings: Settings, order_id: uuid.UUID) -> int:
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         return int(conn.execute(select(func.count()).select_from(t.order_status_history)
                                 .where(t.order_status_history.c.order_id == order_id))
                    .scalar_one())

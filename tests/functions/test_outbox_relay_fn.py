@@ -11,7 +11,6 @@ import pytest
 from cloudevents.http import CloudEvent
 
 from common import tables as t
-from common.db import get_engine
 from common.events import catalogue as c
 from common.events.models import OrderCompleted
 from common.outbox import Outbox
@@ -27,7 +26,7 @@ from tests.functions.saga_support import (
     rows,
     sql,
 )
-from tests.helpers import read_topic
+from tests.helpers import engine_of, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +38,7 @@ def _stranded(settings: Settings, count: int, *, age_s: int) -> list[CloudEvent]
         order_id = uuid.uuid4()
         outbox.emit(c.ORDER_COMPLETED, OrderCompleted(order_id=order_id, customer_id="bob"),
                     partition_key=str(order_id))
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         outbox.write(conn)
     sql(settings, "UPDATE messaging.outbox SET created_at = now() - make_interval(secs => :s) "
                   "WHERE caused_by = :cause", s=age_s, cause=outbox.caused_by)

@@ -12,7 +12,6 @@ from cloudevents.http import CloudEvent
 from sqlalchemy import insert
 
 from common import tables as t
-from common.db import get_engine
 from common.events import catalogue as c
 from common.events.models import OrderCancelled, PaymentRequested
 from common.settings import Settings
@@ -33,6 +32,7 @@ from tests.functions.saga_support import (
     rows,
     wallet,
 )
+from tests.helpers import engine_of
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +142,7 @@ def test_cancel_of_a_frozen_payment_unfreezes(saga_env: Settings) -> None:
     # it is set up here as a payment held by a two-step flow would leave it.
     customer = new_account(saga_env, "40.00")
     order_id = uuid.uuid4()
-    with get_engine(saga_env).begin() as conn:
+    with engine_of(saga_env).begin() as conn:
         conn.execute(t.accounts.update().where(t.accounts.c.customer_id == customer)
                      .values(balance=D("25.00"), frozen=D("15.00")))
         conn.execute(insert(t.ledger).values(

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 
 from common import tables as t
-from common.db import get_engine
 from common.events import catalogue as c
 from common.order_state import Status
 from common.settings import Settings
@@ -27,7 +26,7 @@ from tests.functions.saga_support import (
     rows,
     sql,
 )
-from tests.helpers import read_topic
+from tests.helpers import engine_of, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +80,7 @@ def test_an_order_held_by_another_transaction_is_skipped_not_waited_for(
 ) -> None:
     held = new_order(saga_env, mode="confirm", status=Status.AWAITING_PAYMENT)
     _expire(saga_env, held.id)
-    with get_engine(saga_env).connect() as other:
+    with engine_of(saga_env).connect() as other:
         # e.g. the API paying it right now, under the order's row lock. Were the sweep to
         # wait for it, the request would fail on the statement timeout instead.
         other.execute(select(t.orders.c.id).where(t.orders.c.id == held.id).with_for_update())

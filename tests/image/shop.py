@@ -18,9 +18,8 @@ from sqlalchemy import select
 
 from common import tables as t
 from common.cloudevents_kafka import event_from_parts
-from common.db import get_engine
 from common.settings import Settings
-from tests.helpers import read_topic
+from tests.helpers import engine_of, read_topic
 from tools import REPO_ROOT
 from tools.image.process import ImageProcess, http_call
 from tools.manifests.loader import load_project_manifests
@@ -106,7 +105,7 @@ class Shop:
 
     def outbox(self, partition_key: str) -> list[CloudEvent]:
         o = t.outbox
-        with get_engine(self.settings).connect() as conn:
+        with engine_of(self.settings).connect() as conn:
             rows = conn.execute(select(o.c.attributes, o.c.data)
                                 .where(o.c.partition_key == partition_key)
                                 .order_by(o.c.created_at, o.c.id)).all()

@@ -16,14 +16,12 @@ from sqlalchemy import select, text
 
 from common import tables as t
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
-from common.db import dispose_engines, get_engine
 from common.events import catalogue as c
 from common.events.models import OrderCompleted
-from common.kafka import close_producers
 from common.outbox import Outbox
-from common.settings import Settings, get_settings
+from common.settings import Settings
 from common.tracing import new_trace
-from tests.helpers import read_topic, wait_for
+from tests.helpers import engine_of, read_topic, wait_for
 from tests.image.conftest import running
 from tests.image.shop import Shop
 from tools.image.process import ImageProcess, ImageProcessError
@@ -45,12 +43,8 @@ def shop(pods: Mapping[str, ImageProcess | ImageProcessError],
         for key, value in env.items():
             if key.startswith("SAGA_") or key in SETTINGS_KEYS:
                 patch.setenv(key, value)
-        get_settings.cache_clear()
         settings = Settings()
-    get_settings.cache_clear()
     yield Shop(started, settings)
-    close_producers(timeout=1.0)
-    dispose_engines()
 
 
 def _order(shop: Shop, token: str, sku: str, mode: str) -> str:
@@ -69,7 +63,7 @@ def _status(shop: Shop, token: str, order_id: str) -> str:
 
 
 def _inbox(shop: Shop, consumer: str, event_id: str) -> bool:
-    with get_engine(shop.settings).connect() as conn:
+    with engine_of(shop.settings).connect() as conn:
         return conn.execute(select(t.inbox.c.event_id).where(
             t.inbox.c.consumer == consumer, t.inbox.c.event_id == event_id)).first() is not None
 
@@ -105,7 +99,7 @@ def test_a_day_in_the_shop_runs_on_the_image(shop: Shop) -> None:
     late = _order(shop, token, sku, "confirm")
     shop.carry(late)
     assert _status(shop, token, late) == "AWAITING_PAYMENT"
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         conn.execute(t.orders.update().where(t.orders.c.id == uuid.UUID(late))
                      .values(payment_deadline=t.orders.c.created_at))
     assert shop.ping("timeouts").status == 200
@@ -128,7 +122,7 @@ def test_a_day_in_the_shop_runs_on_the_image(shop: Shop) -> None:
             for function in shop.routes(topic):
                 assert shop.deliver_event(function, letter).status == 200
             break
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         stored = conn.execute(select(t.dead_letters.c.error_code, t.dead_letters.c.error_dest)
                               .where(t.dead_letters.c.event_id == bad["id"])).one()
     assert (stored.error_code, stored.error_dest) == (
@@ -139,7 +133,7 @@ def test_a_day_in_the_shop_runs_on_the_image(shop: Shop) -> None:
     order_id = uuid.uuid4()
     event = stranded.emit(c.ORDER_COMPLETED, OrderCompleted(order_id=order_id, customer_id="x"),
                           partition_key=str(order_id))
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         stranded.write(conn)
         conn.execute(text("UPDATE messaging.outbox SET created_at = now() - interval '1 minute'"
                           " WHERE id = :id"), {"id": uuid.UUID(event["id"])})
@@ -147,7 +141,7 @@ def test_a_day_in_the_shop_runs_on_the_image(shop: Shop) -> None:
     read_topic(settings, c.ORDER_COMPLETED, lambda got: bool(got["id"] == event["id"]))
 
     def published() -> bool:
-        with get_engine(settings).connect() as conn:
+        with engine_of(settings).connect() as conn:
             return conn.execute(select(t.outbox.c.published_at).where(
                 t.outbox.c.id == uuid.UUID(event["id"]))).scalar_one() is not None
     wait_for(published, timeout=20, message="outbox-relay to mark the row published")

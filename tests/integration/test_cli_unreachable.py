@@ -208,11 +208,11 @@ def test_the_reported_bad_settings(variable: str, value: str, allowed: str,
 
 
 def test_a_function_started_with_a_bad_setting(tmp_path: Path) -> None:
-    """What a container runs (common/serve.py): one line, not a traceback."""
+    """What a container runs (common/serving/serve.py): one line, not a traceback."""
     env = {k: v for k, v in os.environ.items() if k not in CLEARED} | {
         "FUNCTION_TARGET": "inventory", "FUNCTION_SOURCE": "functions/inventory/main.py",
         "FUNCTION_USE_ASGI": "true", "PORT": str(free_port()), "THREADS": "many"}
-    done = subprocess.run([sys.executable, "-m", "common.serve"], cwd=REPO_ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "common.serving"], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert (done.returncode, done.stderr) == (
         2, "inventory: THREADS=many: must be a whole number, at least 1\n"), done

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, insert, pool
 
 from common import tables as t
 from common.migrate import upgrade
-from common.settings import get_settings, to_sqlalchemy_url
+from common.settings import to_sqlalchemy_url
 from tests.helpers import run_saga
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,6 @@ def letters(fresh_database: Callable[[str], str], tmp_path: Path,
         yield ids
     finally:
         engine.dispose()
-        get_settings.cache_clear()
 
 
 

@@ -23,7 +23,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # ConfigResou
 from sqlalchemy import create_engine, pool, text
 
 from common.events import catalogue
-from common.kafka import close_producers, producer_config
+from common.kafka import producer_config
 from common.migrate import upgrade
 from common.settings import to_sqlalchemy_url
 from tests.helpers import wait_for
@@ -210,8 +210,5 @@ def test_the_outbox_republish_reports_a_record_the_broker_refused(
             {"id": event_id, "topic": topic, "key": str(order),
              "attributes": json.dumps(attributes), "data": json.dumps({"pad": "x" * 1000})})
     engine.dispose()
-    try:
-        with pytest.raises(RuntimeError, match="refused by the broker"):
-            republish_unfinished(settings, url)
-    finally:
-        close_producers()
+    with pytest.raises(RuntimeError, match="refused by the broker"):
+        republish_unfinished(settings, url)

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, pool, text
 
 from common.cloudevents_kafka import to_kafka
 from common.kafka import producer_config
-from common.settings import get_settings, to_sqlalchemy_url
+from common.settings import to_sqlalchemy_url
 from tests.helpers import run_saga, wait_for
 from tests.integration.runtime_support import ECHO, knative_service, write_manifests
 from tools import REPO_ROOT
@@ -125,7 +125,6 @@ def stack(tmp_path: Path, fresh_database: Callable[[str], str], settings: LocalS
     finally:
         stop.set()
         runner.join(60)
-        get_settings.cache_clear()
 
 
 def _received(record: Path, event_id: str) -> list[dict[str, Any]]:

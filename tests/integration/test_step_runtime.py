@@ -13,14 +13,18 @@ import pytest
 from sqlalchemy import select
 
 from common import tables as t
-from common.db import dispose_engines, get_engine
 from common.events import catalogue as c
 from common.events.models import OrderCreated, OrderLine, utc_now
-from common.kafka import close_producers
-from common.outbox_marks import flush_marks
 from common.products import add_product
-from common.settings import Settings, get_settings
-from tests.helpers import event_function_client, make_event, post_event, read_topic
+from common.settings import Settings
+from tests.helpers import (
+    engine_of,
+    event_function_client,
+    flush_marks,
+    make_event,
+    post_event,
+    read_topic,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +35,7 @@ def _client() -> Any:
 
 def _product(settings: Settings, on_hand: int) -> str:
     sku = f"T-{uuid.uuid4().hex[:10]}"
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         add_product(conn, sku, "test product", "", Decimal("2.50"), on_hand)
     return sku
 
@@ -47,7 +51,7 @@ def _order_created(sku: str, quantity: int = 1) -> tuple[uuid.UUID, Any]:
 
 
 def _stock(settings: Settings, sku: str) -> tuple[int, int]:
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         row = conn.execute(
             select(t.stock.c.on_hand, t.stock.c.reserved).where(t.stock.c.sku == sku)
         ).one()
@@ -56,7 +60,7 @@ def _stock(settings: Settings, sku: str) -> tuple[int, int]:
 
 def _outbox(settings: Settings, caused_by: str) -> list[Any]:
     flush_marks()  # published rows are marked in the background (outbox_marks)
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         return list(conn.execute(
             select(t.outbox).where(t.outbox.c.caused_by == caused_by)
         ).all())
@@ -93,7 +97,6 @@ def test_broker_unreachable_commits_effects_and_leaves_rows_for_the_relay(
     _, event = _order_created(sku)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")  # discard port: nothing there
     monkeypatch.setenv("SAGA_OUTBOX_PUBLISH_TIMEOUT_S", "0.5")
-    get_settings.cache_clear()
     response = post_event(_client(), event)
     assert response.status_code == 200
     assert _stock(saga_env, sku) == (3, 1)
@@ -103,8 +106,6 @@ def test_broker_unreachable_commits_effects_and_leaves_rows_for_the_relay(
     # With the broker back, a duplicate delivery publishes what its first delivery left.
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", saga_env.kafka_bootstrap_servers or "")
     monkeypatch.delenv("SAGA_OUTBOX_PUBLISH_TIMEOUT_S")
-    get_settings.cache_clear()
-    close_producers(timeout=0)
     assert post_event(_client(), event).status_code == 200
     [row] = _outbox(saga_env, event["id"])
     assert row.published_at is not None
@@ -143,8 +144,6 @@ def test_database_outage_answers_5xx_so_knative_retries(
     sku = _product(saga_env, on_hand=1)
     _, event = _order_created(sku)
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:9/none")
-    get_settings.cache_clear()
-    dispose_engines()
     response = post_event(_client(), event)
     assert response.status_code == 503
     assert response.content_type == "application/problem+json"
@@ -193,7 +192,7 @@ def test_malformed_events_answer_4xx_and_write_nothing(
     assert 400 <= response.status_code < 500
     assert response.status_code not in (404, 408, 409, 429)  # those Knative would retry
     assert _stock(saga_env, sku) == (1, 0)
-    with get_engine(saga_env).connect() as conn:
+    with engine_of(saga_env).connect() as conn:
         seen = conn.execute(
             select(t.inbox).where(t.inbox.c.event_id == headers.get("ce-id", "-"))
         ).first()

@@ -1,30 +1,39 @@
-"""The unit of work (common/unit_of_work.py) on a real PostgreSQL and a real broker: the
-events of a transaction are written in it and published only after it committed, a retried
-attempt carries none of the rolled-back attempt's events, and a failed one leaves nothing."""
+"""The unit of work (common/unit_of_work.py), run by a process's resources on a real
+PostgreSQL and a real broker: the events of a transaction are written in it and published
+only after it committed, a retried attempt carries none of the rolled-back attempt's
+events, and a failed one leaves nothing."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 
 from common import tables as t
-from common.db import get_engine
 from common.events import catalogue as c
 from common.events.models import OrderCompleted
 from common.outbox import Outbox
-from common.outbox_marks import flush_marks
+from common.resources import Resources
 from common.settings import Settings
 from common.tracing import new_trace
-from common.unit_of_work import UnitOfWork, run_unit_of_work
+from common.unit_of_work import UnitOfWork
+from tests.helpers import engine_of
 
 pytestmark = pytest.mark.integration
 
 # A real error with SQLSTATE 40001, as PostgreSQL raises it for a serialization conflict.
 SERIALIZATION_FAILURE = text(
     "DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = 'serialization_failure'; END $$")
+
+
+@pytest.fixture
+def resources(saga_env: Settings) -> Iterator[Resources]:
+    made = Resources(saga_env)
+    yield made
+    made.close()
 
 
 def _emit(uow: UnitOfWork) -> str:
@@ -35,15 +44,15 @@ def _emit(uow: UnitOfWork) -> str:
     return str(event["id"])
 
 
-def _outbox_rows(settings: Settings, ids: list[str]) -> dict[str, Any]:
-    flush_marks()
-    with get_engine(settings).connect() as conn:
+def _outbox_rows(resources: Resources, ids: list[str]) -> dict[str, Any]:
+    resources.flush_marks()  # published rows are marked in the background
+    with engine_of(resources.settings).connect() as conn:
         rows = conn.execute(select(t.outbox.c.id, t.outbox.c.published_at)
                             .where(t.outbox.c.id.in_([uuid.UUID(i) for i in ids]))).all()
     return {str(row.id): row.published_at for row in rows}
 
 
-def test_a_retried_attempt_writes_and_publishes_only_its_own_events(saga_env: Settings) -> None:
+def test_a_retried_attempt_writes_and_publishes_only_its_own_events(resources: Resources) -> None:
     attempts: list[str] = []
 
     def work(uow: UnitOfWork) -> str:
@@ -52,14 +61,14 @@ def test_a_retried_attempt_writes_and_publishes_only_its_own_events(saga_env: Se
             uow.conn.execute(SERIALIZATION_FAILURE)
         return attempts[-1]
 
-    assert run_unit_of_work(saga_env, c.ORDER_SAGA, work) == attempts[1]
+    assert resources.run_unit_of_work(c.ORDER_SAGA, work) == attempts[1]
     assert len(attempts) == 2
-    rows = _outbox_rows(saga_env, attempts)
+    rows = _outbox_rows(resources, attempts)
     assert list(rows) == [attempts[1]], "the rolled-back attempt's event was kept"
     assert rows[attempts[1]] is not None, "the committed event was not published"
 
 
-def test_a_failing_unit_writes_and_publishes_nothing(saga_env: Settings) -> None:
+def test_a_failing_unit_writes_and_publishes_nothing(resources: Resources) -> None:
     emitted: list[str] = []
 
     def work(uow: UnitOfWork) -> None:
@@ -67,21 +76,21 @@ def test_a_failing_unit_writes_and_publishes_nothing(saga_env: Settings) -> None
         raise ValueError("the handler failed")
 
     with pytest.raises(ValueError, match="the handler failed"):
-        run_unit_of_work(saga_env, c.ORDER_SAGA, work)
-    assert _outbox_rows(saga_env, emitted) == {}
+        resources.run_unit_of_work(c.ORDER_SAGA, work)
+    assert _outbox_rows(resources, emitted) == {}
 
 
 def test_republished_events_go_out_after_commit_without_a_second_row(
-        saga_env: Settings) -> None:
+        resources: Resources) -> None:
     # Written but left unpublished, as when the broker did not acknowledge a first delivery.
     outbox = Outbox(c.ORDER_SAGA, new_trace())
     order_id = uuid.uuid4()
     event = outbox.emit(c.ORDER_COMPLETED, OrderCompleted(order_id=order_id, customer_id="uow"),
                         partition_key=str(order_id))
-    with get_engine(saga_env).begin() as conn:
+    with engine_of(resources.settings).begin() as conn:
         outbox.write(conn)
-    assert _outbox_rows(saga_env, [event["id"]]) == {event["id"]: None}
+    assert _outbox_rows(resources, [event["id"]]) == {event["id"]: None}
 
-    run_unit_of_work(saga_env, c.ORDER_SAGA, lambda uow: uow.republish([event]))
-    rows = _outbox_rows(saga_env, [event["id"]])
+    resources.run_unit_of_work(c.ORDER_SAGA, lambda uow: uow.republish([event]))
+    rows = _outbox_rows(resources, [event["id"]])
     assert list(rows) == [event["id"]] and rows[event["id"]] is not None

@@ -10,8 +10,9 @@ runs the same cases every time; a failure prints the request that reproduces it.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import hypothesis
@@ -19,6 +20,7 @@ import pytest
 import schemathesis
 from argon2 import PasswordHasher
 from functions_framework import create_app
+from pydantic import SecretStr
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
@@ -28,6 +30,8 @@ from schemathesis.specs.openapi.checks import (
 from common.auth import issue_token
 from common.settings import Settings
 from functions.api import auth as api_auth
+from functions.api.resources import ApiResources
+from tests.conftest import TEST_JWT_SECRET, session_broker_kind
 from tools import REPO_ROOT
 
 EXAMPLES_PER_ROUTE = 70  # 17 routes; routes without inputs yield one case each
@@ -35,6 +39,7 @@ MIN_CASES = 1000
 
 _create_app: Callable[..., Any] = create_app  # functions-framework is untyped
 APP: Any = _create_app("api", str(REPO_ROOT / "functions" / "api" / "main.py"), "http")
+API_MAIN = sys.modules["main"]  # its `resources`, read from the environment at import
 SCHEMA = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 CASES: Counter[str] = Counter()
 
@@ -59,13 +64,26 @@ NOT_CHECKED = [positive_data_acceptance, negative_data_rejection]
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def api_resources(migrated_database: str, kafka_bootstrap: str) -> Iterator[ApiResources]:
+    """The resources of an api process on the session's database and broker, as saga_env's
+    environment would give it (one for every case: a process serves many requests)."""
+    made = ApiResources(Settings(
+        DATABASE_URL=migrated_database, KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        kafka_one_record_per_batch=session_broker_kind() == "tansu",
+        jwt_secret=SecretStr(TEST_JWT_SECRET), REDIS_URL=None))
+    yield made
+    made.close()
+
+
 @SCHEMA.parametrize()
 @hypothesis.settings(
     max_examples=EXAMPLES_PER_ROUTE, deadline=None, derandomize=True, database=None,
     suppress_health_check=list(hypothesis.HealthCheck),
 )
-def test_api_answers_as_documented(case: Any, saga_env: Settings,
+def test_api_answers_as_documented(case: Any, saga_env: Settings, api_resources: ApiResources,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(API_MAIN, "resources", api_resources)
     # argon2 at its real cost (64 MiB, ~0.1 s a hash) would make the auth routes most of
     # this test's time; the schema does not depend on the KDF's parameters.
     monkeypatch.setattr(api_auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,

@@ -19,8 +19,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
 
-from common.settings import Settings, get_settings
-from tests.functions.api_support import problem
+from common.settings import Settings
+from tests.functions.api_support import api_client, problem
 
 pytestmark = pytest.mark.integration
 
@@ -75,14 +75,14 @@ def idp() -> Iterator[IdentityProvider]:
 
 
 def _configure(monkeypatch: pytest.MonkeyPatch, idp: IdentityProvider, claim: str,
-               admin: str) -> Settings:
+               admin: str) -> FlaskClient:
+    """The api, started with these settings (a process reads them as it starts)."""
     monkeypatch.setenv("SAGA_JWKS_URL", idp.jwks_url)
     monkeypatch.setenv("SAGA_JWT_ISSUER", ISSUER)
     monkeypatch.setenv("SAGA_JWT_AUDIENCE", AUDIENCE)
     monkeypatch.setenv("SAGA_JWKS_ROLES_CLAIM", claim)
     monkeypatch.setenv("SAGA_JWKS_ADMIN_ROLE", admin)
-    get_settings.cache_clear()
-    return get_settings()
+    return api_client()
 
 
 # How three providers say "admin", and the setting that reads it.
@@ -104,10 +104,10 @@ def _create_product(client: FlaskClient, token: str) -> Any:
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
 def test_the_providers_admin_creates_a_product_and_its_customer_may_not(
-    client: FlaskClient, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch, provider: str,
+    saga_env: Settings, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch, provider: str,
 ) -> None:
     claim, admin, shape = PROVIDERS[provider]
-    _configure(monkeypatch, idp, claim, admin)
+    client = _configure(monkeypatch, idp, claim, admin)
 
     created = _create_product(client, idp.token(shape([admin])))
     assert created.status_code == 201, created.get_data(as_text=True)
@@ -120,11 +120,11 @@ def test_the_providers_admin_creates_a_product_and_its_customer_may_not(
 
 
 def test_a_top_level_roles_claim_is_not_the_providers_word(
-    client: FlaskClient, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch,
+    saga_env: Settings, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With the roles read from realm_access.roles, `roles: [admin]` elsewhere in the token
     (a claim a user may be able to set in their profile) grants nothing."""
-    _configure(monkeypatch, idp, "realm_access.roles", "shop-admin")
+    client = _configure(monkeypatch, idp, "realm_access.roles", "shop-admin")
     token = idp.token({"roles": ["admin"], "realm_access": {"roles": ["admin"]}})
     problem(_create_product(client, token), 403)
 
@@ -135,18 +135,18 @@ def test_a_top_level_roles_claim_is_not_the_providers_word(
     ({"exp": int(time.time()) - 60}, "expired"),
 ])
 def test_an_admin_token_for_someone_else_is_refused(
-    client: FlaskClient, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch,
+    saga_env: Settings, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch,
     overrides: dict[str, Any], detail: str,
 ) -> None:
-    _configure(monkeypatch, idp, "realm_access.roles", "shop-admin")
+    client = _configure(monkeypatch, idp, "realm_access.roles", "shop-admin")
     token = idp.token({"realm_access": {"roles": ["shop-admin"]}}, **overrides)
     assert detail in problem(_create_product(client, token), 401)["detail"]
 
 
 def test_a_token_signed_by_another_key_is_refused(
-    client: FlaskClient, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch,
+    saga_env: Settings, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _configure(monkeypatch, idp, "realm_access.roles", "shop-admin")
+    client = _configure(monkeypatch, idp, "realm_access.roles", "shop-admin")
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     roles = {"realm_access": {"roles": ["shop-admin"]}}
     # The provider's key id with another key: the signature does not verify.
@@ -157,10 +157,10 @@ def test_a_token_signed_by_another_key_is_refused(
 
 
 def test_a_misconfigured_claim_is_a_clear_401(
-    client: FlaskClient, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch,
+    saga_env: Settings, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The setting names an object, not a list: refused, naming the claim, never guessed."""
-    _configure(monkeypatch, idp, "realm_access", "shop-admin")
+    client = _configure(monkeypatch, idp, "realm_access", "shop-admin")
     token = idp.token({"realm_access": {"roles": ["shop-admin"]}})
     body = problem(_create_product(client, token), 401)
     assert "'realm_access' is not a list of roles" in body["detail"]

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
 
-from common.auth import local_jwt_secret
+from common.auth import jwt_secret
 from common.settings import Settings
 from tests.functions.api_support import bearer, customer, place, problem, product
 
@@ -56,7 +56,7 @@ def _unsigned(alg: str, settings: Settings) -> str:
 def _tampered(settings: Settings) -> str:
     """A valid token of 'victim' whose payload is swapped for 'mallory' with admin rights,
     keeping the original signature."""
-    token = jwt.encode(_claims(settings), local_jwt_secret(settings), algorithm="HS256")
+    token = jwt.encode(_claims(settings), jwt_secret(settings), algorithm="HS256")
     header, _, signature = token.split(".")
     forged = _b64(json.dumps(_claims(settings, sub="mallory",
                                      roles=["customer", "admin"])).encode())
@@ -71,21 +71,21 @@ ATTACKS: dict[str, Callable[[Settings], str]] = {
         _RSA_PUBLIC_PEM, {"alg": "HS256", "typ": "JWT"}, _claims(s)),
     "wrong-key": lambda s: jwt.encode(_claims(s), "another-secret-" + "y" * 40,
                                       algorithm="HS256"),
-    "hs512-with-right-key": lambda s: jwt.encode(_claims(s), local_jwt_secret(s),
+    "hs512-with-right-key": lambda s: jwt.encode(_claims(s), jwt_secret(s),
                                                  algorithm="HS512"),
     "expired": lambda s: jwt.encode(_claims(s, exp=int(time.time()) - 60),
-                                    local_jwt_secret(s), algorithm="HS256"),
+                                    jwt_secret(s), algorithm="HS256"),
     "not-yet-valid": lambda s: jwt.encode(_claims(s, nbf=int(time.time()) + 600),
-                                          local_jwt_secret(s), algorithm="HS256"),
+                                          jwt_secret(s), algorithm="HS256"),
     "wrong-audience": lambda s: jwt.encode(_claims(s, aud="someone-else"),
-                                           local_jwt_secret(s), algorithm="HS256"),
+                                           jwt_secret(s), algorithm="HS256"),
     "wrong-issuer": lambda s: jwt.encode(_claims(s, iss="https://evil.example"),
-                                         local_jwt_secret(s), algorithm="HS256"),
+                                         jwt_secret(s), algorithm="HS256"),
     "no-expiry": lambda s: jwt.encode({k: v for k, v in _claims(s).items() if k != "exp"},
-                                      local_jwt_secret(s), algorithm="HS256"),
+                                      jwt_secret(s), algorithm="HS256"),
     "tampered-payload": _tampered,
     "signature-stripped": lambda s: jwt.encode(
-        _claims(s), local_jwt_secret(s), algorithm="HS256").rsplit(".", 1)[0] + ".",
+        _claims(s), jwt_secret(s), algorithm="HS256").rsplit(".", 1)[0] + ".",
 }
 
 
@@ -104,7 +104,7 @@ def test_forged_tokens_are_refused(client: FlaskClient, saga_env: Settings,
 def test_the_untampered_token_is_accepted(client: FlaskClient, saga_env: Settings) -> None:
     """The control: the same claims, honestly signed, pass (so the refusals above are the
     attacks' doing, not a broken route)."""
-    token = jwt.encode(_claims(saga_env), local_jwt_secret(saga_env), algorithm="HS256")
+    token = jwt.encode(_claims(saga_env), jwt_secret(saga_env), algorithm="HS256")
     assert client.get("/orders", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 

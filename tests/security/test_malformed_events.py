@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from common import tables as t
-from common.db import get_engine
 from common.settings import Settings
 from common.step import MAX_EVENT_BYTES
 from tests.functions.saga_support import post_raw
+from tests.helpers import engine_of
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,7 @@ CASES: dict[str, Callable[[str], tuple[dict[str, str], bytes]]] = {
 
 
 def _written(settings: Settings, function: str) -> tuple[int, int]:
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         inbox = conn.execute(select(func.count()).select_from(t.inbox)
                              .where(t.inbox.c.consumer == function)).scalar_one()
         outbox = conn.execute(select(func.count()).select_from(t.outbox)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.testclient import TestClient
 
-from common.asgi_app import create_app, thin_app
+from common.serving.asgi_app import create_app, thin_app
 
 SOURCE = '''
 from functions_framework import aio

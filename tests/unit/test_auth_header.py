@@ -7,13 +7,14 @@ import base64
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from common.auth import AuthError, issue_token, verify_token
 from common.settings import Settings
 
 
 def _settings(tmp_path: Path) -> Settings:
-    return Settings(state_dir=str(tmp_path), profile="local")
+    return Settings(jwt_secret=SecretStr("header-test-" + "x" * 40))
 
 
 def _b64(raw: bytes) -> str:

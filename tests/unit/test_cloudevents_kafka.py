@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 from cloudevents.conversion import to_binary as to_http_binary
 
-from common.cloudevents_kafka import from_kafka, kafka_to_http, new_event, to_kafka
+from common.cloudevents_kafka import kafka_to_http, new_event, to_kafka
 from common.events.models import OrderLine, StockReserved
 from common.tracing import new_trace, parse_traceparent
+from tests.helpers import from_kafka
 
 
 def _event() -> tuple[uuid.UUID, object]:

@@ -12,7 +12,7 @@ from tools.image.pip_config import build_secrets
 from tools.image.workloads import quantity
 
 IMAGE = ImageConfig(user="10001:10001", env={"PATH": "/opt/venv/bin:/usr/bin", "A": "image"},
-                    workdir="/app", entrypoint=(), cmd=("python", "-m", "common.serve"))
+                    workdir="/app", entrypoint=(), cmd=("python", "-m", "common.serving"))
 SOURCES = {"configMap/cfg": {"A": "config", "B": "config"}, "secret/sec": {"B": "secret"}}
 
 
@@ -27,7 +27,7 @@ def rootfs(tmp_path: Path) -> Path:
 
 def test_command_replaces_the_entrypoint_and_args_the_cmd(rootfs: Path) -> None:
     plain = container_for("f", {}, IMAGE, rootfs, {})
-    assert plain.argv == ("python", "-m", "common.serve")
+    assert plain.argv == ("python", "-m", "common.serving")
     command = container_for("f", {"command": ["alembic", "upgrade", "head"]}, IMAGE, rootfs, {})
     assert command.argv == ("alembic", "upgrade", "head")  # the image's CMD is dropped
     with_entrypoint = ImageConfig(IMAGE.user, IMAGE.env, IMAGE.workdir, ("tini", "--"),

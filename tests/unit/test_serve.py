@@ -1,11 +1,11 @@
-"""common/serve.py reads a function's command line and environment as functions-framework's
+"""common/serving/serve.py reads a function's command line and environment as functions-framework's
 CLI does, and serves the CloudEvents functions (FUNCTION_USE_ASGI) in its own process."""
 
 from __future__ import annotations
 
 import pytest
 
-from common.serve import one_process, parse
+from common.serving.serve import one_process, parse
 
 EVENT_FUNCTION = {"FUNCTION_TARGET": "inventory", "FUNCTION_SOURCE": "functions/inventory/main.py",
                   "FUNCTION_SIGNATURE_TYPE": "http", "FUNCTION_USE_ASGI": "true",

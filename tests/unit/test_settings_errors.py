@@ -70,11 +70,8 @@ def test_a_secret_is_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_deployed_settings_refuse_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAGA_PAYMENT_WINDOW_S", "soon")
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(SettingsError) as refused:
-            get_settings()
-        assert str(refused.value) == ("SAGA_PAYMENT_WINDOW_S=soon: must be a whole number, "
-                                      "at least 1")
-    finally:
-        get_settings.cache_clear()
+    with pytest.raises(SettingsError) as refused:
+        get_settings()
+    assert str(refused.value) == ("SAGA_PAYMENT_WINDOW_S=soon: must be a whole number, "
+                                  "at least 1")
+

@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from common.uvicorn_server import QuietServer
+from common.serving.uvicorn_server import QuietServer
 from tests.helpers import wait_for
 from tools.infra.ports import free_port
 

@@ -25,7 +25,6 @@ from pydantic import SecretStr
 
 from common.cloudevents_kafka import kafka_to_http, new_event, to_kafka
 from common.events import catalogue
-from common.kafka import close_producers
 from common.tracing import new_trace
 from tools import REPO_ROOT
 from tools.infra.kafka_clients import ensure_topics
@@ -120,11 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         env = {"DATABASE_URL": infra.database_url,
                "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
                "SAGA_KAFKA_BROKER_KIND": settings.kafka_broker_kind,
+               "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(settings.one_record_per_batch()).lower(),
                "SAGA_PROFILE": "local", "SAGA_JWT_SECRET": "bench-" + "x" * 40}
         try:
             results = measure(settings, args.function, args.runs, not args.no_zygote, env)
         finally:
-            close_producers()
             if given is not None:
                 drop_database(given, scratch)
     totals = [total for total, _ in results]

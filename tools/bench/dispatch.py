@@ -25,7 +25,6 @@ from confluent_kafka import Producer
 
 from common.cloudevents_kafka import KafkaRecord
 from common.kafka import producer_config
-from common.settings import KafkaBrokerKind
 from tools import REPO_ROOT
 from tools.infra.kafka_clients import ensure_topics
 from tools.infra.ports import free_port
@@ -36,7 +35,7 @@ from tools.runtime.eventing.delivery import HttpSender
 from tools.runtime.eventing.kafka_source import KafkaSourceDispatcher
 from tools.runtime.serving import children
 from tools.runtime.serving.function_process import FunctionProcess
-from tools.settings import LocalSettings
+from tools.settings import KafkaBrokerKind, LocalSettings
 
 SINK = "tests/integration/fixtures/runtime_echo.py"
 

@@ -70,7 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import SecretStr
 
     from common.events import catalogue
-    from common.kafka import close_producers
     from common.migrate import upgrade
     from tools import REPO_ROOT
     from tools.deploy.manifests import render
@@ -108,11 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             docs, image.config, image.path, SecretSpec.load(REPO_ROOT),
             database_url=infra.database_url, kafka_bootstrap=infra.kafka_bootstrap,
             broker_kind=kind, jwt_secret="coldstart-" + "x" * 40)}
-        try:
-            for name in functions:
-                print(summary(name, measure(found[name], image.path, args.runs, Path(state))))
-        finally:
-            close_producers()
+        for name in functions:
+            print(summary(name, measure(found[name], image.path, args.runs, Path(state))))
     return 0
 
 

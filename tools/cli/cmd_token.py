@@ -16,11 +16,12 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, ConfigError, issue_token
-    from tools.settings import get_local_settings
+    from tools.settings import get_local_settings, with_jwt_secret
 
     roles = [CUSTOMER_ROLE, ADMIN_ROLE] if args.admin else [CUSTOMER_ROLE]
     try:
-        print(issue_token(get_local_settings(), args.customer, roles=roles, ttl_s=args.ttl))
+        settings = with_jwt_secret(get_local_settings())
+        print(issue_token(settings, args.customer, roles=roles, ttl_s=args.ttl))
     except ConfigError as exc:
         print(f"saga token: {exc}")
         return 2

@@ -22,6 +22,7 @@ from tools.demo.scenarios import DEPOSITS, SCENARIOS, Customer
 from tools.demo.stack import Stack, StackError, attach, own_stack
 from tools.demo.timeouts import SweepNow, sweep_now
 from tools.progress import Progress
+from tools.settings import LocalSettings
 
 PASSWORD = "demo-password"  # noqa: S105 (printed on purpose: sign in to the cabinet with it)
 SETTLE_S = 30.0  # after the orders end: notifications and refunds arrive asynchronously
@@ -35,7 +36,7 @@ class Options:
     keep: bool = False
 
 
-def main(options: Options, settings: Settings, out: TextIO,
+def main(options: Options, settings: LocalSettings, out: TextIO,
          progress: Progress | None = None) -> int:
     printer = report.Printer(out, progress)
     try:
@@ -56,7 +57,8 @@ def main(options: Options, settings: Settings, out: TextIO,
 
 
 @contextmanager
-def _stack(options: Options, settings: Settings, printer: report.Printer) -> Iterator[Stack]:
+def _stack(options: Options, settings: LocalSettings, printer: report.Printer
+           ) -> Iterator[Stack]:
     if options.attach:
         stack = attach(settings.state_dir)
         printer.line(f"Using the stack that `./taskw up` runs at {stack.api_url} "

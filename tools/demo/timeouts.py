@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from common.resources import Resources
 from common.settings import Settings
 from tools.demo.drive import Expirer
 from tools.ops.context import runtime_broker_kind
@@ -26,22 +27,18 @@ class SweepNow(Expirer):
     waits_for_ping = False
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+        self._resources = Resources(settings)
         self._lock = threading.Lock()  # one sweep at a time from this process
 
     def expire(self) -> str:
         from functions.timeouts.sweep import sweep
 
         with self._lock:
-            counts = sweep(self._settings)
+            counts = sweep(self._resources)
         return f"{SHORTCUT_NOTE}; it cancelled {counts['cancelled']} order(s)"
 
     def close(self) -> None:
-        from common.db import dispose_engines
-        from common.kafka import close_producers
-
-        close_producers(timeout=5.0)
-        dispose_engines()
+        self._resources.close(timeout=5.0)
 
 
 def sweep_now(base: Settings, runtime_state: dict[str, Any]) -> SweepNow | None:

@@ -89,7 +89,8 @@ def local_workloads(docs: Sequence[Doc], image: ImageConfig, rootfs: Path, secre
     values = secret.values({"DATABASE_URL": database_url, "SAGA_JWT_SECRET": jwt_secret})
     if values is None:
         raise ContainerError("the Secret needs DATABASE_URL and SAGA_JWT_SECRET")
-    config = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "SAGA_KAFKA_BROKER_KIND": broker_kind}
+    config = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "SAGA_KAFKA_BROKER_KIND": broker_kind,
+              "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(broker_kind == "tansu").lower()}
     return workloads(docs, image, rootfs, env_sources(docs, {secret.name: values}, config))
 
 

@@ -45,7 +45,8 @@ KAFKA_LOG = logging.getLogger("saga.kafka")
 
 
 def is_tansu(settings: Settings) -> bool:
-    return settings.kafka_broker_kind == "tansu"
+    """Whether the broker is Tansu: the tools' settings say so (SAGA_KAFKA_BROKER_KIND)."""
+    return isinstance(settings, LocalSettings) and settings.kafka_broker_kind == "tansu"
 
 
 def consumer_config(settings: LocalSettings, group_id: str, initial_offset: str) -> dict[str, Any]:

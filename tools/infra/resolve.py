@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from common.settings import KafkaBrokerKind, Settings
+from common.settings import Settings
 from common.settings_errors import env_name
 from tools.infra import mask_url
 from tools.infra.apache_kafka import KafkaServer
@@ -29,7 +29,7 @@ from tools.infra.kafka_dist import ensure_dist
 from tools.infra.reach import check_database, check_kafka, setting_origin
 from tools.infra.server import BrokerServer, ChildServer
 from tools.infra.tansu import TansuBroker
-from tools.settings import EmbeddedBroker
+from tools.settings import EmbeddedBroker, KafkaBrokerKind, LocalSettings
 
 logger = logging.getLogger(__name__)
 _stack_lock = threading.Lock()  # two servers start at once, each registering its stop
@@ -44,7 +44,7 @@ class Infra:
     # KAFKA_BOOTSTRAP_SERVERS named one (or none was needed).
     embedded_broker: KafkaBrokerKind | None
 
-    def broker_kind(self, settings: Settings) -> KafkaBrokerKind:
+    def broker_kind(self, settings: LocalSettings) -> KafkaBrokerKind:
         """What the clients talk to: the broker we started, else what the settings say of
         the given one (Kafka unless SAGA_KAFKA_BROKER_KIND=tansu)."""
         return self.embedded_broker or settings.kafka_broker_kind

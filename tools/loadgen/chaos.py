@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import text
 
-from common.settings import KafkaBrokerKind
 from tools.loadgen.check import Options, Scope, engine_for, run_check, settle
 from tools.loadgen.database import BenchDatabase
 from tools.loadgen.driver import Driver, LoadSpec
@@ -28,7 +27,7 @@ from tools.loadgen.faults import ChaosBroker, FaultLog, Killer
 from tools.loadgen.mix import FULL_MIX
 from tools.loadgen.stack import LocalStack, function_pids
 from tools.progress import Progress
-from tools.settings import EmbeddedBroker
+from tools.settings import EmbeddedBroker, KafkaBrokerKind
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from common.settings import KafkaBrokerKind
 from tools.infra.apache_kafka import KafkaServer
 from tools.infra.ports import free_port
 from tools.infra.server import BrokerServer
 from tools.infra.tansu import TansuBroker
 from tools.loadgen.tcpproxy import TcpProxy
+from tools.settings import KafkaBrokerKind
 
 
 @dataclass

@@ -25,13 +25,12 @@ from typing import Self
 
 import psutil
 
-from common.settings import Settings
 from tools import REPO_ROOT
 from tools.infra.ports import free_port
 from tools.loadgen.target import Target
 from tools.progress import Progress
 from tools.runtime.state import read_state
-from tools.settings import EmbeddedBroker
+from tools.settings import EmbeddedBroker, LocalSettings
 
 BROKER_PROCESSES = frozenset({"setpriv", "java"})  # setpriv until it has exec'd the broker
 
@@ -94,7 +93,7 @@ class LocalStack:
         url = self._extra_env.get("DATABASE_URL") or state.get("database_url")
         if not url:
             raise StackError("the stack wrote no database URL")
-        settings = Settings(jwt_secret=self.secret, state_dir=self.state_dir)
+        settings = LocalSettings(jwt_secret=self.secret, state_dir=self.state_dir)
         return Target(self.api_url, str(url), settings, self.state_dir)
 
     def stop(self, timeout_s: float = 90.0) -> int | None:

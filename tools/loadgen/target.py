@@ -12,6 +12,7 @@ from common.settings import Settings
 from common.settings_errors import env_name
 from tools.infra.reach import check_database, runtime_origin, setting_origin
 from tools.runtime.state import read_state, state_path
+from tools.settings import LocalSettings, with_jwt_secret
 
 
 class NoTarget(RuntimeError):
@@ -32,7 +33,7 @@ class Target:
         return read_state(self.state_dir) or {}
 
 
-def state_dir_of(settings: Settings, root: Path) -> Path:
+def state_dir_of(settings: LocalSettings, root: Path) -> Path:
     state_dir = Path(settings.state_dir)
     return state_dir if state_dir.is_absolute() else root / state_dir
 
@@ -53,10 +54,11 @@ def database_url(settings: Settings, state_dir: Path) -> str:
     return str(url)
 
 
-def resolve(settings: Settings, root: Path, api_url: str | None = None) -> Target:
+def resolve(settings: LocalSettings, root: Path, api_url: str | None = None) -> Target:
     state_dir = state_dir_of(settings, root)
     state = read_state(state_dir) or {}
     url = api_url or state.get("api_url")
     if not url or (api_url is None and state.get("phase") != "running"):
         raise NoTarget(f"no running `./taskw up` in {state_dir} (start one, or pass --api-url)")
-    return Target(str(url), database_url(settings, state_dir), settings, state_dir)
+    return Target(str(url), database_url(settings, state_dir), with_jwt_secret(settings),
+                  state_dir)

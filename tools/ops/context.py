@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from common.settings import KafkaBrokerKind, Settings
+from common.settings import Settings
 from common.settings_errors import env_name
 from tools import REPO_ROOT
 from tools.infra.reach import (
@@ -28,6 +28,7 @@ from tools.manifests.loader import ManifestError, load_project_manifests
 from tools.manifests.specs import KafkaSourceSpec, Manifests
 from tools.runtime.control import ControlClient
 from tools.runtime.state import read_state, state_path
+from tools.settings import KafkaBrokerKind, LocalSettings
 
 
 class OpsError(Exception):
@@ -122,7 +123,7 @@ class OpsContext:
         return spec
 
 
-def resolve(settings: Settings, root: Path = REPO_ROOT) -> OpsContext:
+def resolve(settings: LocalSettings, root: Path = REPO_ROOT) -> OpsContext:
     state_dir = settings.state_dir if settings.state_dir.is_absolute() else (
         root / settings.state_dir)
     runtime = running_runtime(state_dir)

@@ -24,7 +24,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 
 from common.settings import Settings
-from tools.infra.kafka_clients import admin_client, tool_config
+from tools.infra.kafka_clients import admin_client, is_tansu, tool_config
 
 TP = tuple[str, int]
 T = TypeVar("T")
@@ -108,7 +108,7 @@ class KafkaOps:
             key = (tp.topic, tp.partition)
             low, high = ends[key]
             offset = tp.offset if tp.offset is not None and tp.offset >= 0 else high
-            if (self._settings.kafka_broker_kind == "tansu" and offset < high
+            if (is_tansu(self._settings) and offset < high
                     and self._last_timestamp(key, high) < millis):
                 offset = high  # Tansu's "0" for a time after the last record
             offsets[key] = max(low, offset)

@@ -9,11 +9,11 @@ handled change nothing. Orders that are COMPLETED or CANCELLED need nothing more
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, Message, Producer
 from sqlalchemy import create_engine, pool, text
 
 from common.cloudevents_kafka import event_from_parts, to_kafka
-from common.kafka import get_producer
+from common.kafka import producer_config
 from common.settings import Settings, to_sqlalchemy_url
 
 _UNFINISHED_OUTBOX = text("""
@@ -36,7 +36,7 @@ def republish_unfinished(settings: Settings, database_url: str, *, timeout: floa
         engine.dispose()
     if not rows:
         return 0
-    producer = get_producer(settings)
+    producer = Producer(producer_config(settings))
     failed: list[str] = []
 
     def delivered(error: KafkaError | None, message: Message) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from common.events import catalogue
-from common.kafka import close_producers, producer_config
+from common.kafka import producer_config
 from tools.infra import mask_url
 from tools.infra.kafka_clients import ensure_topics, runtime_topics
 from tools.manifests.loader import ManifestError, load_project_manifests
@@ -149,7 +149,6 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
                                                    broker=settings.broker))
     check()
     settings, env = _on(settings, infra, state_dir)
-    stack.callback(close_producers)
     log_dir = state_dir / "logs"
     supervisor = Supervisor(manifests, cwd=root, env=env, log_dir=log_dir, console=console,
                             idle_scale_to_zero_s=settings.idle_scale_to_zero_s,
@@ -203,7 +202,7 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
 def _on(settings: LocalSettings, infra: Infra, state_dir: Path
         ) -> tuple[LocalSettings, dict[str, str]]:
     """The runtime's settings on `infra`, and the environment of every function it starts."""
-    from common.auth import local_jwt_secret
+    from tools.settings import local_jwt_secret
 
     # SAGA_KAFKA_BROKER_KIND=tansu also marks a given broker as Tansu (tests pass one in).
     kind = infra.broker_kind(settings)
@@ -214,6 +213,7 @@ def _on(settings: LocalSettings, infra: Infra, state_dir: Path
         "state_dir": state_dir})
     env = {"DATABASE_URL": infra.database_url, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
            "SAGA_KAFKA_BROKER_KIND": kind, "SAGA_PROFILE": "local",
+           "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(kind == "tansu").lower(),
            "SAGA_STATE_DIR": str(state_dir), "SAGA_JWT_SECRET": local_jwt_secret(settings)}
     return settings, env
 

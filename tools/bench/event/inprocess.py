@@ -10,7 +10,7 @@ import contextlib
 import importlib
 import logging
 import resource
-from collections.abc import Callable
+import sys
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,9 +20,10 @@ from functions_framework import create_app
 
 from common.events import catalogue as c
 from common.logging import configure_logging
-from common.outbox_marks import flush_marks
+from common.resources import Resources
+from common.serving.asgi_app import resources_of
 from common.settings import Settings
-from common.step import StepRuntime
+from common.step import StepRuntime, no_store
 from tools import REPO_ROOT
 from tools.bench.event.chain import Meter
 
@@ -38,21 +39,20 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _fixed(settings: Settings) -> Callable[[], Settings]:
-    return lambda: settings
-
-
 class InProcess:
     def __init__(self, settings: Settings, log_path: Path) -> None:
         self._log: TextIO = log_path.open("a", encoding="utf-8")
         self._steps: dict[str, StepRuntime] = {}
+        # One process plays every step function: one engine, producer and marker for all.
+        self.resources = Resources(settings.model_copy(update={"function_name": "bench"}))
         for name in STEP_FUNCTIONS:
             module = importlib.import_module(f"functions.{name.replace('-', '_')}.handlers")
-            own = settings.model_copy(update={"function_name": name})
-            self._steps[name] = StepRuntime(name, module.HANDLERS, settings=_fixed(own))
+            self._steps[name] = StepRuntime(name, module.HANDLERS, self.resources,
+                                            getattr(module, "STORE", no_store))
         with contextlib.redirect_stdout(self._log):  # main.py configures logging on import
             app = create_app(target="api", source=str(REPO_ROOT / "functions/api/main.py"),  # type: ignore[no-untyped-call]
                              signature_type="http")
+        self._api_resources = resources_of(sys.modules.get("main"))
         self.api: FlaskClient = app.test_client()
 
     def request(self, method: str, path: str, token: str, body: Any = None,
@@ -78,10 +78,15 @@ class InProcess:
         return own_cpu
 
     def settle(self) -> None:
-        flush_marks()
+        for resources in (self.resources, self._api_resources):
+            if resources is not None:
+                resources.marks.flush()
 
     def close(self) -> None:
         root = logging.getLogger()  # configure_logging's handler writes to the file closed here
         for handler in [h for h in root.handlers if getattr(h, "_saga_ecs", False)]:
             root.removeHandler(handler)
         self._log.close()
+        for resources in (self.resources, self._api_resources):
+            if resources is not None:
+                resources.close()

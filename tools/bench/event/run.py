@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
-from common.db import dispose_engines, get_engine
-from common.kafka import close_producers
+from common.db import make_engine
 from tools import REPO_ROOT
 from tools.bench.event import instack
 from tools.bench.event.chain import ChainResult, Mode, run_chain, tree_meter
@@ -58,7 +57,7 @@ def run_event_bench(spec: EventBenchSpec) -> dict[str, Any]:
 
 def _alone_and_served(here: World, spec: EventBenchSpec) -> dict[str, Any]:
     settings = here.settings()
-    engine = get_engine(settings)
+    engine = make_engine(settings)
     postgres, broker = tree_meter(here.postgres_pid), tree_meter(here.broker_pid)
     inprocess = InProcess(settings, here.state_dir / "inprocess.ndjson")
     out: dict[str, Any] = {}
@@ -81,8 +80,7 @@ def _alone_and_served(here: World, spec: EventBenchSpec) -> dict[str, Any]:
                 served.close()
     finally:
         inprocess.close()
-        close_producers()
-        dispose_engines()
+        engine.dispose()
     return out
 
 

@@ -17,11 +17,10 @@ from pydantic import SecretStr
 from common.auth import CUSTOMER_ROLE, issue_token
 from common.events import catalogue
 from common.migrate import upgrade
-from common.settings import KafkaBrokerKind, get_settings
 from tools.infra.kafka_clients import ensure_topics
 from tools.infra.resolve import embedded_broker
 from tools.loadgen.database import BenchDatabase
-from tools.settings import LocalSettings
+from tools.settings import KafkaBrokerKind, LocalSettings
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,7 @@ class World:
         """What the local runtime gives a function (tools/runtime/up.py)."""
         return {"DATABASE_URL": self.database_url, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
                 "SAGA_KAFKA_BROKER_KIND": self.broker_kind, "SAGA_PROFILE": "local",
+                "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(self.broker_kind == "tansu").lower(),
                 "SAGA_STATE_DIR": str(self.state_dir), "SAGA_JWT_SECRET": self.jwt_secret}
 
     def settings(self) -> LocalSettings:
@@ -62,13 +62,11 @@ def world(broker_kind: KafkaBrokerKind = "tansu") -> Iterator[World]:
         # as long as this world lasts (a saga bench run afterwards starts its own).
         saved = dict(os.environ)
         os.environ.update(found.env())
-        get_settings.cache_clear()
         try:
             yield found
         finally:
             os.environ.clear()
             os.environ.update(saved)
-            get_settings.cache_clear()
 
 
 def customer_tokens(world: World, count: int) -> list[str]:

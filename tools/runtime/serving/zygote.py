@@ -32,24 +32,25 @@ PRELOAD_COMMON = (
     "confluent_kafka", "ecs_logging",
     "common.settings", "common.logging", "common.db", "common.kafka", "common.outbox",
     "common.events.catalogue", "common.cloudevents_kafka",
-    "common.problems", "common.tracing", "common.order_state", "common.serve",
+    "common.problems", "common.tracing", "common.order_state", "common.resources",
+    "common.serving.serve",
     "tools.runtime.serving.entrypoint",
 )
 # What only one way of serving needs. A zygote serves one flavour, so a function does not
 # carry the other's libraries: measured, an event function's worker held 5 MB of JWT and
 # cryptography it never calls, the api's 3 MB of uvicorn, Starlette and anyio.
 PRELOAD_FLAVOURS: dict[str, tuple[str, ...]] = {
-    # CloudEvents functions (FUNCTION_USE_ASGI: common/event_server.py), on uvicorn in one
-    # process (common/serve.py).
+    # CloudEvents functions (FUNCTION_USE_ASGI: common/serving/event_server.py), on uvicorn in one
+    # process (common/serving/serve.py).
     "asgi": (
         "functions_framework.aio", "uvicorn", "uvicorn.server",
         "uvicorn.protocols.http.httptools_impl", "uvicorn.loops.uvloop", "uvloop",
-        "httptools", "starlette", "anyio", "common.event_server", "common.step",
-        "common.bootstrap", "common.asgi_app", "common.uvicorn_server",
+        "httptools", "starlette", "anyio", "common.serving.event_server", "common.step",
+        "common.bootstrap", "common.serving.asgi_app", "common.serving.uvicorn_server",
     ),
     # Flask on gunicorn's thread worker: the api.
     "wsgi": ("functions_framework._http.gunicorn", "gunicorn.arbiter",
-             "gunicorn.workers.gthread", "jwt", "common.auth"),
+             "gunicorn.workers.gthread", "jwt", "common.auth", "common.serving.wsgi"),
 }
 # Click's words for a true flag, as functions-framework reads FUNCTION_USE_ASGI.
 _TRUE = {"1", "true", "t", "yes", "y", "on"}

@@ -1,25 +1,16 @@
-"""What a function's container runs (`python -m common.serve`, the Dockerfile's CMD; the
-local runtime runs the same through tools/runtime/launch.py): functions-framework's own
-options and environment (--target/FUNCTION_TARGET, --source/FUNCTION_SOURCE,
---signature-type/FUNCTION_SIGNATURE_TYPE, --host/HOST, --port/PORT, --asgi/FUNCTION_USE_ASGI),
-served in one process.
-
-Why not functions-framework's CLI for every function: for an ASGI function it runs
-gunicorn, whose master forks one uvicorn worker, so every pod held two processes where one
-serves: the master's memory (62 MB RSS each, measured in docs/benchmarks.md) and its
-heartbeat wake-ups, for nothing a pod needs. With one worker and no worker timeout
-(functions-framework sets timeout 0), the master only restarts a worker that died, and
-Kubernetes restarts a container whose process died. So the CloudEvents functions (every
-one but the api: common/event_server.py) run uvicorn right here, with what the worker
-used (httptools, uvloop); SIGTERM drains in-flight requests as gunicorn did. The app is
-common/asgi_app.py's: the function itself, without the Starlette router and middlewares
-functions-framework's create_asgi_app wraps it in. The api (Flask, WSGI) keeps
-functions-framework's server: gunicorn's thread worker.
+"""What a function's container runs (`python -m common.serving`, the Dockerfile's CMD; the
+local runtime runs the same): functions-framework's options and environment (--target/
+FUNCTION_TARGET, --source/FUNCTION_SOURCE, --signature-type/FUNCTION_SIGNATURE_TYPE,
+--host/HOST, --port/PORT, --asgi/FUNCTION_USE_ASGI). An ASGI function is served by uvicorn
+in this one process (no gunicorn master: docs/benchmarks.md, "One process per function");
+the api (Flask, WSGI) by functions-framework's gunicorn, whose forked worker warms up the
+main module's resources as it starts. SIGTERM drains in-flight requests within GRACEFUL_S.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import sys
@@ -28,13 +19,13 @@ from collections.abc import Mapping, Sequence
 from common.settings_errors import SettingsError
 
 _TRUE = {"1", "true", "t", "yes", "y", "on"}  # click's words for a true flag
-# gunicorn's graceful_timeout, which the ASGI functions used to stop within.
+# As gunicorn's graceful_timeout, which the api stops within.
 GRACEFUL_S = 30
 
 
 def parse(argv: Sequence[str], env: Mapping[str, str]) -> argparse.Namespace:
     """functions-framework's options; each falls back to its environment variable."""
-    parser = argparse.ArgumentParser(prog="common.serve")
+    parser = argparse.ArgumentParser(prog="common.serving")
     parser.add_argument("--target", default=env.get("FUNCTION_TARGET"))
     parser.add_argument("--source", default=env.get("FUNCTION_SOURCE"))
     parser.add_argument("--signature-type", default=env.get("FUNCTION_SIGNATURE_TYPE", "http"),
@@ -68,12 +59,14 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if not args.asgi:
         from functions_framework._cli import _cli
 
+        master = os.getpid()
+        os.register_at_fork(after_in_child=lambda: _start_in_worker(master))
         _cli.main(args=argv, prog_name="functions-framework", standalone_mode=True)
         return 0
     import uvicorn
 
-    from common.asgi_app import create_app
-    from common.uvicorn_server import QuietServer
+    from common.serving.asgi_app import create_app
+    from common.serving.uvicorn_server import QuietServer
 
     app = create_app(args.target, args.source, args.signature_type)
     # As under gunicorn's "error" log level: uvicorn's notices stay out of the function's
@@ -89,5 +82,15 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _start_in_worker(master: int) -> None:
+    """In each worker gunicorn forks (also one it starts again after a crash; never in the
+    master, where a connection would be inherited, nor in a grandchild): start the main
+    module's resources, and close them when the worker exits."""
+    if os.getppid() != master:
+        return
+    from common.serving.asgi_app import resources_of
+
+    resources = resources_of(sys.modules.get("main"))  # functions-framework's module name
+    if resources is not None:
+        resources.start()
+        atexit.register(resources.close)

@@ -1,27 +1,24 @@
-"""The ASGI app common/serve.py runs for a function served over ASGI (FUNCTION_USE_ASGI).
-
-A CloudEvents function's main.py keeps functions-framework's contract (an `@aio.http`
-coroutine named by FUNCTION_TARGET in FUNCTION_SOURCE); its module is loaded the way
-functions-framework's create_asgi_app loads it. What is dropped is the app create_asgi_app
-wraps it in: Starlette's router (four routes, matched by regular expression), its error
-middleware and functions-framework's two middlewares (an execution id added to every
-request's headers, an exception handler). Our endpoint (common/event_server.py) does its
-own routing (probes, 405, any POST path), so that layer only cost CPU: measured with
-callgrind on one served event, 0.96 M instructions with it, 0.78 M without (docs/benchmarks.md,
-"Serving without functions-framework's Starlette app"). Anything else (another signature
-type, a synchronous function) still gets create_asgi_app's app.
-"""
+"""The ASGI app serve.py runs for a function served over ASGI (FUNCTION_USE_ASGI): the
+function's `@aio.http` coroutine (FUNCTION_TARGET in FUNCTION_SOURCE, loaded as
+functions-framework's create_asgi_app loads it) as the app itself, without the Starlette
+router and middlewares create_asgi_app wraps it in (our endpoint routes by itself:
+event_server.py). Its lifespan starts the module's `resources` (the warm-up) and closes
+them at shutdown. Anything else (another signature, a synchronous function) still gets
+create_asgi_app's app."""
 
 from __future__ import annotations
 
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from types import ModuleType
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from common.resources import Resources
 
 log = logging.getLogger("saga.server")
 
@@ -42,18 +39,25 @@ def create_app(target: str | None, source: str | None, signature_type: str | Non
     function = registry.get_user_function(source, module, target)
     signature = registry.get_func_signature_type(target, signature_type)
     if signature == registry.HTTP_SIGNATURE_TYPE and inspect.iscoroutinefunction(function):
-        return thin_app(function)
+        return thin_app(function, resources_of(module))
     # create_asgi_app loads the module again: only for a function that is none of ours.
     app: ASGIApp = create_asgi_app(target, source, signature_type)  # type: ignore[no-untyped-call]
     return app
 
 
-def thin_app(function: Function) -> ASGIApp:
-    """Every HTTP request to `function`; a lifespan is answered, other scopes refused."""
+def resources_of(module: ModuleType | None) -> Resources | None:
+    """The process's resources, as a function's main.py names them: `resources`."""
+    found = getattr(module, "resources", None)
+    return found if isinstance(found, Resources) else None
+
+
+def thin_app(function: Function, resources: Resources | None = None) -> ASGIApp:
+    """Every HTTP request to `function`; a lifespan starts and closes `resources`, other
+    scopes are refused."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, resources)
             return
         if scope["type"] != "http":  # a websocket: nothing of ours speaks it
             raise RuntimeError(f"unsupported ASGI scope {scope['type']!r}")
@@ -67,12 +71,15 @@ def thin_app(function: Function) -> ASGIApp:
     return app
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    """Nothing to start or stop: say so (as Starlette did, with no handlers)."""
+async def _lifespan(receive: Receive, send: Send, resources: Resources | None) -> None:
     while True:
         message: dict[str, Any] = dict(await receive())
         if message["type"] == "lifespan.startup":
+            if resources is not None:
+                resources.start()  # in the background: serving starts at once
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if resources is not None:
+                resources.close()
             await send({"type": "lifespan.shutdown.complete"})
             return
