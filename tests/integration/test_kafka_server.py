@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # ConfigResource: re-exported
     AdminClient,
     ConfigResource,
@@ -42,6 +42,11 @@ def _family(pid: int) -> list[psutil.Process]:
         return [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
         return []
+
+
+# What a partition answers while a restarted broker loads its logs and elects its leader.
+ELECTING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+            KafkaError.UNKNOWN_TOPIC_OR_PART}
 
 
 def test_kafka_is_durable_across_restarts_and_stops_cleanly(tmp_path: Path) -> None:
@@ -74,8 +79,18 @@ def test_kafka_is_durable_across_restarts_and_stops_cleanly(tmp_path: Path) -> N
         config = next(iter(described.values())).result(30)
         assert config["retention.ms"].value == "3600000"
         reader = Consumer({"bootstrap.servers": again.bootstrap, "group.id": group})
-        highs = [reader.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-                 for p in (0, 1)]
+
+        def high_watermarks() -> list[int] | None:
+            """None while a restarted broker still elects its partitions' leaders."""
+            try:
+                return [reader.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+                        for p in (0, 1)]
+            except KafkaException as exc:
+                if exc.args[0].code() in ELECTING:
+                    return None
+                raise
+
+        highs = wait_for(high_watermarks, timeout=30, message="the partitions' leaders")
         committed = reader.committed([TopicPartition(topic, p) for p in (0, 1)], timeout=30)
         reader.close()
         assert sum(highs) == 10
