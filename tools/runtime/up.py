@@ -183,8 +183,9 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
         if republished is not None and (count := republished.result()):
             console.line(f"up: re-published {count} outbox event(s) of unfinished orders")
     supervisor.start_scaler()
-    control = stack.enter_context(ControlServer({d.spec.name: (d, d.spec.consumer_group)
-                                                 for d in running.dispatchers}))
+    control = stack.enter_context(ControlServer(
+        {d.spec.name: (d, d.spec.consumer_group) for d in running.dispatchers},
+        functions=supervisor.processes))
     state.update(control={"url": control.url, "token": control.token})
     check()
 
