@@ -1,12 +1,11 @@
 """What `task deploy` and `task undeploy` do, as data: ordered phases of commands built from
 a rendered overlay (tools.deploy.shell runs or prints them). Deploy, each phase needing
 those before it: the Namespace and ConfigMaps; the Secrets, from the environment; the
-KafkaTopics, waited for; the migration Job, then the bootstrap Job (catalogue, first admin),
-each waited for until it completes or fails, its last pod's log shown, a failure stopping
-the deploy naming the fix; `kn service apply` per function (each revision ready); `kn source
-ping` per PingSource; the KafkaSink and KafkaSources with kubectl (kn's Kafka plugin lacks
-delivery, ordering and initialOffset), waited for. Every rendered document lands in exactly
-one phase; an unknown kind stops the plan."""
+KafkaTopics, waited for; the migration Job, then the bootstrap Job, each waited for until it
+completes or fails, its last pod's log shown (a failure stops the deploy, naming the fix);
+`kn service apply` per function; `kn source ping` per PingSource; the KafkaSink and
+KafkaSources with kubectl (kn's Kafka plugin lacks delivery, ordering and initialOffset),
+waited for. Every rendered document lands in one phase; an unknown kind stops the plan."""
 
 from __future__ import annotations
 
