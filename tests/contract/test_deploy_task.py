@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -49,6 +50,7 @@ KUBECTL_VERBS = {"apply", "wait", "delete", "get", "label", "create", "logs"}
 class Call:
     argv: list[str]
     stdin: str | None = None
+    timed_out: bool = False  # a `kubectl wait` the fake cluster would have waited out
 
 
 def taskfile(tmp_path: Path) -> Path:
@@ -83,17 +85,20 @@ def task(tmp_path: Path, *args: str, extra_env: dict[str, str] | None = None
 
 def parse_script(text: str) -> list[Call]:
     """The commands of a dry-run script, in order: continuations joined, heredocs as stdin,
-    both branches of an if (the probe first)."""
+    every alternative of an `if` and of `||` (the probes first), a command substitution's
+    command before the one it is in; echo, exit and `|| true` left out."""
     calls: list[Call] = []
     lines = iter(text.splitlines())
     for raw in lines:
         line = raw.strip()
-        while line.endswith("\\"):
-            line = line[:-1].rstrip() + " " + next(lines).strip()
-        if not line or line.startswith("#") or line in ("else", "fi", "set -eu"):
+        while line.endswith(("\\", "||")):
+            line = line.removesuffix("\\").rstrip() + " " + next(lines).strip()
+        if not line or line.startswith("#") or line in ("else", "fi", "set -eu", "exit 1"):
             continue
         if line.startswith("if ") and line.endswith("; then"):
-            line = line[3:-len("; then")].replace(">/dev/null 2>&1", "").strip()
+            line = line[3:-len("; then")]
+        line = line.replace(">/dev/null 2>&1", "").replace(">&2", "")
+        line = line.removesuffix("|| true").strip()
         if line.endswith("<<'SAGA_MANIFESTS'"):
             body = []
             for body_line in lines:
@@ -103,9 +108,16 @@ def parse_script(text: str) -> list[Call]:
             argv = shlex.split(line[: -len("<<'SAGA_MANIFESTS'")])
             calls.append(Call(argv, "\n".join(body) + "\n"))
             continue
-        for part in line.split(" | "):
-            calls.append(Call(shlex.split(part)))
+        calls += [Call(shlex.split(inner)) for inner in SUBSTITUTION.findall(line)]
+        line = SUBSTITUTION.sub("", line)
+        if line.startswith("echo ") or re.fullmatch(r"\w+=", line):
+            continue
+        for alternative in line.split(" || "):
+            calls += [Call(shlex.split(part)) for part in alternative.split(" | ")]
     return calls
+
+
+SUBSTITUTION = re.compile(r"\$\((.*?)\)")  # $(command): ours hold no ")" of their own
 
 
 @pytest.fixture(scope="module")
@@ -201,14 +213,12 @@ def test_the_order_is_one_that_works(dry_run: str) -> None:
     catalogue = first("name: saga-catalogue")
     secret = first("create secret generic saga-secrets")
     topics_ready = first("--for=condition=Ready --timeout=180s --namespace kafka")
-    migrated = first("--for=condition=complete --timeout=600s --namespace order-saga "
-                     "jobs.batch/saga-migrate")
+    migrated = first("--timeout=660s --namespace order-saga jobs.batch/saga-migrate")
     bootstrap_removed = first("delete --namespace order-saga --ignore-not-found "
                               "--cascade=foreground jobs.batch/saga-bootstrap")
     bootstrap_applied = first("name: saga-bootstrap\n")
-    bootstrapped = first("--for=condition=complete --timeout=300s --namespace order-saga "
-                         "jobs.batch/saga-bootstrap")
-    bootstrap_log = first("kubectl logs --namespace order-saga job/saga-bootstrap")
+    bootstrapped = first("--timeout=360s --namespace order-saga jobs.batch/saga-bootstrap")
+    bootstrap_log = first("--selector=batch.kubernetes.io/job-name=saga-bootstrap")
     functions = first("kn service apply")
     pings = first("kn source ping")
     sink = first("kind: KafkaSink")
@@ -240,26 +250,59 @@ def test_undeploy_keeps_topics_unless_purged(tmp_path: Path) -> None:
 
 # --- running the plan, against fake kubectl and kn ----------------------------------------
 
-FAKE = """#!{python} -S
+# A fake cluster's kubectl (and kn): each call is recorded. Its Jobs each ran three pods
+# (<job>-1, -2, -3); the one FAKE_FAILED_JOB names failed (as Kubernetes 1.31 and later
+# report it: FailureTarget, then Failed), every other one completed (SuccessCriteriaMet, then
+# Complete). `kubectl wait` on a Job answers from those conditions; one whose condition is
+# not met is recorded as timed out unless it asked with --timeout=0s (only looked once).
+# FAKE_FAIL makes any call containing its text fail.
+FAKE = """#!@PYTHON@ -S
 import json, os, subprocess, sys
 argv = [os.path.basename(sys.argv[0])] + sys.argv[1:]
 if argv[:2] == ["kubectl", "kustomize"]:
-    sys.exit(subprocess.run([{kubectl!r}, *sys.argv[1:]]).returncode)
+    sys.exit(subprocess.run([@KUBECTL@, *sys.argv[1:]]).returncode)
 stdin = None if sys.stdin.isatty() else sys.stdin.read()
-with open({log!r}, "a") as f:
-    f.write(json.dumps({{"argv": argv, "stdin": stdin or None}}) + "\\n")
+job = next((a.split("/", 1)[1] for a in argv if a.startswith("jobs.batch/")), None)
+failed = job is not None and job == os.environ.get("FAKE_FAILED_JOB")
+conditions = ["FailureTarget", "Failed"] if failed else ["SuccessCriteriaMet", "Complete"]
+met, out = True, ""
+if argv[1] == "wait" and job is not None:
+    wanted = next(a for a in argv if a.startswith("--for=")).removeprefix("--for=")
+    met = wanted in ("jsonpath={.status.conditions[0].status}=True",
+                     "jsonpath={.status.conditions[0].type}=" + conditions[0],
+                     "condition=" + conditions[-1].lower())
+elif argv[1:3] == ["get", "pods"]:
+    selector = next(a for a in argv if a.startswith("--selector="))
+    out = selector.rsplit("=", 1)[1] + "-3"
+elif argv[1] == "get" and job is not None and failed:
+    out = "BackoffLimitExceeded"
+with open(@LOG@, "a") as f:
+    f.write(json.dumps({"argv": argv, "stdin": stdin or None,
+                        "timed_out": not met and "--timeout=0s" not in argv}) + "\\n")
+print(out, end="")
+if not met:
+    print("error: timed out waiting for the condition on jobs/" + job, file=sys.stderr)
+    sys.exit(1)
 fail = os.environ.get("FAKE_FAIL", "")
 sys.exit(3 if fail and fail in " ".join(argv) else 0)
 """
 
 
 def fake_tools(tmp_path: Path) -> tuple[Path, Path]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     log = tmp_path / "calls.jsonl"
+    fake = (FAKE.replace("@PYTHON@", sys.executable).replace("@KUBECTL@", repr(kubectl()))
+            .replace("@LOG@", repr(str(log))))
     for tool in ("kubectl", "kn"):
         path = tmp_path / tool
-        path.write_text(FAKE.format(python=sys.executable, kubectl=kubectl(), log=str(log)))
+        path.write_text(fake)
         path.chmod(0o755)
     return tmp_path, log
+
+
+def recorded(log: Path) -> list[Call]:
+    return [Call(**json.loads(line)) for line in log.read_text().splitlines()] \
+        if log.exists() else []
 
 
 def run_deploy(tmp_path: Path, extra_env: dict[str, str]) -> tuple[int, list[Call], str]:
@@ -271,18 +314,31 @@ def run_deploy(tmp_path: Path, extra_env: dict[str, str]) -> tuple[int, list[Cal
          "--kubectl", str(tools / "kubectl"), "--kn", str(tools / "kn")],
         capture_output=True, text=True, env=environ, stdin=subprocess.DEVNULL, check=False,
         cwd=REPO_ROOT, timeout=120)
-    calls = [Call(**json.loads(line)) for line in log.read_text().splitlines()] \
-        if log.exists() else []
-    return done.returncode, calls, done.stderr
+    return done.returncode, recorded(log), done.stderr
+
+
+def run_script(tmp_path: Path, script: str, extra_env: dict[str, str]
+               ) -> tuple[int, list[Call], str]:
+    """The dry run's script run by sh, as an operator runs it, with the fakes on PATH."""
+    tools, log = fake_tools(tmp_path)
+    path = tmp_path / "deploy.sh"
+    path.write_text(script)
+    environ = {**{k: v for k, v in os.environ.items() if k not in {*SECRETS, *ADMIN}},
+               **extra_env, "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["sh", str(path)], capture_output=True, text=True, env=environ,
+                          stdin=subprocess.DEVNULL, check=False, cwd=tmp_path, timeout=120)
+    return done.returncode, recorded(log), done.stderr
 
 
 def test_deploy_runs_what_the_dry_run_prints(tmp_path: Path, dry_run: str) -> None:
-    code, calls, echo = run_deploy(tmp_path, SECRETS)
+    code, calls, echo = run_deploy(tmp_path / "run", SECRETS)
     assert code == 0, echo
-    printed = [c for c in parse_script(dry_run)
-               if c.argv[:4] != ["kn", "source", "ping", "create"]  # describe succeeded
-               and c.argv[:3] != ["kubectl", "create", "secret"]]   # piped by the run instead
+    code, script_calls, said = run_script(tmp_path / "script", dry_run, SECRETS)
+    assert code == 0, said
+    printed = [c for c in script_calls
+               if c.argv[:3] != ["kubectl", "create", "secret"]]  # piped by the run instead
     assert [c.argv for c in calls] == [c.argv for c in printed]
+    assert any(c.argv[:3] == ["kubectl", "logs", "--namespace"] for c in calls)  # the Jobs'
     secret = next(c for c in calls if c.stdin and "kind: Secret" in c.stdin)
     assert yaml.safe_load(secret.stdin or "")["stringData"] == SECRETS
     for value in SECRETS.values():  # on stdin only: never in an argument list or the echo
@@ -304,18 +360,36 @@ def test_a_missing_ping_source_is_created(tmp_path: Path) -> None:
             assert ping_source_from_kn(call.argv) == expected
 
 
-def test_a_failed_migration_stops_the_deploy_before_any_function(tmp_path: Path) -> None:
-    code, calls, echo = run_deploy(tmp_path, {**SECRETS, "FAKE_FAIL": "condition=complete"})
-    assert code == 3 and "deploy stopped" in echo
+@pytest.mark.parametrize(("job", "fix"), [
+    ("saga-migrate", "the database in DATABASE_URL of the Secret saga-secrets"),
+    ("saga-bootstrap", "the catalogue (the ConfigMap saga-catalogue")])
+@pytest.mark.parametrize("how", ["task deploy", "its dry run, run by sh"])
+def test_a_failed_job_stops_the_deploy_at_once_naming_the_fix(
+        tmp_path: Path, dry_run: str, job: str, fix: str, how: str) -> None:
+    """A Job that failed (a bad catalogue, a database that refuses us) stops the deploy once
+    it failed, not at its activeDeadlineSeconds, and before any function: its last pod's
+    log (the attempt that failed it; `kubectl logs job/...` picks the first), the reason
+    and what to fix."""
+    environ = {**SECRETS, "FAKE_FAILED_JOB": job}
+    code, calls, said = (run_deploy(tmp_path, environ) if how == "task deploy"
+                         else run_script(tmp_path, dry_run, environ))
+    assert code == 1, said
+    waited_out = [c.argv for c in calls if c.timed_out]
+    assert not waited_out, f"waited for what a failed Job never reaches: {waited_out}"
+    logs = [c.argv for c in calls if c.argv[:2] == ["kubectl", "logs"]]
+    assert logs[-1] == ["kubectl", "logs", "--namespace", "order-saga", f"{job}-3"]
+    assert (f"task deploy: Job {job} failed (BackoffLimitExceeded): its last pod's log is "
+            f"above; fix what the log names") in said and fix in said, said
+    assert not any(c.argv[0] == "kn" for c in calls)
+    if job == "saga-migrate":  # the bootstrap never ran
+        assert not any("jobs.batch/saga-bootstrap" in c.argv for c in calls)
+
+
+def test_a_failing_command_stops_the_deploy_with_its_exit_code(tmp_path: Path) -> None:
+    code, calls, echo = run_deploy(tmp_path, {**SECRETS, "FAKE_FAIL": "kafkatopics"})
+    assert code == 3 and "deploy stopped: exit code 3" in echo
     assert calls[-1].argv[:2] == ["kubectl", "wait"]
-    assert not any(c.argv[0] == "kn" for c in calls)
-
-
-def test_a_failed_bootstrap_stops_the_deploy_before_any_function(tmp_path: Path) -> None:
-    code, calls, echo = run_deploy(tmp_path, {**SECRETS, "FAKE_FAIL": "jobs.batch/saga-bootstrap"})
-    assert code == 3 and "deploy stopped" in echo
-    assert "saga-migrate" in " ".join(calls[-2].argv)  # the migrations ran, and their log
-    assert not any(c.argv[0] == "kn" for c in calls)
+    assert not any("jobs.batch/saga-migrate" in c.argv for c in calls)
 
 
 def test_the_first_admins_secret_comes_from_its_variables_only(tmp_path: Path) -> None:

@@ -155,9 +155,12 @@ def test_saga_up_names_the_unreachable_database(tmp_path: Path, closed: str) -> 
     assert answer.elapsed < GENEROUS_S
 
 
-@pytest.mark.parametrize("argv", [["status"], ["status", "--json"], ["dlq", "list"],
-                                  ["replay", "--all", "--to", "earliest"], ["trace", "6a24a5f7"]],
-                         ids=" ".join)
+NO_STACK = [["status"], ["status", "--json"], ["dlq", "list"],
+            ["replay", "--all", "--to", "earliest"], ["trace", "6a24a5f7"], ["check"],
+            ["load", "--orders", "1"]]
+
+
+@pytest.mark.parametrize("argv", NO_STACK, ids=" ".join)
 def test_no_stack_and_nothing_configured(argv: list[str], tmp_path: Path) -> None:
     line = saga(tmp_path, *argv).one_line()
     assert line.startswith(f"saga {argv[0]}: no stack is running in {tmp_path}"), line
@@ -165,6 +168,20 @@ def test_no_stack_and_nothing_configured(argv: list[str], tmp_path: Path) -> Non
     if argv[0] == "status":  # no sources with lag 0 made up from nothing
         assert line == f"saga status: no stack is running in {tmp_path}; start one with " \
                        "./taskw up"
+
+
+@pytest.mark.parametrize("argv", [["status"], ["check"], ["load", "--orders", "1"]],
+                         ids=" ".join)
+def test_a_state_file_whose_runtime_died(argv: list[str], tmp_path: Path, closed: str) -> None:
+    """A `./taskw up` killed with SIGKILL leaves its state file saying running: its pid is
+    gone, so there is no stack (not a database or an API at addresses that are dead)."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (tmp_path / "runtime-state.json").write_text(json.dumps({
+        "phase": "running", "pid": gone.pid, "api_url": f"http://{closed}",
+        "kafka_bootstrap": closed, "database_url": f"postgresql://postgres@{closed}/saga"}))
+    line = saga(tmp_path, *argv).one_line()
+    assert line.startswith(f"saga {argv[0]}: no stack is running in {tmp_path}"), line
 
 
 # The least each command needs to get past its own arguments. A new command gets a line

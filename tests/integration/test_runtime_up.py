@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -165,6 +166,49 @@ def test_up_runs_the_manifests_and_leaves_nothing_behind(
     assert all(f["state"] == "stopped" for f in final["functions"].values())
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
                    for pid in pids)
+    assert port_is_free(settings.api_port)
+
+
+def test_a_stop_while_waiting_for_the_api_ends_the_start_at_once(
+        tmp_path: Path, fresh_database: Callable[[str], str], settings: LocalSettings,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C (the stop the signal handler sets) while `up` waits for an API that is not
+    healthy (here: never) ends the wait at once and unwinds what was started, instead of
+    waiting out the 60 s health wait or being forced. The same wait (phases.wait_until)
+    holds the start's other wait, for the sources' partitions."""
+    hits = tmp_path / "healthz.log"
+    write_manifests(tmp_path, {
+        "knative/web.yaml": knative_service(
+            "web", target="health", source=ECHO, signature="http", public=True,
+            env={"RUNTIME_ECHO_UNHEALTHY": "1", "RUNTIME_ECHO_HEALTH_RECORD": str(hits)}),
+        "knative/kustomization.yaml": "resources: [web.yaml]\n"})
+    settings = settings.model_copy(update={
+        "database_url": SecretStr(fresh_database("runtime_stop")), "api_port": free_port(),
+        "state_dir": tmp_path / "state", "jwt_secret": SecretStr("runtime-test-secret")})
+    ready, stop = threading.Event(), threading.Event()
+    outcome: dict[str, int] = {}
+    runner = threading.Thread(target=lambda: outcome.setdefault(
+        "code", run_up(settings, root=tmp_path, ready=ready, stop=stop)))
+    runner.start()
+    try:
+        def waiting_for_the_api() -> bool:
+            return (hits.exists() and "503" in hits.read_text()) or not runner.is_alive()
+
+        wait_for(waiting_for_the_api, timeout=60, message="up to wait for the API's /healthz")
+        assert runner.is_alive(), f"run_up ended with {outcome.get('code')}"
+        web = (read_state(tmp_path / "state") or {})["functions"]["web"]["pid"]
+    finally:
+        stop.set()
+        stopped_at = time.monotonic()
+        runner.join(60)
+    took = time.monotonic() - stopped_at
+    console = capsys.readouterr().out
+    assert outcome.get("code") == 0, console
+    assert took < 10, f"the start took {took:.1f} s to end after the stop:\n{console}"
+    assert "up: stopped while starting" in console and "order saga is up" not in console
+    assert not ready.is_set()
+    assert (read_state(tmp_path / "state") or {})["phase"] == "stopped"
+    assert not (psutil.pid_exists(web) and psutil.Process(web).status() != "zombie")
     assert port_is_free(settings.api_port)
 
 

@@ -18,7 +18,8 @@ from common.tracing import new_trace, parse_traceparent
 from tools.cli.main import main as saga
 from tools.manifests.specs import Manifests
 from tools.ops.context import OpsContext, OpsError
-from tools.ops.send import build, function_url, read_data
+from tools.ops.send import build, control_for, read_data
+from tools.runtime.control import ControlClient
 
 ORDER = str(uuid.uuid4())
 CREATED: dict[str, Any] = {
@@ -78,17 +79,16 @@ def test_bad_input_exits_2_naming_the_fix(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_to_a_function_of_the_local_runtime(tmp_path: Path) -> None:
-    def ctx(functions: dict[str, Any] | None) -> OpsContext:
-        runtime = None if functions is None else {"functions": functions}
+    """--to goes through the runtime's control port (which starts a function that scaled
+    to zero), for a function that takes the type, of a runtime that runs."""
+    def ctx(runtime: dict[str, Any] | None) -> OpsContext:
         return OpsContext(Settings(), tmp_path, runtime, Manifests({}, {}, {}, {}))
 
-    running = {"payments": {"state": "running", "port": 41001}}
-    assert function_url(ctx(running), "payments", c.PAYMENT_REQUESTED) == "http://127.0.0.1:41001"
+    running = {"phase": "running", "control": {"url": "http://127.0.0.1:41001", "token": "t"}}
+    assert isinstance(control_for(ctx(running), "payments", c.PAYMENT_REQUESTED), ControlClient)
     with pytest.raises(OpsError, match=r"inventory does not take .* \(taken by: payments\)"):
-        function_url(ctx(running), "inventory", c.PAYMENT_REQUESTED)
+        control_for(ctx(running), "inventory", c.PAYMENT_REQUESTED)
     with pytest.raises(OpsError, match="--to needs the local runtime"):
-        function_url(ctx(None), "payments", c.PAYMENT_REQUESTED)
-    asleep = {"payments": {"state": "scaled_to_zero", "port": 41001}}
-    with pytest.raises(OpsError, match=r"not running \(scaled_to_zero\).*without --to"):
-        function_url(ctx(asleep), "payments", c.PAYMENT_REQUESTED)
-
+        control_for(ctx(None), "payments", c.PAYMENT_REQUESTED)
+    with pytest.raises(OpsError, match=r"still starting \(phase starting\)"):
+        control_for(ctx({"phase": "starting"}), "payments", c.PAYMENT_REQUESTED)

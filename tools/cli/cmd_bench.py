@@ -41,14 +41,14 @@ def run(args: argparse.Namespace) -> int:
     from tools.bench.stack import report
     from tools.bench.stack.run import BenchSpec, run_bench
     from tools.loadgen.mix import MixError, parse_mix
-    from tools.loadgen.target import NoTarget, resolve
+    from tools.loadgen.target import resolve
     from tools.progress import Progress
     from tools.settings import get_local_settings
 
     try:
         parse_mix(args.mix)
         target = resolve(get_local_settings(), REPO_ROOT) if args.attach else None
-    except (MixError, NoTarget) as exc:
+    except MixError as exc:
         print(f"saga bench: {exc}")
         return 2
     if args.attach and args.broker:

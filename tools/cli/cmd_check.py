@@ -31,20 +31,19 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools import REPO_ROOT
     from tools.infra.reach import check_database, setting_origin
     from tools.loadgen.check import Options, Scope, engine_for, run_check, settle
-    from tools.loadgen.target import NoTarget, database_url, state_dir_of
+    from tools.loadgen.target import database_url
+    from tools.ops.context import resolve
     from tools.settings import get_local_settings
 
-    settings = get_local_settings()
-    try:
-        url = args.database_url or database_url(settings, state_dir_of(settings, REPO_ROOT))
-        if args.database_url:
-            check_database(url, *setting_origin("--database-url"))
-    except NoTarget as exc:
-        print(f"saga check: {exc}")
-        return 2
+    # Nothing to check (no stack, nothing set) or a database that does not let us in is
+    # Unreachable: one line on stderr, exit 1 (tools/cli/main.py), as for every command.
+    if args.database_url:
+        url = args.database_url
+        check_database(url, *setting_origin("--database-url"))
+    else:
+        url = database_url(resolve(get_local_settings()))
     scope = Scope(args.customer_prefix, args.sku_prefix, args.since)
     options = Options(expected_dead_letters=args.expect_dead_letters,
                       window_grace_s=args.window_grace)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from tools.progress import add_quiet_option
@@ -43,19 +44,20 @@ def run(args: argparse.Namespace) -> int:
     from tools.loadgen.driver import LoadSpec, run_load
     from tools.loadgen.mix import MixError
     from tools.loadgen.records import write_records
-    from tools.loadgen.target import NoTarget, resolve
+    from tools.loadgen.target import resolve
     from tools.progress import Progress
     from tools.settings import get_local_settings
 
     try:
-        target = resolve(get_local_settings(), REPO_ROOT, args.api_url)
         spec = LoadSpec(orders=args.orders, rate=args.rate, mix=args.mix,
                         customers=args.customers, concurrency=args.concurrency,
                         wait_s=args.wait, wait_timeouts=args.wait_timeouts, seed=args.seed)
         spec.plan()
-    except (NoTarget, MixError) as exc:
-        print(f"saga load: {exc}")
+    except MixError as exc:
+        print(f"saga load: {exc}", file=sys.stderr)
         return 2
+    # No stack to load, or its database not letting us in: Unreachable, one line, exit 1.
+    target = resolve(get_local_settings(), REPO_ROOT, args.api_url)
     try:
         outcome = run_load(target.api_url, target.database_url, target.admin_token(), spec,
                            progress=Progress.on_stderr("saga load", quiet=args.quiet))

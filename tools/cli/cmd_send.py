@@ -1,5 +1,6 @@
 """saga send: publish one CloudEvent of a catalogue type to its topic, or POST it to one
-function (tools/ops/send.py). Exit 2 for bad input, 1 when the endpoint refused it."""
+function (tools/ops/send.py). Exit 2 for bad input, 1 when the endpoint refused it or the
+local runtime could not start the function."""
 
 from __future__ import annotations
 
@@ -42,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
             sent = send.post(args.url, event)
         else:
             ctx = resolve(get_local_settings())
-            if args.to:
-                sent = send.post(send.function_url(ctx, args.to, args.type), event)
-            else:
-                sent = send.publish(ctx, event)
+            sent = send.to_function(ctx, args.to, event) if args.to else send.publish(ctx, event)
     except OpsError as exc:
         print(f"saga send: {exc}", file=sys.stderr)
         return 2
+    except send.NotStarted as exc:
+        print(f"saga send: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps(sent.as_dict(), indent=2, default=str) if args.json else _line(sent))
     return 1 if sent.refused else 0
 
@@ -58,4 +59,5 @@ def _line(sent: Sent) -> str:
     if sent.url is None:
         return f"{what} -> {sent.topic} partition {sent.partition} offset {sent.offset}"
     body = sent.body if isinstance(sent.body, str) else json.dumps(sent.body)
-    return f"{what} -> {sent.url}: {sent.status}" + (f"\n{body}" if body else "")
+    cold = " (it was not running: started it)" if sent.cold_start else ""
+    return f"{what} -> {sent.url}: {sent.status}{cold}" + (f"\n{body}" if body else "")

@@ -1,14 +1,15 @@
 """What `task deploy` and `task undeploy` do, as data: ordered phases of commands built from
 a rendered overlay (tools.deploy.shell runs or prints them). Deploy, each phase needing
 those before it: the Namespace and ConfigMaps; the Secrets, from the environment; the
-KafkaTopics, waited for; the migration Job, waited for; the bootstrap Job (catalogue, first
-admin), its log shown; `kn service apply` per function (each revision ready); `kn source
-ping` per PingSource; the KafkaSink and KafkaSources with kubectl (kn's Kafka plugin lacks
-delivery, ordering and initialOffset), waited for. Every rendered document lands in
-exactly one phase; an unknown kind stops the plan."""
+KafkaTopics, waited for; the migration Job, then the bootstrap Job, each waited for until it
+completes or fails, its last pod's log shown (a failure stops the deploy, naming the fix);
+`kn service apply` per function; `kn source ping` per PingSource; the KafkaSink and
+KafkaSources with kubectl (kn's Kafka plugin lacks delivery, ordering and initialOffset),
+waited for. Every rendered document lands in one phase; an unknown kind stops the plan."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -38,16 +39,37 @@ RESOURCES: dict[tuple[str, str], str] = {
 }
 TOPIC_TIMEOUT = "180s"
 SOURCES_TIMEOUT = "300s"
-# The Jobs, by their app.kubernetes.io/component label, in the order they run, with the
-# title of each one's phase.
 COMPONENT = "app.kubernetes.io/component"
+
+
+@dataclass(frozen=True)
+class JobKind:
+    title: str  # its phase's
+    fix: str  # what to look at when it fails
+
+
+# The Jobs, by their app.kubernetes.io/component label, in the order they run.
 JOBS = {
-    "migrations": "Database migrations: a fresh Job, waited for, its log shown",
-    "bootstrap": "Bootstrap: the catalogue and the first admin, a fresh Job, waited for, its "
-                 "log shown",
+    "migrations": JobKind(
+        "Database migrations: a fresh Job, waited for, its log shown",
+        "fix what the log names (the database in DATABASE_URL of the Secret saga-secrets, "
+        "or a migration)"),
+    "bootstrap": JobKind(
+        "Bootstrap: the catalogue and the first admin, a fresh Job, waited for, its log shown",
+        "fix what the log names: the catalogue (the ConfigMap saga-catalogue, made from "
+        "the overlay's catalogue.json) or the first admin (the Secret saga-bootstrap); "
+        "docs/deploy.md, section 5.1"),
 }
 # How long `kubectl wait` waits for a Job without an activeDeadlineSeconds of its own.
 JOB_TIMEOUT_S = 600
+# Beyond a Job's activeDeadlineSeconds: its own deadline fails it first, which the plan
+# then reports with its log, rather than kubectl's "timed out".
+JOB_WAIT_MARGIN_S = 60
+# A Job's first condition is its outcome: Kubernetes 1.31 and later first add
+# SuccessCriteriaMet or FailureTarget, then Complete or Failed once its pods are gone;
+# earlier versions add Complete or Failed at once. (A Job never suspended has no other.)
+COMPLETED = ("Complete", "SuccessCriteriaMet")
+JOB_LABEL = "batch.kubernetes.io/job-name"  # on every pod of a Job
 
 
 @dataclass(frozen=True)
@@ -99,9 +121,9 @@ def deploy_plan(docs: Sequence[Doc], secrets: Sequence[SecretSpec],
     phases.append(Phase("Kafka topics (Strimzi), then wait until the Topic Operator made them",
                         _steps(_apply(k, topics), _wait(k, topics, "Ready", TOPIC_TIMEOUT))))
     jobs = _jobs_by_component(by_kind.pop(("batch", "Job"), []))
-    for component, title in JOBS.items():
-        phases.append(Phase(title, tuple(
-            step for job in jobs.get(component, []) for step in _job_steps(k, job))))
+    for component, kind in JOBS.items():
+        phases.append(Phase(kind.title, tuple(
+            step for job in jobs.get(component, []) for step in _job_steps(k, job, kind))))
     phases.append(Phase("Functions: kn service apply (waits for each revision to be ready)",
                         tuple(Command(tuple(knflags.service_apply(d, tools.kn)))
                               for d in by_kind.pop(("serving.knative.dev", "Service"), []))))
@@ -232,18 +254,66 @@ def _jobs_by_component(jobs: Sequence[Doc]) -> dict[str, list[Doc]]:
     return grouped
 
 
-def _job_steps(kubectl: str, job: Doc) -> tuple[Step, ...]:
-    ns = _ns(job)
+def _job_steps(kubectl: str, job: Doc, kind: JobKind) -> tuple[Step, ...]:
+    ns, ref = _ns(job), _ref(job)
     # Never give up before the Job itself would.
-    timeout = f"{job['spec'].get('activeDeadlineSeconds', JOB_TIMEOUT_S)}s"
+    deadline = job["spec"].get("activeDeadlineSeconds")
+    timeout = f"{deadline + JOB_WAIT_MARGIN_S if deadline else JOB_TIMEOUT_S}s"
     return _steps(
         Command((kubectl, "delete", "--namespace", ns, "--ignore-not-found",
-                 "--cascade=foreground", f"jobs.batch/{name(job)}"),
+                 "--cascade=foreground", ref),
                 note="a Job's pod template cannot change: remove the previous run"),
         _apply(kubectl, [job]),
-        _wait(kubectl, [job], "complete", timeout),
-        Command((kubectl, "logs", "--namespace", ns, f"job/{name(job)}"),
-                note="what it did"))
+        Command((kubectl, "wait", "--for=jsonpath={.status.conditions[0].status}=True",
+                 f"--timeout={timeout}", "--namespace", ns, ref),
+                note="until it completes or fails (a failed Job ends the wait at once)"),
+        _shell(_job_outcome(kubectl, job, kind),
+               note="its last pod's log (`kubectl logs job/...` may show an earlier "
+                    "attempt's); a failed Job ends the deploy here"))
+
+
+def _job_outcome(kubectl: str, job: Doc, kind: JobKind) -> str:
+    """POSIX sh, the same with `set -e` or without: the log of the Job's last pod, then
+    stop unless the Job completed, naming its reason and the fix."""
+    ns, ref = _ns(job), _ref(job)
+
+    def first_condition(value: str) -> str:
+        return shlex.join((kubectl, "wait", f"--for=jsonpath={{.status.conditions[0].type}}="
+                           f"{value}", "--timeout=0s", "--namespace", ns, ref))
+
+    last_pod = shlex.join((kubectl, "get", "pods", "--namespace", ns,
+                           f"--selector={JOB_LABEL}={name(job)}",
+                           "--sort-by=.metadata.creationTimestamp",
+                           "--output=jsonpath={.items[-1:].metadata.name}"))
+    logs = shlex.join((kubectl, "logs", "--namespace", ns)) + ' "$pod"'
+    reason = shlex.join((kubectl, "get", "--namespace", ns, ref,
+                         "--output=jsonpath={.status.conditions[0].reason}"))
+    failed = _double_quoted(f"task deploy: Job {name(job)} failed (") + f"$({reason})" + \
+        _double_quoted(f"): its last pod's log is above; {kind.fix}; then run task deploy "
+                       "again")
+    completed = " ||\n   ".join(f"{first_condition(value)} >/dev/null 2>&1"
+                                  for value in COMPLETED)
+    return "\n".join((
+        f"pod=$({last_pod}) || true",
+        f"if {completed}; then",
+        f"  {logs}",
+        "else",
+        f"  {logs} || true",
+        f'  echo "{failed}" >&2',
+        "  exit 1",
+        "fi"))
+
+
+def _double_quoted(text: str) -> str:
+    """`text` as it reads between double quotes in sh."""
+    for special in ("\\", '"', "$", "`"):
+        text = text.replace(special, "\\" + special)
+    return text
+
+
+def _shell(text: str, note: str) -> Command:
+    """A step in POSIX sh: the run hands it to `sh -c`, the dry run prints it as it is."""
+    return Command(("sh", "-c", text), shown=text, note=note)
 
 
 def _secret_step(kubectl: str, secret: SecretSpec, ns: str,

@@ -1,5 +1,7 @@
-"""Which running system a tool talks to: DATABASE_URL / --api-url when given, else what the
-`./taskw up` in SAGA_STATE_DIR wrote to runtime-state.json."""
+"""Which running system a tool talks to: --api-url and DATABASE_URL when given, else what
+the `./taskw up` running in SAGA_STATE_DIR wrote to runtime-state.json (read, and its pid
+checked, by tools/ops/context.py). Nothing to talk to raises Unreachable: one line on
+stderr naming the fix, exit 1, as every operator command says it."""
 
 from __future__ import annotations
 
@@ -9,14 +11,11 @@ from typing import Any
 
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
 from common.settings import Settings
-from common.settings_errors import env_name
-from tools.infra.reach import check_database, runtime_origin, setting_origin
-from tools.runtime.state import read_state, state_path
+from tools.infra.reach import Unreachable
+from tools.ops.context import OpsContext
+from tools.ops.context import resolve as resolve_context
+from tools.runtime.state import read_state
 from tools.settings import LocalSettings, with_jwt_secret
-
-
-class NoTarget(RuntimeError):
-    """Nothing to talk to: no running stack and nothing configured."""
 
 
 @dataclass(frozen=True)
@@ -33,32 +32,24 @@ class Target:
         return read_state(self.state_dir) or {}
 
 
-def state_dir_of(settings: LocalSettings, root: Path) -> Path:
-    state_dir = Path(settings.state_dir)
-    return state_dir if state_dir.is_absolute() else root / state_dir
-
-
-def database_url(settings: Settings, state_dir: Path) -> str:
+def database_url(ctx: OpsContext) -> str:
     """The database's URL, once it let us in (else Unreachable: tools/infra/reach.py)."""
-    variable = env_name(type(settings), "database_url")
-    if settings.database_url is not None:
-        given = settings.database_url.get_secret_value()
-        check_database(given, *setting_origin(variable))
-        return given
-    state = read_state(state_dir) or {}
-    url = state.get("database_url")
-    if not url or "***" in url:  # masked: the password is only in the environment
-        raise NoTarget("set DATABASE_URL (no running `./taskw up` with a usable database "
-                       f"URL in {state_dir})")
-    check_database(str(url), *runtime_origin(state_path(state_dir), state.get("pid"), variable))
-    return str(url)
+    url = ctx.require_database().database_url
+    assert url is not None  # require_database raises without one
+    return url.get_secret_value()
 
 
 def resolve(settings: LocalSettings, root: Path, api_url: str | None = None) -> Target:
-    state_dir = state_dir_of(settings, root)
-    state = read_state(state_dir) or {}
-    url = api_url or state.get("api_url")
-    if not url or (api_url is None and state.get("phase") != "running"):
-        raise NoTarget(f"no running `./taskw up` in {state_dir} (start one, or pass --api-url)")
-    return Target(str(url), database_url(settings, state_dir), with_jwt_secret(settings),
-                  state_dir)
+    ctx = resolve_context(settings, root)
+    if api_url is None:
+        runtime = ctx.runtime
+        if runtime is None:
+            raise Unreachable(f"no stack is running in {ctx.state_dir}; start one with "
+                              "./taskw up, or give the API with --api-url URL")
+        if runtime.get("phase") != "running" or not runtime.get("api_url"):
+            raise Unreachable(f"the stack in {ctx.state_dir} is still starting (phase "
+                              f"{runtime.get('phase')}): wait until ./taskw up reports it "
+                              "is running")
+        api_url = str(runtime["api_url"])
+    signing = with_jwt_secret(settings.model_copy(update={"state_dir": ctx.state_dir}))
+    return Target(api_url, database_url(ctx), signing, ctx.state_dir)

@@ -2,14 +2,17 @@
 (common.cloudevents_kafka.new_event: id, source, type, subject and partitionkey = the
 order id, time, traceparent), its data validated by the type's model first. Published to
 its topic in binary mode, or POSTed in binary mode straight to a function of the local
-runtime or to any URL: the request the KafkaSource would send (kafka_to_http), without
-its retries. How a person reproduces a failure (docs/operations.md, "saga send").
+runtime (started through the runtime's control port if it scaled to zero, and held from
+scaling to zero until the answer is in) or to any URL: the request the KafkaSource would
+send (kafka_to_http), without its retries. How a person reproduces a failure
+(docs/operations.md, "saga send").
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from common.events.catalogue import CATALOGUE, EventSpec
 from common.tracing import new_trace
 from tools.infra.kafka_clients import tool_producer_config
 from tools.ops.context import OpsContext, OpsError
+from tools.runtime.control import ControlClient, ControlError
 
 # The event's source is /saga/<this>: a hand-sent event is told apart in every log line.
 SENDER = "saga-send"
@@ -41,15 +45,18 @@ class Sent:
     url: str | None = None
     status: int | None = None
     body: Any = None
+    cold_start: bool | None = None  # --to: whether the runtime had to start the function
 
     @property
     def refused(self) -> bool:
         return self.status is not None and not 200 <= self.status < 300
 
     def as_dict(self) -> dict[str, Any]:
-        where = ({"topic": self.topic, "partition": self.partition, "offset": self.offset}
-                 if self.url is None else {"url": self.url, "status": self.status,
-                                           "body": self.body})
+        where: dict[str, Any] = (
+            {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+            if self.url is None else {"url": self.url, "status": self.status, "body": self.body})
+        if self.cold_start is not None:
+            where["cold_start"] = self.cold_start
         return {"id": self.event["id"], "type": self.event["type"],
                 "attributes": attributes_of(self.event), "data": self.event.get_data()} | where
 
@@ -126,8 +133,30 @@ def post(url: str, event: CloudEvent) -> Sent:
     return Sent(event, url=url, status=reply.status, body=_decoded(reply.data))
 
 
-def function_url(ctx: OpsContext, function: str, event_type: str) -> str:
-    """Where the local runtime serves `function`, if it consumes `event_type` and runs."""
+def to_function(ctx: OpsContext, function: str, event: CloudEvent) -> Sent:
+    """POST the event to `function` of the local runtime. The runtime starts the function
+    first if it is not running (a cold start, as a KafkaSource delivery does) and keeps it
+    from scaling to zero until the answer is in."""
+    control = control_for(ctx, function, str(event["type"]))
+    try:
+        started = control.start_function(function)
+    except ControlError as exc:
+        raise NotStarted(f"the runtime did not start {function}: {exc}") from None
+    try:
+        sent = post(started.url, event)
+    finally:
+        # Its idle period starts now; a hold never released ends by itself (HOLD_S).
+        with contextlib.suppress(ControlError):
+            control.release_function(started)
+    return replace(sent, cold_start=started.cold_start)
+
+
+class NotStarted(Exception):
+    """The local runtime could not start the function (or its control port is gone)."""
+
+
+def control_for(ctx: OpsContext, function: str, event_type: str) -> ControlClient:
+    """The control port of the local runtime that runs `function`, if it takes the type."""
     consumers = sorted(spec_of(event_type).consumers)
     if function not in consumers:
         raise OpsError(f"{function} does not take {event_type} (taken by: "
@@ -135,14 +164,12 @@ def function_url(ctx: OpsContext, function: str, event_type: str) -> str:
     if ctx.runtime is None:
         raise OpsError(f"--to needs the local runtime (`./taskw up`) running in "
                        f"{ctx.state_dir}; elsewhere give the endpoint with --url URL")
-    doc = (ctx.runtime.get("functions") or {}).get(function) or {}
-    if doc.get("state") != "running" or not doc.get("port"):
-        # Only the runtime's own KafkaSource emulation starts a function; another
-        # process cannot ask it to (its control port pauses sources, nothing else).
-        raise OpsError(f"{function} is not running ({doc.get('state', 'unknown')}): send the "
-                       f"event to its topic instead (without --to), and its KafkaSource "
-                       "starts it")
-    return f"http://127.0.0.1:{doc['port']}"
+    control = ctx.control()
+    if control is None:
+        raise OpsError(f"the stack in {ctx.state_dir} is still starting (phase "
+                       f"{ctx.runtime.get('phase')}): wait until ./taskw up reports it is "
+                       "running")
+    return control
 
 
 def _decoded(body: bytes) -> Any:

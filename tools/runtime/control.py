@@ -1,10 +1,11 @@
 """The running runtime's control channel: a loopback HTTP port, recorded in
-runtime-state.json ("control": {"url", "token"}), through which `saga replay --pause` asks
-a KafkaSource to leave its consumer group and, once the offsets changed, to join it again:
-GET /sources; POST /sources/<name>/pause (200 once it has left the group, 504 if it did
-not); POST /sources/<name>/resume. Only 127.0.0.1 is bound and every request must carry
-the state file's random token (X-Saga-Control-Token), so neither another user's process
-nor a web page POSTing to localhost can pause a source."""
+runtime-state.json ("control": {"url", "token"}). `saga replay --pause` asks a KafkaSource
+to leave its group and join it again: GET /sources; POST /sources/<name>/pause (200 once it
+left, 504 if it did not); POST /sources/<name>/resume. `saga send --to` has a function
+started as a delivery starts it: POST /functions/<name>/start (200 with its port once it
+answers, held from scaling to zero until POST /functions/<name>/release/<hold>, or HOLD_S).
+Only 127.0.0.1 is bound and every request must carry the state file's random token
+(X-Saga-Control-Token): another user's process or a web page POSTing to localhost cannot."""
 
 from __future__ import annotations
 
@@ -15,10 +16,17 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+from tools.runtime.eventing.delivery import FunctionUnavailable
+from tools.runtime.serving.function_process import Hold
+
 TOKEN_HEADER = "X-Saga-Control-Token"  # noqa: S105 (a header name)
+# How long a started function is held at most when its sender never says it is done
+# (killed): longer than `saga send`'s HTTP timeout (tools/ops/send.py).
+HOLD_S = 120.0
 
 
 class Pausable(Protocol):
@@ -32,11 +40,21 @@ class Pausable(Protocol):
     def resume(self) -> None: ...
 
 
+class Startable(Protocol):
+    """A FunctionProcess, as far as the control channel is concerned."""
+
+    def hold(self, seconds: float) -> Hold: ...
+
+    def release_hold(self, hold: str) -> bool: ...
+
+
 class ControlServer:
-    def __init__(self, sources: Mapping[str, tuple[Pausable, str]]) -> None:
-        """`sources`: name -> (dispatcher, consumer group)."""
+    def __init__(self, sources: Mapping[str, tuple[Pausable, str]],
+                 functions: Mapping[str, Startable] | None = None) -> None:
+        """`sources`: name -> (dispatcher, consumer group); `functions`: name -> process."""
         self.token = secrets.token_urlsafe(24)
         self._sources = dict(sources)
+        self._functions = dict(functions or {})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever,
@@ -60,19 +78,43 @@ class ControlServer:
             return 200, {name: {"paused": source.paused, "consumer_group": group}
                          for name, (source, group) in self._sources.items()}
         if method == "POST" and len(parts) == 3 and parts[0] == "sources":
-            entry = self._sources.get(parts[1])
-            if entry is None:
-                return 404, {"error": f"no KafkaSource {parts[1]!r}",
-                             "sources": sorted(self._sources)}
-            source = entry[0]
-            if parts[2] == "pause":
-                if source.pause():
-                    return 200, {"paused": True}
-                return 504, {"error": "the source did not leave its group in time"}
-            if parts[2] == "resume":
-                source.resume()
-                return 200, {"paused": False}
+            return self._source(parts[1], parts[2])
+        if method == "POST" and len(parts) in (3, 4) and parts[0] == "functions":
+            return self._function(parts[1], parts[2:])
         return 404, {"error": f"no such endpoint: {method} {path}"}
+
+    def _source(self, name: str, action: str) -> tuple[int, dict[str, Any]]:
+        entry = self._sources.get(name)
+        if entry is None:
+            return 404, {"error": f"no KafkaSource {name!r}", "sources": sorted(self._sources)}
+        source = entry[0]
+        if action == "pause":
+            if source.pause():
+                return 200, {"paused": True}
+            return 504, {"error": "the source did not leave its group in time"}
+        if action == "resume":
+            source.resume()
+            return 200, {"paused": False}
+        return 404, {"error": f"no such endpoint: POST /sources/{name}/{action}"}
+
+    def _function(self, name: str, action: list[str]) -> tuple[int, dict[str, Any]]:
+        function = self._functions.get(name)
+        if function is None:
+            return 404, {"error": f"no function {name!r}", "functions": sorted(self._functions)}
+        if action == ["start"]:
+            try:
+                hold = function.hold(HOLD_S)
+            except FunctionUnavailable as exc:
+                return 503, {"error": str(exc)}
+            return 200, {"function": name, "port": hold.port,
+                         "url": f"http://127.0.0.1:{hold.port}", "hold": hold.id,
+                         "hold_s": HOLD_S, "cold_start": hold.cold_start}
+        if len(action) == 2 and action[0] == "release":
+            if function.release_hold(action[1]):
+                return 200, {"released": True}
+            return 404, {"error": f"{name} has no hold {action[1]!r} (released, or expired "
+                                  f"after {HOLD_S:.0f} s)"}
+        return 404, {"error": f"no such endpoint: POST /functions/{name}/{'/'.join(action)}"}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -107,6 +149,16 @@ class ControlError(RuntimeError):
     """The runtime's control channel refused or could not be reached."""
 
 
+@dataclass(frozen=True)
+class Started:
+    """A function the runtime started (or found running) and holds for one request."""
+
+    function: str
+    url: str
+    hold: str
+    cold_start: bool
+
+
 class ControlClient:
     def __init__(self, url: str, token: str, timeout: float = 60.0) -> None:
         self._url, self._token, self._timeout = url.rstrip("/"), token, timeout
@@ -119,6 +171,16 @@ class ControlClient:
 
     def resume(self, source: str) -> None:
         self._call("POST", f"/sources/{source}/resume")
+
+    def start_function(self, function: str) -> Started:
+        """Start `function` unless it runs; returns once it answers (a cold start's wait)."""
+        answer = self._call("POST", f"/functions/{function}/start")
+        return Started(function, str(answer["url"]), str(answer["hold"]),
+                       bool(answer["cold_start"]))
+
+    def release_function(self, started: Started) -> None:
+        """The request is over: the function's idle period starts now."""
+        self._call("POST", f"/functions/{started.function}/release/{started.hold}")
 
     def _call(self, method: str, path: str) -> dict[str, Any]:
         # The URL is our own loopback control port from runtime-state.json.

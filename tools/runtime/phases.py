@@ -1,8 +1,10 @@
-"""Small pieces of `./taskw up`'s start: phase timings, the health wait and the banner."""
+"""Small pieces of `./taskw up`'s start: phase timings, its waits (each ends at once on a
+stop request: Ctrl-C must not wait for a start to finish) and the banner."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -29,19 +31,41 @@ class Clock:
             return function(*args)
 
 
-def wait_healthy(url: str, timeout: float) -> None:
+class StopRequested(Exception):
+    """Ctrl-C, SIGTERM, SIGHUP or `stop` while starting: unwind what was started."""
+
+
+def wait_until(ready: Callable[[], bool], *, stop: threading.Event, timeout: float,
+               interval: float = 0.05) -> bool:
+    """Ask ready() every `interval` until it says True (True) or `timeout` passed (False);
+    StopRequested as soon as `stop` is set."""
     deadline = time.monotonic() + timeout
+    while not stop.is_set():
+        if ready():
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        stop.wait(min(interval, remaining))
+    raise StopRequested
+
+
+def wait_healthy(url: str, *, stop: threading.Event, timeout: float) -> None:
     last = "no answer"
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
+        nonlocal last
         try:
             with urllib.request.urlopen(url, timeout=2.0) as reply:  # noqa: S310 (local URL)
                 if reply.status == 200:
-                    return
+                    return True
                 last = f"HTTP {reply.status}"
         except OSError as exc:
             last = str(exc)
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s ({last})")
+        return False
+
+    if not wait_until(healthy, stop=stop, timeout=timeout):
+        raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s ({last})")
 
 
 def banner(api_url: str | None, log_dir: Path, timings: dict[str, float],

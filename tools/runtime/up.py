@@ -3,8 +3,9 @@ Start: manifests (refused before anything starts if wrong) -> infrastructure, wh
 zygotes import -> migrations and topics -> the api, the catalogue (seed.py) and, on Tansu,
 the outbox of unfinished orders again (recovery.py); the other functions in the background
 -> the sources and the control port -> ready once the API answers /healthz. Stop (Ctrl-C,
-SIGTERM, SIGHUP or `stop`): sources, then functions, then infrastructure, so nothing is
-left behind (stopping.py forces on a second signal). One runtime per state dir."""
+SIGTERM, SIGHUP or `stop`; while starting, its waits end at once): sources, then functions,
+then infrastructure, so nothing is left behind (stopping.py forces on a second signal).
+One runtime per state dir."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from tools.runtime.eventing.dead_letters import DeadLetterProducer
 from tools.runtime.eventing.delivery import HttpSender, with_backoff_scale
 from tools.runtime.eventing.kafka_source import KafkaSourceDispatcher
 from tools.runtime.eventing.ping_source import PingSourceRunner
-from tools.runtime.phases import Clock, banner, wait_healthy
+from tools.runtime.phases import Clock, StopRequested, banner, wait_healthy, wait_until
 from tools.runtime.recovery import republish_unfinished
 from tools.runtime.seed import seed_catalogue
 from tools.runtime.serving.supervisor import Supervisor
@@ -78,7 +79,7 @@ def _run(settings: LocalSettings, manifests: Manifests, root: Path, state_dir: P
         try:
             running = _start(settings, manifests, root, state_dir, console, state, stack,
                              stop)
-        except _Stopped:
+        except StopRequested:
             console.line(f"up: stopped while starting{stopper.cause()}")
             return 0
         except Exception as exc:
@@ -97,10 +98,6 @@ def _run(settings: LocalSettings, manifests: Manifests, root: Path, state_dir: P
     return 0
 
 
-class _Stopped(Exception):
-    """Ctrl-C or `stop` while starting: unwind what was started."""
-
-
 @dataclass
 class _Running:
     dispatchers: list[KafkaSourceDispatcher] = field(default_factory=list)
@@ -114,13 +111,18 @@ class _Running:
                                "next_tick": p.next_tick().isoformat()} for p in self.pings}
         state.sources(sources, pings)
 
-    def wait_assigned(self, console: Console, timeout: float) -> None:
+    def wait_assigned(self, console: Console, *, stop: threading.Event,
+                      timeout: float) -> None:
         """Ready means an order placed now flows at once: every source has its partitions."""
-        deadline = time.monotonic() + timeout
-        waiting = [d.spec.name for d in self.dispatchers
-                   if not d.wait_assigned(max(0.0, deadline - time.monotonic()))]
-        if waiting:
-            console.line(f"up: still waiting for partitions: {', '.join(waiting)}")
+        waiting = list(self.dispatchers)
+
+        def assigned() -> bool:
+            waiting[:] = [d for d in waiting if not d.wait_assigned(0)]
+            return not waiting
+
+        if not wait_until(assigned, stop=stop, timeout=timeout):
+            console.line("up: still waiting for partitions: "
+                         + ", ".join(d.spec.name for d in waiting))
 
     def stop(self) -> None:
         """Stop every source at once: each lets its in-flight requests finish and commits."""
@@ -142,7 +144,7 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
 
     def check() -> None:
         if stop.is_set():
-            raise _Stopped
+            raise StopRequested
 
     with clock("infrastructure"):
         infra = stack.enter_context(infrastructure(settings, state_dir,
@@ -182,17 +184,18 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
         if republished is not None and (count := republished.result()):
             console.line(f"up: re-published {count} outbox event(s) of unfinished orders")
     supervisor.start_scaler()
-    control = stack.enter_context(ControlServer({d.spec.name: (d, d.spec.consumer_group)
-                                                 for d in running.dispatchers}))
+    control = stack.enter_context(ControlServer(
+        {d.spec.name: (d, d.spec.consumer_group) for d in running.dispatchers},
+        functions=supervisor.processes))
     state.update(control={"url": control.url, "token": control.token})
     check()
 
     api_url = supervisor.ingress.url if supervisor.ingress is not None else None
     with clock("api healthy"):
         if api_url is not None:
-            wait_healthy(api_url + "/healthz", timeout=60.0)
+            wait_healthy(api_url + "/healthz", stop=stop, timeout=60.0)
     with clock("sources assigned"):
-        running.wait_assigned(console, timeout=15.0)
+        running.wait_assigned(console, stop=stop, timeout=15.0)
     total = round(time.monotonic() - started, 2)
     state.update(phase="running", api_url=api_url, timings=timings | {"total": total})
     console.line(banner(api_url, log_dir, timings, total))

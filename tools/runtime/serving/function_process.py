@@ -2,13 +2,14 @@
 it scaled to zero, stopped without leaving anything behind. Its stdout (the ECS lines) is
 its log file, opened for appending, as a pod's stdout is its container log (logtail.py
 shows the console its share); its stderr comes through a pipe (output.py). Thread-safe:
-acquire/release/stop_if_idle/stop may be called from any thread; a start happens under the
-process's lock, so concurrent deliveries to a function that scaled to zero wait for one
-cold start."""
+acquire/release/hold/release_hold/stop_if_idle/stop may be called from any thread; a start
+happens under the process's lock, so concurrent deliveries to a function that scaled to
+zero wait for one cold start."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import threading
 import time
@@ -38,6 +39,16 @@ class FunctionStatus:
     pid: int | None
     min_scale: int
     last_cold_start_ms: float | None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A request from outside the runtime, let in: where to send it, and whether letting it
+    in started the function."""
+
+    id: str
+    port: int
+    cold_start: bool
 
 
 class FunctionProcess:
@@ -77,6 +88,8 @@ class FunctionProcess:
         self._pump: OutputPump | None = None
         self._state: State = "not_started"
         self._in_flight = 0
+        # Requests sent from outside the runtime (`saga send --to`): hold id -> deadline.
+        self._holds: dict[str, float] = {}
         self._last_used = time.monotonic()
         self._last_cold_start_ms: float | None = None
         self._restarts, self._restart_after = 0, 0.0
@@ -103,10 +116,7 @@ class FunctionProcess:
         """Before a request: start the function if it is not running (a cold start) and
         keep it from being scaled to zero until release(). The base URL."""
         with self._lock:
-            if self._state == "stopped":
-                raise FunctionUnavailable(f"{self.name} is stopped")
-            if not self._running():  # scaled to zero, or initial-scale 0: a cold start
-                self._start(cold=True)
+            self._start_if_needed()
             self._in_flight += 1
             return self.url
 
@@ -115,13 +125,33 @@ class FunctionProcess:
             self._in_flight -= 1
             self._last_used = time.monotonic()
 
+    def hold(self, seconds: float) -> Hold:
+        """Before a request sent from outside the runtime (`saga send --to`): what acquire()
+        does, until release_hold(), or for `seconds` at most (a sender that died never
+        releases)."""
+        with self._lock:
+            started = self._start_if_needed()
+            hold = Hold(secrets.token_hex(8), self._port, cold_start=started)
+            self._holds[hold.id] = time.monotonic() + seconds
+            return hold
+
+    def release_hold(self, hold: str) -> bool:
+        """The held request is over (its idle period starts now); False if no such hold."""
+        with self._lock:
+            if self._holds.pop(hold, None) is None:
+                return False
+            self._last_used = time.monotonic()
+            return True
+
     def stop_if_idle(self, now: float | None = None) -> bool:
         """Scale to zero if nothing was delivered for idle_after seconds (min-scale 0 only)."""
         with self._lock:
-            if (self.spec.min_scale > 0 or self._in_flight or self._process is None
-                    or (now or time.monotonic()) - self._last_used < self.idle_after):
+            now = now if now is not None else time.monotonic()
+            self._expire_holds(now)
+            if (self.spec.min_scale > 0 or self._in_flight or self._holds
+                    or self._process is None or now - self._last_used < self.idle_after):
                 return False
-            idle = (now or time.monotonic()) - self._last_used
+            idle = now - self._last_used
             self._terminate()
             self._state = "scaled_to_zero"
             # A plain line, not an event: the log contract (tools/log_contract.py) has
@@ -163,6 +193,23 @@ class FunctionProcess:
 
     def _running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    def _start_if_needed(self) -> bool:
+        """Start it unless it runs (scaled to zero, or initial-scale 0: a cold start); True
+        if this started it."""
+        if self._state == "stopped":
+            raise FunctionUnavailable(f"{self.name} is stopped")
+        if self._running():
+            return False
+        self._start(cold=True)
+        return True
+
+    def _expire_holds(self, now: float) -> None:
+        """Holds whose sender never released them end at their deadline (its last use)."""
+        for hold, until in list(self._holds.items()):
+            if until <= now:
+                del self._holds[hold]
+                self._last_used = max(self._last_used, until)
 
     def _status(self) -> FunctionStatus:
         running = self._running()
@@ -253,7 +300,7 @@ class FunctionProcess:
             # connections. With nothing in flight there is nothing to drain: its quick
             # stop (SIGINT) ends it in ~0.4 s. The public function may be serving
             # requests that did not come through here, so it always gets SIGTERM.
-            quick = self._in_flight == 0 and not self.spec.public
+            quick = self._in_flight == 0 and not self._holds and not self.spec.public
             children.terminate(process, self._stop_grace,
                             first=signal.SIGINT if quick else signal.SIGTERM)
         if pump is not None:
