@@ -4,7 +4,7 @@ Not a StepRuntime step: a dead letter's type is whatever failed (any catalogued 
 garbage that was refused for being garbage), so there is no catalogue check and no schema.
 It still follows the step contract where it matters:
 
-- an inbox row ("dlq", letters.dedupe_key: event id, knativeerrordest, re-drive) in the
+- an inbox row ("dlq", common.dead_letters.dedupe_key: event id, knativeerrordest, re-drive) in the
   same transaction as the stored row, so a re-delivered dead letter is stored once, and
   each failure of each re-drive is a letter of its own;
 - it never answers 4xx for a CloudEvent it could parse: the dead-letter topic has no
@@ -31,11 +31,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from common import tables as t
 from common.cloudevents_kafka import attributes_of
 from common.db import get_engine, is_transient, run_in_transaction
+from common.dead_letters import dedupe_key
 from common.events.catalogue import DLQ
 from common.logging import log_event
 from common.problems import Problem
 from common.settings import get_settings
-from functions.dlq.letters import dedupe_key
 
 log = logging.getLogger("saga.dlq")
 
@@ -65,7 +65,7 @@ def store_unparsed(headers: Mapping[str, str], body: bytes, why: str) -> None:
 def store_dead_letter(attributes: dict[str, str], raw: bytes | None) -> None:
     started = time.perf_counter_ns()
     dest = attributes.get("knativeerrordest")
-    # A re-driven event that fails again is a new dead letter (letters.py: the key).
+    # A re-driven event that fails again is a new dead letter (common/dead_letters.py: the key).
     key = dedupe_key(attributes)
     row: dict[str, Any] = {
         "event_id": attributes.get("id", ""),

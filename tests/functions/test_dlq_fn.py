@@ -16,6 +16,7 @@ from sqlalchemy import select
 from common import tables as t
 from common.cloudevents_kafka import from_kafka
 from common.db import dispose_engines, get_engine
+from common.dead_letters import mark_redriven
 from common.events import catalogue as c
 from common.settings import Settings, get_settings
 from tests.functions.saga_support import (
@@ -27,7 +28,7 @@ from tests.functions.saga_support import (
     post_raw,
     rows,
 )
-from tools.ops.dlq import mark_redriven, record_of
+from tools.ops.dlq import record_of
 
 pytestmark = pytest.mark.integration
 
