@@ -156,7 +156,11 @@ ACTIONS: tuple[Action, ...] = (
             "the bootstrap Job: a product added or kept, the first admin, done or failed"),
     _action("http.request", ("http.request.method", "url.path", "http.response.status_code",
                              "event.duration", *_TRACE), "success failure", "function",
-            "the api answered one request"),
+            "the api (or the console) answered one request"),
+    _action("saga.console.operation", ("user.id", "labels.operation", *_TRACE),
+            "success failure", "function",
+            "an operator's operation in the console committed (failure: refused), as its "
+            "console.audit row says (labels.audit_id)"),
     _action("saga.cold_start", ("event.duration",), "success", "runtime",
             "a scaled-to-zero function was started (local runtime)"),
     _action("saga.scale_to_zero", (), "success", "runtime",

@@ -1,4 +1,4 @@
-"""The console function (functions-framework HTTP entry point). Thin: functions.console.http
+"""The console function (functions-framework HTTP entry point). Thin: functions.console.web
 matches, authenticates (admins only), validates and logs; routes.py has the handlers.
 Importing this module configures logging and connects to nothing."""
 

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from functions.console.http import Route
+from functions.console.web import Route
 
 TAG = "console"
 REF = "#/components/schemas/{model}"

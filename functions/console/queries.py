@@ -148,7 +148,7 @@ def overview(conn: Connection) -> Overview:
 def _counts(conn: Connection, key: Any, *where: Any) -> dict[Any, int]:
     """count(*) per value of `key` among the rows `where` holds."""
     return {k: int(n) for k, n in conn.execute(select(key, func.count()).where(*where)
-                                                .group_by(key)).tuples()}
+                                                .group_by(key))}
 
 
 def _seconds(value: Any) -> float | None:

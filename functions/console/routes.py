@@ -15,10 +15,10 @@ from werkzeug import Response
 from werkzeug.utils import send_file
 
 from functions.console import audit, letters, operations, order_view, queries, stuck
-from functions.console.http import Call, Router, Routes
 from functions.console.openapi import build_document
 from functions.console.operations import Who, Why
 from functions.console.runtime_view import Runtime, local_functions, runtime
+from functions.console.web import Call, Router, Routes
 from functions.console.wiring import Problem, read
 
 ROUTES = Routes()

@@ -107,7 +107,7 @@ def function_of(destination: str | None, functions: dict[str, str]) -> str | Non
     if host in functions:
         return functions[host]
     name = host.split(":", 1)[0]
-    return name if not name[:1].isdigit() and name != "localhost" else host
+    return name.split(".")[0] if not name[:1].isdigit() and name != "localhost" else host
 
 
 def human(seconds: float) -> str:

@@ -39,6 +39,7 @@ from tools.runtime.state import read_state
 @dataclass
 class LocalStack:
     api_url: str
+    console_url: str  # the operators' console page (/console)
     state_dir: Path
     logs_dir: Path
     settings: Settings  # the stack's database and broker, for assertions
@@ -127,11 +128,12 @@ def local_stack(
 ) -> Iterator[LocalStack]:
     database_url = fresh_database("e2e")
     state_dir = tmp_path_factory.mktemp("stack")
-    port = free_port()
+    port, console_port = free_port(), free_port()
     env = dict(os.environ) | {
         "DATABASE_URL": database_url,
         "SAGA_STATE_DIR": str(state_dir),
         "SAGA_API_PORT": str(port),
+        "SAGA_CONSOLE_PORT": str(console_port),
         "SAGA_JWT_SECRET": TEST_JWT_SECRET,
         "SAGA_PROFILE": "local",
     }
@@ -146,4 +148,5 @@ def local_stack(
             state_dir=state_dir,
             kafka_broker_kind=runtime_broker_kind(state),
         )
-        yield LocalStack(api_url, state_dir, state_dir / "logs", settings, process, output)
+        yield LocalStack(api_url, str(state["console_url"]), state_dir, state_dir / "logs",
+                         settings, process, output)
