@@ -72,6 +72,8 @@ FIELDS: dict[str, Field] = _fields(
     ("labels.error_code", "keyword", "function", "dlq: Knative's knativeerrorcode (HTTP)"),
     ("labels.duplicate", "keyword", "function", "dlq: true when already stored"),
     ("labels.idle_s", "keyword", "function", "saga.stuck: seconds without a change"),
+    ("labels.operation", "keyword", "function", "console: the operation (order.cancel, ...)"),
+    ("labels.audit_id", "keyword", "function", "console: the operation's console.audit row"),
     ("event.kind", "keyword", "runtime", "event (runtime-written lines)"),
     ("log.logger", "keyword", "runtime", "stdout: a function's non-JSON output, wrapped"),
     ("cloudevents.subject", "keyword", "runtime", "the event's subject (order id)"),

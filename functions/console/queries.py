@@ -147,8 +147,8 @@ def overview(conn: Connection) -> Overview:
 
 def _counts(conn: Connection, key: Any, *where: Any) -> dict[Any, int]:
     """count(*) per value of `key` among the rows `where` holds."""
-    return {k: int(n) for k, n in conn.execute(select(key, func.count()).where(*where)
-                                                .group_by(key))}
+    rows = conn.execute(select(key, func.count().label("n")).where(*where).group_by(key))
+    return {row[0]: int(row.n) for row in rows}
 
 
 def _seconds(value: Any) -> float | None:

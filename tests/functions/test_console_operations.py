@@ -272,6 +272,6 @@ def test_the_audit_pages_newest_first(saga_env: Settings) -> None:
     assert older["items"][0]["id"] == ids[0]
     assert older["items"][0]["why"] == "try 0"
     with get_engine(saga_env).connect() as conn:
-        outcomes = list(conn.execute(select(t.audit.c.outcome).where(
+        outcomes: list[str] = list(conn.execute(select(t.audit.c.outcome).where(
             t.audit.c.id.in_(ids)).order_by(t.audit.c.id)).scalars())
     assert outcomes == ["done", "unchanged", "unchanged"]

@@ -13,6 +13,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from common.order_state import Status
+from common.outbox_marks import flush_marks
 from common.settings import Settings, get_settings
 from functions.console.routes import ROUTES
 from tests.functions.console_support import admin, console_client, customer, ok
@@ -188,6 +189,7 @@ def test_one_order_whole_after_its_saga(saga_env: Settings,
     who, sku = new_account(saga_env), new_product(saga_env, 5, price="3.00")
     order, created = place_order(saga_env, who, [(sku, 2, "3.00")])
     run_saga(saga_env, created)
+    flush_marks()  # published rows are marked published in the background (outbox_marks)
     detail = ok(console_client().get(f"/console/api/orders/{order.id}",
                                      headers=admin(saga_env)))
     assert detail["order"]["status"] == "COMPLETED" and detail["cancel_refused"]
