@@ -247,7 +247,8 @@ def _timeline(conn: Connection, order_id: uuid.UUID, events: list[EventEntry],
                                      .order_by(h.c.id))]
     for event in events:
         published = (f"published after {event.published_after_ms:.0f} ms"
-                     if event.published_after_ms is not None else "NOT PUBLISHED (the relay will)")
+                     if event.published_after_ms is not None else
+                     "not marked published yet (the relay publishes what stays unmarked)")
         redrive = f", re-drive {event.redrive}" if event.redrive else ""
         entries.append(TimelineEntry(at=event.emitted_at, function=event.producer,
                                      what=f"emitted {_short(event.type)}",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from common.db import get_engine, is_transient, run_in_transaction
 from common.events.catalogue import CONSOLE
@@ -21,6 +21,7 @@ from common.unit_of_work import run_unit_of_work
 __all__ = ["Problem", "is_transient", "problem_response"]
 
 T = TypeVar("T")
+_SNAPSHOT = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
 def engine(settings: Settings) -> Engine:
@@ -28,8 +29,12 @@ def engine(settings: Settings) -> Engine:
 
 
 def read(settings: Settings, work: Callable[[Connection], T]) -> T:
-    """`work` in one transaction that writes nothing an event depends on."""
-    return run_in_transaction(get_engine(settings), work)
+    """`work` in one read-only transaction on one snapshot: a page made of several
+    queries (an order, its events, its effects) never mixes two moments."""
+    def snapshot(conn: Connection) -> T:
+        conn.execute(_SNAPSHOT)
+        return work(conn)
+    return run_in_transaction(get_engine(settings), snapshot)
 
 
 def operate(settings: Settings, trace: TraceContext,

@@ -28,6 +28,7 @@ import pytest
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
 from common.settings import Settings
 from tests.conftest import TEST_JWT_SECRET
+from tests.e2e.browser_support import chromium
 from tests.helpers import wait_for
 from tools import REPO_ROOT
 from tools.apiclient import ApiClient
@@ -150,3 +151,9 @@ def local_stack(
         )
         yield LocalStack(api_url, str(state["console_url"]), state_dir, state_dir / "logs",
                          settings, process, output)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A headless Chromium for the tests of one module (tests/e2e/browser_support.py)."""
+    yield from chromium(tmp_path_factory.mktemp("chromium-profile"))

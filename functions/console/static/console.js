@@ -414,7 +414,7 @@ async function order(refresh) {
     }).join("; ");
     return [e.type.replace(/^shop\./, "").replace(/\.v1$/, "") + (e.redrive ? " (re-drive " + e.redrive + ")" : ""),
             e.producer,
-            e.published_after_ms != null ? "after " + Math.round(e.published_after_ms) + " ms" : "NOT YET",
+            e.published_after_ms != null ? "after " + Math.round(e.published_after_ms) + " ms" : "not marked yet",
             handled];
   }));
   const fx = o.effects;
