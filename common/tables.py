@@ -98,6 +98,8 @@ orders = Table(
           postgresql_where=text("status = 'CANCELLED'")),
     Index("ix_orders_completed", "updated_at", postgresql_where=text("status = 'COMPLETED'")),
     Index("ix_orders_status_reason", "status", "reason"),
+    Index("ix_orders_open_created", "created_at",
+          postgresql_where=text("status NOT IN ('COMPLETED', 'CANCELLED')")),
     schema="orders",
 )
 

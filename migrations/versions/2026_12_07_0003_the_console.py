@@ -11,7 +11,8 @@ Create Date: 2026-12-07
   count), written in the operation's own transaction.
 - indexes the console's queries take on 100,000 orders (docs/benchmarks.md, "The console"):
   find newest first or in a time range, by cancel reason, by SKU; completion times; counts
-  by status; one order's dead letters and stock movements.
+  by status; open orders oldest first (stuck); one order's dead letters and stock
+  movements.
 
 A migration is frozen history: spell out tables and columns here rather than importing
 common.tables, whose later edits must not change what this revision did.
@@ -86,6 +87,8 @@ def upgrade() -> None:
                     postgresql_where=sa.text("status = 'COMPLETED'"))
     op.create_index(op.f("ix_orders_status_reason"), "orders", ["status", "reason"],
                     schema="orders")
+    op.create_index(op.f("ix_orders_open_created"), "orders", ["created_at"], schema="orders",
+                    postgresql_where=sa.text("status NOT IN ('COMPLETED', 'CANCELLED')"))
     op.create_index(op.f("ix_order_items_sku"), "order_items", ["sku", "order_id"],
                     schema="orders")
     op.create_index(op.f("ix_stock_movements_order"), "stock_movements", ["order_id"],
@@ -98,8 +101,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_dead_letters_order"), "dead_letters", schema="messaging")
     op.drop_index(op.f("ix_stock_movements_order"), "stock_movements", schema="inventory")
     op.drop_index(op.f("ix_order_items_sku"), "order_items", schema="orders")
-    for name in ("ix_orders_status_reason", "ix_orders_completed", "ix_orders_cancelled",
-                 "ix_orders_created"):
+    for name in ("ix_orders_open_created", "ix_orders_status_reason", "ix_orders_completed",
+                 "ix_orders_cancelled", "ix_orders_created"):
         op.drop_index(op.f(name), "orders", schema="orders")
     op.drop_table("audit", schema="console")
     op.execute('DROP SCHEMA "console"')
