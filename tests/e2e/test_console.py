@@ -210,9 +210,8 @@ def test_a_filter_is_cancelled_in_bulk_after_its_dry_run_count(
         stack: Stack, operator: Any) -> None:
     who, api = stack.customer()
     orders = [api.place_order([("BAG-003", 1)], payment_mode="confirm")["id"] for _ in range(3)]
-    for order in orders:
-        wait_for(lambda o=order: api.order(o)["status"] == "AWAITING_PAYMENT", timeout=60,
-                 interval=0.3, message="the orders to wait for their payment")
+    wait_for(lambda: all(api.order(o)["status"] == "AWAITING_PAYMENT" for o in orders),
+             timeout=60, interval=0.3, message="the orders to wait for their payment")
 
     operator.find_element("link text", "Find").click()
     _wait(operator, lambda d: d.find_element("id", "find-form").is_displayed())
@@ -238,9 +237,8 @@ def test_a_filter_is_cancelled_in_bulk_after_its_dry_run_count(
     screenshot(operator, "console-bulk")
     run.click()
     _wait(operator, lambda d: "cancelled 3 orders" in bulk.text)
-    for order in orders:
-        wait_for(lambda o=order: api.order(o)["reason"] == "cancelled_by_operator",
-                 timeout=30, interval=0.3, message="the bulk cancel to be seen by the API")
+    wait_for(lambda: all(api.order(o)["reason"] == "cancelled_by_operator" for o in orders),
+             timeout=30, interval=0.3, message="the bulk cancel to be seen by the API")
     wait_for(lambda: stack.sql(
         "SELECT count(*) FROM inventory.reservations WHERE status = 'RELEASED' AND "
         "order_id = ANY(CAST(:ids AS uuid[]))", ids=orders) == 3, timeout=60, interval=0.3,
