@@ -11,7 +11,7 @@ the logs are Kibana's to show (docs/operations.md, "The console").
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -275,7 +275,7 @@ def kibana(base_url: str | None, order_id: str, placed: datetime) -> Kibana:
     query = f'labels.order_id : "{order_id}"'
     if not base_url:
         return Kibana(query=query, url=None)
-    since = (placed - timedelta(minutes=5)).isoformat(timespec="seconds")
+    since = (placed - timedelta(minutes=5)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     # Rison, as Kibana keeps its state in the URL; the values hold no ' or ! to escape.
     state = (f"_g=(time:(from:'{since}',to:now))&_a=(index:'{DATA_VIEW}',"
              f"query:(language:kuery,query:'{query}'))")

@@ -61,26 +61,39 @@ def kafka_sources() -> list[tuple[str, str, list[str]]]:
 
 
 class _Kafka:
-    """One admin client and one group-less consumer per process, made on first use."""
+    """One admin client and one group-less consumer per process and broker, made on first
+    use (as common/kafka.py's producer)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._clients: tuple[AdminClient, Consumer] | None = None
+        self._clients: tuple[str, AdminClient, Consumer] | None = None
         self._cached: tuple[float, list[SourceLag]] | None = None
 
     def lag(self, settings: Settings) -> list[SourceLag]:
         with self._lock:
+            bootstrap = settings.kafka_bootstrap_servers or ""
+            if self._clients is not None and self._clients[0] != bootstrap:
+                self._close()
             if self._cached and time.monotonic() - self._cached[0] < CACHE_S:
                 return self._cached[1]
             if self._clients is None:
                 config = kafka_config(settings)
-                self._clients = (AdminClient(config), Consumer(config | {
+                self._clients = (bootstrap, AdminClient(config), Consumer(config | {
                     "group.id": f"saga-console-{uuid.uuid4().hex[:8]}",
                     "enable.auto.commit": False}))
-            admin, consumer = self._clients
+            _, admin, consumer = self._clients
             found = [_source_lag(admin, consumer, *source) for source in kafka_sources()]
             self._cached = (time.monotonic(), found)
             return found
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._clients is not None:
+            self._clients[2].close()
+        self._clients = self._cached = None
 
 
 def _source_lag(admin: AdminClient, consumer: Consumer, name: str, group: str,
@@ -106,6 +119,11 @@ def _source_lag(admin: AdminClient, consumer: Consumer, name: str, group: str,
 _kafka = _Kafka()
 
 
+def close_kafka() -> None:
+    """Close the lag reader's clients (tests: before their broker goes away)."""
+    _kafka.close()
+
+
 def runtime(settings: Settings) -> Runtime:
     note = None
     try:
@@ -129,6 +147,9 @@ def _local_state(settings: Settings) -> dict[str, Any] | None:
 
 def functions_state(settings: Settings) -> tuple[list[FunctionState], str | None]:
     state = _local_state(settings)
+    if state is None and settings.profile == "local":
+        return [], (f"no {STATE_FILE} in {settings.state_dir} (SAGA_STATE_DIR): the local "
+                    "runtime, `./taskw up`, writes it")
     if state is None:
         return [], ("functions are Knative Services here: `kn service list -n order-saga` "
                     "shows which are up; a min-scale 0 one with no pods scaled to zero")

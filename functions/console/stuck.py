@@ -18,7 +18,7 @@ from common.order_state import Status
 from functions.console.filters import open_only
 from functions.console.queries import ROW_COLUMNS, OrderRow, order_row
 
-LIMIT = 500
+LIMIT = 200
 # A step takes well under a second (docs/benchmarks.md); a state it should have left for a
 # minute means its event is retried, lagging behind, or lost.
 STEP_WINDOW_S = 60

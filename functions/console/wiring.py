@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from common.db import get_engine, is_transient, run_in_transaction
 from common.events.catalogue import CONSOLE
@@ -22,10 +22,6 @@ __all__ = ["Problem", "is_transient", "problem_response"]
 
 T = TypeVar("T")
 _SNAPSHOT = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-
-
-def engine(settings: Settings) -> Engine:
-    return get_engine(settings)
 
 
 def read(settings: Settings, work: Callable[[Connection], T]) -> T:

@@ -70,10 +70,12 @@ def artifacts_dir() -> Path:
     return folder
 
 
-def screenshot(driver: Any, name: str) -> Path:
-    """The page as it is now, as <artifacts>/<name>.png (the whole page's height)."""
+def screenshot(driver: Any, name: str, width: int = 1280) -> Path:
+    """The page as it is now, `width` pixels wide, as <artifacts>/<name>.png (the whole
+    page's height)."""
+    driver.set_window_size(width, 900)
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, max(900, min(int(height) + 120, 4000)))
+    driver.set_window_size(width, max(900, min(int(height) + 120, 4000)))
     shot = artifacts_dir() / f"{name}.png"
     try:
         assert driver.save_screenshot(str(shot))

@@ -9,6 +9,7 @@ runs it (the console on its own port, SAGA_CONSOLE_PORT), as an operator walks i
   typed back; the filter is in the URL, and the URL alone shows the same orders again;
 - a dead letter whose cause is fixed is re-driven from its page (its data masked until
   revealed, which is audited), and the order completes;
+- the pages read on a phone (nothing but a table scrolls sideways);
 - a customer's token gets 403 on every console URL, and the page says why.
 
 Each page is saved as a screenshot (tests/e2e/browser_support.py says where). The KafkaSources'
@@ -149,6 +150,11 @@ def _submit(driver: Any, form_id: str, **fields: str) -> None:
     form.find_element("css selector", "button[type=submit]").click()
 
 
+def _shows(*element_ids: str) -> Callable[[Any], bool]:
+    """A wait's condition: one of these elements has some text."""
+    return lambda driver: any(_text(driver, e) for e in element_ids)
+
+
 def _open(driver: Any, stack: Stack, query: str) -> None:
     """A console URL typed into the address bar (a bookmark)."""
     driver.get(f"{stack.console_url}?{query}")
@@ -277,6 +283,25 @@ def test_a_dead_letter_is_redriven_once_its_cause_is_fixed(stack: Stack, operato
              message="the re-driven payment to complete the order")
     _wait(operator, lambda d: "redriven" in _text(d, "letter-facts")
           and "letter.reveal done" in _text(d, "letter-audit"))
+
+
+def test_the_console_reads_on_a_phone(stack: Stack, operator: Any) -> None:
+    """At a phone's width nothing but the tables scrolls sideways, each in its own box."""
+    operator.set_window_size(390, 844)
+    try:
+        shown = {"view=overview": ("status",), "view=stuck": ("stuck-caption",),
+                 "view=find&status=open": ("find-caption", "find-rows")}
+        for query, elements in shown.items():
+            _open(operator, stack, query)
+            _wait(operator, _shows(*elements))
+            wide = operator.execute_script(
+                "return document.documentElement.scrollWidth - window.innerWidth")
+            assert wide <= 0, f"{query}: the page is {wide} px wider than the phone"
+        _open(operator, stack, "view=overview")
+        _wait(operator, lambda d: _text(d, "status").startswith("updated"))
+        screenshot(operator, "console-phone", width=390)
+    finally:
+        operator.set_window_size(1280, 900)
 
 
 def test_a_customer_token_gets_403_on_every_console_url(stack: Stack, browser: Any) -> None:

@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from common.events import catalogue as c
+from common.events.models import OrderCompleted
 from common.order_state import Status
+from common.outbox import Publisher
 from common.outbox_marks import flush_marks
 from common.settings import Settings, get_settings
+from functions.console import runtime_view
 from functions.console.routes import ROUTES
 from tests.functions.console_support import admin, console_client, customer, ok
 from tests.functions.saga_support import (
@@ -26,6 +30,7 @@ from tests.functions.saga_support import (
     sql,
 )
 from tests.functions.test_console_operations import store_letter
+from tests.helpers import make_event
 
 pytestmark = pytest.mark.integration
 
@@ -230,3 +235,30 @@ def test_dead_letters_page_newest_first(saga_env: Settings) -> None:
                           query_string={"limit": 2, "before": page["next_before"]}))
     assert older["items"][0]["id"] == letters[0]
     assert page["items"][0]["order_id"] == str(order.id)
+
+
+def test_lag_per_kafka_source_comes_from_the_broker(
+        saga_env: Settings, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
+    monkeypatch.setattr(runtime_view, "CACHE_S", 0.0)
+    request.addfinalizer(runtime_view.close_kafka)  # before the session's broker stops
+
+    def lag() -> dict[str, Any]:
+        runtime = ok(console_client().get("/console/api/runtime", headers=admin(saga_env)))
+        assert runtime["lag_note"] is None
+        assert runtime["functions"] == [] and "runtime-state.json" in runtime["functions_note"]
+        return {s["source"]: s for s in runtime["sources"]}
+
+    before = lag()
+    assert set(before) == {"inventory", "payments", "shipping", "order-saga",
+                           "notifications", "dlq"}
+    assert before["order-saga"]["consumer_group"] == "saga-order-saga"
+    assert all(s["partitions"] > 0 and s["lag"] >= 0 for s in before.values())
+    # No KafkaSource consumes here: an event published is lag of the source that reads it.
+    order_id = uuid.uuid4()
+    event = make_event(c.ORDER_COMPLETED, OrderCompleted(order_id=order_id, customer_id="x"),
+                       order_id=order_id)
+    assert Publisher(saga_env).produce([event]) == [event["id"]]
+    after = lag()
+    assert after["notifications"]["lag"] == before["notifications"]["lag"] + 1
+    assert after["inventory"]["lag"] == before["inventory"]["lag"]
