@@ -200,7 +200,8 @@ async function overview() {
   facts($("ov-letter-types"), Object.entries(ov.dead_letters_by_type));
   const c = ov.completion;
   $("ov-completion").textContent = c.completed
-    ? c.completed + " orders completed; from placed to completed: median " + c.p50_s +
+    ? c.completed + (c.completed === 1 ? " order" : " orders") +
+      " completed; from placed to completed: median " + c.p50_s +
       " s, p95 " + c.p95_s + " s, longest " + c.max_s + " s"
     : "No order completed in the last hour.";
   chart($("ov-chart"), ov.last_hour);
