@@ -9,19 +9,22 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, text, update
 
 from common import tables as t
 from common.cloudevents_kafka import event_from_parts
 from common.db import get_engine
+from common.dead_letters import redrive_event
 from common.events import catalogue as c
 from common.order_state import Status
-from common.outbox import row_id
+from common.outbox import Outbox, Publisher, relay, row_id
 from common.settings import Settings
+from common.tracing import new_trace
 from tests.functions.console_support import OPERATOR, admin, audit_row, console_client, ok
 from tests.functions.saga_support import (
     assert_stock_conserved,
@@ -275,3 +278,29 @@ def test_the_audit_pages_newest_first(saga_env: Settings) -> None:
         outcomes: list[str] = list(conn.execute(select(t.audit.c.outcome).where(
             t.audit.c.id.in_(ids)).order_by(t.audit.c.id)).scalars())
     assert outcomes == ["done", "unchanged", "unchanged"]
+
+
+def test_the_relay_publishes_a_redrive_left_unpublished(saga_env: Settings) -> None:
+    """A re-drive's outbox row is found, published and marked by the relay like any other:
+    by its own row id, while the original event's row (same event id) stays as it was."""
+    order = new_order(saga_env)
+    letter_id = store_letter(saga_env, order.id)
+    letter = row(saga_env, t.dead_letters, id=letter_id)
+    original = Outbox(c.ORDER_SAGA, new_trace())
+    original.add(event_from_parts(dict(letter.attributes), json.loads(letter.data)))
+    redrive = Outbox(c.CONSOLE, new_trace())
+    redrive.add(redrive_event(letter))
+    engine = get_engine(saga_env)
+    with engine.begin() as conn:
+        original.write(conn)  # as the order-saga wrote it when it first emitted the event
+        conn.execute(update(t.outbox).where(t.outbox.c.id == uuid.UUID(letter.event_id))
+                     .values(published_at=func.now() - text("interval '1 hour'")))
+        redrive.write(conn)
+    assert relay(engine, Publisher(saga_env), older_than_s=0) >= 1
+    rows_by_producer = {r.producer: r for r in rows(saga_env, t.outbox,
+                                                    partition_key=str(order.id))}
+    assert rows_by_producer[c.CONSOLE].published_at is not None
+    assert rows_by_producer[c.CONSOLE].id == row_id(redrive.events[0])
+    first = rows_by_producer[c.ORDER_SAGA]
+    assert first.id == uuid.UUID(letter.event_id) and first.published_at < datetime.now(UTC) - \
+        timedelta(minutes=59)

@@ -6,7 +6,7 @@
 
 const TOKEN_KEY = "saga.console.token";  // sessionStorage: gone with the tab
 const API = "/console/api";
-const REFRESH_MS = { overview: 5000, order: 3000 };
+const REFRESH_MS = { overview: 5000, stuck: 5000, order: 3000 };
 const FILTER_FIELDS = ["status", "reason", "customer", "sku", "id", "since", "until",
                        "older_than_s"];
 let session = null;
@@ -364,9 +364,9 @@ function olderThan() {
   return given !== null && given !== "" ? Number(given) : session.stuck_after_s;
 }
 
-async function stuck() {
+async function stuck(refresh) {
   const older = olderThan();
-  $("stuck-form").older_than_min.value = older / 60;
+  if (!refresh) $("stuck-form").older_than_min.value = older / 60;
   const page = await api("/stuck?older_than_s=" + older);
   fill($("stuck-rows"), page.items.map(function (item) {
     const why = document.createElement("ul");
@@ -376,7 +376,9 @@ async function stuck() {
   }));
   $("stuck-caption").textContent = page.items.length
     ? page.items.length + (page.more ? "+" : "") + " stuck, oldest first" : "Nothing is stuck.";
-  bulk($("bulk-stuck"), "cancel", function () { return { status: "open", older_than_s: olderThan() }; });
+  // A refresh keeps the bulk form as it is: the operator may be typing in it.
+  if (!refresh) bulk($("bulk-stuck"), "cancel", function () { return { status: "open", older_than_s: olderThan() }; });
+  updated();
 }
 
 $("stuck-form").addEventListener("submit", function (event) {
