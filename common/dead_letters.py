@@ -16,7 +16,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cloudevents.http import CloudEvent
-from sqlalchemy import ColumnElement, Connection, FromClause, and_, func, not_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Text,
+    and_,
+    func,
+    literal_column,
+    not_,
+    select,
+    update,
+)
 
 from common import tables as t
 from common.cloudevents_kafka import event_from_parts
@@ -37,6 +48,13 @@ class NotRedrivable(ValueError):
 def waiting(letters: FromClause = t.dead_letters) -> ColumnElement[bool]:
     """Waiting for an operator: neither re-driven nor resolved."""
     return and_(letters.c.redriven_at.is_(None), not_(letters.c.resolved))
+
+
+def order_key(letters: FromClause = t.dead_letters) -> ColumnElement[str]:
+    """A letter's partition key (its order's id), spelled as the expression index
+    ix_dead_letters_order has it: the key a literal, not a parameter, so that a prepared
+    statement's generic plan still matches the index."""
+    return letters.c.attributes.op("->>", return_type=Text)(literal_column("'partitionkey'"))
 
 
 def state_of(*, redriven: bool, resolved: bool) -> str:

@@ -23,6 +23,7 @@ from common import tables as t
 from common.dead_letters import (
     NotRedrivable,
     mark_redriven,
+    order_key,
     redrive_event,
     waiting,
     why_not_waiting,
@@ -143,7 +144,7 @@ def redrive_order(settings: Settings, who: Who, order_id: uuid.UUID, why: str) -
         if conn.execute(select(t.orders.c.id).where(t.orders.c.id == order_id)).first() is None:
             raise Problem(404, "not found", "no such order")
         rows = conn.execute(select(_dl).where(
-            waiting(), _dl.c.attributes["partitionkey"].astext == str(order_id))
+            waiting(), order_key() == str(order_id))
             .order_by(_dl.c.id).with_for_update()).all()
         if not rows:
             return _result(conn, who, "order.redrive", "unchanged",

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, select
 
 from common import tables as t
-from common.dead_letters import state_of
+from common.dead_letters import order_key, state_of
 from common.events.catalogue import CATALOGUE
 from common.order_state import TERMINAL, Status
 from common.tracing import parse_traceparent
@@ -192,7 +192,7 @@ def _letters(conn: Connection, key: str, functions: dict[str, str]) -> list[Lett
                         error_code=r.error_code, error=(r.error_data or "")[:300] or None,
                         state=state_of(redriven=r.redriven_at is not None, resolved=r.resolved),
                         created_at=r.created_at)
-            for r in conn.execute(select(dl).where(dl.c.attributes["partitionkey"].astext == key)
+            for r in conn.execute(select(dl).where(order_key() == key)
                                   .order_by(dl.c.id))]
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, and_, func, or_, select
 
 from common import tables as t
-from common.dead_letters import waiting
+from common.dead_letters import order_key, waiting
 from common.order_state import Status
 from functions.console.filters import open_only
 from functions.console.queries import ROW_COLUMNS, OrderRow, order_row
@@ -56,7 +56,7 @@ def stuck(conn: Connection, older_than_s: int, functions: dict[str, str]) -> Stu
         and_(_o.c.status.in_([s.value for s in STEP_STATES]), _o.c.updated_at < now - step),
     )).order_by(_o.c.created_at).limit(LIMIT + 1))}
     more = len(rows) > LIMIT
-    key = _dl.c.attributes["partitionkey"].astext
+    key = order_key()
     letters: dict[uuid.UUID, list[str]] = {}
     for letter in conn.execute(select(_dl.c.id, _dl.c.event_type, _dl.c.error_dest,
                                       _dl.c.error_code, key.label("key"))

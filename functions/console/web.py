@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -59,7 +59,6 @@ class Call:
     parsed_query: BaseModel | None = None
     parsed_body: BaseModel | None = None
     order_id: str | None = None  # what the request acted on, for its log line
-    notes: dict[str, str] = field(default_factory=dict)
 
     def query(self, model: type[M]) -> M:
         if not isinstance(self.parsed_query, model):
@@ -77,11 +76,6 @@ class Call:
         if self.principal is None:
             raise TypeError("route is not authenticated")
         return self.principal.subject
-
-    @property
-    def actor(self) -> str:
-        """Who an order's history names, as the api names an admin: "admin:<subject>"."""
-        return f"admin:{self.operator}"
 
 
 class Routes:
