@@ -16,6 +16,7 @@ from sqlalchemy import event as sa_event
 from common import tables as t
 from common.logging import log_event
 from common.tracing import TraceContext
+from functions.console.filters import LINE
 from functions.console.order_view import AuditEntry, audit_entry
 
 log = logging.getLogger("saga.console")
@@ -51,8 +52,8 @@ class AuditQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
     before: int | None = Field(default=None, ge=1, description=(
         "next_before of the previous page: entries older than this id."))
-    actor: str | None = Field(default=None, max_length=200)
-    action: str | None = Field(default=None, max_length=40)
+    actor: str | None = Field(default=None, max_length=200, pattern=LINE)
+    action: str | None = Field(default=None, max_length=40, pattern=LINE)
 
 
 class AuditPage(BaseModel):

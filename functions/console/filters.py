@@ -20,6 +20,10 @@ from common.order_ids import parse_order_id, prefix_range
 from common.order_state import TERMINAL, Status
 
 OPEN = "open"  # every status but COMPLETED and CANCELLED
+# Text an operator types: no control characters (PostgreSQL text cannot hold NUL at all);
+# a note may have tabs and line breaks.
+LINE = r"^[^\x00-\x1f\x7f]*$"
+NOTE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 OPEN_STATUSES = tuple(s for s in Status if s not in TERMINAL)
 _o = t.orders
 
@@ -33,7 +37,7 @@ class OrderFilter(BaseModel):
         "A status, several comma-separated (CREATED,PAID), or `open`: every status but "
         "COMPLETED and CANCELLED."))
     reason: CancelReason | None = Field(default=None, description="Cancelled for this reason.")
-    customer: str | None = Field(default=None, min_length=1, max_length=200,
+    customer: str | None = Field(default=None, min_length=1, max_length=200, pattern=LINE,
                                  description="The customer's id (a token's subject).")
     sku: Sku | None = Field(default=None, description="Orders with a line of this SKU.")
     id: str | None = Field(default=None, max_length=36, description=(

@@ -20,6 +20,7 @@ from common.dead_letters import (
     state_of,
     waiting,
 )
+from functions.console.filters import LINE
 from functions.console.order_view import AuditEntry, audit_entry
 from functions.console.stuck import function_of
 
@@ -31,7 +32,8 @@ _dl = t.dead_letters
 class LetterQuery(BaseModel):
     state: State = Field(default="waiting", description="waiting (the default), redriven, "
                          "resolved or all.")
-    type: str | None = Field(default=None, max_length=200, description="Only this event type.")
+    type: str | None = Field(default=None, max_length=200, pattern=LINE,
+                             description="Only this event type.")
     limit: int = Field(default=50, ge=1, le=200)
     before: int | None = Field(default=None, ge=1, description="next_before of the previous "
                                "page.")

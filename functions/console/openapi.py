@@ -16,7 +16,7 @@ from functions.console.web import Route
 
 TAG = "console"
 REF = "#/components/schemas/{model}"
-_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+_PARAM = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 _CONVERTERS = {"uuid": {"type": "string", "format": "uuid"}, "int": {"type": "integer"}}
 
 
@@ -77,6 +77,8 @@ def _operation(route: Route, ref: Any, schemas: dict[str, Any]) -> dict[str, Any
     if route.response is not None:
         success["content"] = {"application/json": {"schema": ref(route.response,
                                                                  "serialization")}}
+    elif route.produces == "application/json":
+        success["content"] = {route.produces: {"schema": {"type": "object"}}}
     else:
         success["content"] = {route.produces: {"schema": {"type": "string"}}}
     operation: dict[str, Any] = {

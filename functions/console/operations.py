@@ -34,7 +34,7 @@ from common.outbox import Outbox
 from common.settings import Settings
 from common.tracing import TraceContext
 from functions.console import audit, filters
-from functions.console.filters import OrderFilter
+from functions.console.filters import LINE, NOTE, OrderFilter
 from functions.console.wiring import Problem, operate, read
 
 REASON: CancelReason = "cancelled_by_operator"
@@ -46,7 +46,7 @@ _dl = t.dead_letters
 class Why(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    why: str = Field(min_length=3, max_length=500, description=(
+    why: str = Field(min_length=3, max_length=500, pattern=NOTE, description=(
         "Why you do it, in your words: the audit keeps it."))
 
 
@@ -63,14 +63,15 @@ class BulkCancelIn(OrderFilter, Why):
     model_config = ConfigDict(extra="forbid")
 
     dry_run: bool = Field(default=True, description="Only count (the default).")
-    confirm: str | None = Field(default=None, max_length=40, description=(
+    confirm: str | None = Field(default=None, max_length=40, pattern=LINE, description=(
         "To run: the `confirm` text of the dry run, typed back (\"cancel 12\")."))
 
 
 class BulkRedriveIn(Why):
-    type: str = Field(min_length=1, max_length=200, description="The letters' event type.")
+    type: str = Field(min_length=1, max_length=200, pattern=LINE,
+                      description="The letters' event type.")
     dry_run: bool = True
-    confirm: str | None = Field(default=None, max_length=40)
+    confirm: str | None = Field(default=None, max_length=40, pattern=LINE)
 
 
 class Bulk(BaseModel):

@@ -28,6 +28,8 @@ FILES = {"console.js": "text/javascript", "console.css": "text/css"}
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; object-src 'none'; "
        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 API = "/console/api"
+# A letter's id is a bigint: a larger number is no letter (404), not a database error.
+LETTER = "<int(max=9223372036854775807):letter_id>"
 
 
 class Session(BaseModel):
@@ -131,7 +133,7 @@ def dead_letters(call: Call) -> letters.LetterPage:
     return read(call.settings, lambda conn: letters.page(conn, query, functions))
 
 
-@ROUTES.route("GET", f"{API}/dead-letters/<int:letter_id>", summary="One dead letter, its "
+@ROUTES.route("GET", f"{API}/dead-letters/{LETTER}", summary="One dead letter, its "
               "data masked", response=letters.Letter, errors=(404,))
 def dead_letter(call: Call) -> letters.Letter:
     return _letter(call, reveal=False)
@@ -188,14 +190,14 @@ def bulk_redrive(call: Call) -> operations.Bulk:
                                    call.body(operations.BulkRedriveIn))
 
 
-@ROUTES.route("POST", f"{API}/dead-letters/<int:letter_id>/redrive", summary="Re-drive a "
+@ROUTES.route("POST", f"{API}/dead-letters/{LETTER}/redrive", summary="Re-drive a "
               "dead letter", body=Why, response=operations.Result, errors=(404, 409))
 def redrive_letter(call: Call) -> operations.Result:
     return operations.redrive_letter(call.settings, _who(call), call.params["letter_id"],
                                      call.body(Why).why)
 
 
-@ROUTES.route("POST", f"{API}/dead-letters/<int:letter_id>/resolve", summary="Resolve a "
+@ROUTES.route("POST", f"{API}/dead-letters/{LETTER}/resolve", summary="Resolve a "
               "dead letter with a note", body=Why, response=operations.Result,
               errors=(404, 409))
 def resolve_letter(call: Call) -> operations.Result:
@@ -203,7 +205,7 @@ def resolve_letter(call: Call) -> operations.Result:
                               call.body(Why).why)
 
 
-@ROUTES.route("POST", f"{API}/dead-letters/<int:letter_id>/reveal", summary="A dead letter "
+@ROUTES.route("POST", f"{API}/dead-letters/{LETTER}/reveal", summary="A dead letter "
               "with its data unmasked (audited)", body=Why, response=letters.Letter,
               errors=(404,))
 def reveal_letter(call: Call) -> letters.Letter:

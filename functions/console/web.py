@@ -31,7 +31,7 @@ from functions.console.wiring import Problem, is_transient, problem_response
 log = logging.getLogger("saga.console")
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 64 * 1024
-REALM = "saga-console"
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="saga-console"'}
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,20 @@ class Call:
         return self.principal.subject
 
 
+class Refused(Problem):
+    """A problem answer with response headers of its own (Allow, WWW-Authenticate)."""
+
+    def __init__(self, status: int, title: str, detail: str, *, headers: dict[str, str],
+                 **extra: Any) -> None:
+        super().__init__(status, title, detail, **extra)
+        self.response_headers = headers
+
+    def get_response(self, environ: Any = None, scope: Any = None) -> Response:
+        response = super().get_response(environ, scope)
+        response.headers.update(self.response_headers)
+        return response
+
+
 class Routes:
     """The routes of the console, declared with the `route` decorator."""
 
@@ -111,8 +125,6 @@ class Router:
             response = problem.get_response()
         except Exception as exc:
             response = _unexpected(exc)
-        if response.status_code == 401:
-            response.headers["WWW-Authenticate"] = f'Bearer realm="{REALM}"'
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         status = response.status_code
@@ -135,8 +147,9 @@ class Router:
             raise Problem(404, "not found", f"no route for {request.path}") from None
         except MethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.valid_methods or []))
-            raise Problem(405, "method not allowed",
-                          f"{request.method} is not allowed here; use {allowed}") from None
+            raise Refused(405, "method not allowed",
+                          f"{request.method} is not allowed here; use {allowed}",
+                          headers={"Allow": allowed}) from None
         return self.routes[index], Call(request, self._settings(), trace, params)
 
     def _run(self, route: Route, call: Call) -> Response:
@@ -159,12 +172,12 @@ class Router:
 def authenticate(request: Request, settings: Settings) -> Principal:
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "unauthorized", "send Authorization: Bearer <token> of an admin "
-                      "(locally: ./taskw token -- --customer you --admin)")
+        raise Refused(401, "unauthorized", "send Authorization: Bearer <token> of an admin "
+                      "(locally: ./taskw token -- --customer you --admin)", headers=_CHALLENGE)
     try:
         return verify_token(settings, token.strip())
     except AuthError as exc:
-        raise Problem(401, "unauthorized", str(exc)) from None
+        raise Refused(401, "unauthorized", str(exc), headers=_CHALLENGE) from None
 
 
 def validate(model: type[M], data: Any) -> M:

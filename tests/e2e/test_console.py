@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, pool, text
 
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
 from common.settings import Settings, to_sqlalchemy_url
-from functions.console.routes import ROUTES
+from functions.console.routes import LETTER, ROUTES
 from tests.conftest import TEST_JWT_SECRET
 from tests.e2e.browser_support import screenshot
 from tests.e2e.stack_support import saga_up
@@ -309,7 +309,7 @@ def test_a_customer_token_gets_403_on_every_console_url(stack: Stack, browser: A
     base = stack.console_url.removesuffix("/console")
     for route in ROUTES.routes:
         url = base + route.path.replace("<uuid:order_id>", str(uuid.uuid4())).replace(
-            "<int:letter_id>", "1").replace("<name>", "console.js")
+            LETTER, "1").replace("<name>", "console.js")
         body = b"{}" if route.method == "POST" else None
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         request = urllib.request.Request(url, body, headers, method=route.method)  # noqa: S310

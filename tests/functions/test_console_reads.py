@@ -19,7 +19,7 @@ from common.outbox import Publisher
 from common.outbox_marks import flush_marks
 from common.settings import Settings, get_settings
 from functions.console import runtime_view
-from functions.console.routes import ROUTES
+from functions.console.routes import LETTER, ROUTES
 from tests.functions.console_support import admin, console_client, customer, ok
 from tests.functions.saga_support import (
     new_account,
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 
 
 def _url(path: str) -> str:
-    return (path.replace("<uuid:order_id>", str(uuid.uuid4())).replace("<int:letter_id>", "1")
+    return (path.replace("<uuid:order_id>", str(uuid.uuid4())).replace(LETTER, "1")
             .replace("<name>", "console.js"))
 
 
@@ -82,7 +82,7 @@ def test_the_openapi_document_tags_every_operation_console(saga_env: Settings) -
     assert {op["tags"][0] for _, _, op in operations} == {"console"}
     documented = {(method.upper(), path) for path, method, _ in operations}
     served = {(r.method, r.path.replace("<uuid:order_id>", "{order_id}")
-               .replace("<int:letter_id>", "{letter_id}")) for r in ROUTES.routes if not r.hidden}
+               .replace(LETTER, "{letter_id}")) for r in ROUTES.routes if not r.hidden}
     assert documented == served
     cancel = document["paths"]["/console/api/orders/{order_id}/cancel"]["post"]
     assert cancel["security"] == [{"bearerAuth": []}]
