@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from common import tables as t
 from common.cloudevents_kafka import attributes_of, event_from_parts, new_event, to_kafka
+from common.dead_letters import REDRIVE_EXTENSION
 from common.outbox_marks import mark_published
 from common.tracing import TraceContext
 
@@ -27,6 +28,17 @@ log = logging.getLogger(__name__)
 
 
 _INSERT = insert(t.outbox)
+_REDRIVES = uuid.UUID("0c9f3b0e-5d4a-4c1e-8f6b-7a2e9d1c3b5f")  # uuid5 namespace of re-drive rows
+
+
+def row_id(event: CloudEvent) -> uuid.UUID:
+    """The outbox row of an event: its id. A dead letter's re-drive is that event again,
+    same id (common/dead_letters.py): its row's id comes from the id and the re-drive's
+    mark, so each re-drive is a row of its own, published and marked by itself."""
+    mark = event.get(REDRIVE_EXTENSION)
+    if mark:
+        return uuid.uuid5(_REDRIVES, f"{event['id']}|{mark}")
+    return uuid.UUID(event["id"])
 
 
 class Outbox:
@@ -46,6 +58,11 @@ class Outbox:
         self.events.append(event)
         return event
 
+    def add(self, event: CloudEvent) -> None:
+        """An event made elsewhere (a dead letter's re-drive), written and published with
+        the emitted ones, as it is."""
+        self.events.append(event)
+
     def write(self, conn: Connection) -> None:
         """Insert the emitted events in the caller's transaction (one round trip)."""
         if not self.events:
@@ -54,7 +71,7 @@ class Outbox:
             _INSERT,
             [
                 {
-                    "id": uuid.UUID(e["id"]),
+                    "id": row_id(e),
                     "topic": e["type"],
                     "event_type": e["type"],
                     "partition_key": e["partitionkey"],
@@ -90,7 +107,8 @@ class Publisher:
         self.timeout_s = timeout_s
 
     def produce(self, events: Sequence[CloudEvent]) -> list[str]:
-        """Produce and wait for acknowledgements; returns the ids the broker acknowledged."""
+        """Produce and wait for acknowledgements; the row ids (row_id) of the events the
+        broker acknowledged."""
         if not events:
             return []
         acked: list[str] = []
@@ -110,7 +128,7 @@ class Publisher:
                 record = to_kafka(event)
                 producer.produce(
                     record.topic, key=record.key, value=record.value, headers=record.headers,
-                    on_delivery=functools.partial(on_delivery, str(event["id"])),
+                    on_delivery=functools.partial(on_delivery, str(row_id(event))),
                 )
             producer.flush(self.timeout_s)
         except Exception as exc:  # the relay will publish them; the caller must not fail

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     outbox_publish_timeout_s: float = Field(default=5.0, gt=0)
     outbox_relay_age_s: float = Field(default=3.0, ge=0)
 
+    # --- the console ---------------------------------------------------------------------
+    kibana_url: str | None = Field(
+        default=None, pattern=r"^https?://",
+        description="Kibana's base URL: the console links an order to its log lines in "
+        "Discover; unset, it shows the query to paste.")
+
     def one_record_per_batch(self) -> bool:
         """Whether producers write one record per batch (tools/settings.py adds Tansu)."""
         return self.kafka_one_record_per_batch

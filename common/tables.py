@@ -45,7 +45,7 @@ ORDER_STATUSES = (
 )
 CANCEL_REASONS = (
     "out_of_stock", "insufficient_funds", "payment_timeout", "cancelled_by_customer",
-    "shipping_failed",
+    "shipping_failed", "cancelled_by_operator",
 )
 
 
@@ -91,6 +91,15 @@ orders = Table(
         "ix_orders_open_by_status", "status", "updated_at",
         postgresql_where=text("status NOT IN ('COMPLETED', 'CANCELLED')"),
     ),
+    # The console's find (newest first, a time range), its per-minute counts, its filter by
+    # cancel reason and its completion times (docs/operations.md, "The console").
+    Index("ix_orders_created", text("created_at DESC"), text("id DESC")),
+    Index("ix_orders_cancelled", "reason", text("created_at DESC"), text("id DESC"),
+          postgresql_where=text("status = 'CANCELLED'")),
+    Index("ix_orders_completed", "updated_at", postgresql_where=text("status = 'COMPLETED'")),
+    Index("ix_orders_status_reason", "status", "reason"),
+    Index("ix_orders_open_created", "created_at",
+          postgresql_where=text("status NOT IN ('COMPLETED', 'CANCELLED')")),
     schema="orders",
 )
 
@@ -104,6 +113,7 @@ order_items = Table(
     PrimaryKeyConstraint("order_id", "sku"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("unit_price >= 0", name="unit_price_non_negative"),
+    Index("ix_order_items_sku", "sku", "order_id"),  # the console's find by SKU
     schema="orders",
 )
 
@@ -202,6 +212,7 @@ stock_movements = Table(
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint(_in("kind", STOCK_MOVEMENT_KINDS), name="kind"),
     Index("ix_stock_movements_sku", "sku"),
+    Index("ix_stock_movements_order", "order_id"),  # one order's effects (the console)
     schema="inventory",
 )
 
@@ -351,7 +362,42 @@ dead_letters = Table(
     Column("redrive_count", Integer, nullable=False, server_default="0"),
     Column("resolved", Boolean, nullable=False, server_default="false"),
     Index("ix_dead_letters_event", "event_id"),
+    # One order's letters (the console, saga trace): the key our producers give is the order.
+    Index("ix_dead_letters_order", text("(attributes ->> 'partitionkey')")),
     schema="messaging",
 )
 
-SCHEMAS = ("orders", "inventory", "payments", "shipping", "notifications", "auth", "messaging")
+# --- console -----------------------------------------------------------------------------
+
+AUDIT_ACTIONS = (
+    "order.cancel", "order.redrive", "orders.cancel", "letter.redrive", "letters.redrive",
+    "letter.resolve", "letter.reveal",
+)
+AUDIT_OUTCOMES = ("done", "unchanged", "refused")
+
+# Every operation an operator ran in the console: who, when, what, why, the filter of a
+# bulk one and how many it changed; refusals too. Written in the operation's transaction.
+audit = Table(
+    "audit", metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("why", Text, nullable=False, server_default=""),
+    Column("filter", JSONB),
+    Column("count", Integer, nullable=False, server_default="0"),
+    Column("detail", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("order_ids", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),
+    Column("letter_ids", ARRAY(BigInteger), nullable=False, server_default="{}"),
+    Column("trace_id", Text),
+    CheckConstraint(_in("action", AUDIT_ACTIONS), name="action"),
+    CheckConstraint(_in("outcome", AUDIT_OUTCOMES), name="outcome"),
+    CheckConstraint("count >= 0", name="count_non_negative"),
+    Index("ix_audit_order_ids", "order_ids", postgresql_using="gin"),
+    Index("ix_audit_letter_ids", "letter_ids", postgresql_using="gin"),
+    schema="console",
+)
+
+SCHEMAS = ("orders", "inventory", "payments", "shipping", "notifications", "auth", "messaging",
+           "console")

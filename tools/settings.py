@@ -39,6 +39,10 @@ class LocalSettings(Settings):
     )
     api_port: int = Field(default=8080, ge=1, le=65535,
                           description="Where `./taskw up` serves the API.")
+    console_port: int = Field(
+        default=8081, ge=1, le=65535,
+        description="Where `./taskw up` serves the operators' console (/console); when the "
+        "port is taken it picks a free one and its banner says which.")
     idle_scale_to_zero_s: float = Field(
         default=30.0, gt=0,
         description="Idle time after which a min-scale 0 function is stopped locally.")

@@ -24,6 +24,7 @@ NOTIFICATIONS = "notifications"
 TIMEOUTS = "timeouts"
 OUTBOX_RELAY = "outbox-relay"
 DLQ = "dlq"
+CONSOLE = "console"
 
 # Not an event type: failed deliveries of any type land here (Knative deadLetterSink).
 DEAD_LETTER_TOPIC = "saga.dead-letters"
@@ -76,7 +77,7 @@ CATALOGUE: dict[str, EventSpec] = {
         _spec(SHIPMENT_FAILED, m.ShipmentFailed, {SHIPPING}, {ORDER_SAGA}),
         _spec(ORDER_PAID, m.OrderPaid, {ORDER_SAGA}, {SHIPPING, INVENTORY}),
         _spec(ORDER_COMPLETED, m.OrderCompleted, {ORDER_SAGA}, {NOTIFICATIONS}),
-        _spec(ORDER_CANCELLED, m.OrderCancelled, {ORDER_SAGA, API, TIMEOUTS},
+        _spec(ORDER_CANCELLED, m.OrderCancelled, {ORDER_SAGA, API, TIMEOUTS, CONSOLE},
               {NOTIFICATIONS, INVENTORY, PAYMENTS, SHIPPING}),
     )
 }

@@ -16,7 +16,7 @@ Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-
 PaymentMode = Literal["auto", "confirm"]
 CancelReason = Literal[
     "out_of_stock", "insufficient_funds", "payment_timeout", "cancelled_by_customer",
-    "shipping_failed",
+    "shipping_failed", "cancelled_by_operator",
 ]
 
 class EventData(BaseModel):

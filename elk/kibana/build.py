@@ -48,7 +48,7 @@ ORDER_OUTCOMES = Lens(
     "saga-order-outcomes", "How orders ended, by reason",
     "Orders that reached COMPLETED or CANCELLED, cancellations by reason "
     "(out_of_stock, insufficient_funds, payment_timeout, cancelled_by_customer, "
-    "shipping_failed).",
+    "shipping_failed, cancelled_by_operator).",
     ENDED,
     {"status": terms("labels.order_status", "Final status", size=2, order_by="n"),
      "reason": terms("labels.cancel_reason", "Reason", size=10, order_by="n", missing=True),

@@ -1,6 +1,6 @@
 """Store a dead letter, once. Not a StepRuntime step (a dead letter's type is whatever
 failed, even garbage, so no catalogue check and no schema), but the step contract where it
-matters: an inbox row ("dlq", letters.dedupe_key) in the same transaction as the stored
+matters: an inbox row ("dlq", common.dead_letters.dedupe_key) in the same transaction as the stored
 row, so a re-delivered letter is stored once and each failure of each re-drive is a letter
 of its own; and never a 4xx for a CloudEvent it could parse (the dead-letter topic has no
 dead-letter sink: a refusal would lose it). Faults answer 5xx, which the KafkaSource retries.
@@ -25,10 +25,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from common import tables as t
 from common.cloudevents_kafka import attributes_of
 from common.db import run_in_transaction
+from common.dead_letters import dedupe_key
 from common.events.catalogue import DLQ
 from common.logging import log_event
 from common.problems import Problem, fault_status
-from functions.dlq.letters import dedupe_key
 
 log = logging.getLogger("saga.dlq")
 
@@ -58,7 +58,7 @@ def store_unparsed(engine: Engine, headers: Mapping[str, str], body: bytes, why:
 def store_dead_letter(engine: Engine, attributes: dict[str, str], raw: bytes | None) -> None:
     started = time.perf_counter_ns()
     dest = attributes.get("knativeerrordest")
-    # A re-driven event that fails again is a new dead letter (letters.py: the key).
+    # A re-driven event that fails again is a new dead letter (common/dead_letters.py: the key).
     key = dedupe_key(attributes)
     row: dict[str, Any] = {
         "event_id": attributes.get("id", ""),

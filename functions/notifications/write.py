@@ -24,6 +24,7 @@ REASON_TEXT: dict[CancelReason, str] = {
     "payment_timeout": "It was not paid within the payment window.",
     "cancelled_by_customer": "You cancelled it yourself.",
     "shipping_failed": "We could not ship it to the address you gave.",
+    "cancelled_by_operator": "Our support team cancelled it.",
 }
 
 _INSERT = (

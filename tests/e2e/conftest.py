@@ -27,6 +27,7 @@ import pytest
 
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
 from tests.conftest import TEST_JWT_SECRET
+from tests.e2e.browser_support import chromium
 from tests.helpers import wait_for
 from tools import REPO_ROOT
 from tools.apiclient import ApiClient
@@ -39,6 +40,7 @@ from tools.settings import LocalSettings
 @dataclass
 class LocalStack:
     api_url: str
+    console_url: str  # the operators' console page (/console)
     state_dir: Path
     logs_dir: Path
     settings: LocalSettings  # the stack's database and broker, for assertions
@@ -127,11 +129,12 @@ def local_stack(
 ) -> Iterator[LocalStack]:
     database_url = fresh_database("e2e")
     state_dir = tmp_path_factory.mktemp("stack")
-    port = free_port()
+    port, console_port = free_port(), free_port()
     env = dict(os.environ) | {
         "DATABASE_URL": database_url,
         "SAGA_STATE_DIR": str(state_dir),
         "SAGA_API_PORT": str(port),
+        "SAGA_CONSOLE_PORT": str(console_port),
         "SAGA_JWT_SECRET": TEST_JWT_SECRET,
         "SAGA_PROFILE": "local",
     }
@@ -146,4 +149,11 @@ def local_stack(
             state_dir=state_dir,
             kafka_broker_kind=runtime_broker_kind(state),
         )
-        yield LocalStack(api_url, state_dir, state_dir / "logs", settings, process, output)
+        yield LocalStack(api_url, str(state["console_url"]), state_dir, state_dir / "logs",
+                         settings, process, output)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A headless Chromium for the tests of one module (tests/e2e/browser_support.py)."""
+    yield from chromium(tmp_path_factory.mktemp("chromium-profile"))

@@ -1,68 +1,24 @@
-"""The customer's cabinet (GET /cabinet, the list of orders with their statuses) in a real
-headless Chromium: sign in through the page's form, watch an order placed meanwhile appear
-and reach its end, and see the notification about it.
-
-Chromium and its driver are Debian's packages (chromium, chromium-driver), driven with
-selenium. Where they are missing the test installs them with apt-get if it can (CI runs as
-root), and skips, saying why, only where that is impossible.
-"""
+"""The customer's cabinet (GET /cabinet) in a real headless Chromium
+(tests/e2e/browser_support.py): sign in through the page's form, watch an order placed
+meanwhile appear and reach its end, and see the notification about it; and act in it as a
+new customer: register, create a wallet and deposit, order in confirm mode and pay within
+the window, cancel another order, and read an error as the API's problem says it."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 
+from tests.e2e.browser_support import screenshot
 from tests.e2e.conftest import LocalStack
 from tools.apiclient import ApiClient
-from tools.infra.apt import apt_install
 
 pytestmark = pytest.mark.e2e
 
-PACKAGES = ("chromium", "chromium-driver")
-# Flags that work in containers and on CI machines without a display, GPU or network.
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1280,900",
-)
 ORDER_END_S = 90.0  # the first order wakes every scaled-to-zero function on the way
 PASSWORD = "cabinet-password"
-
-
-def _binaries() -> tuple[str, str] | None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    return (browser, driver) if browser and driver else None
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    found = _binaries()
-    if found is None:
-        why = apt_install(*PACKAGES)
-        found = _binaries()
-        if found is None:
-            pytest.skip(f"Chromium and chromedriver are not installed and could not be: "
-                        f"{why or 'the packages put no chromium/chromedriver on PATH'}")
-    chromium, chromedriver = found
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    # An explicit driver path: selenium must not try to download one (no network here).
-    service = webdriver.ChromeService(executable_path=chromedriver)
-    driver = webdriver.Chrome(options=options, service=service)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _text(driver: Any, element_id: str) -> str:
@@ -97,7 +53,7 @@ def _wait_for_end(driver: Any, order_id: str) -> list[str]:
 
 
 def test_a_customer_watches_an_order_end_in_the_cabinet(
-    local_stack: LocalStack, browser: Any, tmp_path: Path
+    local_stack: LocalStack, browser: Any
 ) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -144,15 +100,96 @@ def test_a_customer_watches_an_order_end_in_the_cabinet(
     # A cancelled order shows why, newest first.
     rejected = me.place_order([("RARE-005", 1000)], payment_mode="auto")
     row = _wait_for_end(browser, rejected["id"])
-    assert row[1:] == ["CANCELLED", "cancelled", "out_of_stock"], row
+    assert row[1:4] == ["CANCELLED", "cancelled", "out_of_stock"], row
     assert [cells[0] for cells in _rows(browser)] == [rejected["id"], order["id"]]
     WebDriverWait(browser, 30, poll_frequency=0.5).until(
         lambda d: f"Order {rejected['id'][:8]} was cancelled" in _text(d, "notifications"))
 
-    shot = tmp_path / "cabinet.png"
-    assert browser.save_screenshot(str(shot))
-    assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
-    print(f"screenshot: {shot}")
+    screenshot(browser, "cabinet-watch")
 
     browser.find_element("id", "sign-out").click()
     WebDriverWait(browser, 5).until(lambda d: d.find_element("id", "sign-in").is_displayed())
+
+
+def _fill(form: Any, **fields: str) -> None:
+    for name, value in fields.items():
+        field = form.find_element("name", name)
+        field.clear()
+        field.send_keys(value)
+
+
+def _click(driver: Any, order_id: str, action: str) -> None:
+    """The row's button, found and clicked in one go (the table may be rebuilt)."""
+    clicked = driver.execute_script(
+        "const b = document.querySelector(`#orders tr[data-order='${arguments[0]}'] "
+        "button[data-action='${arguments[1]}']`); if (b) b.click(); return Boolean(b);",
+        order_id, action)
+    assert clicked, f"no {action} button for {order_id}"
+
+
+def _newest_order(driver: Any, seen: set[str]) -> str | Literal[False]:
+    ids = [cells[0] for cells in _rows(driver) if cells]
+    return next((i for i in ids if i not in seen), False)
+
+
+def test_a_customer_registers_deposits_pays_and_cancels_in_the_cabinet(
+    local_stack: LocalStack, browser: Any
+) -> None:
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    name = f"act-{uuid.uuid4().hex[:8]}"
+    browser.get(local_stack.api_url + "/cabinet")
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    register = browser.find_element("id", "register")
+    _fill(register, username=name, password=PASSWORD)
+    register.find_element("css selector", "button[type=submit]").click()
+    WebDriverWait(browser, 15).until(lambda d: d.find_element("id", "no-wallet").is_displayed())
+    assert _text(browser, "who") == name
+
+    browser.find_element("id", "create-wallet").click()
+    WebDriverWait(browser, 15).until(lambda d: d.find_element("id", "wallet").is_displayed())
+    deposit = browser.find_element("id", "deposit")
+    _fill(deposit, amount="0")  # the API refuses it, and the page says why
+    deposit.find_element("css selector", "button[type=submit]").click()
+    WebDriverWait(browser, 15).until(lambda d: _text(d, "problem"))
+    assert "amount" in _text(browser, "problem") and "greater than 0" in _text(browser, "problem")
+    _fill(deposit, amount="40.00")
+    deposit.find_element("css selector", "button[type=submit]").click()
+    WebDriverWait(browser, 15).until(lambda d: _text(d, "balance") == "40.00")
+    assert "deposit 40.00" in _text(browser, "ledger") and not _text(browser, "problem")
+
+    # An order in confirm mode waits for its payment, with the time left on its button.
+    order_form = browser.find_element("id", "new-order")
+    WebDriverWait(browser, 15).until(
+        lambda d: "MUG-001" in d.find_element("id", "products").get_attribute("innerHTML"))
+    Select(browser.find_element("id", "products")).select_by_value("MUG-001")
+    order_form.find_element("css selector", "input[value=confirm]").click()
+    _fill(order_form, quantity="2", shipping_address="7 Cabinet Lane")
+    order_form.find_element("css selector", "button[type=submit]").click()
+    paid = WebDriverWait(browser, 15).until(lambda d: _newest_order(d, set()))
+    WebDriverWait(browser, 30, poll_frequency=0.3).until(
+        lambda d: (_order_row(d, paid) or [""] * 7)[1] == "AWAITING_PAYMENT"
+        and "left" in (_order_row(d, paid) or [""] * 7)[6])
+    row = _order_row(browser, paid)
+    assert row is not None and row[4:6] == ["2 x MUG-001", "25.00"], row
+    assert "Pay" in row[6] and "Cancel" in row[6]
+    screenshot(browser, "cabinet-awaiting-payment")
+    _click(browser, paid, "pay")
+    row = _wait_for_end(browser, paid)
+    assert row[1:4] == ["COMPLETED", "completed", ""], row
+    WebDriverWait(browser, 15).until(lambda d: _text(d, "balance") == "15.00")
+
+    # Another one, cancelled from the page: its reason says who did it.
+    order_form.find_element("css selector", "button[type=submit]").click()
+    other = WebDriverWait(browser, 15).until(lambda d: _newest_order(d, {paid}))
+    WebDriverWait(browser, 30, poll_frequency=0.3).until(
+        lambda d: (_order_row(d, other) or [""] * 7)[1] == "AWAITING_PAYMENT")
+    _click(browser, other, "cancel")
+    row = _wait_for_end(browser, other)
+    assert row[1:4] == ["CANCELLED", "cancelled", "cancelled_by_customer"], row
+    assert row[6] == ""  # nothing left to do with it
+    assert _text(browser, "balance") == "15.00"
+    WebDriverWait(browser, 30, poll_frequency=0.5).until(
+        lambda d: f"Order {other[:8]} was cancelled" in _text(d, "notifications"))
+    screenshot(browser, "cabinet")

@@ -13,10 +13,10 @@ from confluent_kafka import Producer
 from sqlalchemy import func, select, text
 
 from common import tables as t
+from common.dead_letters import waiting
 from common.events import catalogue as c
 from common.kafka import client_config
 from common.step import MAX_EVENT_BYTES
-from functions.dlq.letters import waiting
 from tests.e2e.conftest import LocalStack
 from tests.helpers import wait_for
 from tools.loadgen.check import Options, Scope, engine_for, run_check

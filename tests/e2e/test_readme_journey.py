@@ -7,8 +7,9 @@ the way a person runs them, so that the docs cannot rot (markers: tests/doc_bloc
   `./taskw test`, is not run: it is this very suite.
 - State in a temporary SAGA_STATE_DIR, never the developer's .local; the embedded database a
   fresh clone gets (where DATABASE_URL names a server, as in CI: a fresh database on it).
-- The API on a free port (SAGA_API_PORT: 8080 may be taken, and tests never listen on a
-  fixed port): `localhost:8080` in the blocks becomes it, the one change to their text.
+- The API and the console on free ports (SAGA_API_PORT, SAGA_CONSOLE_PORT: 8080 and 8081
+  may be taken, and tests never listen on a fixed port): `localhost:8080` and
+  `localhost:8081` in the blocks become them, the one change to their text.
 - The `run` blocks of README.md, then of docs/operations.md, pasted in order into one shell
   (variables carry over, as in one terminal): `sh` on the Tansu tier, `bash` on the Kafka
   tier, the two a reader may have; with `set -e` and a terminal's PATH (without the
@@ -53,24 +54,27 @@ class Walk:
                        if b.doc == doc and b.section == section)
 
 
-def _terminal_env(state_dir: Path, port: int, database_url: str | None) -> dict[str, str]:
+def _terminal_env(state_dir: Path, port: int, console_port: int,
+                  database_url: str | None) -> dict[str, str]:
     """The environment of the person's terminals: this one's, less what pytest and
     ./taskw test add (the .venv on PATH, the session's SAGA_BROKER: the command decides)."""
     venv_bin = str(Path(sys.prefix) / "bin")
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "SAGA_BROKER")}
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
                                   if p and p != venv_bin)
-    env |= {"SAGA_STATE_DIR": str(state_dir), "SAGA_API_PORT": str(port)}
+    env |= {"SAGA_STATE_DIR": str(state_dir), "SAGA_API_PORT": str(port),
+            "SAGA_CONSOLE_PORT": str(console_port)}
     if database_url:
         env["DATABASE_URL"] = database_url
     return env
 
 
-def _script(pasted: list[Block], port: int) -> str:
+def _script(pasted: list[Block], port: int, console_port: int) -> str:
     lines = ["set -e"]
     for block in pasted:
         lines.append(f"printf '\\n{BLOCK_START} %s\\n' '{block.where}'")
-        lines.append(block.runnable().replace("localhost:8080", f"localhost:{port}"))
+        lines.append(block.runnable().replace("localhost:8080", f"localhost:{port}")
+                     .replace("localhost:8081", f"localhost:{console_port}"))
     lines.append(f"printf '\\n{BLOCK_START} end\\n'")
     return "\n".join(lines) + "\n"
 
@@ -123,12 +127,12 @@ def walk(request: pytest.FixtureRequest) -> Iterator[Walk]:
         fresh_database: Callable[[str], str] = request.getfixturevalue("fresh_database")
         database_url = fresh_database("readme")
     with world_traversable_tmp("saga-readme-") as state_dir:
-        port = free_port()
-        env = _terminal_env(state_dir, port, database_url)
+        port, console_port = free_port(), free_port()
+        env = _terminal_env(state_dir, port, console_port, database_url)
         with running_stack(["bash", "-c", up.lines[0]], env, state_dir,
                            f"http://127.0.0.1:{port}", ctrl_c_group=True) as (_, console):
             script = state_dir / "pasted.sh"
-            script.write_text(_script(pasted, port))
+            script.write_text(_script(pasted, port, console_port))
             done = subprocess.run(
                 [SHELL_OF_TIER[broker], str(script)], cwd=REPO_ROOT, env=env,
                 stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -179,3 +183,15 @@ def test_the_operations_commands_answer_about_that_order(walk: Walk) -> None:
     replay = walk.of(ops, "saga replay")
     assert "saga-inventory" in replay and "dry run" in replay, replay
     assert walk.of(ops, "saga dlq").strip(), "saga dlq list printed nothing"
+
+
+def test_the_consoles_api_answers_about_that_order_as_curl_asks(walk: Walk) -> None:
+    (order,) = [d for d in json_documents(walk.of("README.md", "Place an order"))
+                if isinstance(d, dict) and "timeline" in d]
+    printed = json_documents(walk.of("operations.md", "The console"))
+    (overview,) = [d for d in printed if isinstance(d, dict) and "by_status" in d]
+    assert overview["by_status"]["COMPLETED"] >= 1 and overview["dead_letters_waiting"] == 0
+    (found,) = [d for d in printed if isinstance(d, dict) and "items" in d]
+    assert order["id"] in [o["id"] for o in found["items"]], found
+    (refused,) = [d for d in printed if isinstance(d, dict) and d.get("status") == 409]
+    assert "the order is COMPLETED" in refused["detail"], refused

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from tools.runtime.manifests import load_project_manifests
 
 from tests.conftest import TEST_JWT_SECRET, session_broker_kind
 from tests.e2e.conftest import LocalStack
@@ -283,8 +284,12 @@ def test_every_process_of_the_stack_shows_its_name(local_stack: LocalStack) -> N
         return found if "api" in found and len(found) > 1 else None
 
     shown = wait_for(titles, timeout=60, interval=0.5, message="the api and another function")
+    # The Flask functions (the api, the console) run gunicorn: a master and its worker.
+    wsgi = {name for name, spec in load_project_manifests(REPO_ROOT).functions.items()
+            if spec.env.get("FUNCTION_USE_ASGI") != "true"}
+    assert {"api", "console"} <= wsgi
     for name, title in shown.items():
-        assert title == (f"saga: {name} (master)" if name == "api" else f"saga: {name}")
+        assert title == (f"saga: {name} (master)" if name in wsgi else f"saga: {name}")
     api = psutil.Process(local_stack.state()["functions"]["api"]["pid"])
     assert {_title(worker) for worker in api.children()} == {"saga: api (worker)"}
 

@@ -14,6 +14,7 @@ from cloudevents.http import CloudEvent
 from sqlalchemy import select
 
 from common import tables as t
+from common.dead_letters import mark_redriven
 from common.events import catalogue as c
 from common.settings import Settings
 from tests.functions.saga_support import (
@@ -26,7 +27,7 @@ from tests.functions.saga_support import (
     rows,
 )
 from tests.helpers import engine_of, event_function_client, from_kafka, post_event
-from tools.ops.dlq import mark_redriven, record_of
+from tools.ops.dlq import record_of
 
 pytestmark = pytest.mark.integration
 

@@ -153,8 +153,8 @@ def test_upgrade_creates_every_schema_and_table(migrated_engine: Engine) -> None
         tables = {
             (schema, table) for schema in SCHEMAS for table in inspector.get_table_names(schema)
         }
-    assert len(SCHEMAS) == 7
-    assert len(tables) == 18
+    assert len(SCHEMAS) == 8
+    assert len(tables) == 19
     assert tables == {(table.schema, table.name) for table in metadata.tables.values()}
 
 
@@ -197,7 +197,7 @@ def test_migrated_database_matches_metadata_catalogue(
         # Per kind, and as sets difference, so a failure names the rows that differ.
         assert set(actual[kind]) ^ set(rows) == set(), kind
         assert actual[kind] == rows, kind
-    assert len(actual["constraints"]) == 52  # sanity: the queries did see our schemas
+    assert len(actual["constraints"]) == 56  # sanity: the queries did see our schemas
 
 
 def test_current_revision_is_head_after_upgrade(migrated_database: str, head: str) -> None:

@@ -11,7 +11,7 @@ from functions.inventory.handlers import HANDLERS as INVENTORY_HANDLERS
 
 FUNCTIONS = {
     "api", "inventory", "payments", "shipping", "order-saga", "notifications", "timeouts",
-    "outbox-relay", "dlq",
+    "outbox-relay", "dlq", "console",
 }
 
 

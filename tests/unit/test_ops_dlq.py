@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from common.dead_letters import dedupe_key, redrive_of, waiting_sql
 from common.settings import Settings
-from functions.dlq.letters import dedupe_key, redrive_of, waiting_sql
 from tools.loadgen.invariants import INVARIANTS
 from tools.manifests.specs import Manifests
 from tools.ops.context import OpsContext, OpsError

@@ -8,8 +8,9 @@ import uuid
 
 import pytest
 
+from common.order_ids import prefix_range
 from tools.ops.context import OpsError
-from tools.ops.orders import parse_order_id, prefix_range
+from tools.ops.orders import parse_order_id
 
 ORDER = uuid.UUID("6fc43fbf-0618-45ef-b594-4c9321d9442c")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.dead_letters import waiting_sql
 from common.order_state import TRANSITIONS
-from functions.dlq.letters import waiting_sql
 
 # Scope parameters: :customer_like, :sku_like (LIKE patterns or NULL), :since (or NULL).
 SCOPE = """

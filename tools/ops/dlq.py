@@ -3,8 +3,9 @@ re-driving them once their cause is fixed. A re-drive produces the stored event 
 was (id, attributes, data, key) to its type's topic, so the function that failed gets it
 again and the topic's other consumers skip it by their inbox; Knative's knativeerror*
 extensions are stripped, and `sagaredrive` names the letter and its re-drive number
-(functions/dlq/letters.py), so a failed re-drive is a new letter. Only waiting letters are
-re-driven unless forced; a resolved or re-driven one is refused, naming why."""
+(common/dead_letters.py, which the console shares), so a failed re-drive is a new letter.
+Only waiting letters are re-driven unless forced; a resolved or re-driven one is refused,
+naming why."""
 
 from __future__ import annotations
 
@@ -16,22 +17,25 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from confluent_kafka import KafkaError, Message, Producer
-from sqlalchemy import Connection, create_engine, func, pool, select, update
+from sqlalchemy import Connection, create_engine, pool, select, update
 from sqlalchemy.engine import Row
 
 from common import tables as t
-from common.events.catalogue import CATALOGUE
-from functions.dlq.letters import (
-    REDRIVE_EXTENSION,
-    redrive_mark,
+from common.dead_letters import (
+    ERROR_EXTENSIONS,
+    failed_again_as,
+    mark_redriven,
+    redrive_attributes,
+    redrive_key,
     redrive_of,
     state_of,
+    topic_of,
     waiting,
+    why_not_waiting,
 )
 from tools.infra.kafka_clients import tool_producer_config
 from tools.ops.context import OpsContext, OpsError
 
-ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
 _dl = t.dead_letters
 
 
@@ -80,13 +84,6 @@ def summary(ctx: OpsContext, row: Row[Any]) -> dict[str, Any]:
             "resolved": row.resolved}
 
 
-def failed_again_as(conn: Connection, dead_letter_id: int) -> list[int]:
-    """The letters that re-drives of this one failed into."""
-    mark = _dl.c.attributes[REDRIVE_EXTENSION].astext
-    return list(conn.execute(select(_dl.c.id).where(
-        mark.like(f"{dead_letter_id}.%")).order_by(_dl.c.id)).scalars())
-
-
 def redrive(ctx: OpsContext, ids: Sequence[int] | None, *, topic: str | None = None,
             force: bool = False) -> list[tuple[int, str]]:
     """Produce each dead letter again (ids None: every one waiting); (id, topic) of each.
@@ -119,30 +116,14 @@ def redrive(ctx: OpsContext, ids: Sequence[int] | None, *, topic: str | None = N
     return [(row.id, record[0]) for row, record in records]
 
 
-def mark_redriven(conn: Connection, ids: Sequence[int]) -> None:
-    conn.execute(update(_dl).where(_dl.c.id.in_(list(ids))).values(
-        redriven_at=func.now(), redrive_count=_dl.c.redrive_count + 1))
-
-
 def _refuse_handled(ctx: OpsContext, rows: Sequence[Row[Any]]) -> None:
-    """Only waiting letters are re-driven by default: a resolved one was dealt with
-    otherwise, and a re-driven one's failure, if any, is a newer letter."""
+    """Only waiting letters are re-driven by default (common.dead_letters.why_not_waiting)."""
     reasons = []
     with _connect(ctx) as conn:
         for row in rows:
-            if row.resolved:
-                reasons.append(f"dead letter {row.id} is resolved (dealt with otherwise), "
-                               f"so it is not re-driven; `saga dlq redrive {row.id} --force` "
-                               "sends it anyway")
-            elif row.redriven_at is not None:
-                again = failed_again_as(conn, row.id)
-                where = (f"that re-drive failed again as dead letter {again[-1]}: re-drive "
-                         f"that one (`saga dlq redrive {again[-1]}`)" if again else
-                         "if it failed again, the newer letter is in `saga dlq list`")
-                reasons.append(f"dead letter {row.id} was re-driven already "
-                               f"({row.redrive_count}x, last at "
-                               f"{row.redriven_at.isoformat(timespec='seconds')}); {where}; "
-                               f"`saga dlq redrive {row.id} --force` sends it again anyway")
+            why = why_not_waiting(conn, row)
+            if why is not None:
+                reasons.append(f"{why}; `saga dlq redrive {row.id} --force` sends it anyway")
     if reasons:
         raise OpsError("nothing was re-driven:\n  " + "\n  ".join(reasons))
 
@@ -158,22 +139,15 @@ Record = tuple[str, bytes | None, list[tuple[str, str | bytes | None]], bytes | 
 
 
 def record_of(row: Row[Any], topic: str | None = None) -> Record:
-    """(topic, key, headers, value) of the event as it was first produced (binary mode)."""
-    attributes: dict[str, str] = {k: str(v) for k, v in (row.attributes or {}).items()}
+    """(topic, key, headers, value) of the letter's next re-drive (binary mode)."""
+    topic = topic or topic_of(row.event_type)
     if topic is None:
-        spec = CATALOGUE.get(row.event_type)
-        if spec is None:
-            raise OpsError(f"dead letter {row.id}: type {row.event_type!r} is not in the "
-                           "catalogue, so its topic is unknown: give it with --topic")
-        topic = spec.topic
-    attributes[REDRIVE_EXTENSION] = redrive_mark(row.id, row.redrive_count + 1)
-    headers: list[tuple[str, str | bytes | None]] = []
-    for name, value in sorted(attributes.items()):
-        if name in ERROR_EXTENSIONS:
-            continue
-        headers.append(("content-type" if name == "datacontenttype" else f"ce_{name}",
-                        value.encode()))
-    key = attributes.get("partitionkey") or row.subject
+        raise OpsError(f"dead letter {row.id}: type {row.event_type!r} is not in the "
+                       "catalogue, so its topic is unknown: give it with --topic")
+    headers: list[tuple[str, str | bytes | None]] = [
+        ("content-type" if name == "datacontenttype" else f"ce_{name}", value.encode())
+        for name, value in sorted(redrive_attributes(row).items())]
+    key = redrive_key(row)
     return topic, key.encode() if key else None, headers, row.data
 
 

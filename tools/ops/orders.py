@@ -1,5 +1,5 @@
-"""Order ids as a person types them: the whole UUID, or any unique prefix of at least
-MIN_PREFIX hex digits (the 8 the tools print, `6fc43fbf`, or more; dashes optional).
+"""Order ids as a person types them (common/order_ids.py parses them): the whole UUID, or
+any unique prefix of at least 6 hex digits (the 8 the tools print, `6fc43fbf`, or more).
 `resolve_order_id(ctx, text)` is the one resolver every command taking an order id calls.
 A full UUID is returned as is, without asking the database; a prefix is looked up in
 orders.orders. Bad usage (too short, not hex) and an ambiguous prefix raise OpsError (exit
@@ -11,10 +11,11 @@ import uuid
 
 from sqlalchemy import create_engine, pool, select
 
+from common import order_ids
 from common import tables as t
+from common.order_ids import prefix_range
 from tools.ops.context import OpsContext, OpsError
 
-MIN_PREFIX = 6
 SHOWN = 5  # matches listed for an ambiguous prefix
 
 
@@ -23,23 +24,11 @@ class NoSuchOrder(OpsError):
 
 
 def parse_order_id(text: str) -> uuid.UUID | str:
-    """A full UUID, or the lowercase hex prefix to look up; OpsError for anything else."""
-    digits = text.strip().lower().replace("-", "")
-    if not digits or any(c not in "0123456789abcdef" for c in digits) or len(digits) > 32:
-        raise OpsError(f"{text!r} is not an order id: give the UUID POST /orders answered, "
-                       f"or at least its first {MIN_PREFIX} characters")
-    if len(digits) == 32:
-        return uuid.UUID(digits)
-    if len(digits) < MIN_PREFIX:
-        raise OpsError(f"{text!r} is too short for an order id prefix: give at least "
-                       f"{MIN_PREFIX} characters (the 8 the tools print are enough)")
-    return digits
-
-
-def prefix_range(prefix: str) -> tuple[uuid.UUID, uuid.UUID]:
-    """The first and last UUID starting with `prefix` (PostgreSQL orders uuids as their
-    bytes, so `id BETWEEN low AND high` is the prefix, and uses the primary key)."""
-    return uuid.UUID(prefix.ljust(32, "0")), uuid.UUID(prefix.ljust(32, "f"))
+    """A full UUID, or the hex prefix to look up (common/order_ids.py); OpsError else."""
+    try:
+        return order_ids.parse_order_id(text)
+    except ValueError as exc:
+        raise OpsError(str(exc)) from None
 
 
 def resolve_order_id(ctx: OpsContext, text: str) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, func, pool, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from common import tables as t
-from functions.dlq.letters import waiting
+from common.dead_letters import waiting
 from tools.infra.reach import Unreachable
 from tools.ops.context import OpsContext
 from tools.ops.kafka_admin import kafka_ops

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import create_engine, or_, pool, select
 
 from common import tables as t
+from common.dead_letters import REDRIVE_EXTENSION
 from common.tracing import parse_traceparent
 from tools.log_contract import flatten
 from tools.ops.context import OpsContext
@@ -83,8 +84,12 @@ def _from_database(ctx: OpsContext, order_id: str, trace_ids: set[str]) -> list[
                     trace_ids.add(caused.trace_id)
                 published = (f"published after {_ms(row.created_at, row.published_at):.0f} ms"
                              if row.published_at else "NOT PUBLISHED (the relay will)")
-                entries.append(Entry(_iso(row.created_at), "outbox", row.producer, "emitted",
-                                     row.event_type, str(row.id), detail=published,
+                # A re-drive is the letter's event again: its own row, the event's own id.
+                redrive = (row.attributes or {}).get(REDRIVE_EXTENSION)
+                entries.append(Entry(_iso(row.created_at), "outbox", row.producer,
+                                     f"re-drove ({redrive})" if redrive else "emitted",
+                                     row.event_type, str((row.attributes or {}).get("id", row.id)),
+                                     detail=published,
                                      trace_id=caused.trace_id if caused else None))
             key = dead.c.attributes["partitionkey"].astext
             for row in conn.execute(select(dead).where(or_(dead.c.subject == order_id,

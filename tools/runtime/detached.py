@@ -66,7 +66,8 @@ def start_detached(up_args: Sequence[str], *, state_dir: Path, root: Path,
     print(f"up: the stack runs in the background (pid {child.pid}), ready in "
           f"{time.monotonic() - started:.1f} s\n"
           f"  API      {api}   (Swagger UI: {api}/docs)\n"
-          f"  console  {log_path}\n"
+          f"  console  {state.get('console_url') or '-'}   (operators)\n"
+          f"  output   {log_path}\n"
           f"  logs     {state.get('log_dir')}/<function>.ndjson\n"
           "  stop     saga down   (./taskw down)", flush=True)
     return 0

@@ -68,14 +68,17 @@ def wait_healthy(url: str, *, stop: threading.Event, timeout: float) -> None:
         raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s ({last})")
 
 
-def banner(api_url: str | None, log_dir: Path, timings: dict[str, float],
-            total: float) -> str:
+def banner(api_url: str | None, console_url: str | None, log_dir: Path,
+           timings: dict[str, float], total: float) -> str:
     # Phases overlap (migrations run while topics are created), so they do not add up.
     phases = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in timings.items())
     lines = ["", f"  order saga is up in {total:.1f} s"]
     if api_url:
         lines += [f"  API      {api_url}   (Swagger UI: {api_url}/docs, cabinet: "
                   f"{api_url}/cabinet)"]
+    if console_url:
+        lines += [f"  console  {console_url}   (operators: sign in with "
+                  "./taskw token -- --customer you --admin)"]
     lines += [f"  logs     {log_dir}/<function>.ndjson",
               "  stop     Ctrl-C, or ./taskw down from another terminal",
               f"  timings  {phases}", ""]

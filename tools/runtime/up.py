@@ -154,7 +154,9 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
     log_dir = state_dir / "logs"
     supervisor = Supervisor(manifests, cwd=root, env=env, log_dir=log_dir, console=console,
                             idle_scale_to_zero_s=settings.idle_scale_to_zero_s,
-                            ingress_port=settings.api_port, on_change=state.function_changed)
+                            ingress_port=settings.api_port,
+                            preferred_ports={catalogue.CONSOLE: settings.console_port},
+                            on_change=state.function_changed)
     stack.callback(supervisor.stop)
     for status in supervisor.statuses():
         state.function_changed(status)
@@ -191,14 +193,17 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
     check()
 
     api_url = supervisor.ingress.url if supervisor.ingress is not None else None
+    operators = supervisor.processes.get(catalogue.CONSOLE)
+    console_url = f"{operators.url}/console" if operators is not None else None
     with clock("api healthy"):
         if api_url is not None:
             wait_healthy(api_url + "/healthz", stop=stop, timeout=60.0)
     with clock("sources assigned"):
         running.wait_assigned(console, stop=stop, timeout=15.0)
     total = round(time.monotonic() - started, 2)
-    state.update(phase="running", api_url=api_url, timings=timings | {"total": total})
-    console.line(banner(api_url, log_dir, timings, total))
+    state.update(phase="running", api_url=api_url, console_url=console_url,
+                 timings=timings | {"total": total})
+    console.line(banner(api_url, console_url, log_dir, timings, total))
     return running
 
 

@@ -62,6 +62,7 @@ class FunctionProcess:
         console: Console,
         idle_after: float,
         port: int | None = None,
+        preferred_port: int | None = None,
         start_timeout: float = 30.0,
         stop_grace: float = 10.0,
         on_change: Callable[[FunctionStatus], None] | None = None,
@@ -74,7 +75,11 @@ class FunctionProcess:
         # Without a shared starter (tests, the benchmark): spawned fresh, no zygote.
         self._starter = starter or ProcessStarter(cwd=cwd, env=env, use_zygote=False)
         self._fixed_port = port is not None
-        self._port = port if port is not None else free_port()
+        # A preferred port (the console's) is taken when free, and else any free one is.
+        if port is None:
+            free = preferred_port is not None and port_is_free(preferred_port)
+            port = preferred_port if free and preferred_port else free_port()
+        self._port = port
         self._start_timeout, self._stop_grace = start_timeout, stop_grace
         self._on_change = on_change
         self._log_path = log_dir / f"{spec.name}.ndjson"
@@ -233,7 +238,7 @@ class FunctionProcess:
             if self._fixed_port:
                 raise FunctionUnavailable(
                     f"function {self.name}: port {self._port} is in use by another program "
-                    "(stop it, or choose another port, e.g. SAGA_API_PORT=8081)")
+                    "(stop it, or choose another port, e.g. SAGA_API_PORT=8090)")
             self._port = free_port()
         started = time.monotonic()
         log = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,

@@ -33,6 +33,7 @@ class Supervisor:
         console: Console,
         idle_scale_to_zero_s: float,
         ingress_port: int | None,
+        preferred_ports: Mapping[str, int] | None = None,
         on_change: Callable[[FunctionStatus], None] | None = None,
         use_zygote: bool = True,
     ) -> None:
@@ -56,7 +57,8 @@ class Supervisor:
             self.processes[name] = FunctionProcess(
                 spec, cwd=cwd, env=env, log_dir=log_dir, console=console, idle_after=idle,
                 port=ingress_port if ingress is not None and name == ingress.name else None,
-                on_change=on_change, starter=self.starter, tail=self._tail)
+                preferred_port=(preferred_ports or {}).get(name), on_change=on_change,
+                starter=self.starter, tail=self._tail)
         self._ingress = ingress.name if ingress is not None else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
