@@ -3,4 +3,4 @@ figures that docs/benchmarks.md and docs/operations.md quote with their commands
 whole stack under load (stack: `saga bench`), one event's CPU (event: `saga bench-event`),
 the KafkaSource emulation's throughput (dispatch), its HTTP client against libraries
 (http_clients), a cold start in the runtime (coldstart) and from the image
-(image_coldstart), `./taskw up` to a healthy API (up)."""
+(image_coldstart), `./taskw up` to a healthy API (up), the console's queries (console)."""

@@ -1,5 +1,5 @@
 """saga bench-console: the console's overview, find and stuck queries on 100,000 orders,
-timed, with the indexes their plans use (tools/ops/console_bench.py)."""
+timed, with the indexes their plans use (tools/bench/console.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.ops.console_bench import main
+    from tools.bench.console import main
 
     if args.orders < 1_000:
         print("saga bench-console: --orders must be at least 1000 (the scenarios need pages)")

@@ -1,14 +1,10 @@
-"""`saga bench-console` (`./taskw bench:console`): the console's overview, find and stuck
-queries on a database of 100,000 orders, timed through the console's own handlers (auth,
-validation, the queries, JSON; no network), with the plan of every statement they run and
-the indexes those plans use. A measurement: it asserts nothing (tests/integration/
-test_console_plans.py holds the plans to their indexes, without timing).
-
-The orders are made in SQL (generate_series) in seconds: 85% completed, 10% cancelled
-for each reason, 5% open in every state, 1.5 lines each over 20 SKUs, 5,000 customers,
-one every 2 s back from now, and a waiting dead letter for one open order in 20. DATABASE_URL
-names the server to use; unset, an embedded PostgreSQL runs in a temporary directory.
-"""
+"""`saga bench-console` (`./taskw bench:console`): the console's overview, find and stuck on
+a database of ORDERS orders made in SQL (FILL; docs/benchmarks.md, "The tools"), each
+request timed RUNS times through the console's own handlers in this process (auth,
+validation, the queries, JSON; no network), with the indexes the plan of each statement
+uses. DATABASE_URL names the server; unset, an embedded PostgreSQL runs in a temporary
+directory. A measurement, asserting nothing: tests/functions/test_console_plans.py holds
+the plans to their indexes without timing."""
 
 from __future__ import annotations
 
@@ -18,6 +14,7 @@ import os
 import secrets
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, pool, text
 
+from common.resources import Resources
 from common.settings import to_sqlalchemy_url
 
 ORDERS = 100_000
@@ -190,22 +188,25 @@ def _hour_ago(engine: Engine) -> str:
     return str(moment.isoformat()).replace("+", "%2B")
 
 
-def console_client(database_url: str) -> tuple[Callable[[str], Any], Engine]:
-    """GET on the console's handlers in this process, as an admin, and the engine they use."""
+def console_client(database_url: str) -> tuple[Callable[[str], Any], Resources]:
+    """GET on the console's handlers in this process, as an admin, and the console's
+    resources (their engine runs the handlers' statements; the caller closes them)."""
     from functions_framework import create_app
 
     from common.auth import ADMIN_ROLE, issue_token
-    from common.db import get_engine
-    from common.settings import get_settings
+    from common.serving.asgi_app import resources_of
     from tools import REPO_ROOT
 
-    os.environ.update({"DATABASE_URL": database_url, "SAGA_PROFILE": "production",
+    os.environ.update({"DATABASE_URL": database_url,
                        "SAGA_JWT_SECRET": secrets.token_urlsafe(48), "SAGA_LOG_LEVEL": "WARNING"})
-    get_settings.cache_clear()
+    os.environ.pop("SAGA_RUNTIME_STATE_FILE", None)  # no local runtime's functions here
     app = create_app(target="console", source=str(REPO_ROOT / "functions/console/main.py"),
                      signature_type="http")  # type: ignore[no-untyped-call]
     client = app.test_client()
-    headers = {"Authorization": "Bearer " + issue_token(get_settings(), "bench",
+    resources = resources_of(sys.modules.get("main"))  # functions-framework's module name
+    if resources is None:
+        raise RuntimeError("functions/console/main.py names no `resources`")
+    headers = {"Authorization": "Bearer " + issue_token(resources.settings, "bench",
                                                        roles=[ADMIN_ROLE])}
 
     def get(url: str) -> Any:
@@ -214,7 +215,7 @@ def console_client(database_url: str) -> tuple[Callable[[str], Any], Engine]:
             raise RuntimeError(f"GET {url}: {response.status_code} {response.get_data()[:300]!r}")
         return response.get_json()
 
-    return get, get_engine(get_settings())
+    return get, resources
 
 
 @contextlib.contextmanager
@@ -262,11 +263,11 @@ def main(orders: int = ORDERS, as_json: bool = False) -> int:
     started = time.monotonic()
     with database(orders) as url:
         fill_s = time.monotonic() - started
-        get, engine = console_client(url)
-        scenarios = run_scenarios(engine, get)
-        from common.db import dispose_engines
-
-        dispose_engines()
+        get, resources = console_client(url)
+        try:
+            scenarios = run_scenarios(resources.engine, get)
+        finally:
+            resources.close()
     if as_json:
         print(json.dumps({"orders": orders, "fill_s": round(fill_s, 1),
                           "scenarios": [s.as_dict() for s in scenarios]}, indent=2))
