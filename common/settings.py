@@ -4,6 +4,7 @@ read as they are; everything else is prefixed with SAGA_ (e.g. SAGA_JWT_SECRET).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
@@ -99,6 +100,11 @@ class Settings(BaseSettings):
         default=None, pattern=r"^https?://",
         description="Kibana's base URL: the console links an order to its log lines in "
         "Discover; unset, it shows the query to paste.")
+    runtime_state_file: Path | None = Field(
+        default=None,
+        description="The local runtime's runtime-state.json, where the console reads which "
+        "functions run or scaled to zero; `./taskw up` sets it for the functions it starts. "
+        "Unset (a cluster): the console points to `kn service list`.")
 
     def one_record_per_batch(self) -> bool:
         """Whether producers write one record per batch (tools/settings.py adds Tansu)."""

@@ -31,11 +31,10 @@ from common.dead_letters import (
 from common.events.models import CancelReason
 from common.order_state import Order, Status, can_transition, lock_order, transition
 from common.outbox import Outbox
-from common.settings import Settings
 from common.tracing import TraceContext
 from functions.console import audit, filters
 from functions.console.filters import LINE, NOTE, OrderFilter
-from functions.console.wiring import Problem, operate, read
+from functions.console.wiring import ConsoleResources, Problem, operate, read
 
 REASON: CancelReason = "cancelled_by_operator"
 BULK_LIMIT = 500  # orders or letters one bulk operation changes; narrow the filter for more
@@ -116,7 +115,7 @@ def _result(conn: Connection, who: Who, action: str, outcome: Any, message: str,
 
 # --- orders ----------------------------------------------------------------------------------
 
-def cancel(settings: Settings, who: Who, order_id: uuid.UUID, why: str) -> Result:
+def cancel(resources: ConsoleResources, who: Who, order_id: uuid.UUID, why: str) -> Result:
     def work(conn: Connection, outbox: Outbox) -> Result:
         order = lock_order(conn, order_id)
         if order is None:
@@ -124,7 +123,7 @@ def cancel(settings: Settings, who: Who, order_id: uuid.UUID, why: str) -> Resul
         outcome, message = _cancel_one(conn, outbox, who, order)
         return _result(conn, who, "order.cancel", outcome, message, why=why,
                        order_ids=[order_id], count=int(outcome == "done"))
-    return _answer(operate(settings, who.trace, work))
+    return _answer(operate(resources, who.trace, work))
 
 
 def _cancel_one(conn: Connection, outbox: Outbox, who: Who, order: Order) -> tuple[str, str]:
@@ -140,7 +139,7 @@ def _cancel_one(conn: Connection, outbox: Outbox, who: Who, order: Order) -> tup
                     "compensated as for any cancel")
 
 
-def redrive_order(settings: Settings, who: Who, order_id: uuid.UUID, why: str) -> Result:
+def redrive_order(resources: ConsoleResources, who: Who, order_id: uuid.UUID, why: str) -> Result:
     def work(conn: Connection, outbox: Outbox) -> Result:
         if conn.execute(select(t.orders.c.id).where(t.orders.c.id == order_id)).first() is None:
             raise Problem(404, "not found", "no such order")
@@ -156,10 +155,10 @@ def redrive_order(settings: Settings, who: Who, order_id: uuid.UUID, why: str) -
         return _result(conn, who, "order.redrive", outcome, _redrive_message(sent, skipped),
                        why=why, order_ids=[order_id], letter_ids=[r.id for r in rows],
                        count=len(sent), detail={"skipped": skipped})
-    return _answer(operate(settings, who.trace, work))
+    return _answer(operate(resources, who.trace, work))
 
 
-def bulk_cancel(settings: Settings, who: Who, body: BulkCancelIn) -> Bulk:
+def bulk_cancel(resources: ConsoleResources, who: Who, body: BulkCancelIn) -> Bulk:
     wanted = OrderFilter.model_validate(body.given())
     where = [*filters.conditions(wanted), filters.open_only()]
     o = t.orders
@@ -173,7 +172,7 @@ def bulk_cancel(settings: Settings, who: Who, body: BulkCancelIn) -> Bulk:
         return Bulk(dry_run=True, matching=matching, affected=len(ids),
                     sample=[str(i) for i in ids[:SAMPLE]], confirm=f"cancel {len(ids)}")
 
-    counted = read(settings, dry)
+    counted = read(resources, dry)
     if body.dry_run:
         return counted
 
@@ -200,7 +199,7 @@ def bulk_cancel(settings: Settings, who: Who, body: BulkCancelIn) -> Bulk:
                     sample=[str(i) for i in done[:SAMPLE]], confirm=f"cancel {len(ids)}",
                     result=result)
 
-    bulk = operate(settings, who.trace, work)
+    bulk = operate(resources, who.trace, work)
     if bulk.result is not None:
         _answer(bulk.result)
     return bulk
@@ -257,7 +256,7 @@ def _redrive_message(sent: list[int], skipped: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-def redrive_letter(settings: Settings, who: Who, letter_id: int, why: str) -> Result:
+def redrive_letter(resources: ConsoleResources, who: Who, letter_id: int, why: str) -> Result:
     def work(conn: Connection, outbox: Outbox) -> Result:
         row = _locked_letter(conn, letter_id)
         refusal = why_not_waiting(conn, row)
@@ -269,10 +268,10 @@ def redrive_letter(settings: Settings, who: Who, letter_id: int, why: str) -> Re
         return _result(conn, who, "letter.redrive", "done" if sent else "refused",
                        _redrive_message(sent, skipped), why=why, letter_ids=[letter_id],
                        order_ids=_order_of(row), count=len(sent))
-    return _answer(operate(settings, who.trace, work))
+    return _answer(operate(resources, who.trace, work))
 
 
-def bulk_redrive(settings: Settings, who: Who, body: BulkRedriveIn) -> Bulk:
+def bulk_redrive(resources: ConsoleResources, who: Who, body: BulkRedriveIn) -> Bulk:
     where = [waiting(), _dl.c.event_type == body.type]
 
     def dry(conn: Connection) -> Bulk:
@@ -281,7 +280,7 @@ def bulk_redrive(settings: Settings, who: Who, body: BulkRedriveIn) -> Bulk:
         return Bulk(dry_run=True, matching=len(ids), affected=len(ids),
                     sample=[str(i) for i in ids[:SAMPLE]], confirm=f"redrive {len(ids)}")
 
-    counted = read(settings, dry)
+    counted = read(resources, dry)
     if body.dry_run:
         return counted
 
@@ -304,13 +303,13 @@ def bulk_redrive(settings: Settings, who: Who, body: BulkRedriveIn) -> Bulk:
                     sample=[str(i) for i in sent[:SAMPLE]], confirm=f"redrive {len(rows)}",
                     result=result)
 
-    bulk = operate(settings, who.trace, work)
+    bulk = operate(resources, who.trace, work)
     if bulk.result is not None:
         _answer(bulk.result)
     return bulk
 
 
-def resolve(settings: Settings, who: Who, letter_id: int, why: str) -> Result:
+def resolve(resources: ConsoleResources, who: Who, letter_id: int, why: str) -> Result:
     def work(conn: Connection, _outbox: Outbox) -> Result:
         row = _locked_letter(conn, letter_id)
         if row.resolved:
@@ -321,10 +320,10 @@ def resolve(settings: Settings, who: Who, letter_id: int, why: str) -> Result:
         return _result(conn, who, "letter.resolve", "done", "resolved: it is not re-driven "
                        "any more", why=why, letter_ids=[letter_id], order_ids=_order_of(row),
                        count=1)
-    return _answer(operate(settings, who.trace, work))
+    return _answer(operate(resources, who.trace, work))
 
 
-def reveal(settings: Settings, who: Who, letter_id: int, why: str) -> None:
+def reveal(resources: ConsoleResources, who: Who, letter_id: int, why: str) -> None:
     """Record that the operator asks for a letter's whole data (the caller then reads it)."""
     def work(conn: Connection, _outbox: Outbox) -> Result:
         row = conn.execute(select(_dl.c.id, _dl.c.attributes)
@@ -333,4 +332,4 @@ def reveal(settings: Settings, who: Who, letter_id: int, why: str) -> None:
             raise Problem(404, "not found", "no such dead letter")
         return _result(conn, who, "letter.reveal", "done", "the data was shown unmasked",
                        why=why, letter_ids=[letter_id], order_ids=_order_of(row))
-    operate(settings, who.trace, work)
+    operate(resources, who.trace, work)

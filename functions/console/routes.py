@@ -87,20 +87,20 @@ def session(call: Call) -> Session:
 @ROUTES.route("GET", f"{API}/overview", summary="Orders by status, the last hour, dead "
               "letters waiting", response=queries.Overview)
 def overview(call: Call) -> queries.Overview:
-    return read(call.settings, queries.overview)
+    return read(call.resources, queries.overview)
 
 
 @ROUTES.route("GET", f"{API}/runtime", summary="Lag per KafkaSource; functions up or "
               "scaled to zero (locally)", response=Runtime)
 def runtime_state(call: Call) -> Runtime:
-    return runtime(call.settings)
+    return runtime(call.settings, call.resources.lag)
 
 
 @ROUTES.route("GET", f"{API}/orders", summary="Find orders (newest first, paged by cursor)",
               query=queries.FindQuery, response=queries.OrderPage)
 def find_orders(call: Call) -> queries.OrderPage:
     query = call.query(queries.FindQuery)
-    return read(call.settings, lambda conn: queries.find(conn, query))
+    return read(call.resources, lambda conn: queries.find(conn, query))
 
 
 @ROUTES.route("GET", f"{API}/stuck", summary="Stuck orders, each with why",
@@ -109,7 +109,7 @@ def stuck_orders(call: Call) -> stuck.StuckPage:
     older = call.query(stuck.StuckQuery).older_than_s
     older = call.settings.stuck_after_s if older is None else older
     functions = local_functions(call.settings)
-    return read(call.settings, lambda conn: stuck.stuck(conn, older, functions))
+    return read(call.resources, lambda conn: stuck.stuck(conn, older, functions))
 
 
 @ROUTES.route("GET", f"{API}/orders/<uuid:order_id>", summary="One order: timeline, "
@@ -118,7 +118,7 @@ def order(call: Call) -> order_view.OrderDetail:
     order_id: uuid.UUID = call.params["order_id"]
     call.order_id = str(order_id)
     functions = local_functions(call.settings)
-    detail = read(call.settings, lambda conn: order_view.order_detail(
+    detail = read(call.resources, lambda conn: order_view.order_detail(
         conn, order_id, functions=functions, kibana_url=call.settings.kibana_url))
     if detail is None:
         raise Problem(404, "not found", "no such order")
@@ -130,7 +130,7 @@ def order(call: Call) -> order_view.OrderDetail:
 def dead_letters(call: Call) -> letters.LetterPage:
     query = call.query(letters.LetterQuery)
     functions = local_functions(call.settings)
-    return read(call.settings, lambda conn: letters.page(conn, query, functions))
+    return read(call.resources, lambda conn: letters.page(conn, query, functions))
 
 
 @ROUTES.route("GET", f"{API}/dead-letters/{LETTER}", summary="One dead letter, its "
@@ -143,13 +143,13 @@ def dead_letter(call: Call) -> letters.Letter:
               query=audit.AuditQuery, response=audit.AuditPage)
 def audit_trail(call: Call) -> audit.AuditPage:
     query = call.query(audit.AuditQuery)
-    return read(call.settings, lambda conn: audit.page(conn, query))
+    return read(call.resources, lambda conn: audit.page(conn, query))
 
 
 def _letter(call: Call, *, reveal: bool) -> letters.Letter:
     letter_id: int = call.params["letter_id"]
     functions = local_functions(call.settings)
-    found = read(call.settings, lambda conn: letters.letter(conn, letter_id, functions,
+    found = read(call.resources, lambda conn: letters.letter(conn, letter_id, functions,
                                                             reveal=reveal))
     if found is None:
         raise Problem(404, "not found", "no such dead letter")
@@ -164,7 +164,7 @@ def _letter(call: Call, *, reveal: bool) -> letters.Letter:
 def cancel_order(call: Call) -> operations.Result:
     order_id: uuid.UUID = call.params["order_id"]
     call.order_id = str(order_id)
-    return operations.cancel(call.settings, _who(call), order_id, call.body(Why).why)
+    return operations.cancel(call.resources, _who(call), order_id, call.body(Why).why)
 
 
 @ROUTES.route("POST", f"{API}/orders/<uuid:order_id>/redrive", summary="Re-drive an order's "
@@ -172,28 +172,28 @@ def cancel_order(call: Call) -> operations.Result:
 def redrive_order(call: Call) -> operations.Result:
     order_id: uuid.UUID = call.params["order_id"]
     call.order_id = str(order_id)
-    return operations.redrive_order(call.settings, _who(call), order_id, call.body(Why).why)
+    return operations.redrive_order(call.resources, _who(call), order_id, call.body(Why).why)
 
 
 @ROUTES.route("POST", f"{API}/bulk/cancel", summary="Cancel every open order of a filter "
               "(a dry run unless confirmed)", body=operations.BulkCancelIn,
               response=operations.Bulk, errors=(409,))
 def bulk_cancel(call: Call) -> operations.Bulk:
-    return operations.bulk_cancel(call.settings, _who(call), call.body(operations.BulkCancelIn))
+    return operations.bulk_cancel(call.resources, _who(call), call.body(operations.BulkCancelIn))
 
 
 @ROUTES.route("POST", f"{API}/bulk/redrive", summary="Re-drive every waiting letter of an "
               "event type (a dry run unless confirmed)", body=operations.BulkRedriveIn,
               response=operations.Bulk, errors=(409,))
 def bulk_redrive(call: Call) -> operations.Bulk:
-    return operations.bulk_redrive(call.settings, _who(call),
+    return operations.bulk_redrive(call.resources, _who(call),
                                    call.body(operations.BulkRedriveIn))
 
 
 @ROUTES.route("POST", f"{API}/dead-letters/{LETTER}/redrive", summary="Re-drive a "
               "dead letter", body=Why, response=operations.Result, errors=(404, 409))
 def redrive_letter(call: Call) -> operations.Result:
-    return operations.redrive_letter(call.settings, _who(call), call.params["letter_id"],
+    return operations.redrive_letter(call.resources, _who(call), call.params["letter_id"],
                                      call.body(Why).why)
 
 
@@ -201,7 +201,7 @@ def redrive_letter(call: Call) -> operations.Result:
               "dead letter with a note", body=Why, response=operations.Result,
               errors=(404, 409))
 def resolve_letter(call: Call) -> operations.Result:
-    return operations.resolve(call.settings, _who(call), call.params["letter_id"],
+    return operations.resolve(call.resources, _who(call), call.params["letter_id"],
                               call.body(Why).why)
 
 
@@ -209,7 +209,7 @@ def resolve_letter(call: Call) -> operations.Result:
               "with its data unmasked (audited)", body=Why, response=letters.Letter,
               errors=(404,))
 def reveal_letter(call: Call) -> letters.Letter:
-    operations.reveal(call.settings, _who(call), call.params["letter_id"], call.body(Why).why)
+    operations.reveal(call.resources, _who(call), call.params["letter_id"], call.body(Why).why)
     return _letter(call, reveal=True)
 
 

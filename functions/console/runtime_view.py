@@ -5,8 +5,8 @@ The sources are the console's own configuration, derived from the catalogue as t
 manifests are (one KafkaSource per consuming function, consumer group `saga-<function>`;
 tests/contract/test_console_manifests.py holds the two together), so it needs no
 manifests in its pod. Functions' state is Knative's on a cluster (`kn service list`);
-locally the console reads it from runtime-state.json, which `./taskw up` writes in
-SAGA_STATE_DIR.
+locally the console reads it from the runtime-state.json `./taskw up` writes and names in
+SAGA_RUNTIME_STATE_FILE.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from pydantic import BaseModel
 
 from common.events import catalogue as c
 from common.settings import Settings
-from functions.console.wiring import kafka_config
 
 CACHE_S = 5.0  # the page polls; Kafka is asked at most this often per process
 TIMEOUT_S = 5.0
@@ -60,40 +59,35 @@ def kafka_sources() -> list[tuple[str, str, list[str]]]:
             + [(c.DLQ, f"saga-{c.DLQ}", [c.DEAD_LETTER_TOPIC])])
 
 
-class _Kafka:
-    """One admin client and one group-less consumer per process and broker, made on first
-    use (as common/kafka.py's producer)."""
+class LagReader:
+    """One admin client and one group-less consumer, made on first use and closed by
+    close() (the console's resources hold one per process: wiring.ConsoleResources);
+    the last answer is kept CACHE_S."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = config
         self._lock = threading.Lock()
-        self._clients: tuple[str, AdminClient, Consumer] | None = None
+        self._clients: tuple[AdminClient, Consumer] | None = None
         self._cached: tuple[float, list[SourceLag]] | None = None
 
-    def lag(self, settings: Settings) -> list[SourceLag]:
+    def lag(self) -> list[SourceLag]:
         with self._lock:
-            bootstrap = settings.kafka_bootstrap_servers or ""
-            if self._clients is not None and self._clients[0] != bootstrap:
-                self._close()
             if self._cached and time.monotonic() - self._cached[0] < CACHE_S:
                 return self._cached[1]
             if self._clients is None:
-                config = kafka_config(settings)
-                self._clients = (bootstrap, AdminClient(config), Consumer(config | {
+                self._clients = (AdminClient(self._config), Consumer(self._config | {
                     "group.id": f"saga-console-{uuid.uuid4().hex[:8]}",
                     "enable.auto.commit": False}))
-            _, admin, consumer = self._clients
+            admin, consumer = self._clients
             found = [_source_lag(admin, consumer, *source) for source in kafka_sources()]
             self._cached = (time.monotonic(), found)
             return found
 
     def close(self) -> None:
         with self._lock:
-            self._close()
-
-    def _close(self) -> None:
-        if self._clients is not None:
-            self._clients[2].close()
-        self._clients = self._cached = None
+            if self._clients is not None:
+                self._clients[1].close()
+            self._clients = self._cached = None
 
 
 def _source_lag(admin: AdminClient, consumer: Consumer, name: str, group: str,
@@ -116,18 +110,10 @@ def _source_lag(admin: AdminClient, consumer: Consumer, name: str, group: str,
     return SourceLag(source=name, consumer_group=group, lag=lag, partitions=partitions)
 
 
-_kafka = _Kafka()
-
-
-def close_kafka() -> None:
-    """Close the lag reader's clients (tests: before their broker goes away)."""
-    _kafka.close()
-
-
-def runtime(settings: Settings) -> Runtime:
+def runtime(settings: Settings, reader: LagReader) -> Runtime:
     note = None
     try:
-        sources = _kafka.lag(settings)
+        sources = reader.lag()
     except (KafkaException, RuntimeError) as exc:
         sources, note = [], f"Kafka did not answer: {exc}"
     functions, functions_note = functions_state(settings)
@@ -136,10 +122,10 @@ def runtime(settings: Settings) -> Runtime:
 
 
 def _local_state(settings: Settings) -> dict[str, Any] | None:
-    if settings.profile != "local":
+    if settings.runtime_state_file is None:
         return None
     try:
-        state = json.loads((settings.state_dir / STATE_FILE).read_text(encoding="utf-8"))
+        state = json.loads(settings.runtime_state_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return state if isinstance(state, dict) else None
@@ -147,9 +133,9 @@ def _local_state(settings: Settings) -> dict[str, Any] | None:
 
 def functions_state(settings: Settings) -> tuple[list[FunctionState], str | None]:
     state = _local_state(settings)
-    if state is None and settings.profile == "local":
-        return [], (f"no {STATE_FILE} in {settings.state_dir} (SAGA_STATE_DIR): the local "
-                    "runtime, `./taskw up`, writes it")
+    if state is None and settings.runtime_state_file is not None:
+        return [], (f"no {STATE_FILE} readable at {settings.runtime_state_file} "
+                    "(SAGA_RUNTIME_STATE_FILE): the local runtime, `./taskw up`, writes it")
     if state is None:
         return [], ("functions are Knative Services here: `kn service list -n order-saga` "
                     "shows which are up; a min-scale 0 one with no pods scaled to zero")

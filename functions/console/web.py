@@ -24,9 +24,9 @@ from werkzeug.routing import Map, Rule
 
 from common.auth import AuthError, Principal, verify_token
 from common.logging import log_event
-from common.settings import Settings, get_settings
+from common.settings import Settings
 from common.tracing import TraceContext, continue_or_start
-from functions.console.wiring import Problem, is_transient, problem_response
+from functions.console.wiring import ConsoleResources, Problem, fault, problem_response
 
 log = logging.getLogger("saga.console")
 M = TypeVar("M", bound=BaseModel)
@@ -52,13 +52,17 @@ class Route:
 @dataclass
 class Call:
     request: Request
-    settings: Settings
+    resources: ConsoleResources
     trace: TraceContext
     params: Mapping[str, Any]
     principal: Principal | None = None
     parsed_query: BaseModel | None = None
     parsed_body: BaseModel | None = None
     order_id: str | None = None  # what the request acted on, for its log line
+
+    @property
+    def settings(self) -> Settings:
+        return self.resources.settings
 
     def query(self, model: type[M]) -> M:
         if not isinstance(self.parsed_query, model):
@@ -78,20 +82,6 @@ class Call:
         return self.principal.subject
 
 
-class Refused(Problem):
-    """A problem answer with response headers of its own (Allow, WWW-Authenticate)."""
-
-    def __init__(self, status: int, title: str, detail: str, *, headers: dict[str, str],
-                 **extra: Any) -> None:
-        super().__init__(status, title, detail, **extra)
-        self.response_headers = headers
-
-    def get_response(self, environ: Any = None, scope: Any = None) -> Response:
-        response = super().get_response(environ, scope)
-        response.headers.update(self.response_headers)
-        return response
-
-
 class Routes:
     """The routes of the console, declared with the `route` decorator."""
 
@@ -107,22 +97,20 @@ class Routes:
 
 
 class Router:
-    def __init__(self, routes: Sequence[Route],
-                 settings: Callable[[], Settings] = get_settings) -> None:
+    def __init__(self, routes: Sequence[Route]) -> None:
         self.routes = list(routes)
-        self._settings = settings
         self.map = Map([Rule(r.path, endpoint=i, methods=[r.method])
                         for i, r in enumerate(self.routes)], strict_slashes=False)
 
-    def dispatch(self, request: Request) -> Response:
+    def dispatch(self, request: Request, resources: ConsoleResources) -> Response:
         started = time.perf_counter_ns()
         trace = continue_or_start(request.headers.get("traceparent"))
         call: Call | None = None
         try:
-            route, call = self._match(request, trace)
+            route, call = self._match(request, resources, trace)
             response = self._run(route, call)
         except Problem as problem:
-            response = problem.get_response()
+            response = problem_response(problem)
         except Exception as exc:
             response = _unexpected(exc)
         response.headers.setdefault("Cache-Control", "no-store")
@@ -139,7 +127,8 @@ class Router:
                       "labels.order_id": call.order_id if call else None})
         return response
 
-    def _match(self, request: Request, trace: TraceContext) -> tuple[Route, Call]:
+    def _match(self, request: Request, resources: ConsoleResources, trace: TraceContext
+               ) -> tuple[Route, Call]:
         adapter = self.map.bind_to_environ(request.environ)
         try:
             index, params = adapter.match()
@@ -147,10 +136,10 @@ class Router:
             raise Problem(404, "not found", f"no route for {request.path}") from None
         except MethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.valid_methods or []))
-            raise Refused(405, "method not allowed",
+            raise Problem(405, "method not allowed",
                           f"{request.method} is not allowed here; use {allowed}",
                           headers={"Allow": allowed}) from None
-        return self.routes[index], Call(request, self._settings(), trace, params)
+        return self.routes[index], Call(request, resources, trace, params)
 
     def _run(self, route: Route, call: Call) -> Response:
         request = call.request
@@ -172,12 +161,12 @@ class Router:
 def authenticate(request: Request, settings: Settings) -> Principal:
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Refused(401, "unauthorized", "send Authorization: Bearer <token> of an admin "
+        raise Problem(401, "unauthorized", "send Authorization: Bearer <token> of an admin "
                       "(locally: ./taskw token -- --customer you --admin)", headers=_CHALLENGE)
     try:
         return verify_token(settings, token.strip())
     except AuthError as exc:
-        raise Refused(401, "unauthorized", str(exc), headers=_CHALLENGE) from None
+        raise Problem(401, "unauthorized", str(exc), headers=_CHALLENGE) from None
 
 
 def validate(model: type[M], data: Any) -> M:
@@ -206,10 +195,10 @@ def _json_body(request: Request) -> Any:
 
 
 def _unexpected(exc: Exception) -> Response:
-    if is_transient(exc):
-        response = problem_response(503, "temporarily unavailable",
-                                    "the database is busy or unreachable; retry")
-        response.headers["Retry-After"] = "1"
-        return response
-    log.exception("unhandled error")
-    return problem_response(500, "internal error", "the request failed; it was logged")
+    problem = fault(exc, "internal error",
+                    transient_detail="the database is busy or unreachable; retry",
+                    failed_detail="the request failed; it was logged",
+                    headers={"Retry-After": "1"})
+    if not problem.retried:
+        log.exception("unhandled error")
+    return problem_response(problem)

@@ -3,29 +3,31 @@ and a customer's headers, and the audit rows an operation wrote."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from flask.testing import FlaskClient
-from functions_framework import create_app
 from sqlalchemy import select
 
 from common import tables as t
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
-from common.db import get_engine
-from common.settings import Settings
+from common.settings import Settings, get_settings
+from tests.helpers import engine_of, function_client
 from tools import REPO_ROOT
 
 MAIN = REPO_ROOT / "functions" / "console" / "main.py"
 OPERATOR = "op-ada"
 
+_clients: dict[Settings, FlaskClient] = {}
 
-@cache
+
 def console_client() -> FlaskClient:
-    """One client for every test: settings and engines are read per request."""
-    app = create_app(target="console", source=str(MAIN), signature_type="http")  # type: ignore[no-untyped-call]
-    client: FlaskClient = app.test_client()
-    return client
+    """A console process on the settings in the environment now: one per settings, as its
+    main.py reads them once (its resources are closed after each test by saga_env, and
+    opened anew when it is used again)."""
+    settings = get_settings()
+    if settings not in _clients:
+        _clients[settings] = function_client("console", str(MAIN), "http", asgi=False)
+    return _clients[settings]
 
 
 def admin(settings: Settings, subject: str = OPERATOR) -> dict[str, str]:
@@ -43,5 +45,5 @@ def ok(response: Any, status: int = 200) -> Any:
 
 
 def audit_row(settings: Settings, audit_id: int) -> Any:
-    with get_engine(settings).connect() as conn:
+    with engine_of(settings).connect() as conn:
         return conn.execute(select(t.audit).where(t.audit.c.id == audit_id)).one()

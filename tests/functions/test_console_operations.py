@@ -18,11 +18,11 @@ from sqlalchemy import func, insert, select, text, update
 
 from common import tables as t
 from common.cloudevents_kafka import event_from_parts
-from common.db import get_engine
 from common.dead_letters import redrive_event
 from common.events import catalogue as c
 from common.order_state import Status
-from common.outbox import Outbox, Publisher, relay, row_id
+from common.outbox import Outbox, relay, row_id
+from common.resources import Resources
 from common.settings import Settings
 from common.tracing import new_trace
 from tests.functions.console_support import OPERATOR, admin, audit_row, console_client, ok
@@ -40,6 +40,7 @@ from tests.functions.saga_support import (
     stock,
     wallet,
 )
+from tests.helpers import engine_of, flush_marks
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -62,7 +63,7 @@ def store_letter(settings: Settings, order_id: uuid.UUID, *,
               "subject": str(order_id), "attributes": attributes, "data": body,
               "error_dest": attributes["knativeerrordest"], "error_code": 500,
               "error_data": "step failed"} | fields
-    with get_engine(settings).begin() as conn:
+    with engine_of(settings).begin() as conn:
         return int(conn.execute(insert(t.dead_letters).values(**values)
                                 .returning(t.dead_letters.c.id)).scalar_one())
 
@@ -153,6 +154,7 @@ def test_a_redrive_goes_through_the_outbox(saga_env: Settings) -> None:
         "done", [letter], [str(order.id)])
     stored = row(saga_env, t.dead_letters, id=letter)
     assert stored.redriven_at is not None and stored.redrive_count == 1
+    flush_marks()  # published rows are marked in the background, by their row ids
     [outbox] = rows(saga_env, t.outbox, partition_key=str(order.id), producer=c.CONSOLE)
     again = event_from_parts(outbox.attributes, outbox.data)
     assert again["id"] == stored.event_id  # the same event: consumers that had it skip it
@@ -274,7 +276,7 @@ def test_the_audit_pages_newest_first(saga_env: Settings) -> None:
         "limit": 2, "actor": OPERATOR, "before": first["next_before"]}))
     assert older["items"][0]["id"] == ids[0]
     assert older["items"][0]["why"] == "try 0"
-    with get_engine(saga_env).connect() as conn:
+    with engine_of(saga_env).connect() as conn:
         outcomes: list[str] = list(conn.execute(select(t.audit.c.outcome).where(
             t.audit.c.id.in_(ids)).order_by(t.audit.c.id)).scalars())
     assert outcomes == ["done", "unchanged", "unchanged"]
@@ -290,13 +292,17 @@ def test_the_relay_publishes_a_redrive_left_unpublished(saga_env: Settings) -> N
     original.add(event_from_parts(dict(letter.attributes), json.loads(letter.data)))
     redrive = Outbox(c.CONSOLE, new_trace())
     redrive.add(redrive_event(letter))
-    engine = get_engine(saga_env)
+    engine = engine_of(saga_env)
     with engine.begin() as conn:
         original.write(conn)  # as the order-saga wrote it when it first emitted the event
         conn.execute(update(t.outbox).where(t.outbox.c.id == uuid.UUID(letter.event_id))
                      .values(published_at=func.now() - text("interval '1 hour'")))
         redrive.write(conn)
-    assert relay(engine, Publisher(saga_env), older_than_s=0) >= 1
+    resources = Resources(saga_env)  # the outbox-relay function's, as its main.py makes them
+    try:
+        assert relay(resources.engine, resources.publisher, older_than_s=0) >= 1
+    finally:
+        resources.close()
     rows_by_producer = {r.producer: r for r in rows(saga_env, t.outbox,
                                                     partition_key=str(order.id))}
     assert rows_by_producer[c.CONSOLE].published_at is not None

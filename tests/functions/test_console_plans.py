@@ -9,16 +9,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from functions_framework import create_app
 from sqlalchemy import Engine, create_engine, pool
 
 from common.auth import ADMIN_ROLE, issue_token
-from common.db import dispose_engines, get_engine
 from common.migrate import upgrade
-from common.settings import get_settings, to_sqlalchemy_url
+from common.settings import to_sqlalchemy_url
 from tests.conftest import TEST_JWT_SECRET
-from tools import REPO_ROOT
-from tools.ops.console_bench import ORDERS, analyze, captured, explain, fill, run_scenarios
+from tests.functions.console_support import MAIN
+from tests.helpers import function_client
+from tools.bench.console import ORDERS, analyze, captured, explain, fill, run_scenarios
 
 pytestmark = pytest.mark.integration
 
@@ -56,21 +55,18 @@ def console(plans_database: str, monkeypatch: pytest.MonkeyPatch
             ) -> Iterator[tuple[Callable[[str], Any], Engine]]:
     monkeypatch.setenv("DATABASE_URL", plans_database)
     monkeypatch.setenv("SAGA_JWT_SECRET", TEST_JWT_SECRET)
-    monkeypatch.setenv("SAGA_PROFILE", "production")
-    get_settings.cache_clear()
-    dispose_engines()
-    client = create_app(target="console", source=str(REPO_ROOT / "functions/console/main.py"),
-                        signature_type="http").test_client()  # type: ignore[no-untyped-call]
-    token = issue_token(get_settings(), "planner", roles=[ADMIN_ROLE])
+    monkeypatch.delenv("SAGA_RUNTIME_STATE_FILE", raising=False)  # no local runtime here
+    client = function_client("console", str(MAIN), "http", asgi=False)
+    resources = client.resources  # the console's own: its engine runs the handlers' SQL
+    token = issue_token(resources.settings, "planner", roles=[ADMIN_ROLE])
 
     def get(url: str) -> Any:
         response = client.get(url, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.get_data(as_text=True)
         return response.get_json()
 
-    yield get, get_engine(get_settings())
-    dispose_engines()
-    get_settings.cache_clear()
+    yield get, resources.engine
+    resources.close()
 
 
 def test_every_question_is_answered_from_its_indexes(

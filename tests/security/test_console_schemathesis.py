@@ -7,6 +7,7 @@ the count typed back, so nothing is changed but what a refusal writes to the aud
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +16,7 @@ import hypothesis
 import pytest
 import schemathesis
 from functions_framework import create_app
+from pydantic import SecretStr
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
@@ -23,7 +25,8 @@ from schemathesis.specs.openapi.checks import (
 
 from common.auth import ADMIN_ROLE, issue_token
 from common.settings import Settings
-from functions.console.runtime_view import close_kafka
+from functions.console.wiring import ConsoleResources
+from tests.conftest import TEST_JWT_SECRET, session_broker_kind
 from tools import REPO_ROOT
 
 EXAMPLES_PER_ROUTE = 25
@@ -31,6 +34,7 @@ MIN_CASES = 300
 
 _create_app: Callable[..., Any] = create_app  # functions-framework is untyped
 APP: Any = _create_app("console", str(REPO_ROOT / "functions" / "console" / "main.py"), "http")
+CONSOLE_MAIN = sys.modules["main"]  # its `resources`, read from the environment at import
 SCHEMA = schemathesis.openapi.from_wsgi("/console/openapi.json", APP)
 CASES: Counter[str] = Counter()
 # As for the api: a schema-valid request may still be refused for what it names (no such
@@ -51,11 +55,18 @@ DOCUMENTED = _operations()
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _lag_reader_closed() -> Iterator[None]:
-    """The console's Kafka clients go before the session's broker does."""
-    yield
-    close_kafka()
+@pytest.fixture(scope="module")
+def console_resources(migrated_database: str, kafka_bootstrap: str
+                      ) -> Iterator[ConsoleResources]:
+    """The resources of a console process on the session's database and broker, as
+    saga_env's environment would give it (one for every case); closed (its Kafka clients
+    too) before the session's broker goes."""
+    made = ConsoleResources(Settings(
+        DATABASE_URL=migrated_database, KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        kafka_one_record_per_batch=session_broker_kind() == "tansu",
+        jwt_secret=SecretStr(TEST_JWT_SECRET)))
+    yield made
+    made.close()
 
 
 @SCHEMA.parametrize()
@@ -63,7 +74,10 @@ def _lag_reader_closed() -> Iterator[None]:
     max_examples=EXAMPLES_PER_ROUTE, deadline=None, derandomize=True, database=None,
     suppress_health_check=list(hypothesis.HealthCheck),
 )
-def test_console_answers_as_documented(case: Any, saga_env: Settings) -> None:
+def test_console_answers_as_documented(case: Any, saga_env: Settings,
+                                       console_resources: ConsoleResources,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(CONSOLE_MAIN, "resources", console_resources)
     token = issue_token(saga_env, "fuzz-operator", roles=[ADMIN_ROLE])
     CASES[f"{case.method} {case.path}"] += 1
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"},

@@ -74,11 +74,11 @@ def test_functions_come_from_a_local_runtimes_state_file_only(tmp_path: Path) ->
     (tmp_path / "runtime-state.json").write_text(json.dumps({"functions": {
         "inventory": {"state": "scaled_to_zero", "port": 41000},
         "api": {"state": "running", "port": 8080}}}))
-    local = Settings(state_dir=tmp_path, profile="local")
+    local = Settings(runtime_state_file=tmp_path / "runtime-state.json")
     functions, note = functions_state(local)
     assert [(f.name, f.state) for f in functions] == [("api", "running"),
                                                       ("inventory", "scaled_to_zero")]
     assert note is None and local_functions(local)["localhost:41000"] == "inventory"
-    cluster = Settings(state_dir=tmp_path, profile="production", jwt_secret="x" * 40)
+    cluster = Settings(runtime_state_file=None, jwt_secret="x" * 40)
     functions, note = functions_state(cluster)
     assert functions == [] and note is not None and "kn service list" in note

@@ -37,7 +37,7 @@ from tools.runtime.phases import Clock, StopRequested, banner, wait_healthy, wai
 from tools.runtime.recovery import republish_unfinished
 from tools.runtime.seed import seed_catalogue
 from tools.runtime.serving.supervisor import Supervisor
-from tools.runtime.state import RuntimeState, StackRunning, held, resolve_state_dir
+from tools.runtime.state import RuntimeState, StackRunning, held, resolve_state_dir, state_path
 from tools.runtime.stopping import Stopper
 from tools.settings import LocalSettings
 
@@ -222,7 +222,9 @@ def _on(settings: LocalSettings, infra: Infra, state_dir: Path
     env = {"DATABASE_URL": infra.database_url, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
            "SAGA_KAFKA_BROKER_KIND": kind, "SAGA_PROFILE": "local",
            "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(kind == "tansu").lower(),
-           "SAGA_STATE_DIR": str(state_dir), "SAGA_JWT_SECRET": local_jwt_secret(settings)}
+           "SAGA_STATE_DIR": str(state_dir), "SAGA_JWT_SECRET": local_jwt_secret(settings),
+           # The console shows which functions run or scaled to zero from it.
+           "SAGA_RUNTIME_STATE_FILE": str(state_path(state_dir))}
     return settings, env
 
 
