@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from tools.runtime.manifests import load_project_manifests
-from tools.runtime.processes import FunctionStatus
-
 from functions.console.runtime_view import FunctionState, kafka_sources
 from tools import REPO_ROOT
+from tools.manifests.loader import load_project_manifests
+from tools.runtime.serving.function_process import FunctionStatus
 
 
 def test_the_console_asks_about_exactly_the_kafka_sources_of_the_manifests() -> None:

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-from tools.runtime.manifests import load_project_manifests
 
 from tests.conftest import TEST_JWT_SECRET, session_broker_kind
 from tests.e2e.conftest import LocalStack
 from tests.helpers import wait_for
 from tools import REPO_ROOT
 from tools.infra.ports import free_port
+from tools.manifests.loader import load_project_manifests
 from tools.runtime.state import STATE_FILE, read_state
 
 pytestmark = pytest.mark.e2e
