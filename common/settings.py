@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, AwareDatetime, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.settings_errors import settings_error
@@ -15,6 +15,7 @@ from common.settings_errors import settings_error
 Profile = Literal["local", "production"]
 KafkaBrokerKind = Literal["kafka", "tansu"]
 AnySettings = TypeVar("AnySettings", bound=BaseSettings)
+DAY_S = 24 * 3600
 
 
 class Settings(BaseSettings):
@@ -99,6 +100,33 @@ class Settings(BaseSettings):
     stuck_after_s: int = Field(default=600, ge=1)
     outbox_publish_timeout_s: float = Field(default=5.0, gt=0)
     outbox_relay_age_s: float = Field(default=3.0, ge=0)
+
+    # --- retention (functions/retention; docs/operations.md, "Retention") ---------------
+    # The inbox windows are held to the topics' retention by tests/contract/
+    # test_retention_rule.py: raising a topic's retention.ms without them fails CI.
+    retention_inbox_s: int = Field(
+        default=9 * DAY_S, ge=1,
+        description="Inbox rows of the event topics' consumers are kept this long: at least "
+        "the longest time a record of those topics may still be re-delivered.")
+    retention_dead_letter_inbox_s: int = Field(
+        default=16 * DAY_S, ge=1,
+        description="Inbox rows of the dlq function (it reads the dead-letter topic).")
+    retention_outbox_s: int = Field(
+        default=3 * DAY_S, ge=1,
+        description="Published outbox rows are kept this long (saga trace, the console).")
+    retention_idempotency_s: int = Field(
+        default=DAY_S, ge=1,
+        description="An Idempotency-Key of POST /orders is honoured this long.")
+    retention_dead_letters_s: int = Field(
+        default=30 * DAY_S, ge=1,
+        description="Resolved or re-driven dead letters are kept this long after their "
+        "last re-drive; waiting ones are never deleted.")
+    retention_dry_run: bool = Field(
+        default=False, description="The retention sweep counts what it would delete instead.")
+    broker_started_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the local runtime started the Tansu broker it runs (it sets this): "
+        "Tansu keeps every record for its life, so only inbox rows older than this may go.")
 
     def sqlalchemy_url(self) -> str:
         """The database URL in the form SQLAlchemy wants (psycopg 3 driver)."""

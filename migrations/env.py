@@ -72,16 +72,18 @@ def run_migrations_online() -> None:
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as connection:
+            # The advisory lock serialises concurrent migrators (the local runtime and a
+            # Job, two Jobs of a rollout): the second waits, then reads the version table
+            # the first committed and finds nothing to do instead of failing halfway
+            # through CREATE SCHEMA. A session's lock, held until this connection closes:
+            # a revision that builds an index CONCURRENTLY commits in its middle (an
+            # autocommit block), and a transaction's lock would end there.
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
             _configure(connection=connection)
-            # PostgreSQL runs all pending revisions in one transaction (transactional DDL).
-            # The advisory lock, held until that transaction ends, serialises concurrent
-            # migrators (the local runtime and a Job, two Jobs of a rollout): the second
-            # waits, then reads the version table the first committed and finds nothing to do
-            # instead of failing halfway through CREATE SCHEMA.
+            # PostgreSQL runs all pending revisions in one transaction (transactional DDL),
+            # but for such autocommit blocks.
             with context.begin_transaction():
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-                )
                 context.run_migrations()
     finally:
         engine.dispose()

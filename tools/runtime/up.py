@@ -19,6 +19,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,11 +150,14 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
         if stop.is_set():
             raise _Stopped
 
+    # Before the broker starts, so never later than it: the retention sweep keeps every inbox
+    # row from this time on while Tansu holds the records (functions/retention/rules.py).
+    broker_started_at = datetime.now(UTC)
     with clock("infrastructure"):
         infra = stack.enter_context(infrastructure(settings, state_dir,
                                                    broker=settings.broker))
     check()
-    settings, env = _on(settings, infra, state_dir)
+    settings, env = _on(settings, infra, state_dir, broker_started_at)
     stack.callback(close_producers)
     log_dir = state_dir / "logs"
     supervisor = Supervisor(manifests, cwd=root, env=env, log_dir=log_dir, console=console,
@@ -165,7 +169,8 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
     state.update(kafka_bootstrap=infra.kafka_bootstrap,
                  kafka_broker_kind=settings.kafka_broker_kind,
                  database_url=mask_url(infra.database_url),
-                 embedded={"database": infra.embedded_db, "broker": infra.embedded_broker})
+                 embedded={"database": infra.embedded_db, "broker": infra.embedded_broker},
+                 broker_started_at=env.get("SAGA_BROKER_STARTED_AT"))
     topics = runtime_topics(settings, set(catalogue.topics()) | set(manifests.topics()),
                             load_topic_specs(root))
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="up") as pool:
@@ -205,7 +210,7 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
     return running
 
 
-def _on(settings: LocalSettings, infra: Infra, state_dir: Path
+def _on(settings: LocalSettings, infra: Infra, state_dir: Path, broker_started_at: datetime
         ) -> tuple[LocalSettings, dict[str, str]]:
     """The runtime's settings on `infra`, and the environment of every function it starts."""
     from common.auth import local_jwt_secret
@@ -220,6 +225,9 @@ def _on(settings: LocalSettings, infra: Infra, state_dir: Path
     env = {"DATABASE_URL": infra.database_url, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
            "SAGA_KAFKA_BROKER_KIND": kind, "SAGA_PROFILE": "local",
            "SAGA_STATE_DIR": str(state_dir), "SAGA_JWT_SECRET": local_jwt_secret(settings)}
+    if infra.embedded_broker == "tansu":  # the only broker whose start (and emptiness) we know
+        settings = settings.model_copy(update={"broker_started_at": broker_started_at})
+        env["SAGA_BROKER_STARTED_AT"] = broker_started_at.isoformat()
     return settings, env
 
 

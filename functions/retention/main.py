@@ -1,0 +1,18 @@
+"""Retention function, triggered every ten minutes by a PingSource
+(knative/retention-ping.yaml). Thin: functions.retention.sweep does the work, common.ping
+runs and logs it."""
+
+from functions_framework import aio
+from starlette.requests import Request
+from starlette.responses import Response
+
+from common.events.catalogue import RETENTION
+from common.ping import ping_function
+from functions.retention.sweep import sweep
+
+endpoint = ping_function(RETENTION, sweep)
+
+
+@aio.http
+async def retention(request: Request) -> Response:
+    return await endpoint(request)

@@ -1,0 +1,44 @@
+"""`saga retention`: the retention sweep once, now (functions/retention: the code the
+retention function runs every ten minutes), or with --dry-run what it would delete, on the
+stack's database or DATABASE_URL. On the Tansu stack of `./taskw up` the broker's start
+comes from its runtime-state.json, as the runtime gives it to the function."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from common.db import dispose_engines
+from functions.retention.sweep import TABLES, sweep
+from tools.ops.context import OpsContext, runtime_broker_kind
+
+NOT_SWEPT_ON_TANSU = ("the inbox is not swept: the broker is Tansu (it keeps every record while "
+                      "it runs) and when it started is unknown")
+
+
+def run_sweep(ctx: OpsContext, *, dry_run: bool, budget_s: float) -> tuple[dict[str, int],
+                                                                           list[str]]:
+    """The sweep's counts, and notes for the operator."""
+    settings = ctx.require_database()
+    runtime = ctx.runtime
+    if runtime is not None and "database" in ctx.from_runtime:
+        started = runtime.get("broker_started_at")
+        settings = settings.model_copy(update={
+            "kafka_broker_kind": runtime_broker_kind(runtime),
+            "broker_started_at": datetime.fromisoformat(started) if started else None})
+    try:
+        counts = sweep(settings, dry_run=dry_run, budget_s=budget_s, count_timeout_s=600)
+    finally:
+        dispose_engines()
+    notes = [] if counts["inbox_swept"] else [NOT_SWEPT_ON_TANSU]
+    if counts["more"]:
+        notes.append(f"stopped after {budget_s:g} s with more to delete: run it again")
+    return counts, notes
+
+
+def render(counts: dict[str, Any]) -> str:
+    verb = "would delete" if counts["dry_run"] else "deleted"
+    lines = [f"{table:<18}{counts[table]:>12,} row(s) {verb}" for table in TABLES]
+    if not counts["dry_run"]:
+        lines.append(f"in {counts['batches']} batch(es)")
+    return "\n".join(lines)
