@@ -11,16 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from common.events.catalogue import DLQ
 from common.order_state import TERMINAL
 from common.settings import Settings
 from functions.dlq.letters import waiting_sql
-
-# The database's clock and the runtime's may differ (a DATABASE_URL of another machine): an
-# inbox row counts as older than the broker only when it is older by this much.
-BROKER_CLOCK_MARGIN = timedelta(minutes=5)
 
 # Every SQL text below is built from constants of this module and common's (statuses, the
 # dead letters' waiting rule): values only ever travel as bound :parameters.
@@ -68,7 +64,8 @@ def retention_rules(settings: Settings) -> list[Rule]:
     started = settings.broker_started_at
     rules: list[Rule] = []
     if not tansu or started is not None:
-        rules += _inbox_rules(settings, started - BROKER_CLOCK_MARGIN if started else None)
+        # The runtime gives the start on the database's clock (tools/runtime/recovery.py).
+        rules += _inbox_rules(settings, started)
     rules.append(_outbox_rule(settings, started if tansu else None))
     rules.append(Rule(
         "idempotency_keys", "orders.idempotency_keys", "k", "created_at",

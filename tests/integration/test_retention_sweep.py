@@ -289,7 +289,8 @@ def test_the_status_query_reads_rows_size_and_oldest_row(database: str, db: Engi
                           "orders.idempotency_keys"}
     assert (stats["messaging.inbox"].rows, stats["messaging.inbox"].rows_estimated) == (2, False)
     assert stats["messaging.outbox"].rows == 2
-    assert stats["messaging.dead_letters"].rows == 0 and stats["messaging.dead_letters"].oldest is None
+    letters = stats["messaging.dead_letters"]
+    assert (letters.rows, letters.oldest) == (0, None)
     assert all(s.bytes > 0 for s in stats.values())
     now = datetime.now(UTC)
     inbox_oldest, outbox_oldest = stats["messaging.inbox"].oldest, stats["messaging.outbox"].oldest

@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from common.db import dispose_engines
+from common.settings import Settings
 from functions.retention.sweep import TABLES, sweep
+from tools.infra import mask_url
 from tools.ops.context import OpsContext, runtime_broker_kind
 
 NOT_SWEPT_ON_TANSU = ("the inbox is not swept: the broker is Tansu (it keeps every record while "
@@ -21,7 +23,7 @@ def run_sweep(ctx: OpsContext, *, dry_run: bool, budget_s: float) -> tuple[dict[
     """The sweep's counts, and notes for the operator."""
     settings = ctx.require_database()
     runtime = ctx.runtime
-    if runtime is not None and "database" in ctx.from_runtime:
+    if runtime is not None and _same_database(settings, runtime):
         started = runtime.get("broker_started_at")
         settings = settings.model_copy(update={
             "kafka_broker_kind": runtime_broker_kind(runtime),
@@ -34,6 +36,12 @@ def run_sweep(ctx: OpsContext, *, dry_run: bool, budget_s: float) -> tuple[dict[
     if counts["more"]:
         notes.append(f"stopped after {budget_s:g} s with more to delete: run it again")
     return counts, notes
+
+
+def _same_database(settings: Settings, runtime: dict[str, Any]) -> bool:
+    """The database is the running stack's (taken from its state, or named the same)."""
+    assert settings.database_url is not None
+    return mask_url(settings.database_url.get_secret_value()) == runtime.get("database_url")
 
 
 def render(counts: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,7 @@ from tools.runtime.delivery import HttpSender, with_backoff_scale
 from tools.runtime.dispatcher import KafkaSourceDispatcher
 from tools.runtime.manifests import ManifestError, load_project_manifests
 from tools.runtime.pingsource import PingSourceRunner
-from tools.runtime.recovery import republish_unfinished
+from tools.runtime.recovery import on_database_clock, republish_unfinished
 from tools.runtime.specs import Manifests
 from tools.runtime.startup import Clock, banner, wait_healthy
 from tools.runtime.state import RuntimeState, StackRunning, held, resolve_state_dir
@@ -151,12 +151,14 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
             raise _Stopped
 
     # Before the broker starts, so never later than it: the retention sweep keeps every inbox
-    # row from this time on while Tansu holds the records (functions/retention/rules.py).
-    broker_started_at = datetime.now(UTC)
+    # row from this instant on while Tansu holds the records (functions/retention/rules.py).
+    before_broker = time.monotonic()
     with clock("infrastructure"):
         infra = stack.enter_context(infrastructure(settings, state_dir,
                                                    broker=settings.broker))
     check()
+    broker_started_at = (on_database_clock(infra.database_url, before_broker)
+                         if infra.embedded_broker == "tansu" else None)
     settings, env = _on(settings, infra, state_dir, broker_started_at)
     stack.callback(close_producers)
     log_dir = state_dir / "logs"
@@ -210,8 +212,8 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
     return running
 
 
-def _on(settings: LocalSettings, infra: Infra, state_dir: Path, broker_started_at: datetime
-        ) -> tuple[LocalSettings, dict[str, str]]:
+def _on(settings: LocalSettings, infra: Infra, state_dir: Path,
+        broker_started_at: datetime | None) -> tuple[LocalSettings, dict[str, str]]:
     """The runtime's settings on `infra`, and the environment of every function it starts."""
     from common.auth import local_jwt_secret
 
@@ -225,7 +227,7 @@ def _on(settings: LocalSettings, infra: Infra, state_dir: Path, broker_started_a
     env = {"DATABASE_URL": infra.database_url, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
            "SAGA_KAFKA_BROKER_KIND": kind, "SAGA_PROFILE": "local",
            "SAGA_STATE_DIR": str(state_dir), "SAGA_JWT_SECRET": local_jwt_secret(settings)}
-    if infra.embedded_broker == "tansu":  # the only broker whose start (and emptiness) we know
+    if broker_started_at is not None:  # our Tansu: the one broker whose start (empty) we know
         settings = settings.model_copy(update={"broker_started_at": broker_started_at})
         env["SAGA_BROKER_STARTED_AT"] = broker_started_at.isoformat()
     return settings, env
