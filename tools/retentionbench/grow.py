@@ -1,5 +1,5 @@
 """Grow messaging.inbox, messaging.outbox and orders.idempotency_keys to a number of rows
-each, fast (INSERT ... SELECT over generate_series, a million rows per transaction), with
+each, fast (INSERT ... SELECT over generate_series, 500,000 rows per transaction), with
 rows like the saga's own: random UUID event ids (so the primary keys grow by random inserts,
 as in production), the eight deliveries and eight events an order makes, CloudEvent
 attributes and data of realistic size, times spread back over the days that many rows take
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, text
 
-CHUNK = 1_000_000
+CHUNK = 500_000
 TABLES = ("messaging.inbox", "messaging.outbox", "orders.idempotency_keys")
 # A million orders a month: eight inbox and eight outbox rows, one idempotency key each.
 ROWS_PER_DAY = {"messaging.inbox": 8_000_000 / 30, "messaging.outbox": 8_000_000 / 30,
@@ -105,6 +105,7 @@ def grow(engine: Engine, rows: int, progress: Callable[[str], None] = print) -> 
         while missing > 0:
             n = min(CHUNK, missing)
             with engine.begin() as conn:
+                conn.execute(text("SET LOCAL statement_timeout = 0"))  # a chunk takes minutes
                 oldest: object = conn.execute(text(
                     f"SELECT coalesce(min({_OLDEST[table]}), now()) FROM {table}")).scalar_one()  # noqa: S608
                 conn.execute(text(_SQL[table]), {"n": n, "start": oldest, "step": step,
@@ -113,6 +114,9 @@ def grow(engine: Engine, rows: int, progress: Callable[[str], None] = print) -> 
             progress(f"{table}: {rows - missing:,} rows ({time.monotonic() - started:.0f} s)")
         took[table] = round(time.monotonic() - started, 1)
     with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-            text("VACUUM ANALYZE messaging.inbox, messaging.outbox, orders.idempotency_keys"))
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text("SET statement_timeout = 0"))
+        conn.execute(text("VACUUM ANALYZE messaging.inbox, messaging.outbox, "
+                          "orders.idempotency_keys"))
+        conn.execute(text("RESET statement_timeout"))  # back to the pool as it came
     return took
