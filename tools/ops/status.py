@@ -140,7 +140,7 @@ def render(document: dict[str, Any]) -> str:
     lines.append(f"dead letters: {'?' if dead is None else dead} waiting "
                  "(`saga dlq list` shows them)")
     if document["tables"]:
-        lines.append("tables (~: an estimate):           rows        size  oldest row")
+        lines.append(f"{'tables (~: an estimate)':<28}{'rows':>12}{'size':>12}  oldest row")
         lines += [f"  {row['table']:<26}{_rows(row):>12}{_size(row['bytes']):>12}  "
                   f"{row['oldest'] or '-'}" for row in document["tables"]]
     return "\n".join(lines)
