@@ -187,10 +187,11 @@ def test_on_tansu_a_replay_after_the_sweep_changes_nothing(
         kept = inbox_rows(stack, republished), inbox_rows(stack, later_events)
         assert all(kept)
 
-        # The operator's look first (the same rule, counted): the first orders' rows.
+        # The operator's look first (the same rule, counted): the first orders' rows. (The
+        # stack's own PingSource may have ticked since: the same code, the same end.)
         code, out, err = saga("retention", "--dry-run", "--json")
         assert code == 0, err
-        assert json.loads(out)["inbox"] == inbox_rows(stack, first_events) == held
+        assert json.loads(out)["inbox"] == inbox_rows(stack, first_events)
         assert sweep(stack)["inbox_swept"] == 1
         assert inbox_rows(stack, first_events) == 0
         # The unfinished order's events were re-published into this broker: kept, as are
@@ -218,6 +219,7 @@ def test_on_kafka_a_replay_after_the_sweep_changes_nothing(
             first = workload(stack)
             wait_quiet(stack)
             first_events = event_ids(stack, list(first))
+            assert inbox_rows(stack, first_events) > 0  # young: nothing may delete them yet
             # The broker deletes the first orders' records: wait until it has, every one.
             configure_topics(stack.settings, retention_ms, segment_ms)
             wait_for(lambda: all_deleted(stack.settings), timeout=90, interval=0.5,
@@ -232,8 +234,8 @@ def test_on_kafka_a_replay_after_the_sweep_changes_nothing(
             later_events = event_ids(stack, list(later))
             kept_before = inbox_rows(stack, later_events)
 
-            counts = sweep(stack)
-            assert counts["inbox"] > 0 and inbox_rows(stack, first_events) == 0
+            assert sweep(stack)["inbox_swept"] == 1  # (or the stack's own tick did: the same)
+            assert inbox_rows(stack, first_events) == 0
             assert inbox_rows(stack, later_events) == kept_before > 0
 
             lines = replay_changes_nothing(stack)
