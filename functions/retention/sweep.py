@@ -3,7 +3,9 @@ time, oldest first, each batch in a short transaction of its own that locks its 
 SKIP LOCKED. No lock outlives a batch; two sweeps at once split the work and count each row
 once; a kill at any point loses only the batch in flight (rolled back). The rules take
 turns, a batch each, until every one is done or `budget_s` is spent (the next ping carries
-on). A dry run counts what a sweep would delete now, and deletes nothing.
+on); after each batch the sweep rests `pause_ratio` times as long as the batch took, so a
+backlog leaves the database most of its time for the steps. A dry run counts what a sweep
+would delete now, and deletes nothing.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from functions.retention.rules import Rule, retention_rules
 BATCH = 1000
 RUN_BUDGET_S = 60.0  # well inside the Service's timeoutSeconds (knative/retention.yaml)
 COUNT_TIMEOUT_S = 20  # per rule in a dry run: the five still end inside timeoutSeconds
+# At full speed a sweep of a 1 M-row backlog tripled the steps' p50 latency; resting as long
+# as each batch took halves its rate (docs/benchmarks.md, "Tables that grow").
+PAUSE_RATIO = 1.0
 TABLES = ("inbox", "outbox", "idempotency_keys", "dead_letters")
 
 
 def sweep(settings: Settings, *, batch: int = BATCH, budget_s: float = RUN_BUDGET_S,
-          dry_run: bool | None = None, count_timeout_s: int = COUNT_TIMEOUT_S
-          ) -> dict[str, int]:
+          dry_run: bool | None = None, count_timeout_s: int = COUNT_TIMEOUT_S,
+          pause_ratio: float = PAUSE_RATIO) -> dict[str, int]:
     """Rows deleted (or, dry, deletable) per table, and how the run went: `batches`,
     `more` (1: the budget ran out first), `dry_run`, `inbox_swept` (0 on Tansu with no
     known start)."""
@@ -43,12 +48,15 @@ def sweep(settings: Settings, *, batch: int = BATCH, budget_s: float = RUN_BUDGE
         active = [(rule, _delete_statement(rule)) for rule in rules]
         while active and time.monotonic() < deadline:
             for rule, statement in list(active):
+                started = time.monotonic()
                 deleted = run_in_transaction(
                     engine, partial(_delete, rule=rule, statement=statement, batch=batch))
                 counts[rule.name] += deleted
                 batches += 1
                 if deleted < batch:
                     active.remove((rule, statement))
+                elif pause_ratio > 0:  # a throttle, not a wait for anything
+                    time.sleep((time.monotonic() - started) * pause_ratio)
     return counts | {"batches": batches, "more": int(not dry and bool(active)),
                      "dry_run": int(dry),
                      "inbox_swept": int(any(rule.name == "inbox" for rule in rules))}

@@ -41,11 +41,11 @@ def table(result: dict[str, Any]) -> str:
     for table, cost in (result.get("index_cost") or {}).items():
         lines.append(f"{cost['index']}: {table}'s write {cost['us_per_row_without']} -> "
                      f"{cost['us_per_row_with']} us per row (+{cost['us_added']})")
-    sweep = result.get("sweep")
-    if sweep:
+    for sweep in result.get("sweeps") or []:
         before, during = sweep["latency_before"], sweep["latency_during"]
         lines += [
-            f"sweep: {sweep['deleted']:,} rows in {sweep['sweep_seconds']} s "
+            f"sweep (pause ratio {sweep['pause_ratio']:g}): {sweep['deleted']:,} rows in "
+            f"{sweep['sweep_seconds']} s "
             f"({sweep['rows_per_s']:,} rows/s, {sweep['counts']['batches']} batches; sweeper "
             f"CPU {sweep['sweeper_cpu_s']} s, PostgreSQL {sweep['postgres_cpu_s_during']} s)",
             f"step latency p50/p99 ms: before {before['step'].get('p50_ms')}/"

@@ -12,6 +12,7 @@ from typing import Any
 from common.db import dispose_engines, get_engine
 from common.kafka import close_producers
 from common.table_stats import table_stats
+from functions.retention.sweep import PAUSE_RATIO
 from tools.eventbench.chain import tree_meter
 from tools.eventbench.run import EventBenchSpec, _commit, _shop
 from tools.eventbench.world import world
@@ -70,11 +71,15 @@ def run_retention_bench(spec: RetentionBenchSpec,
                 with engine.connect() as conn:
                     at["tables"] = [s.as_dict() for s in table_stats(conn)]
                 result["sizes"].append(at)
-            if spec.sweep_rows:
-                progress(f"the sweep deleting {spec.sweep_rows:,} rows under load")
-                result["sweep"] = sweep_under_load(
-                    mode, engine, here.env(), rows=spec.sweep_rows, tokens=tokens, skus=skus,
-                    baseline_orders=spec.baseline_orders, postgres=postgres, broker=broker)
+            # At full speed, then as deployed (each a fresh backlog of the oldest rows).
+            result["sweeps"] = []
+            for ratio in (0.0, PAUSE_RATIO) if spec.sweep_rows else ():
+                progress(f"the sweep deleting {spec.sweep_rows:,} rows under load, pause "
+                         f"ratio {ratio:g}")
+                result["sweeps"].append(sweep_under_load(
+                    mode, engine, here.env(), rows=spec.sweep_rows, pause_ratio=ratio,
+                    tokens=tokens, skus=skus, baseline_orders=spec.baseline_orders,
+                    postgres=postgres, broker=broker))
         finally:
             if callgrind is not None:
                 callgrind.close()

@@ -1,7 +1,8 @@
 """The sweep under load: windows chosen so that exactly `rows` rows are past retention (half
 the inbox's oldest, half the outbox's), the chain's step latency measured alone, then again
-while the retention sweep (functions/retention, in a process of its own as in its pod)
-deletes them; the sweep's time, rate and CPU."""
+while the retention sweep (functions/retention, in a process of its own as in its pod, at
+full speed or resting `pause_ratio` times each batch's time) deletes them; the sweep's time,
+rate and CPU."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ from tools.retentionbench.measure import Timed, latency_summary
 
 YEARS = 10 * 365 * 86400
 _SWEEPER = """
-import json, time
+import json, sys, time
 from common.settings import get_settings
 from functions.retention.sweep import sweep
 started = time.monotonic()
-counts = sweep(get_settings(), budget_s=float("inf"))
+counts = sweep(get_settings(), budget_s=float("inf"), pause_ratio=float(sys.argv[1]))
 print(json.dumps(counts | {"seconds": round(time.monotonic() - started, 2)}))
 """
 CHUNK_ORDERS = 10  # orders per chain run while the sweep runs (its latencies are pooled)
@@ -48,8 +49,8 @@ def windows_for(engine: Engine, rows: int) -> dict[str, str]:
 
 
 def sweep_under_load(mode: Timed, engine: Engine, env: dict[str, str], *, rows: int,
-                     tokens: list[str], skus: list[str], baseline_orders: int,
-                     postgres: Meter, broker: Meter) -> dict[str, Any]:
+                     pause_ratio: float, tokens: list[str], skus: list[str],
+                     baseline_orders: int, postgres: Meter, broker: Meter) -> dict[str, Any]:
     def chain(orders: int) -> None:
         run_chain(mode, engine, tokens=tokens, skus=skus, orders=orders, postgres=postgres,
                   broker=broker)
@@ -62,7 +63,8 @@ def sweep_under_load(mode: Timed, engine: Engine, env: dict[str, str], *, rows: 
     mode.reset()
     postgres_before = postgres()
     started = time.monotonic()
-    sweeper = subprocess.Popen([sys.executable, "-c", _SWEEPER], cwd=REPO_ROOT,
+    sweeper = subprocess.Popen([sys.executable, "-c", _SWEEPER, str(pause_ratio)],
+                               cwd=REPO_ROOT,
                                env=sweeper_env, stdout=subprocess.PIPE, text=True)
     process = psutil.Process(sweeper.pid)
     cpu = 0.0
@@ -77,7 +79,8 @@ def sweep_under_load(mode: Timed, engine: Engine, env: dict[str, str], *, rows: 
     counts = json.loads(out.strip().splitlines()[-1])
     deleted = sum(counts[t] for t in ("inbox", "outbox", "idempotency_keys", "dead_letters"))
     return {
-        "rows_past_retention": rows, "deleted": deleted, "counts": counts,
+        "rows_past_retention": rows, "pause_ratio": pause_ratio, "deleted": deleted,
+        "counts": counts,
         "sweep_seconds": counts["seconds"], "rows_per_s": round(deleted / counts["seconds"]),
         "sweeper_cpu_s": round(cpu, 2),
         "postgres_cpu_s_during": round(postgres() - postgres_before, 2),
