@@ -75,6 +75,9 @@ class LocalSettings(Settings):
     def one_record_per_batch(self) -> bool:
         return super().one_record_per_batch() or self.kafka_broker_kind == "tansu"
 
+    def enforces_retention(self) -> bool:
+        return super().enforces_retention() and self.kafka_broker_kind != "tansu"
+
 
 _secret_lock = threading.Lock()
 

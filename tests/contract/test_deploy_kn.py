@@ -243,7 +243,7 @@ def _normalized(doc: Doc) -> Doc:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_kn_service_apply_makes_the_manifests_service(overlay: str) -> None:
     found = services(rendered(overlay))
-    assert len(found) == 9
+    assert len(found) == 10
     for name, service in found.items():
         argv = kn.service_apply(service)
         unknown = {f for f, _ in flags(argv[4:])} - KN_SERVICE_APPLY_FLAGS
@@ -255,7 +255,7 @@ def test_kn_service_apply_makes_the_manifests_service(overlay: str) -> None:
 @pytest.mark.parametrize("verb", ["create", "update"])
 def test_kn_source_ping_makes_the_manifests_ping_source(overlay: str, verb: str) -> None:
     found = by_kind(rendered(overlay), "sources.knative.dev", "PingSource")
-    assert len(found) == 2
+    assert len(found) == 3
     for name, ping in found.items():
         argv = kn.ping_source(ping, verb)  # type: ignore[arg-type]
         assert {f for f, _ in flags(argv[5:])} <= KN_SOURCE_PING_FLAGS
