@@ -212,7 +212,7 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
 def _on(settings: LocalSettings, infra: Infra, state_dir: Path,
         broker_started_at: datetime | None) -> tuple[LocalSettings, dict[str, str]]:
     """The runtime's settings on `infra`, and the environment of every function it starts."""
-    from tools.settings import local_jwt_secret
+    from tools.settings import broker_env, local_jwt_secret
 
     # SAGA_KAFKA_BROKER_KIND=tansu also marks a given broker as Tansu (tests pass one in).
     kind = infra.broker_kind(settings)
@@ -222,9 +222,7 @@ def _on(settings: LocalSettings, infra: Infra, state_dir: Path,
         "kafka_broker_kind": kind,
         "state_dir": state_dir})
     env = {"DATABASE_URL": infra.database_url, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-           "SAGA_KAFKA_BROKER_KIND": kind, "SAGA_PROFILE": "local",
-           "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(kind == "tansu").lower(),
-           "SAGA_BROKER_ENFORCES_RETENTION": str(kind != "tansu").lower(),
+           **broker_env(kind), "SAGA_PROFILE": "local",
            "SAGA_STATE_DIR": str(state_dir), "SAGA_JWT_SECRET": local_jwt_secret(settings)}
     if broker_started_at is not None:  # our Tansu: the one broker whose start (empty) we know
         settings = settings.model_copy(update={"broker_started_at": broker_started_at})
