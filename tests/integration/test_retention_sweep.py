@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, pool, text
 
-from common.db import dispose_engines
 from common.migrate import upgrade
+from common.resources import Resources
 from common.settings import Settings, to_sqlalchemy_url
 from common.table_stats import table_stats
 from functions.retention.sweep import sweep
@@ -35,11 +35,13 @@ DAY = 24 * 3600
 
 @pytest.fixture
 def database(fresh_database: Callable[[str], str]) -> Iterator[str]:
-    """A database of its own: the sweep deletes from whole tables."""
+    """A database of its own: the sweep deletes from whole tables. The resources made on it
+    (resources_on) are closed after the test."""
     url = fresh_database("retention")
     upgrade(url)
     yield url
-    dispose_engines()
+    while _made:
+        _made.pop().close()
 
 
 @pytest.fixture
@@ -49,8 +51,15 @@ def db(database: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def settings_on(url: str, **changes: Any) -> Settings:
-    return Settings(DATABASE_URL=url, kafka_broker_kind="kafka").model_copy(update=changes)
+_made: list[Resources] = []
+
+
+def resources_on(url: str, **changes: Any) -> Resources:
+    """A retention process's resources on `url`, its broker Apache Kafka unless `changes`
+    say otherwise (broker_enforces_retention=False: Tansu, as `./taskw up` tells it)."""
+    settings = Settings(DATABASE_URL=url, broker_enforces_retention=True)
+    _made.append(Resources(settings.model_copy(update=changes)))
+    return _made[-1]
 
 
 def sql(db: Engine, statement: str, **params: Any) -> list[Any]:
@@ -134,7 +143,7 @@ def test_each_table_loses_exactly_what_is_past_its_rule(database: str, db: Engin
     kept_letters |= {failed_again, letter(db, 39, redrive_of=failed_again)}
     letters_before = ids(db, "SELECT id FROM messaging.dead_letters")
 
-    counts = sweep(settings_on(database))
+    counts = sweep(resources_on(database))
 
     assert counts == {"inbox": 2, "outbox": 1, "idempotency_keys": 1, "dead_letters": 2,
                       "batches": 5, "more": 0, "dry_run": 0, "inbox_swept": 1}
@@ -148,7 +157,7 @@ def test_each_table_loses_exactly_what_is_past_its_rule(database: str, db: Engin
     assert not gone_outbox & ids(db, "SELECT CAST(id AS text) FROM messaging.outbox")
     assert not gone_keys & ids(db, "SELECT key FROM orders.idempotency_keys")
 
-    again = sweep(settings_on(database))  # nothing left past retention
+    again = sweep(resources_on(database))  # nothing left past retention
     assert {again[t] for t in ("inbox", "outbox", "idempotency_keys", "dead_letters")} == {0}
 
 
@@ -162,11 +171,11 @@ def test_a_dry_run_counts_what_a_sweep_deletes_and_deletes_nothing(
     snapshot = ids(db, "SELECT event_id FROM messaging.inbox"), ids(
         db, "SELECT id FROM messaging.outbox")
 
-    dry = sweep(settings_on(database, retention_dry_run=True))
+    dry = sweep(resources_on(database, retention_dry_run=True))
     assert (dry["inbox"], dry["outbox"], dry["dry_run"], dry["batches"]) == (2, 2, 1, 0)
     assert (ids(db, "SELECT event_id FROM messaging.inbox"),
             ids(db, "SELECT id FROM messaging.outbox")) == snapshot
-    real = sweep(settings_on(database), dry_run=False)
+    real = sweep(resources_on(database), dry_run=False)
     assert (real["inbox"], real["outbox"]) == (2, 2)
 
 
@@ -187,7 +196,7 @@ def test_on_tansu_the_inbox_waits_for_the_brokers_start_and_keeps_what_it_republ
     not_republished = outbox(db, finished_before, 20)
     inbox(db, "inventory", 20, event_id=not_republished)
 
-    unknown = sweep(settings_on(database, kafka_broker_kind="tansu"))
+    unknown = sweep(resources_on(database, broker_enforces_retention=False))
     assert (unknown["inbox_swept"], unknown["inbox"]) == (0, 0)  # no start: no inbox sweep
     assert len(ids(db, "SELECT event_id FROM messaging.inbox")) == 4
     # Without a known start the outbox goes by its own rule (the inbox is not swept then).
@@ -200,7 +209,8 @@ def test_on_tansu_the_inbox_waits_for_the_brokers_start_and_keeps_what_it_republ
     not_republished = outbox(db, finished_before, 20)
     inbox(db, "inventory", 20, event_id=not_republished)
 
-    counts = sweep(settings_on(database, kafka_broker_kind="tansu", broker_started_at=started))
+    counts = sweep(resources_on(database, broker_enforces_retention=False,
+                                  broker_started_at=started))
     assert counts["inbox_swept"] == 1
     assert ids(db, "SELECT event_id FROM messaging.inbox") == {since_start, republished}
     assert before_start not in ids(db, "SELECT event_id FROM messaging.inbox")
@@ -217,13 +227,13 @@ def test_two_sweeps_at_once_split_the_work_and_count_each_row_once(
             " now() - interval '20 days' + g * interval '1 second'"
             " FROM generate_series(1, 6000) g")
     kept = inbox(db, "notifications", 1)
-    settings = settings_on(database)
     results: list[dict[str, int]] = []
     go = threading.Barrier(2)
 
-    def one() -> None:
+    def one() -> None:  # two pods' sweeps: each its own resources
+        resources = resources_on(database)
         go.wait()
-        results.append(sweep(settings, batch=100))
+        results.append(sweep(resources, batch=100))
 
     threads = [threading.Thread(target=one) for _ in range(2)]
     for thread in threads:
@@ -236,16 +246,17 @@ def test_two_sweeps_at_once_split_the_work_and_count_each_row_once(
 
 def test_a_run_stops_at_its_budget_and_says_there_is_more(database: str, db: Engine) -> None:
     inbox(db, "inventory", 30)
-    stopped = sweep(settings_on(database), budget_s=0)
+    stopped = sweep(resources_on(database), budget_s=0)
     assert (stopped["inbox"], stopped["batches"], stopped["more"]) == (0, 0, 1)
-    assert sweep(settings_on(database))["inbox"] == 1
+    assert sweep(resources_on(database))["inbox"] == 1
 
 
 _KILLABLE = """
 import sys
+from common.resources import Resources
 from common.settings import Settings
 from functions.retention.sweep import sweep
-sweep(Settings(DATABASE_URL=sys.argv[1], kafka_broker_kind="kafka"), batch=50)
+sweep(Resources(Settings(DATABASE_URL=sys.argv[1], broker_enforces_retention=True)), batch=50)
 """
 
 
@@ -273,7 +284,7 @@ def test_a_sweep_killed_at_any_point_leaves_a_consistent_table(
     assert killed_at > len(kept), "the sweep finished before it was killed: kill it earlier"
     # The batch in flight rolled back, no lock outlived the process: the next sweep deletes
     # exactly the rest, and nothing within retention went.
-    assert sweep(settings_on(database))["inbox"] == killed_at - len(kept)
+    assert sweep(resources_on(database))["inbox"] == killed_at - len(kept)
     assert ids(db, "SELECT event_id FROM messaging.inbox") == kept
 
 
