@@ -8,22 +8,23 @@ import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import yaml
 
 from common import tables as t
 from common.events import catalogue as c
-from common.settings import Settings, get_settings
+from common.settings import Settings
 from tests.functions.saga_support import (
     binary_headers,
     check_service,
-    deliver,
     ping,
     post_raw,
     rows,
     sql,
 )
+from tests.helpers import event_function_client, post_event
 from tools import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -34,9 +35,14 @@ def _broker_started_now(saga_env: Settings, monkeypatch: pytest.MonkeyPatch) -> 
     """As the local runtime says when it runs Tansu (the session's broker may be one): every
     row these tests age by days was received before it started. Their rows go afterwards."""
     monkeypatch.setenv("SAGA_BROKER_STARTED_AT", datetime.now(UTC).isoformat())
-    get_settings.cache_clear()
     yield
     sql(saga_env, "DELETE FROM messaging.inbox WHERE consumer = 'retention-test'")
+
+
+def started() -> Any:
+    """A retention process started now: its main.py reads the environment as it is then
+    (saga_support's cached client would keep what the first test set)."""
+    return event_function_client(c.RETENTION)
 
 
 def _inbox_row(settings: Settings, days_ago: float) -> str:
@@ -59,12 +65,12 @@ def test_a_ping_deletes_what_is_past_retention_and_logs_the_counts(
 ) -> None:
     caplog.set_level(logging.INFO)
     old, fresh = _inbox_row(saga_env, 40), _inbox_row(saga_env, 1)
-    tick = ping()
-    assert deliver(c.RETENTION, tick).status_code == 200
+    event = ping()
+    assert post_event(started(), event).status_code == 200
 
     left = {r.event_id for r in rows(saga_env, t.inbox, consumer="retention-test")}
     assert left == {fresh}
-    line = _ran(caplog, tick["id"])
+    line = _ran(caplog, event["id"])
     assert int(getattr(line, "labels.inbox")) >= 1
     assert getattr(line, "labels.dry_run") == "0"
     assert {"labels.outbox", "labels.idempotency_keys", "labels.dead_letters"} <= set(
@@ -77,17 +83,15 @@ def test_the_dry_run_setting_counts_and_deletes_nothing(
 ) -> None:
     caplog.set_level(logging.INFO)
     monkeypatch.setenv("SAGA_RETENTION_DRY_RUN", "true")
-    get_settings.cache_clear()
     old = _inbox_row(saga_env, 40)
-    tick = ping()
-    assert deliver(c.RETENTION, tick).status_code == 200
-    line = _ran(caplog, tick["id"])
+    event = ping()
+    assert post_event(started(), event).status_code == 200
+    line = _ran(caplog, event["id"])
     assert getattr(line, "labels.dry_run") == "1"
     assert int(getattr(line, "labels.inbox")) >= 1
     assert [r.event_id for r in rows(saga_env, t.inbox, consumer="retention-test")] == [old]
     monkeypatch.delenv("SAGA_RETENTION_DRY_RUN")
-    get_settings.cache_clear()
-    assert deliver(c.RETENTION, ping()).status_code == 200
+    assert post_event(started(), ping()).status_code == 200
     assert rows(saga_env, t.inbox, consumer="retention-test") == []
 
 
