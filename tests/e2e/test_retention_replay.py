@@ -33,16 +33,18 @@ from confluent_kafka.admin._resource import ResourceType
 
 from common.events import catalogue as c
 from common.kafka import client_config
-from common.settings import Settings, get_settings
+from common.settings import Settings
 from tests.conftest import TEST_JWT_SECRET
 from tests.e2e.conftest import LocalStack
 from tests.e2e.stack_support import saga_up
-from tests.e2e.test_ops_status import MANIFESTS, rows, saga, wait_quiet, wait_terminal, workload
+from tests.e2e.test_ops_status import MANIFESTS, rows, wait_quiet, wait_terminal, workload
 from tests.e2e.test_replay import refused, skipped, snapshot, step_lines
-from tests.helpers import wait_for
+from tests.helpers import run_saga, wait_for
 from tools.infra.apache_kafka import KafkaServer
 from tools.infra.ports import free_port
 from tools.log_contract import flatten
+from tools.ops.context import runtime_broker_kind
+from tools.settings import LocalSettings
 
 pytestmark = pytest.mark.e2e
 
@@ -57,19 +59,18 @@ def own_stack(env: dict[str, str], state_dir: Path, monkeypatch: pytest.MonkeyPa
     with this process's environment naming its database, broker and state dir."""
     log = state_dir.parent / "saga-up.log"
     with saga_up(env, state_dir, log) as state:
-        settings = Settings(DATABASE_URL=env["DATABASE_URL"], jwt_secret=TEST_JWT_SECRET,
-                            KAFKA_BOOTSTRAP_SERVERS=state["kafka_bootstrap"],
-                            kafka_broker_kind=state["kafka_broker_kind"], state_dir=state_dir)
+        settings = LocalSettings(DATABASE_URL=env["DATABASE_URL"], jwt_secret=TEST_JWT_SECRET,
+                                 KAFKA_BOOTSTRAP_SERVERS=state["kafka_bootstrap"],
+                                 kafka_broker_kind=runtime_broker_kind(state),
+                                 state_dir=state_dir)
         for name, value in (("DATABASE_URL", env["DATABASE_URL"]),
                             ("KAFKA_BOOTSTRAP_SERVERS", state["kafka_bootstrap"]),
                             ("SAGA_KAFKA_BROKER_KIND", state["kafka_broker_kind"]),
                             ("SAGA_STATE_DIR", str(state_dir)),
                             *[(k, v) for k, v in env.items() if k.startswith("SAGA_RETENTION")]):
             monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
         yield LocalStack(state["api_url"], state_dir, state_dir / "logs", settings,
                          process=cast(Any, None), output=log)
-    get_settings.cache_clear()
 
 
 def stack_env(database_url: str, state_dir: Path, window_s: int, **more: str) -> dict[str, str]:
@@ -122,7 +123,7 @@ def replay_changes_nothing(stack: LocalStack) -> dict[str, list[dict[str, Any]]]
     wait_quiet(stack)
     before = snapshot(stack)
     started = datetime.now(UTC)
-    code, out, err = saga("replay", "--all", "--to", "earliest", "--pause", "--json")
+    code, out, err = run_saga("replay", "--all", "--to", "earliest", "--pause", "--json")
     assert code == 0, err
     lines: dict[str, list[dict[str, Any]]] = {}
     for name, plan in {p["source"]: p for p in json.loads(out)}.items():
@@ -189,7 +190,7 @@ def test_on_tansu_a_replay_after_the_sweep_changes_nothing(
 
         # The operator's look first (the same rule, counted): the first orders' rows. (The
         # stack's own PingSource may have ticked since: the same code, the same end.)
-        code, out, err = saga("retention", "--dry-run", "--json")
+        code, out, err = run_saga("retention", "--dry-run", "--json")
         assert code == 0, err
         assert json.loads(out)["inbox"] == inbox_rows(stack, first_events)
         assert sweep(stack)["inbox_swept"] == 1
