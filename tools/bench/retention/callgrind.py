@@ -1,12 +1,10 @@
 """Instructions per event under callgrind, as docs/benchmarks.md ("A lean event path") counts
-them: the in-process chain runs in a child process started under `valgrind --tool=callgrind`,
-and at each function's window the child says so on stdout and waits; the parent zeroes the
-counters (`callgrind_control -z`) as the window opens and dumps them (`-d`) as it closes, so
-each dump holds one function's deliveries and nothing else. The child stays up between
-table sizes (its imports under valgrind take minutes): the parent grows the tables, then
-asks for the next run.
-
-Child: `python -m tools.bench.retention.callgrind SPEC_JSON` in the world's environment."""
+them: the in-process chain runs in a child process (`python -m tools.bench.retention.callgrind
+SPEC_JSON`, the world's environment) under `valgrind --tool=callgrind`; at each function's
+window the child says so on stdout and waits, and the parent zeroes the counters
+(`callgrind_control -z`) as the window opens and dumps them (`-d`) as it closes, so each dump
+holds one function's deliveries and nothing else. The child stays up between table sizes
+(its imports under valgrind take minutes): the parent grows the tables, then asks again."""
 
 from __future__ import annotations
 
@@ -63,20 +61,24 @@ def _say(line: str) -> None:
 
 
 def child(spec: dict[str, Any]) -> None:
-    from common.db import get_engine
+    from common.db import make_engine
     from tools.settings import LocalSettings
 
     settings = LocalSettings()  # the world's environment, as a function reads it
     mode = Windowed(settings, Path(spec["log"]))
-    engine = get_engine(settings)
+    engine = make_engine(settings)
     print(PREFIX + "ready", flush=True)
-    for line in sys.stdin:
-        orders = int(line.split()[1])  # "run N" or "warm N"
-        mode.measuring = line.startswith("run")
-        run_chain(mode, engine, tokens=spec["tokens"], skus=spec["skus"], orders=orders,
-                  postgres=lambda: 0.0, broker=lambda: 0.0, seed=len(line))
-        mode.measuring = False
-        print(PREFIX + "done", flush=True)
+    try:
+        for line in sys.stdin:
+            orders = int(line.split()[1])  # "run N" or "warm N"
+            mode.measuring = line.startswith("run")
+            run_chain(mode, engine, tokens=spec["tokens"], skus=spec["skus"], orders=orders,
+                      postgres=lambda: 0.0, broker=lambda: 0.0, seed=len(line))
+            mode.measuring = False
+            print(PREFIX + "done", flush=True)
+    finally:
+        mode.close()
+        engine.dispose()
 
 
 class Callgrind:

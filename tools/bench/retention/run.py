@@ -9,8 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from common.db import dispose_engines, get_engine
-from common.kafka import close_producers
+from common.db import make_engine
 from common.table_stats import table_stats
 from functions.retention.sweep import PAUSE_RATIO
 from tools.bench.event.chain import tree_meter
@@ -43,7 +42,7 @@ def run_retention_bench(spec: RetentionBenchSpec,
                               "sizes": []}
     with world("kafka" if spec.broker == "kafka" else "tansu") as here:
         settings = here.settings()
-        engine = get_engine(settings)
+        engine = make_engine(settings)  # the bench's own; the functions' are mode.resources
         postgres, broker = tree_meter(here.postgres_pid), tree_meter(here.broker_pid)
         mode = Timed(settings, here.state_dir / "inprocess.ndjson")
         callgrind: Callgrind | None = None
@@ -84,7 +83,6 @@ def run_retention_bench(spec: RetentionBenchSpec,
             if callgrind is not None:
                 callgrind.close()
             mode.close()
-            close_producers()
-            dispose_engines()
+            engine.dispose()
     result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     return result

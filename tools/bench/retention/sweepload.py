@@ -22,11 +22,14 @@ from tools.bench.retention.measure import Timed, latency_summary
 YEARS = 10 * 365 * 86400
 _SWEEPER = """
 import json, sys, time
-from common.settings import get_settings
+from common.resources import Resources
 from functions.retention.sweep import sweep
+resources = Resources.from_environment()
 started = time.monotonic()
-counts = sweep(get_settings(), budget_s=float("inf"), pause_ratio=float(sys.argv[1]))
-print(json.dumps(counts | {"seconds": round(time.monotonic() - started, 2)}))
+counts = sweep(resources, budget_s=float("inf"), pause_ratio=float(sys.argv[1]))
+seconds = time.monotonic() - started
+resources.close()
+print(json.dumps(counts | {"seconds": round(seconds, 2)}))
 """
 CHUNK_ORDERS = 10  # orders per chain run while the sweep runs (its latencies are pooled)
 
@@ -59,7 +62,7 @@ def sweep_under_load(mode: Timed, engine: Engine, env: dict[str, str], *, rows: 
     chain(baseline_orders)
     baseline = _latencies(mode)
     # The bench's data is in no broker: the time rule applies (not Tansu's broker-life rule).
-    sweeper_env = env | windows_for(engine, rows) | {"SAGA_KAFKA_BROKER_KIND": "kafka"}
+    sweeper_env = env | windows_for(engine, rows) | {"SAGA_BROKER_ENFORCES_RETENTION": "true"}
     mode.reset()
     postgres_before = postgres()
     started = time.monotonic()
