@@ -24,9 +24,9 @@ def run_sweep(ctx: OpsContext, *, dry_run: bool, budget_s: float) -> tuple[dict[
     settings = ctx.require_database()
     runtime = ctx.runtime
     if runtime is not None and _same_database(settings, runtime):
-        started = runtime.get("broker_started_at")
-        settings = settings.model_copy(update={
-            "kafka_broker_kind": runtime_broker_kind(runtime),
+        started, kind = runtime.get("broker_started_at"), runtime_broker_kind(runtime)
+        settings = settings.model_copy(update={  # what the runtime tells its functions
+            "kafka_broker_kind": kind, "broker_enforces_retention": kind != "tansu",
             "broker_started_at": datetime.fromisoformat(started) if started else None})
     resources = Resources(settings)
     try:
