@@ -7,12 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, AwareDatetime, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.settings_errors import settings_error
 
 AnySettings = TypeVar("AnySettings", bound=BaseSettings)
+DAY_S = 24 * 3600
 
 
 class Settings(BaseSettings):
@@ -106,9 +107,45 @@ class Settings(BaseSettings):
         "functions run or scaled to zero; `./taskw up` sets it for the functions it starts. "
         "Unset (a cluster): the console points to `kn service list`.")
 
+    # --- retention (functions/retention; docs/operations.md, "Retention") ---------------
+    # The inbox windows are held to the topics' retention by tests/contract/
+    # test_retention_rule.py: raising a topic's retention.ms without them fails CI.
+    retention_inbox_s: int = Field(
+        default=9 * DAY_S, ge=1,
+        description="Inbox rows of the event topics' consumers are kept this long: at least "
+        "the longest time a record of those topics may still be re-delivered.")
+    retention_dead_letter_inbox_s: int = Field(
+        default=16 * DAY_S, ge=1,
+        description="Inbox rows of the dlq function (it reads the dead-letter topic).")
+    retention_outbox_s: int = Field(
+        default=3 * DAY_S, ge=1,
+        description="Published outbox rows are kept this long (saga trace, the console).")
+    retention_idempotency_s: int = Field(
+        default=DAY_S, ge=1,
+        description="An Idempotency-Key of POST /orders is honoured this long.")
+    retention_dead_letters_s: int = Field(
+        default=30 * DAY_S, ge=1,
+        description="Resolved or re-driven dead letters are kept this long after their "
+        "last re-drive; waiting ones are never deleted.")
+    retention_dry_run: bool = Field(
+        default=False, description="The retention sweep counts what it would delete instead.")
+    broker_enforces_retention: bool = Field(
+        default=True,
+        description="Whether the broker deletes records past their topic's retention.ms, as "
+        "Apache Kafka does. Tansu keeps every record for its life (the local runtime sets "
+        "false for it): then inbox rows go only when older than SAGA_BROKER_STARTED_AT.")
+    broker_started_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the local runtime started the Tansu broker it runs (it sets this): "
+        "Tansu keeps every record for its life, so only inbox rows older than this may go.")
+
     def one_record_per_batch(self) -> bool:
         """Whether producers write one record per batch (tools/settings.py adds Tansu)."""
         return self.kafka_one_record_per_batch
+
+    def enforces_retention(self) -> bool:
+        """Whether the broker drops records past retention (tools/settings.py: not Tansu)."""
+        return self.broker_enforces_retention
 
     def sqlalchemy_url(self) -> str:
         """The database URL in the form SQLAlchemy wants (psycopg 3 driver)."""

@@ -142,6 +142,7 @@ idempotency_keys = Table(
            nullable=False),
     _created_at(),
     PrimaryKeyConstraint("customer_id", "key"),
+    Index("ix_idempotency_keys_created_at", "created_at"),  # the retention sweep's walk
     schema="orders",
 )
 
@@ -323,6 +324,7 @@ inbox = Table(
     Column("event_type", Text, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("consumer", "event_id"),
+    Index("ix_inbox_received_at", "received_at"),  # the retention sweep's walk
     schema="messaging",
 )
 
@@ -342,6 +344,9 @@ outbox = Table(
     Index("ix_outbox_unpublished", "created_at", postgresql_where=text("published_at IS NULL")),
     Index("ix_outbox_caused_by", "producer", "caused_by"),
     Index("ix_outbox_partition_key", "partition_key"),
+    # The retention sweep's walk, and the oldest row `saga status` shows: published rows only
+    # (an entry is added when a row is marked published, never for a row still unpublished).
+    Index("ix_outbox_published", "created_at", postgresql_where=text("published_at IS NOT NULL")),
     schema="messaging",
 )
 

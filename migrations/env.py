@@ -9,11 +9,12 @@ Two ways in:
 
 from __future__ import annotations
 
+import time
 from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import Connection, create_engine, pool, text
 
 from common.migrate import (
     DATABASE_URL_ATTRIBUTE,
@@ -66,22 +67,34 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _take_migration_lock(lock: Connection) -> None:
+    """Serialise concurrent migrators (the local runtime and a Job, two Jobs of a rollout):
+    the second waits, then reads the version table the first committed and finds nothing to
+    do instead of failing halfway through CREATE SCHEMA.
+
+    A session's advisory lock on a connection of its own, held until it closes: a revision
+    that builds an index CONCURRENTLY commits in its middle (an autocommit block), where a
+    transaction's lock would end. Taken by polling outside any transaction: a migrator
+    blocked in pg_advisory_lock() holds a snapshot, which the other's CREATE INDEX
+    CONCURRENTLY waits for (a deadlock, seen in test_concurrent_upgrades_wait_for_each_other).
+    """
+    lock.execution_options(isolation_level="AUTOCOMMIT")
+    while not lock.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                           {"key": MIGRATION_LOCK_KEY}).scalar_one():
+        time.sleep(0.2)  # until the other migrator is done (an index build may take minutes)
+
+
 def run_migrations_online() -> None:
     url = _programmatic_url or get_settings().sqlalchemy_url()
-    # NullPool: a migration is one connection used once; nothing should linger afterwards.
+    # NullPool: a migration's two connections are used once; nothing should linger after.
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
-        with engine.connect() as connection:
+        with engine.connect() as lock, engine.connect() as connection:
+            _take_migration_lock(lock)
             _configure(connection=connection)
-            # PostgreSQL runs all pending revisions in one transaction (transactional DDL).
-            # The advisory lock, held until that transaction ends, serialises concurrent
-            # migrators (the local runtime and a Job, two Jobs of a rollout): the second
-            # waits, then reads the version table the first committed and finds nothing to do
-            # instead of failing halfway through CREATE SCHEMA.
+            # PostgreSQL runs all pending revisions in one transaction (transactional DDL),
+            # but for such autocommit blocks.
             with context.begin_transaction():
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-                )
                 context.run_migrations()
     finally:
         engine.dispose()

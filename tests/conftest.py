@@ -46,7 +46,7 @@ from tools.infra.kafka_clients import ensure_topics, runtime_topics
 from tools.infra.kafka_dist import KafkaSetupError, ensure_dist
 from tools.infra.tansu import TansuBroker
 from tools.manifests.topics import load_topic_specs
-from tools.settings import KafkaBrokerKind, LocalSettings, get_local_settings
+from tools.settings import KafkaBrokerKind, LocalSettings, broker_env, get_local_settings
 
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
@@ -226,9 +226,8 @@ def saga_env(
     are closed after it (each main.py builds its own: common/resources.py)."""
     monkeypatch.setenv("DATABASE_URL", migrated_database)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", session_broker_kind())  # for the tools
-    monkeypatch.setenv("SAGA_KAFKA_ONE_RECORD_PER_BATCH",  # for the functions
-                       str(session_broker_kind() == "tansu").lower())
+    for name, value in broker_env(session_broker_kind()).items():  # tools' and functions'
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("SAGA_JWT_SECRET", TEST_JWT_SECRET)
     monkeypatch.setenv("SAGA_PROFILE", "local")
     monkeypatch.delenv("REDIS_URL", raising=False)  # tests that want the cache set it

@@ -19,7 +19,7 @@ from common.settings import Settings, read_settings
 # nothing but the Python wheel) or Apache Kafka (durable, needs Java 17+ and Maven).
 EmbeddedBroker = Literal["embedded", "kafka"]
 # What a client talks to: Apache Kafka, or Tansu, whose quirks the tools work around (and
-# the functions the runtime starts on it: SAGA_KAFKA_ONE_RECORD_PER_BATCH).
+# the functions the tools start on it: broker_env).
 KafkaBrokerKind = Literal["kafka", "tansu"]
 Profile = Literal["local", "production"]
 
@@ -78,6 +78,19 @@ class LocalSettings(Settings):
 
     def one_record_per_batch(self) -> bool:
         return super().one_record_per_batch() or self.kafka_broker_kind == "tansu"
+
+    def enforces_retention(self) -> bool:
+        return super().enforces_retention() and self.kafka_broker_kind != "tansu"
+
+
+def broker_env(kind: KafkaBrokerKind) -> dict[str, str]:
+    """What a process the tools start on a broker of `kind` is told: the kind, for the tools'
+    clients, and the deployed settings a function reads instead (Tansu: one record per batch,
+    no retention enforced: docs/architecture.md, 'Two brokers')."""
+    tansu = kind == "tansu"
+    return {"SAGA_KAFKA_BROKER_KIND": kind,
+            "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(tansu).lower(),
+            "SAGA_BROKER_ENFORCES_RETENTION": str(not tansu).lower()}
 
 
 _secret_lock = threading.Lock()

@@ -23,6 +23,7 @@ ORDER_SAGA = "order-saga"
 NOTIFICATIONS = "notifications"
 TIMEOUTS = "timeouts"
 OUTBOX_RELAY = "outbox-relay"
+RETENTION = "retention"
 DLQ = "dlq"
 CONSOLE = "console"
 

@@ -1,6 +1,6 @@
 """The filter of Find, which the page keeps in its URL and bulk operations act on: one
 model for a query string and a JSON body, and the SQL conditions it stands for (the
-indexes migration 0003 adds serve each: docs/benchmarks.md, "The console")."""
+indexes migration 0004 adds serve each: docs/benchmarks.md, "The console")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The console's read side over every order: the overview (counts by status, orders per
 minute and completion times over the last hour, dead letters waiting) and Find (the
 filter, newest first, paged by cursor). Both stay well under 100 ms on 100,000 orders on
-the indexes of migration 0003 (`./taskw bench:console`)."""
+the indexes of migration 0004 (`./taskw bench:console`)."""
 
 from __future__ import annotations
 

@@ -255,7 +255,7 @@ def test_kn_service_apply_makes_the_manifests_service(overlay: str) -> None:
 @pytest.mark.parametrize("verb", ["create", "update"])
 def test_kn_source_ping_makes_the_manifests_ping_source(overlay: str, verb: str) -> None:
     found = by_kind(rendered(overlay), "sources.knative.dev", "PingSource")
-    assert len(found) == 2
+    assert len(found) == 3
     for name, ping in found.items():
         argv = kn.ping_source(ping, verb)  # type: ignore[arg-type]
         assert {f for f, _ in flags(argv[5:])} <= KN_SOURCE_PING_FLAGS

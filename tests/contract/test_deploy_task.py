@@ -351,7 +351,7 @@ def test_a_missing_ping_source_is_created(tmp_path: Path) -> None:
     assert code == 0
     made = [c.argv[3] for c in calls if c.argv[:3] == ["kn", "source", "ping"]
             and c.argv[3] != "describe"]
-    assert made == ["create", "create"]
+    assert made == ["create", "create", "create"]
     pings = by_kind(rendered("dev"), "sources.knative.dev", "PingSource")
     for call in calls:
         if call.argv[:4] == ["kn", "source", "ping", "create"]:

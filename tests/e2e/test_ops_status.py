@@ -9,7 +9,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -140,7 +140,7 @@ def test_status_json_has_its_stable_shape(ops: LocalStack) -> None:
     code, out, err = run_saga("status", "--json")
     assert code == 0, err
     doc = json.loads(out)
-    assert set(doc) == {"functions", "sources", "outbox", "dead_letters"}
+    assert set(doc) == {"functions", "sources", "outbox", "dead_letters", "tables"}
     assert {f["name"] for f in doc["functions"]} == set(MANIFESTS.functions)
     for function in doc["functions"]:
         assert set(function) == {"name", "state", "port", "last_cold_start_ms"}
@@ -157,8 +157,18 @@ def test_status_json_has_its_stable_shape(ops: LocalStack) -> None:
             assert partition["lag"] >= 0 and partition["end"] >= 0
     assert isinstance(doc["outbox"]["unpublished"], int)
     assert isinstance(doc["dead_letters"], int)
+    # The tables that grow with traffic: what the retention sweep keeps bounded.
+    tables = {t["table"]: t for t in doc["tables"]}
+    assert set(tables) == {"messaging.inbox", "messaging.outbox", "messaging.dead_letters",
+                           "orders.idempotency_keys"}
+    for row in tables.values():
+        assert set(row) == {"table", "rows", "rows_estimated", "bytes", "oldest"}
+        assert row["rows"] >= 0 and row["bytes"] > 0
+    oldest = tables["messaging.inbox"]["oldest"]
+    assert oldest is None or datetime.fromisoformat(oldest) <= datetime.now(UTC)
     code, table, _ = run_saga("status")
     assert code == 0 and "functions:" in table and "group saga-inventory" in table
+    assert "messaging.inbox" in table and "oldest row" in table
 
 
 def test_trace_shows_an_orders_whole_saga(ops: LocalStack) -> None:

@@ -183,6 +183,8 @@ def test_the_operations_commands_answer_about_that_order(walk: Walk) -> None:
     replay = walk.of(ops, "saga replay")
     assert "saga-inventory" in replay and "dry run" in replay, replay
     assert walk.of(ops, "saga dlq").strip(), "saga dlq list printed nothing"
+    retention = walk.of(ops, "Retention: what the growing tables keep")
+    assert "row(s) would delete" in retention and '"dry_run": 0' in retention, retention
 
 
 def test_the_consoles_api_answers_about_that_order_as_curl_asks(walk: Walk) -> None:

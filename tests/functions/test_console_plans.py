@@ -1,4 +1,4 @@
-"""The console's queries on 100,000 orders use the indexes migration 0003 made for them:
+"""The console's queries on 100,000 orders use the indexes migration 0004 made for them:
 every statement the overview, find and stuck run (through the console's handlers) is
 explained, and none reads orders or their lines sequentially. No timing here: the figures
 are `./taskw bench:console`'s (docs/benchmarks.md, "The console")."""

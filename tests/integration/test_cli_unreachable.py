@@ -39,7 +39,7 @@ NEEDS_KAFKA = [["status"], ["replay", "--source", "inventory", "--to", "earliest
                # (`dlq redrive --all` with no letter waiting needs no broker: it sends nothing)
                ["send", "shop.order.cancelled.v1", "--data", CANCELLED]]
 NEEDS_DATABASE = [["status"], ["trace", ORDER], ["trace", "6a24a5f7"], ["dlq", "list"],
-                  ["logs", "--order", "6a24a5f7"],
+                  ["logs", "--order", "6a24a5f7"], ["retention", "--dry-run"],
                   ["dlq", "redrive", "--all"], ["check"], ["migrate"],
                   ["load", "--orders", "1", "--api-url", "http://127.0.0.1:9"]]
 
@@ -187,8 +187,10 @@ def test_a_state_file_whose_runtime_died(argv: list[str], tmp_path: Path, closed
 # The least each command needs to get past its own arguments. A new command gets a line
 # here (test_every_command_is_covered says so).
 ARGS: dict[str, list[str]] = {
-    "bench": ["--attach"], "bench-console": [], "bench-event": [], "chaos": [], "check": [],
-    "demo": ["--attach"], "dlq": ["list"], "down": [], "load": [], "logs": [], "migrate": [],
+    "bench": ["--attach"], "bench-console": [], "bench-event": [], "bench-retention": [],
+    "chaos": [], "check": [], "demo": ["--attach"], "dlq": ["list"], "down": [], "load": [],
+    "logs": [], "migrate": [],
+    "retention": ["--dry-run"],
     "replay": ["--all", "--to", "earliest"],
     "send": ["shop.order.cancelled.v1", "--data", CANCELLED],
     "status": [], "token": ["--customer", "alice"], "trace": [ORDER], "up": [],

@@ -1,15 +1,19 @@
 """What a node runs for a manifest's container in the image (tools/image/container.py), by
-Kubernetes' rules; Kubernetes quantities; the pip settings a build gets as secrets."""
+Kubernetes' rules; the image tier's environment (tools/image/workloads.py); Kubernetes
+quantities; the pip settings a build gets as secrets."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
+from tools.deploy.secret import SecretSpec
 from tools.image.container import ContainerError, ImageConfig, container_for, expand
 from tools.image.pip_config import build_secrets
-from tools.image.workloads import quantity
+from tools.image.workloads import local_workloads, quantity
 
 IMAGE = ImageConfig(user="10001:10001", env={"PATH": "/opt/venv/bin:/usr/bin", "A": "image"},
                     workdir="/app", entrypoint=(), cmd=("python", "-m", "common.serving"))
@@ -100,6 +104,31 @@ def test_run_as_non_root_is_refused_as_the_kubelet_refuses_it(rootfs: Path) -> N
     named = ImageConfig("saga", IMAGE.env, "/", (), IMAGE.cmd)
     with pytest.raises(ContainerError, match="not numeric"):
         container_for("f", strict, named, rootfs, {})
+
+
+def test_the_image_tier_tells_the_functions_the_brokers_flags(rootfs: Path) -> None:
+    """saga-config names no broker kind; the image tier adds what `./taskw up` tells its
+    functions on that broker, so a function from the image on Tansu works around it too."""
+    docs = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "saga-config"},
+             "data": {"KAFKA_BOOTSTRAP_SERVERS": "cluster:9092", "SAGA_LOG_LEVEL": "INFO"}},
+            {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+             "metadata": {"name": "f"}, "spec": {"template": {"spec": {"containers": [
+                 {"envFrom": [{"configMapRef": {"name": "saga-config"}}]}]}}}}]
+    secret = SecretSpec("s", ("DATABASE_URL", "SAGA_JWT_SECRET"))
+
+    def env(kind: Literal["kafka", "tansu"]) -> Mapping[str, str]:
+        [service] = local_workloads(docs, IMAGE, rootfs, secret, database_url="postgresql://x",
+                                    kafka_bootstrap="127.0.0.1:1", broker_kind=kind,
+                                    jwt_secret="j")
+        return service.container.env
+
+    tansu, kafka = env("tansu"), env("kafka")
+    assert tansu["KAFKA_BOOTSTRAP_SERVERS"] == kafka["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:1"
+    assert (tansu["SAGA_KAFKA_ONE_RECORD_PER_BATCH"],
+            tansu["SAGA_BROKER_ENFORCES_RETENTION"]) == ("true", "false")
+    assert (kafka["SAGA_KAFKA_ONE_RECORD_PER_BATCH"],
+            kafka["SAGA_BROKER_ENFORCES_RETENTION"]) == ("false", "true")
+    assert tansu["SAGA_LOG_LEVEL"] == "INFO"
 
 
 def test_kubernetes_quantities() -> None:

@@ -59,20 +59,30 @@ def test_url_schemes() -> None:
 
 
 def test_the_broker_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tools.settings import LocalSettings
+    from tools.settings import LocalSettings, broker_env
 
-    for name in ("SAGA_BROKER", "SAGA_KAFKA_BROKER_KIND", "SAGA_KAFKA_ONE_RECORD_PER_BATCH"):
+    for name in ("SAGA_BROKER", "SAGA_KAFKA_BROKER_KIND", "SAGA_KAFKA_ONE_RECORD_PER_BATCH",
+                 "SAGA_BROKER_ENFORCES_RETENTION"):
         monkeypatch.delenv(name, raising=False)
     # Defaults: `saga up` starts Tansu; clients treat a broker as Apache Kafka.
     assert LocalSettings().broker == "embedded"
     assert LocalSettings().kafka_broker_kind == "kafka"
     assert not LocalSettings().one_record_per_batch() and not Settings().one_record_per_batch()
+    assert LocalSettings().enforces_retention() and Settings().enforces_retention()
     monkeypatch.setenv("SAGA_BROKER", "kafka")
     monkeypatch.setenv("SAGA_KAFKA_BROKER_KIND", "tansu")
     assert LocalSettings().broker == "kafka"
     assert LocalSettings().kafka_broker_kind == "tansu"
-    # Tansu's workaround: the tools' clients see the kind; a function, the knob it is given.
+    # Tansu's workarounds: the tools' clients see the kind; a function, the knobs it is given.
     assert LocalSettings().one_record_per_batch() and not Settings().one_record_per_batch()
+    assert not LocalSettings().enforces_retention() and Settings().enforces_retention()
+    for name, value in broker_env("tansu").items():
+        monkeypatch.setenv(name, value)
+    assert Settings().one_record_per_batch() and not Settings().enforces_retention()
+    for name, value in broker_env("kafka").items():
+        monkeypatch.setenv(name, value)
+    assert not Settings().one_record_per_batch() and Settings().enforces_retention()
+    assert not LocalSettings().one_record_per_batch() and LocalSettings().enforces_retention()
     monkeypatch.setenv("SAGA_KAFKA_ONE_RECORD_PER_BATCH", "true")
     assert Settings().one_record_per_batch()
     monkeypatch.setenv("SAGA_BROKER", "redpanda")

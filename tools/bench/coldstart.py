@@ -34,7 +34,7 @@ from tools.runtime.console import Console
 from tools.runtime.eventing.delivery import HttpSender, Verdict, deliver
 from tools.runtime.serving.function_process import FunctionProcess
 from tools.runtime.serving.starter import ProcessStarter
-from tools.settings import LocalSettings
+from tools.settings import LocalSettings, broker_env
 
 
 def event_for(function: str) -> tuple[dict[str, str], bytes]:
@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_topics(settings, catalogue.topics())
         env = {"DATABASE_URL": infra.database_url,
                "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-               "SAGA_KAFKA_BROKER_KIND": settings.kafka_broker_kind,
-               "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(settings.one_record_per_batch()).lower(),
+               **broker_env(settings.kafka_broker_kind),
                "SAGA_PROFILE": "local", "SAGA_JWT_SECRET": "bench-" + "x" * 40}
         try:
             results = measure(settings, args.function, args.runs, not args.no_zygote, env)

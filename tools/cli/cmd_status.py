@@ -10,7 +10,8 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("status", help="functions, consumer lag, outbox and dead letters")
+    parser = sub.add_parser("status",
+                            help="functions, consumer lag, outbox, dead letters, table sizes")
     parser.add_argument("--json", action="store_true", help="one JSON document (stable form)")
     parser.set_defaults(func=run)
 

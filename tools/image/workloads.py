@@ -15,7 +15,9 @@ from typing import Any
 from tools.deploy.manifests import Doc, containers, name, of_kind
 from tools.deploy.secret import SecretSpec
 from tools.image.container import Container, ContainerError, ImageConfig, container_for
+from tools.settings import KafkaBrokerKind, broker_env
 
+SAGA_CONFIG = "configMap/saga-config"  # as env_sources keys it
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)([KMGTE]i?|[mk])?$")
 _UNITS = {None: 1, "m": 0.001, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "E": 1e18,
           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Ei": 2**60}
@@ -81,17 +83,20 @@ def workloads(docs: Sequence[Doc], image: ImageConfig, rootfs: Path,
 
 
 def local_workloads(docs: Sequence[Doc], image: ImageConfig, rootfs: Path, secret: SecretSpec,
-                    *, database_url: str, kafka_bootstrap: str, broker_kind: str,
+                    *, database_url: str, kafka_bootstrap: str, broker_kind: KafkaBrokerKind,
                     jwt_secret: str) -> list[Workload]:
     """workloads() on this machine's PostgreSQL and broker instead of the cluster's: the
-    Secret made from DATABASE_URL and SAGA_JWT_SECRET as `task deploy` makes it, and
-    saga-config's broker address and kind replaced."""
+    Secret made from DATABASE_URL and SAGA_JWT_SECRET as `task deploy` makes it, saga-config's
+    broker address replaced and the broker's flags added (what `./taskw up` tells its
+    functions: tools/settings.py broker_env)."""
     values = secret.values({"DATABASE_URL": database_url, "SAGA_JWT_SECRET": jwt_secret})
     if values is None:
         raise ContainerError("the Secret needs DATABASE_URL and SAGA_JWT_SECRET")
-    config = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "SAGA_KAFKA_BROKER_KIND": broker_kind,
-              "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(broker_kind == "tansu").lower()}
-    return workloads(docs, image, rootfs, env_sources(docs, {secret.name: values}, config))
+    sources = env_sources(docs, {secret.name: values},
+                          {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap})
+    if SAGA_CONFIG in sources:  # it sets no flag: Apache Kafka's defaults
+        sources[SAGA_CONFIG] = {**sources[SAGA_CONFIG], **broker_env(broker_kind)}
+    return workloads(docs, image, rootfs, sources)
 
 
 def quantity(text: str) -> int:

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 from tools.infra import ports
@@ -88,15 +89,18 @@ class KafkaServer(BrokerServer):
     """One Apache Kafka node in `home` (see the module docstring).
 
     `advertised_port`: the port clients are told to connect to, when they reach the broker
-    through something else (the chaos tool's proxy); by default its own port.
+    through something else (the chaos tool's proxy); by default its own port. `config`: more
+    server properties, over BROKER_CONFIG (a test's broker that checks retention often).
     """
 
     what = "embedded Apache Kafka"
     error = KafkaServerError
 
     def __init__(self, home: Path, port: int | None = None, log_path: Path | None = None, *,
-                 advertised_port: int | None = None, die_with_parent: bool = True) -> None:
+                 advertised_port: int | None = None, die_with_parent: bool = True,
+                 config: Mapping[str, str] | None = None) -> None:
         self.home = Path(home).absolute()
+        self._config = dict(config or {})
         super().__init__(port, log_path or self.home.with_suffix(".log"))
         self._advertised_port = advertised_port
         self._die_with_parent = die_with_parent
@@ -140,7 +144,7 @@ class KafkaServer(BrokerServer):
         assert self._dist is not None
         controller = ports.free_port()
         config = self.home / "server.properties"
-        config.write_text(_properties(BROKER_CONFIG | {
+        config.write_text(_properties(BROKER_CONFIG | self._config | {
             "listeners": f"PLAINTEXT://{LOOPBACK}:{port},CONTROLLER://{LOOPBACK}:{controller}",
             "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{self._advertised_port or port}",
             "controller.quorum.voters": f"1@{LOOPBACK}:{controller}",
@@ -187,7 +191,7 @@ class KafkaServer(BrokerServer):
     def _format(self, deadline: float) -> None:
         """kafka-storage format, once: a new cluster id and the bootstrap metadata."""
         config = self.home / "format.properties"
-        config.write_text(_properties(BROKER_CONFIG | {
+        config.write_text(_properties(BROKER_CONFIG | self._config | {
             "listeners": f"PLAINTEXT://{LOOPBACK}:9092,CONTROLLER://{LOOPBACK}:9093",
             "controller.quorum.voters": f"1@{LOOPBACK}:9093",
             "log.dirs": str(self.data_dir),

@@ -1,10 +1,10 @@
-"""`saga status`: functions, sources (consumer group lag per partition), outbox backlog and
-dead letters, as one document (stable JSON) or a table. Functions come from a local
-runtime's state file; the rest is asked of Kafka and PostgreSQL, so it works against any
-the settings name. Nothing to ask, or a broker or database named but not answering, raises
-Unreachable: one line, no made-up rows; what is not named is listed in `notes`. Lag is the
-high watermark minus the committed offset; a partition never committed to reports offset
-null and what the source would deliver first: everything (earliest) or nothing (latest)."""
+"""`saga status`: functions, sources (consumer group lag per partition), outbox backlog, dead
+letters and the growing tables' sizes, as one document (stable JSON) or a table. Functions
+come from a local runtime's state file; the rest is asked of Kafka and PostgreSQL, so it
+works against any the settings name. Nothing to ask, or a broker or database named but not
+answering, raises Unreachable: one line, no made-up rows; what is not named is listed in
+`notes`. Lag is the high watermark minus the committed offset; a partition never committed
+to reports offset null and what the source would deliver first: all (earliest) or none."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from common import tables as t
 from common.dead_letters import waiting
+from common.table_stats import table_stats
 from tools.infra.reach import Unreachable
 from tools.ops.context import OpsContext
 from tools.ops.kafka_admin import kafka_ops
@@ -37,7 +38,7 @@ def collect(ctx: OpsContext) -> Status:
     notes: list[str] = []
     document: dict[str, Any] = {
         "functions": _functions(ctx, notes), "sources": [],
-        "outbox": {"unpublished": None}, "dead_letters": None}
+        "outbox": {"unpublished": None}, "dead_letters": None, "tables": []}
     if ctx.settings.kafka_bootstrap_servers:
         ctx.require_kafka()
         try:
@@ -54,8 +55,9 @@ def collect(ctx: OpsContext) -> Status:
     else:
         ctx.require_database()
         try:
-            unpublished, dead = _counts(ctx)
+            unpublished, dead, tables = _counts(ctx)
             document["outbox"]["unpublished"], document["dead_letters"] = unpublished, dead
+            document["tables"] = tables
         except SQLAlchemyError as exc:  # it let us in; the query failed (schema not migrated?)
             notes.append(f"the database did not answer: {str(exc).splitlines()[0]}")
             return Status(document, notes, failed=True)
@@ -96,7 +98,7 @@ def _sources(ctx: OpsContext) -> list[dict[str, Any]]:
     return sources
 
 
-def _counts(ctx: OpsContext) -> tuple[int, int]:
+def _counts(ctx: OpsContext) -> tuple[int, int, list[dict[str, Any]]]:
     engine = create_engine(ctx.settings.sqlalchemy_url(), poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
@@ -104,9 +106,10 @@ def _counts(ctx: OpsContext) -> tuple[int, int]:
                 t.outbox.c.published_at.is_(None))).scalar_one()
             dead = conn.execute(select(func.count()).select_from(t.dead_letters).where(
                 waiting())).scalar_one()
+            tables = [stats.as_dict() for stats in table_stats(conn)]
     finally:
         engine.dispose()
-    return int(unpublished), int(dead)
+    return int(unpublished), int(dead), tables
 
 
 def render(document: dict[str, Any]) -> str:
@@ -130,4 +133,21 @@ def render(document: dict[str, Any]) -> str:
     dead = document["dead_letters"]
     lines.append(f"dead letters: {'?' if dead is None else dead} waiting "
                  "(`saga dlq list` shows them)")
+    if document["tables"]:
+        lines.append(f"{'tables (~: an estimate)':<28}{'rows':>12}{'size':>12}  oldest row")
+        lines += [f"  {row['table']:<26}{_rows(row):>12}{_size(row['bytes']):>12}  "
+                  f"{row['oldest'] or '-'}" for row in document["tables"]]
     return "\n".join(lines)
+
+
+def _rows(row: dict[str, Any]) -> str:
+    return ("~" if row["rows_estimated"] else "") + f"{row['rows']:,}"
+
+
+def _size(count: int) -> str:
+    size, unit = float(count), "B"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            break
+        size /= 1024
+    return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"

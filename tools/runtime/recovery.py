@@ -4,10 +4,14 @@ The embedded broker keeps messages in memory only, so a restart of `./taskw up` 
 with empty topics while the database remembers orders half-way through their saga. Their
 outbox rows, published or not, are produced again (oldest first, so each order's events
 keep their order on its partition); consumers dedupe by their inbox, so events already
-handled change nothing. Orders that are COMPLETED or CANCELLED need nothing more.
+handled change nothing. Orders that are COMPLETED or CANCELLED need nothing more. The
+broker's start, on the database's clock, tells the retention sweep what the broker may hold.
 """
 
 from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
 
 from confluent_kafka import KafkaError, Message, Producer
 from sqlalchemy import create_engine, pool, text
@@ -23,6 +27,20 @@ _UNFINISHED_OUTBOX = text("""
     WHERE ord.status NOT IN ('COMPLETED', 'CANCELLED')
     ORDER BY o.created_at, o.id
 """)
+
+
+def on_database_clock(database_url: str, instant: float) -> datetime:
+    """The monotonic `instant` of this process on the database's clock: the time the
+    retention sweep compares inbox rows' received_at with (functions/retention/rules.py),
+    never later than the instant, whatever this machine's clock says."""
+    engine = create_engine(to_sqlalchemy_url(database_url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            database_now: datetime = connection.execute(
+                text("SELECT clock_timestamp()")).scalar_one()
+        return database_now - timedelta(seconds=time.monotonic() - instant)
+    finally:
+        engine.dispose()
 
 
 def republish_unfinished(settings: Settings, database_url: str, *, timeout: float = 30.0) -> int:

@@ -15,6 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,7 @@ from tools.runtime.eventing.delivery import HttpSender, with_backoff_scale
 from tools.runtime.eventing.kafka_source import KafkaSourceDispatcher
 from tools.runtime.eventing.ping_source import PingSourceRunner
 from tools.runtime.phases import Clock, StopRequested, banner, wait_healthy, wait_until
-from tools.runtime.recovery import republish_unfinished
+from tools.runtime.recovery import on_database_clock, republish_unfinished
 from tools.runtime.seed import seed_catalogue
 from tools.runtime.serving.supervisor import Supervisor
 from tools.runtime.state import RuntimeState, StackRunning, held, resolve_state_dir, state_path
@@ -146,11 +147,16 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
         if stop.is_set():
             raise StopRequested
 
+    # Before the broker starts, so never later than it: the retention sweep keeps every inbox
+    # row from this instant on while Tansu holds the records (functions/retention/rules.py).
+    before_broker = time.monotonic()
     with clock("infrastructure"):
         infra = stack.enter_context(infrastructure(settings, state_dir,
                                                    broker=settings.broker))
     check()
-    settings, env = _on(settings, infra, state_dir)
+    broker_started_at = (on_database_clock(infra.database_url, before_broker)
+                         if infra.embedded_broker == "tansu" else None)
+    settings, env = _on(settings, infra, state_dir, broker_started_at)
     log_dir = state_dir / "logs"
     supervisor = Supervisor(manifests, cwd=root, env=env, log_dir=log_dir, console=console,
                             idle_scale_to_zero_s=settings.idle_scale_to_zero_s,
@@ -163,7 +169,8 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
     state.update(kafka_bootstrap=infra.kafka_bootstrap,
                  kafka_broker_kind=settings.kafka_broker_kind,
                  database_url=mask_url(infra.database_url),
-                 embedded={"database": infra.embedded_db, "broker": infra.embedded_broker})
+                 embedded={"database": infra.embedded_db, "broker": infra.embedded_broker},
+                 broker_started_at=env.get("SAGA_BROKER_STARTED_AT"))
     topics = runtime_topics(settings, set(catalogue.topics()) | set(manifests.topics()),
                             load_topic_specs(root))
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="up") as pool:
@@ -207,10 +214,10 @@ def _start(settings: LocalSettings, manifests: Manifests, root: Path, state_dir:
     return running
 
 
-def _on(settings: LocalSettings, infra: Infra, state_dir: Path
-        ) -> tuple[LocalSettings, dict[str, str]]:
+def _on(settings: LocalSettings, infra: Infra, state_dir: Path,
+        broker_started_at: datetime | None) -> tuple[LocalSettings, dict[str, str]]:
     """The runtime's settings on `infra`, and the environment of every function it starts."""
-    from tools.settings import local_jwt_secret
+    from tools.settings import broker_env, local_jwt_secret
 
     # SAGA_KAFKA_BROKER_KIND=tansu also marks a given broker as Tansu (tests pass one in).
     kind = infra.broker_kind(settings)
@@ -220,11 +227,13 @@ def _on(settings: LocalSettings, infra: Infra, state_dir: Path
         "kafka_broker_kind": kind,
         "state_dir": state_dir})
     env = {"DATABASE_URL": infra.database_url, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-           "SAGA_KAFKA_BROKER_KIND": kind, "SAGA_PROFILE": "local",
-           "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(kind == "tansu").lower(),
+           **broker_env(kind), "SAGA_PROFILE": "local",
            "SAGA_STATE_DIR": str(state_dir), "SAGA_JWT_SECRET": local_jwt_secret(settings),
            # The console shows which functions run or scaled to zero from it.
            "SAGA_RUNTIME_STATE_FILE": str(state_path(state_dir))}
+    if broker_started_at is not None:  # our Tansu: the one broker whose start (empty) we know
+        settings = settings.model_copy(update={"broker_started_at": broker_started_at})
+        env["SAGA_BROKER_STARTED_AT"] = broker_started_at.isoformat()
     return settings, env
 
 

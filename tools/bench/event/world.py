@@ -20,7 +20,7 @@ from common.migrate import upgrade
 from tools.infra.kafka_clients import ensure_topics
 from tools.infra.resolve import embedded_broker
 from tools.loadgen.database import BenchDatabase
-from tools.settings import KafkaBrokerKind, LocalSettings
+from tools.settings import KafkaBrokerKind, LocalSettings, broker_env
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,7 @@ class World:
     def env(self) -> dict[str, str]:
         """What the local runtime gives a function (tools/runtime/up.py)."""
         return {"DATABASE_URL": self.database_url, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-                "SAGA_KAFKA_BROKER_KIND": self.broker_kind, "SAGA_PROFILE": "local",
-                "SAGA_KAFKA_ONE_RECORD_PER_BATCH": str(self.broker_kind == "tansu").lower(),
+                **broker_env(self.broker_kind), "SAGA_PROFILE": "local",
                 "SAGA_STATE_DIR": str(self.state_dir), "SAGA_JWT_SECRET": self.jwt_secret}
 
     def settings(self) -> LocalSettings:
