@@ -69,8 +69,8 @@ def own_stack(env: dict[str, str], state_dir: Path, monkeypatch: pytest.MonkeyPa
                             ("SAGA_STATE_DIR", str(state_dir)),
                             *[(k, v) for k, v in env.items() if k.startswith("SAGA_RETENTION")]):
             monkeypatch.setenv(name, value)
-        yield LocalStack(state["api_url"], state_dir, state_dir / "logs", settings,
-                         process=cast(Any, None), output=log)
+        yield LocalStack(state["api_url"], str(state["console_url"]), state_dir,
+                         state_dir / "logs", settings, process=cast(Any, None), output=log)
 
 
 def stack_env(database_url: str, state_dir: Path, window_s: int, **more: str) -> dict[str, str]:
