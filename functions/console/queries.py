@@ -1,5 +1,6 @@
 """The console's read side over every order: the overview (counts by status, orders per
-minute and completion times over the last hour, dead letters waiting) and Find (the
+minute and completion times over the last hour, dead letters waiting, the size of the
+tables that grow with traffic: common.table_stats) and Find (the
 filter, newest first, paged by cursor). Both stay well under 100 ms on 100,000 orders on
 the indexes of migration 0004 (`./taskw bench:console`)."""
 
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, Row, func, select
 from common import tables as t
 from common.dead_letters import waiting
 from common.order_state import STATUS_GROUP, Status, StatusGroup
+from common.table_stats import table_stats
 from functions.console import filters
 from functions.console.filters import OrderFilter
 
@@ -100,6 +102,14 @@ class Completion(BaseModel):
     max_s: float | None
 
 
+class GrowingTable(BaseModel):
+    table: str
+    rows: int
+    rows_estimated: bool = Field(description="Estimated as the planner does, on a big table.")
+    bytes: int = Field(description="On disk, with its indexes and TOAST.")
+    oldest: datetime | None
+
+
 class Overview(BaseModel):
     at: datetime
     orders: int
@@ -110,6 +120,8 @@ class Overview(BaseModel):
     completion: Completion
     dead_letters_waiting: int
     dead_letters_by_type: dict[str, int]
+    tables: list[GrowingTable] = Field(
+        description="The tables that grow with traffic, which the retention sweep bounds.")
 
 
 def overview(conn: Connection) -> Overview:
@@ -142,7 +154,8 @@ def overview(conn: Connection) -> Overview:
                    for m in minutes],
         completion=Completion(completed=stats[0], p50_s=_seconds(stats[1]),
                               p95_s=_seconds(stats[2]), max_s=_seconds(stats[3])),
-        dead_letters_waiting=sum(letters.values()), dead_letters_by_type=letters)
+        dead_letters_waiting=sum(letters.values()), dead_letters_by_type=letters,
+        tables=[GrowingTable(**stats.as_dict()) for stats in table_stats(conn)])
 
 
 def _counts(conn: Connection, key: Any, *where: Any) -> dict[Any, int]:

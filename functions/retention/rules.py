@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from common.dead_letters import waiting_sql
 from common.events.catalogue import DLQ
 from common.order_state import TERMINAL
 from common.settings import Settings
-from functions.dlq.letters import waiting_sql
 
 # Every SQL text below is built from constants of this module and common's (statuses, the
 # dead letters' waiting rule): values only ever travel as bound :parameters.

@@ -172,6 +172,7 @@ def test_an_operator_finds_a_stuck_order_cancels_it_and_sees_the_compensation_la
     _open(operator, stack, "view=overview")
     _wait(operator, lambda d: _text(d, "ov-letters").isdigit() and _text(d, "ov-letters") != "0")
     assert int(_text(operator, "ov-stuck").rstrip("+")) >= 1
+    assert "messaging.inbox" in _text(operator, "ov-tables")  # the sizes retention bounds
     screenshot(operator, "console-overview")
 
     operator.find_element("link text", "Stuck").click()

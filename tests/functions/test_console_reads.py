@@ -154,6 +154,11 @@ def test_the_overview_counts_orders_the_last_hour_and_waiting_letters(
     assert (sum(m["placed"] for m in after["last_hour"])
             == sum(m["placed"] for m in before["last_hour"]) + 1)
     assert after["dead_letters_waiting"] == before["dead_letters_waiting"] + 1
+    tables = {row["table"]: row for row in after["tables"]}
+    assert set(tables) == {"messaging.inbox", "messaging.outbox", "messaging.dead_letters",
+                           "orders.idempotency_keys"}, tables
+    letters = tables["messaging.dead_letters"]
+    assert letters["rows"] >= 1 and letters["bytes"] > 0 and letters["oldest"], letters
 
 
 def test_stuck_orders_come_with_why(saga_env: Settings) -> None:

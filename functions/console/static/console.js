@@ -209,7 +209,14 @@ async function overview() {
   fill($("rt-lag"), rt.sources.map(function (s) { return [s.source, s.consumer_group, s.lag]; }));
   $("rt-functions-note").textContent = rt.functions_note || "";
   fill($("rt-functions"), rt.functions.map(function (f) { return [f.name, f.state]; }));
+  fill($("ov-tables"), ov.tables.map(function (t) {
+    return [t.table, (t.rows_estimated ? "~" : "") + t.rows, megabytes(t.bytes), t.oldest || "none"];
+  }));
   updated();
+}
+
+function megabytes(bytes) {
+  return (bytes / 1048576).toFixed(1) + " MB";
 }
 
 function chart(holder, minutes) {
