@@ -243,7 +243,7 @@ def _normalized(doc: Doc) -> Doc:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_kn_service_apply_makes_the_manifests_service(overlay: str) -> None:
     found = services(rendered(overlay))
-    assert len(found) == 10
+    assert len(found) == 11
     for name, service in found.items():
         argv = kn.service_apply(service)
         unknown = {f for f, _ in flags(argv[4:])} - KN_SERVICE_APPLY_FLAGS
