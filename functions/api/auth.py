@@ -57,7 +57,9 @@ class RegisteredOut(BaseModel):
 
 
 class TokenIn(RequestModel):
-    username: str = Field(min_length=1, max_length=64)
+    # Any name an account may have (the bootstrap admin's is the operator's choice), but no
+    # NUL: PostgreSQL text cannot hold one, and the lookup would fail with a 500.
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00]+$")
     password: str = Field(min_length=1, max_length=1024)
 
 

@@ -119,6 +119,13 @@ def test_register_validation_names_the_field(
         assert body["password"] not in json.dumps(details)
 
 
+def test_a_sign_in_name_with_a_nul_is_refused_as_invalid(client: FlaskClient) -> None:
+    # Found by schemathesis: the name reached PostgreSQL, which cannot hold a NUL (a 500).
+    body = {"username": "ali\x00ce", "password": "whatever it is"}
+    details = problem(client.post("/auth/token", json=body), 422)
+    assert details["errors"][0]["field"] == "username"
+
+
 def test_wrong_credentials_and_lockout(client: FlaskClient, saga_env: Settings) -> None:
     name = f"user_{uuid.uuid4().hex[:8]}"
     client.post("/auth/register", json={"username": name, "password": "the right one"})
