@@ -1,0 +1,288 @@
+"""Instructions per event under callgrind (user-space instructions of the whole process, which
+do not depend on the machine's load). **Alone**: the in-process chain runs in a child under
+`valgrind --tool=callgrind`, which announces each function's window on stdout and waits;
+the parent zeroes the counters (`callgrind_control -z`) as the window opens and dumps them
+(`-d`) as it closes, so each dump holds one function's deliveries and nothing else.
+**Served**: every function's process is started under valgrind and the parent, which POSTs
+the events, zeroes and dumps that process's counters around its window the same way.
+
+Child: `python -m tools.bench.event.callgrind SPEC_JSON`, in the world's environment."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+from cloudevents.http import CloudEvent
+
+from common.db import make_engine
+from tools.bench.event.chain import Mode, run_chain
+from tools.bench.event.inprocess import InProcess
+from tools.runtime.serving import children
+from tools.runtime.serving.children import Child
+from tools.runtime.serving.starter import ProcessStarter
+
+PREFIX = "CALLGRIND "
+# What valgrind runs under: no per-instruction data (function totals are enough), and the
+# dumps of each process in a directory of its own.
+VALGRIND = ("valgrind", "--tool=callgrind", "--dump-instr=no")
+OUT_FILE = "cg.%p.out"
+# Under valgrind a process runs ~50x slower: its start and the batched outbox marks too.
+START_TIMEOUT_S = 600.0
+SETTLE_S = 2.0
+
+Figures = dict[str, dict[str, float]]
+
+
+class CallgrindError(RuntimeError):
+    """valgrind is missing, or a process under it did not do what was asked."""
+
+
+def require_valgrind() -> None:
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise CallgrindError("valgrind is not installed (Debian: apt-get install valgrind)")
+
+
+class Counters:
+    """The callgrind counters of a process running under valgrind and of the processes it
+    forked (a gunicorn master's worker: a forked child stays under valgrind)."""
+
+    def __init__(self, pid: int, out_dir: Path) -> None:
+        self.pid, self.out_dir = pid, out_dir
+
+    def zero(self) -> None:
+        for pid in self._tree():
+            _control("-z", pid)
+
+    def dump(self) -> int:
+        """Dump the counters; the instructions since the last zero, summed over the tree."""
+        return sum(self._dump(pid) for pid in self._tree())
+
+    def _tree(self) -> list[int]:
+        root = psutil.Process(self.pid)
+        return [self.pid, *(child.pid for child in root.children(recursive=True))]
+
+    def _dump(self, pid: int) -> int:
+        pattern = f"cg.{pid}.out.*"  # OUT_FILE names each process's dumps by its pid
+        before = set(self.out_dir.glob(pattern))
+        _control("-d", pid)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            new = set(self.out_dir.glob(pattern)) - before
+            if new:
+                return _totals(max(new, key=lambda p: p.stat().st_mtime))
+            time.sleep(0.05)  # valgrind writes the dump as callgrind_control returns
+        raise CallgrindError(f"no dump from process {pid} in {self.out_dir}")
+
+
+def _control(flag: str, pid: int) -> None:
+    subprocess.run(["callgrind_control", flag, str(pid)], check=True, capture_output=True,
+                   timeout=600)
+
+
+def _totals(dump: Path) -> int:
+    for line in dump.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise CallgrindError(f"no totals in {dump}")
+
+
+def _add(figures: Figures, function: str, events: int, instructions: int) -> None:
+    entry = figures.setdefault(function, {"events": 0, "instructions": 0})
+    entry["events"] += events
+    entry["instructions"] += instructions
+    entry["m_instructions_per_event"] = round(
+        entry["instructions"] / max(entry["events"], 1) / 1e6, 3)
+
+
+# --- alone: the chain in a child under valgrind ------------------------------------------
+
+class _Announced(InProcess):
+    """The child's mode: each window announced, then held until the parent answers."""
+
+    measuring = False
+    _events = 0
+
+    def begin(self, function: str) -> None:
+        super().begin(function)
+        self._events = 0
+        if self.measuring:
+            _say(f"begin {function}")
+
+    def place(self, token: str, body: dict[str, Any], key: str) -> str:
+        self._events += 1
+        return super().place(token, body, key)
+
+    def deliver(self, consumer: str, event: CloudEvent) -> None:
+        self._events += 1
+        super().deliver(consumer, event)
+
+    def settle(self) -> None:
+        super().settle()
+        if self.measuring:
+            _say(f"end {self._events}")
+
+
+def _say(line: str) -> None:
+    print(PREFIX + line, flush=True)
+    if sys.stdin.readline().strip() != "ok":
+        raise CallgrindError("the parent did not answer")
+
+
+def child(spec: dict[str, Any]) -> None:
+    """Run the chain as the parent asks: `warm N`, then `run N` (announcing each window)."""
+    from tools.settings import get_local_settings
+
+    settings = get_local_settings()  # the world's environment, as a function reads it
+    mode = _Announced(settings, Path(spec["log"]))
+    engine = make_engine(settings)
+    print(PREFIX + "ready", flush=True)
+    for line in sys.stdin:
+        word, orders = line.split()
+        mode.measuring = word == "run"
+        run_chain(mode, engine, tokens=spec["tokens"], skus=spec["skus"], orders=int(orders),
+                  postgres=lambda: 0.0, broker=lambda: 0.0, seed=7 if mode.measuring else 1)
+        mode.measuring = False
+        print(PREFIX + "done", flush=True)
+    mode.close()
+    engine.dispose()
+
+
+def alone(env: dict[str, str], spec: dict[str, Any], *, orders: int, warmup: int
+          ) -> Figures:
+    """Instructions per event of each function (the api: per POST /orders), in-process."""
+    require_valgrind()
+    out_dir = Path(tempfile.mkdtemp(prefix="saga-callgrind-"))
+    process = subprocess.Popen(
+        [*VALGRIND, f"--callgrind-out-file={out_dir}/{OUT_FILE}", sys.executable, "-m",
+         "tools.bench.event.callgrind", json.dumps(spec)],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=(out_dir / "valgrind.log").open("wb"), text=True)
+    talk = _Talk(process, out_dir)
+    counters = Counters(process.pid, out_dir)
+    figures: Figures = {}
+    try:
+        talk.expect("ready")
+        talk.send(f"warm {warmup}")
+        talk.expect("done")
+        talk.send(f"run {orders}")
+        while (line := talk.expect("begin", "done")) != "done":
+            counters.zero()
+            talk.send("ok")
+            events = int(talk.expect("end").split()[1])
+            _add(figures, line.split()[1], events, counters.dump())
+            talk.send("ok")
+    finally:
+        talk.close()
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return figures
+
+
+class _Talk:
+    def __init__(self, process: subprocess.Popen[str], out_dir: Path) -> None:
+        self.process, self.out_dir = process, out_dir
+
+    def send(self, line: str) -> None:
+        stdin: IO[str] | None = self.process.stdin
+        assert stdin is not None
+        stdin.write(line + "\n")
+        stdin.flush()
+
+    def expect(self, *words: str) -> str:
+        stdout = self.process.stdout
+        assert stdout is not None
+        for raw in stdout:
+            if raw.startswith(PREFIX):
+                line = raw[len(PREFIX):].strip()
+                if line.split()[0] in words:
+                    return line
+                raise CallgrindError(f"expected {words}, the child said {line!r}")
+        log = (self.out_dir / "valgrind.log").read_text(errors="replace")[-3000:]
+        raise CallgrindError(f"the child under callgrind ended: {log}")
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(300)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# --- served: every function's process under valgrind -------------------------------------
+
+class ValgrindStarter(ProcessStarter):
+    """Spawns every function fresh (no zygote) under valgrind, its dumps in a directory of
+    its own; remembers which directory belongs to which pid."""
+
+    def __init__(self, *, cwd: Path, env: dict[str, str]) -> None:
+        super().__init__(cwd=cwd, env=env, use_zygote=False)
+        self.base = Path(tempfile.mkdtemp(prefix="saga-callgrind-served-"))
+        self.out_dirs: dict[int, Path] = {}
+
+    def start(self, args: list[str], *, cwd: Path, env: dict[str, str],
+              stdout: int | None = None) -> Child:
+        out_dir = Path(tempfile.mkdtemp(dir=self.base))
+        process = children.spawn(
+            [*VALGRIND, f"--callgrind-out-file={out_dir}/{OUT_FILE}", sys.executable, "-m",
+             "tools.runtime.serving.entrypoint", *args], cwd=cwd, env=env, stdout=stdout)
+        self.out_dirs[process.pid] = out_dir
+        return process
+
+    def close(self) -> None:
+        super().close()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+class Counted:
+    """A served mode whose windows are counted by callgrind: the function's counters are
+    zeroed as its window begins and dumped once the window settled."""
+
+    def __init__(self, served: Mode, pid_of: Callable[[str], int | None],
+                 starter: ValgrindStarter) -> None:
+        self._served, self._pid_of, self._starter = served, pid_of, starter
+        self.measuring = False
+        self.figures: Figures = {}
+        self._function = ""
+        self._events = 0
+
+    def place(self, token: str, body: dict[str, Any], key: str) -> str:
+        self._events += 1
+        return self._served.place(token, body, key)
+
+    def begin(self, function: str) -> None:
+        self._served.begin(function)
+        self._function, self._events = function, 0
+        if self.measuring:
+            self._counters().zero()
+
+    def deliver(self, consumer: str, event: CloudEvent) -> None:
+        self._events += 1
+        self._served.deliver(consumer, event)
+
+    def meter(self, function: str) -> Callable[[], float]:
+        return self._served.meter(function)
+
+    def settle(self) -> None:
+        time.sleep(SETTLE_S)  # the outbox marks, written every 0.1 s, far slower here
+        if self.measuring:
+            _add(self.figures, self._function, self._events, self._counters().dump())
+
+    def _counters(self) -> Counters:
+        pid = self._pid_of(self._function)
+        if pid is None:
+            raise CallgrindError(f"{self._function} is not running")
+        return Counters(pid, self._starter.out_dirs[pid])
+
+
+if __name__ == "__main__":
+    child(json.loads(sys.argv[1]))
