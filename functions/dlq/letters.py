@@ -12,18 +12,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, FromClause, and_, not_
-
-from common import tables as t
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, FromClause
 
 REDRIVE_EXTENSION = "sagaredrive"
 _MARK = re.compile(r"^(\d+)\.(\d+)$")
 
 
-def waiting(letters: FromClause = t.dead_letters) -> ColumnElement[bool]:
-    """Waiting for an operator: neither re-driven nor resolved."""
-    return and_(letters.c.redriven_at.is_(None), not_(letters.c.resolved))
+def waiting(letters: FromClause | None = None) -> ColumnElement[bool]:
+    """Waiting for an operator: neither re-driven nor resolved (of messaging.dead_letters
+    unless `letters` names an alias). SQLAlchemy is imported here: the tools ask, the dlq
+    function, which stores letters with plain SQL, never does."""
+    from sqlalchemy import and_, not_
+
+    from common import tables as t
+
+    table = t.dead_letters if letters is None else letters
+    return and_(table.c.redriven_at.is_(None), not_(table.c.resolved))
 
 
 def state_of(*, redriven: bool, resolved: bool) -> str:
@@ -35,6 +42,8 @@ def state_of(*, redriven: bool, resolved: bool) -> str:
 
 def waiting_sql(alias: str) -> str:
     """`waiting()` as SQL text on `messaging.dead_letters <alias>`, for hand-written queries."""
+    from common import tables as t
+
     return str(waiting(t.dead_letters.alias(alias)))  # no parameters: plain SQL
 
 

@@ -1,11 +1,9 @@
-"""Instructions per event under callgrind (user-space instructions of the whole process, which
+"""Instructions per event under callgrind (user-space instructions of the whole process: they
 do not depend on the machine's load). **Alone**: the in-process chain runs in a child under
-`valgrind --tool=callgrind`, which announces each function's window on stdout and waits;
-the parent zeroes the counters (`callgrind_control -z`) as the window opens and dumps them
-(`-d`) as it closes, so each dump holds one function's deliveries and nothing else.
-**Served**: every function's process is started under valgrind and the parent, which POSTs
-the events, zeroes and dumps that process's counters around its window the same way.
-
+valgrind that announces each function's window and waits while the parent zeroes the
+counters (`callgrind_control -z PID`), then dumps them (`-d`) as the window closes, so each
+dump holds one function's deliveries. **Served**: every function's process runs under
+valgrind; the parent, which POSTs the events, zeroes and dumps it around its window.
 Child: `python -m tools.bench.event.callgrind SPEC_JSON`, in the world's environment."""
 
 from __future__ import annotations
@@ -22,8 +20,8 @@ from typing import IO, Any
 
 import psutil
 from cloudevents.http import CloudEvent
+from sqlalchemy import create_engine
 
-from common.db import make_engine
 from tools.bench.event.chain import Mode, run_chain
 from tools.bench.event.inprocess import InProcess
 from tools.runtime.serving import children
@@ -52,40 +50,37 @@ def require_valgrind() -> None:
 
 
 class Counters:
-    """The callgrind counters of a process running under valgrind and of the processes it
-    forked (a gunicorn master's worker: a forked child stays under valgrind)."""
+    """The callgrind counters of a process valgrind started. callgrind_control cannot reach
+    a process it forked (a gunicorn master's worker), so such a process is not counted."""
 
     def __init__(self, pid: int, out_dir: Path) -> None:
         self.pid, self.out_dir = pid, out_dir
 
+    def countable(self) -> bool:
+        return not psutil.Process(self.pid).children(recursive=True)
+
     def zero(self) -> None:
-        for pid in self._tree():
-            _control("-z", pid)
+        _control("-z", self.pid)
 
     def dump(self) -> int:
-        """Dump the counters; the instructions since the last zero, summed over the tree."""
-        return sum(self._dump(pid) for pid in self._tree())
-
-    def _tree(self) -> list[int]:
-        root = psutil.Process(self.pid)
-        return [self.pid, *(child.pid for child in root.children(recursive=True))]
-
-    def _dump(self, pid: int) -> int:
-        pattern = f"cg.{pid}.out.*"  # OUT_FILE names each process's dumps by its pid
+        """Dump the counters; the instructions since the last zero."""
+        pattern = f"cg.{self.pid}.out.*"  # OUT_FILE names each process's dumps by its pid
         before = set(self.out_dir.glob(pattern))
-        _control("-d", pid)
+        _control("-d", self.pid)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             new = set(self.out_dir.glob(pattern)) - before
             if new:
                 return _totals(max(new, key=lambda p: p.stat().st_mtime))
             time.sleep(0.05)  # valgrind writes the dump as callgrind_control returns
-        raise CallgrindError(f"no dump from process {pid} in {self.out_dir}")
+        raise CallgrindError(f"no dump from process {self.pid} in {self.out_dir}")
 
 
 def _control(flag: str, pid: int) -> None:
-    subprocess.run(["callgrind_control", flag, str(pid)], check=True, capture_output=True,
-                   timeout=600)
+    done = subprocess.run(["callgrind_control", flag, str(pid)], capture_output=True,
+                          text=True, timeout=600, check=False)
+    if done.returncode != 0 or "not detected" in done.stdout + done.stderr:  # it exits 0
+        raise CallgrindError(f"callgrind_control {flag} {pid}: {done.stdout}{done.stderr}")
 
 
 def _totals(dump: Path) -> int:
@@ -143,7 +138,7 @@ def child(spec: dict[str, Any]) -> None:
 
     settings = get_local_settings()  # the world's environment, as a function reads it
     mode = _Announced(settings, Path(spec["log"]))
-    engine = make_engine(settings)
+    engine = create_engine(settings.sqlalchemy_url())
     print(PREFIX + "ready", flush=True)
     for line in sys.stdin:
         word, orders = line.split()
@@ -262,8 +257,9 @@ class Counted:
     def begin(self, function: str) -> None:
         self._served.begin(function)
         self._function, self._events = function, 0
-        if self.measuring:
-            self._counters().zero()
+        counters = self._counters()
+        if self.measuring and counters.countable():
+            counters.zero()
 
     def deliver(self, consumer: str, event: CloudEvent) -> None:
         self._events += 1
@@ -274,8 +270,9 @@ class Counted:
 
     def settle(self) -> None:
         time.sleep(SETTLE_S)  # the outbox marks, written every 0.1 s, far slower here
-        if self.measuring:
-            _add(self.figures, self._function, self._events, self._counters().dump())
+        counters = self._counters()
+        if self.measuring and counters.countable():
+            _add(self.figures, self._function, self._events, counters.dump())
 
     def _counters(self) -> Counters:
         pid = self._pid_of(self._function)

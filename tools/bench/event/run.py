@@ -9,10 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
-from common.db import make_engine
 from tools import REPO_ROOT
 from tools.bench.event import callgrind, instack
 from tools.bench.event.chain import ChainResult, Mode, run_chain, tree_meter
@@ -62,7 +61,7 @@ def run_event_bench(spec: EventBenchSpec) -> dict[str, Any]:
 
 def _alone_and_served(here: World, spec: EventBenchSpec) -> dict[str, Any]:
     settings = here.settings()
-    engine = make_engine(settings)
+    engine = create_engine(settings.sqlalchemy_url())
     postgres, broker = tree_meter(here.postgres_pid), tree_meter(here.broker_pid)
     inprocess = InProcess(settings, here.state_dir / "inprocess.ndjson")
     out: dict[str, Any] = {}
