@@ -36,10 +36,11 @@ POOL_TIMEOUT_S = 5.0
 
 
 def make_pool(settings: Settings) -> ConnectionPool[Connection]:
-    """A closed pool of settings.db_pool_size connections (>= THREADS): open() it. Each
-    session gets the statement timeout and UTC (timestamps read back compare equal, in JSON
-    too, to the ones written from Python, whatever the server's zone), and names its
-    function in pg_stat_activity."""
+    """A closed pool (open() it) of up to db_pool_size (>= THREADS: one per event in flight)
+    plus db_pool_max_overflow connections (the outbox marks' thread, the readiness probe;
+    knative/*.yaml size both). Each session gets the statement timeout and UTC (timestamps
+    read back compare equal, in JSON too, to the ones written from Python, whatever the
+    server's zone), and names its function in pg_stat_activity."""
     return ConnectionPool(
         settings.postgres_url(),
         kwargs={
@@ -48,10 +49,11 @@ def make_pool(settings: Settings) -> ConnectionPool[Connection]:
                        " -c timezone=UTC",
             "application_name": f"saga-{settings.function_name}",
             # None: no prepared statements at all, for a PgBouncer in transaction mode
-            # that does not track them (docs/operations.md, "Prepared statements").
+            # that does not track them (docs/architecture.md, "Statements").
             "prepare_threshold": 5 if settings.db_prepared_statements else None,
         },
-        min_size=1, max_size=settings.db_pool_size, open=False, timeout=POOL_TIMEOUT_S,
+        min_size=1, max_size=settings.db_pool_size + settings.db_pool_max_overflow,
+        open=False, timeout=POOL_TIMEOUT_S,
         # One thread opens connections in the background; each caller runs its own
         # statements and returns its connection idle, so nothing else needs a worker.
         num_workers=1, name=f"saga-{settings.function_name}",

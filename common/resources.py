@@ -88,8 +88,9 @@ class Resources:
         return marks
 
     def ping(self) -> None:
-        """Raise unless PostgreSQL answers on a pooled connection (the readiness probes)."""
-        with self.pool.connection() as conn:
+        """Raise unless PostgreSQL answers on a pooled connection within a second (the
+        readiness probes: the kubelet gives up on a probe after one)."""
+        with self.pool.connection(timeout=1.0) as conn:
             ConnectionPool.check_connection(conn)
 
     def publish(self, events: list[CloudEvent]) -> int:

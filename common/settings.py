@@ -65,7 +65,7 @@ class Settings(BaseSettings):
         default=True,
         description="Run the functions' statements prepared (parsed and planned once per "
         "connection). Turn off behind a PgBouncer in transaction mode older than 1.21 or "
-        "without max_prepared_statements (docs/operations.md, 'Prepared statements').",
+        "without max_prepared_statements (docs/deploy.md, section 8).",
     )
 
     # --- auth ----------------------------------------------------------------------------

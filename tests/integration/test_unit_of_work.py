@@ -20,6 +20,7 @@ from common.events.models import OrderCompleted
 from common.outbox import Outbox
 from common.problems import fault
 from common.resources import Resources
+from common.serving import probes
 from common.settings import Settings
 from common.tracing import new_trace
 from common.unit_of_work import UnitOfWork
@@ -138,3 +139,7 @@ def test_a_lost_connection_answers_503_once_and_the_pool_reconnects(
     assert fault(lost.value, "step failed").status == 503
     emitted = resources.run_unit_of_work(c.ORDER_SAGA, _emit)
     assert list(_outbox_rows(resources, [emitted])) == [emitted]
+
+
+def test_the_readiness_probe_pings_postgresql_through_the_pool(resources: Resources) -> None:
+    assert probes.ready_answer(resources) == (200, '{"status": "ok"}')
