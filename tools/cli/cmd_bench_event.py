@@ -24,6 +24,9 @@ def register(sub: Any) -> None:
                         help="alone and served: user-space instructions per event under "
                         "valgrind's callgrind (independent of the machine's load; slow) "
                         "instead of CPU time")
+    parser.add_argument("--callgrind-dumps", type=Path, default=None, metavar="DIR",
+                        help="with --callgrind: keep the alone column's dumps in DIR, one "
+                        "per function (callgrind_annotate --inclusive=yes DIR/payments.*)")
     parser.add_argument("--from-bench", type=Path, default=None,
                         help="a saga bench results JSON for the 'in the stack' column")
     parser.add_argument("--bench-orders", type=int, default=0,
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                           from_bench=args.from_bench if "stack" in only else None,
                           bench_orders=args.bench_orders if "stack" in only else 0,
                           broker=args.broker or get_local_settings().broker,
-                          callgrind=args.callgrind)
+                          callgrind=args.callgrind, callgrind_dumps=args.callgrind_dumps)
     result = run_event_bench(spec)
     path = report.write(result, args.results_dir or REPO_ROOT / "bench" / "results")
     result["results_file"] = str(path)

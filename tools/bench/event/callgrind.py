@@ -62,8 +62,9 @@ class Counters:
     def zero(self) -> None:
         _control("-z", self.pid)
 
-    def dump(self) -> int:
-        """Dump the counters; the instructions since the last zero."""
+    def dump(self, keep: Path | None = None) -> int:
+        """Dump the counters; the instructions since the last zero. `keep`: a copy of the
+        dump there (for callgrind_annotate)."""
         pattern = f"cg.{self.pid}.out.*"  # OUT_FILE names each process's dumps by its pid
         before = set(self.out_dir.glob(pattern))
         _control("-d", self.pid)
@@ -71,7 +72,11 @@ class Counters:
         while time.monotonic() < deadline:
             new = set(self.out_dir.glob(pattern)) - before
             if new:
-                return _totals(max(new, key=lambda p: p.stat().st_mtime))
+                dump = max(new, key=lambda p: p.stat().st_mtime)
+                if keep is not None:
+                    keep.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(dump, keep)
+                return _totals(dump)
             time.sleep(0.05)  # valgrind writes the dump as callgrind_control returns
         raise CallgrindError(f"no dump from process {self.pid} in {self.out_dir}")
 
@@ -151,9 +156,10 @@ def child(spec: dict[str, Any]) -> None:
     engine.dispose()
 
 
-def alone(env: dict[str, str], spec: dict[str, Any], *, orders: int, warmup: int
-          ) -> Figures:
-    """Instructions per event of each function (the api: per POST /orders), in-process."""
+def alone(env: dict[str, str], spec: dict[str, Any], *, orders: int, warmup: int,
+          dumps: Path | None = None) -> Figures:
+    """Instructions per event of each function (the api: per POST /orders), in-process;
+    `dumps`: keep each window's dump there as FUNCTION.N.out."""
     require_valgrind()
     out_dir = Path(tempfile.mkdtemp(prefix="saga-callgrind-"))
     process = subprocess.Popen(
@@ -169,11 +175,15 @@ def alone(env: dict[str, str], spec: dict[str, Any], *, orders: int, warmup: int
         talk.send(f"warm {warmup}")
         talk.expect("done")
         talk.send(f"run {orders}")
+        windows = 0
         while (line := talk.expect("begin", "done")) != "done":
+            windows += 1
             counters.zero()
             talk.send("ok")
             events = int(talk.expect("end").split()[1])
-            _add(figures, line.split()[1], events, counters.dump())
+            function = line.split()[1]
+            keep = None if dumps is None else dumps / f"{function}.{windows}.out"
+            _add(figures, function, events, counters.dump(keep))
             talk.send("ok")
     finally:
         talk.close()

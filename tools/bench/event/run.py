@@ -36,6 +36,7 @@ class EventBenchSpec:
     # Instructions per event under callgrind (tools/bench/event/callgrind.py) instead of CPU
     # seconds, for the alone and served columns.
     callgrind: bool = False
+    callgrind_dumps: Path | None = None  # keep the alone column's dumps here
 
 
 def run_event_bench(spec: EventBenchSpec) -> dict[str, Any]:
@@ -99,7 +100,8 @@ def _instructions(here: World, spec: EventBenchSpec, engine: Engine, tokens: lis
         child_spec = {"tokens": tokens, "skus": skus,
                       "log": str(here.state_dir / "callgrind-alone.ndjson")}
         out["alone_instructions"] = callgrind.alone(
-            {**os.environ, **here.env()}, child_spec, orders=spec.orders, warmup=spec.warmup)
+            {**os.environ, **here.env()}, child_spec, orders=spec.orders, warmup=spec.warmup,
+            dumps=spec.callgrind_dumps)
     if spec.served:
         callgrind.require_valgrind()
         starter = callgrind.ValgrindStarter(cwd=REPO_ROOT, env=here.env())
