@@ -45,7 +45,7 @@ class Outbox:
         return event
 
     def write(self, tx: Tx) -> None:
-        """Insert the emitted events in the caller's transaction (one round trip)."""
+        """Insert the emitted events in the caller's transaction (a round trip each)."""
         self.write_all(tx, self.events, self.producer, self.caused_by)
 
     @staticmethod

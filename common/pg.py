@@ -7,15 +7,22 @@ prepared: parsed and planned once per connection (docs/architecture.md, "Stateme
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
+import re
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 import psycopg
+from psycopg import abc as pg_abc
 from psycopg import errors as pg_errors
-from psycopg.pq import TransactionStatus
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
+from psycopg.pq.abc import PGconn, PGresult
 from psycopg_pool import ConnectionPool
 
 from common.settings import Settings
@@ -25,11 +32,13 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 Connection: TypeAlias = psycopg.Connection[tuple[Any, ...]]
-Params: TypeAlias = Mapping[str, Any] | Sequence[Any] | None
+Params: TypeAlias = Mapping[str, Any] | None
 Row: TypeAlias = tuple[Any, ...]
 
-# Errors a transaction can meet through no fault of its own; it is safe to run it again.
-_RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+# Errors a transaction can meet through no fault of its own; it is safe to run it again (a
+# statement the server forgot, DEALLOCATE ALL or DISCARD ALL by a pooler, is prepared again).
+_RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected,
+              pg_errors.InvalidSqlStatementName)
 # How long a caller waits for a pooled connection: only while one is being opened (the pool
 # holds at least THREADS), or while PostgreSQL is unreachable, which then answers 503.
 POOL_TIMEOUT_S = 5.0
@@ -61,35 +70,45 @@ def make_pool(settings: Settings) -> ConnectionPool[Connection]:
 
 
 class Tx:
-    """One transaction's statements, on one cursor of its connection. Statements run
-    prepared (psycopg prepares them on first use on each connection); callbacks registered
-    with after_commit run once the transaction committed, never after a rollback."""
+    """One transaction's statements on its connection (`transaction` sends BEGIN before the
+    first statement and COMMIT after the work). Each statement runs prepared, PREPAREd on
+    the connection the first time it runs there, straight through psycopg's libpq wrapper
+    (`psycopg.pq`) and the connection's adapters: psycopg's cursor does the same with far
+    more interpreter work per statement. Callbacks registered with after_commit run once
+    the transaction committed, never after a rollback."""
 
-    __slots__ = ("_after_commit", "_cursor", "conn")
+    __slots__ = ("_after_commit", "_pg", "_session", "conn")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._cursor = conn.cursor()
+        self._pg = conn.pgconn
+        self._session = _session_of(conn)
         self._after_commit: list[Callable[[], object]] = []
 
     def run(self, sql: str, params: Params = None) -> int:
         """Execute; the number of rows it changed (or returned)."""
-        cursor = self._cursor.execute(sql, params, prepare=True)
-        return cursor.rowcount
+        return self._execute(sql, params).command_tuples or 0
 
     def one(self, sql: str, params: Params = None) -> Row | None:
         """Execute; its first row, or None."""
-        return self._cursor.execute(sql, params, prepare=True).fetchone()
+        result = self._execute(sql, params)
+        if not result.ntuples:
+            return None
+        loader = self._session.transformer
+        loader.set_pgresult(result)
+        return loader.load_row(0, tuple)
 
     def all(self, sql: str, params: Params = None) -> list[Row]:
-        return self._cursor.execute(sql, params, prepare=True).fetchall()
+        result = self._execute(sql, params)
+        loader = self._session.transformer
+        loader.set_pgresult(result)
+        rows: list[Row] = loader.load_rows(0, result.ntuples, tuple)
+        return rows
 
     def many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Execute once per parameter set (one round trip: psycopg pipelines them)."""
-        if len(rows) == 1:
-            self._cursor.execute(sql, rows[0], prepare=True)
-        elif rows:
-            self._cursor.executemany(sql, rows)
+        """Execute once per parameter set (a round trip each)."""
+        for params in rows:
+            self._execute(sql, params)
 
     def after_commit(self, callback: Callable[[], object]) -> None:
         self._after_commit.append(callback)
@@ -99,14 +118,101 @@ class Tx:
         for callback in self._after_commit:
             callback()
 
+    def _execute(self, sql: str, params: Params) -> PGresult:
+        statement = _STATEMENTS.get(sql) or compile_statement(sql)
+        session, pg = self._session, self._pg
+        if statement.names:
+            if params is None:
+                raise TypeError(f"the statement needs parameters {statement.names}")
+            values = session.transformer.dump_sequence(
+                [params[name] for name in statement.names], statement.formats)
+        else:
+            values = []
+        if pg.transaction_status == TransactionStatus.IDLE:
+            _check(pg.exec_(b"BEGIN"), pg, session)
+        if not session.prepare:
+            return _check(pg.exec_params(statement.text, values), pg, session)
+        if statement.name not in session.prepared:
+            _check(pg.prepare(statement.name, statement.text), pg, session)
+            session.prepared.add(statement.name)
+        # None is NULL here as in exec_params (psycopg types it more narrowly).
+        prepared = pg.exec_prepared(statement.name, values)  # type: ignore[arg-type]
+        return _check(prepared, pg, session)
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A statement as libpq takes it: $n parameters, in the order of `names`, each sent
+    untyped (PostgreSQL infers its type from the statement, as a PREPARE without types)."""
+
+    name: bytes  # of its prepared statement: the same on every connection and process
+    text: bytes
+    names: tuple[str, ...]
+    formats: tuple[PyFormat, ...]
+
+
+_STATEMENTS: dict[str, Statement] = {}
+_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
+def compile_statement(sql: str) -> Statement:
+    """`sql` with %(name)s parameters (one $n per name, %% as %), compiled once a process."""
+    numbers: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        return f"${numbers.setdefault(match.group(1), len(numbers) + 1)}"
+
+    text = _PARAMETER.sub(number, sql).replace("%%", "%")
+    digest = hashlib.sha256(sql.encode()).hexdigest()[:16]
+    statement = Statement(f"saga_{digest}".encode(), text.encode(), tuple(numbers),
+                          (PyFormat.TEXT,) * len(numbers))
+    _STATEMENTS[sql] = statement  # a race only compiles a statement twice
+    return statement
+
+
+@dataclass(slots=True)
+class _Session:
+    """What one connection remembers across transactions: the statements prepared on it
+    (a rollback keeps them; they go with the connection), and its adapters."""
+
+    transformer: pg_abc.Transformer
+    encoding: str
+    prepare: bool
+    prepared: set[bytes] = field(default_factory=set)
+
+
+_sessions: weakref.WeakKeyDictionary[Connection, _Session] = weakref.WeakKeyDictionary()
+
+
+def _session_of(conn: Connection) -> _Session:
+    session = _sessions.get(conn)
+    if session is None:
+        session = _sessions[conn] = _Session(Transformer(conn), conn.info.encoding,
+                                             prepare=conn.prepare_threshold is not None)
+    return session
+
+
+def _check(result: PGresult, pg: PGconn, session: _Session) -> PGresult:
+    """`result`, unless it failed: then psycopg's error for it (a lost connection is an
+    OperationalError, as psycopg's own cursors raise it)."""
+    if result.status in (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK):
+        return result
+    if pg.status == ConnStatus.BAD:
+        message = (result.error_message or pg.error_message).decode(session.encoding, "replace")
+        raise psycopg.OperationalError(message.strip() or "the connection was lost")
+    error = pg_errors.error_from_result(result, encoding=session.encoding)
+    if isinstance(error, pg_errors.InvalidSqlStatementName):
+        session.prepared.clear()  # the server forgot them (a pooler's reset): prepare again
+    raise error
+
 
 def transaction(pool: ConnectionPool[Connection], work: Callable[[Tx], T], *,
                 attempts: int = 4) -> T:
     """Run `work` in one transaction on a pooled connection, committing when it returns.
-    Serialization failures and deadlocks are retried here with a little jitter (they are
-    expected under row locks); anything else propagates to the caller. A connection found
-    lost (PostgreSQL restarted) drains the pool: its other connections are as dead, and
-    each would otherwise fail one more event."""
+    Serialization failures, deadlocks and forgotten prepared statements are retried here
+    with a little jitter (the first two are expected under row locks); anything else
+    propagates to the caller. A connection found lost (PostgreSQL restarted) drains the
+    pool: its other connections are as dead, and each would otherwise fail one more event."""
     for attempt in range(1, attempts + 1):
         try:
             return _once(pool, work)
@@ -122,7 +228,10 @@ def _once(pool: ConnectionPool[Connection], work: Callable[[Tx], T]) -> T:
     try:
         tx = Tx(conn)
         result = work(tx)
-        conn.commit()
+        if conn.pgconn.transaction_status != TransactionStatus.IDLE:
+            committed = _check(conn.pgconn.exec_(b"COMMIT"), conn.pgconn, tx._session)
+            if committed.command_status != b"COMMIT":  # a failed transaction: ROLLBACK
+                raise pg_errors.InFailedSqlTransaction("the transaction was rolled back")
     except BaseException as exc:
         _abandon(pool, conn, exc)
         raise

@@ -2,8 +2,8 @@
 statement constant of common/ and functions/ (an UPPER_CASE string that starts with SELECT,
 INSERT, UPDATE, DELETE or WITH) is PREPAREd by PostgreSQL against the migrated database,
 so its parser and analyzer check every table, column, type, operator and function it names,
-with its parameters typed as PostgreSQL infers them (a Python str arrives untyped from
-psycopg: a parameter whose type the statement does not fix carries a cast). The tables it
+with its parameters typed as PostgreSQL infers them, as common/pg.py prepares it (each
+arrives untyped: one whose type the statement does not fix carries a cast). The tables it
 names, and the columns it inserts or sets, must also be common/tables.py's, which
 tests/integration/test_migrations.py holds equal to the migrations."""
 
@@ -20,11 +20,11 @@ import pytest
 import common
 import functions
 from common import tables as t
+from common.pg import compile_statement
 
 pytestmark = pytest.mark.integration
 
 _STATEMENT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
-_PARAMETER = re.compile(r"%\((\w+)\)s")
 _TABLE = re.compile(r"\b(" + "|".join(t.SCHEMAS) + r")\.(\w+)\b")
 _INSERT_COLUMNS = re.compile(r"INSERT INTO (\w+\.\w+)\s*\(([^)]*)\)", re.IGNORECASE)
 _UPDATE_SET = re.compile(
@@ -47,22 +47,13 @@ def statements() -> Iterator[tuple[str, str]]:
 STATEMENTS = dict(statements())
 
 
-def to_prepared(sql: str) -> str:
-    """psycopg's %(name)s placeholders as PostgreSQL's $n (one number per name)."""
-    numbers: dict[str, int] = {}
-
-    def number(match: re.Match[str]) -> str:
-        return f"${numbers.setdefault(match.group(1), len(numbers) + 1)}"
-
-    return _PARAMETER.sub(number, sql).replace("%%", "%")
-
-
 def problems_of(conn: psycopg.Connection[tuple[object, ...]], sql: str) -> list[str]:
     """What PostgreSQL and tables.py find wrong with `sql`; [] when nothing."""
     found = []
     try:
         with conn.transaction(force_rollback=True):
-            conn.execute(f"PREPARE saga_statement_check AS {to_prepared(sql)}")
+            prepared = compile_statement(sql).text.decode()
+            conn.execute(f"PREPARE saga_statement_check AS {prepared}")
     except psycopg.Error as exc:
         found.append(f"PostgreSQL: {str(exc).splitlines()[0]}")
     finally:
