@@ -29,9 +29,11 @@ from tools.runtime.serving.children import Child
 from tools.runtime.serving.starter import ProcessStarter
 
 PREFIX = "CALLGRIND "
-# What valgrind runs under: no per-instruction data (function totals are enough), and the
-# dumps of each process in a directory of its own.
-VALGRIND = ("valgrind", "--tool=callgrind", "--dump-instr=no")
+# What valgrind runs under: no per-instruction data (function totals are enough), names
+# written out in every dump (compressed, a later dump names a function only by the number
+# an earlier one gave it: callgrind_annotate cannot read it alone), and the dumps of each
+# process in a directory of its own.
+VALGRIND = ("valgrind", "--tool=callgrind", "--dump-instr=no", "--compress-strings=no")
 OUT_FILE = "cg.%p.out"
 # Under valgrind a process runs ~50x slower: its start and the batched outbox marks too.
 START_TIMEOUT_S = 600.0
