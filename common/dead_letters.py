@@ -13,48 +13,68 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cloudevents.http import CloudEvent
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    FromClause,
-    Text,
-    and_,
-    func,
-    literal_column,
-    not_,
-    select,
-    update,
-)
 
-from common import tables as t
+from common import messaging_sql as sql
 from common.cloudevents_kafka import event_from_parts
 from common.events.catalogue import CATALOGUE
+from common.pg import Tx
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, FromClause
 
 REDRIVE_EXTENSION = "sagaredrive"
 # Knative's description of the failure: stripped from a re-drive, which a function could
 # otherwise mistake for its own data.
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
 _MARK = re.compile(r"^(\d+)\.(\d+)$")
-_dl = t.dead_letters
 
 
 class NotRedrivable(ValueError):
     """This letter cannot be re-driven as it is; the message says why and what can."""
 
 
-def waiting(letters: FromClause = t.dead_letters) -> ColumnElement[bool]:
-    """Waiting for an operator: neither re-driven nor resolved."""
-    return and_(letters.c.redriven_at.is_(None), not_(letters.c.resolved))
+class Letter(NamedTuple):
+    """A stored letter as the operations on it read it (messaging_sql.LETTER_COLUMNS)."""
+
+    id: int
+    event_type: str
+    subject: str | None
+    attributes: dict[str, Any]
+    data: bytes | None
+    redriven_at: datetime | None
+    redrive_count: int
+    resolved: bool
 
 
-def order_key(letters: FromClause = t.dead_letters) -> ColumnElement[str]:
+# The SQLAlchemy expressions below are for the readers (the tools, the console's pages):
+# SQLAlchemy is imported when they are called, so the dlq function, which stores letters
+# with plain SQL, never imports it.
+
+def waiting(letters: FromClause | None = None) -> ColumnElement[bool]:
+    """Waiting for an operator: neither re-driven nor resolved (of messaging.dead_letters
+    unless `letters` names an alias)."""
+    from sqlalchemy import and_, not_
+
+    from common import tables as t
+
+    table = t.dead_letters if letters is None else letters
+    return and_(table.c.redriven_at.is_(None), not_(table.c.resolved))
+
+
+def order_key(letters: FromClause | None = None) -> ColumnElement[str]:
     """A letter's partition key (its order's id), spelled as the expression index
     ix_dead_letters_order has it: the key a literal, not a parameter, so that a prepared
     statement's generic plan still matches the index."""
-    return letters.c.attributes.op("->>", return_type=Text)(literal_column("'partitionkey'"))
+    from sqlalchemy import Text, literal_column
+
+    from common import tables as t
+
+    table = t.dead_letters if letters is None else letters
+    return table.c.attributes.op("->>", return_type=Text)(literal_column("'partitionkey'"))
 
 
 def state_of(*, redriven: bool, resolved: bool) -> str:
@@ -66,6 +86,8 @@ def state_of(*, redriven: bool, resolved: bool) -> str:
 
 def waiting_sql(alias: str) -> str:
     """`waiting()` as SQL text on `messaging.dead_letters <alias>`, for hand-written queries."""
+    from common import tables as t
+
     return str(waiting(t.dead_letters.alias(alias)))  # no parameters: plain SQL
 
 
@@ -128,27 +150,24 @@ def redrive_event(letter: Any) -> CloudEvent:
     return event_from_parts(redrive_attributes(letter), data)
 
 
-def mark_redriven(conn: Connection, ids: Sequence[int]) -> None:
+def mark_redriven(tx: Tx, ids: Sequence[int]) -> None:
     """Record one more re-drive of each letter, in the caller's transaction."""
-    conn.execute(update(_dl).where(_dl.c.id.in_(list(ids))).values(
-        redriven_at=func.now(), redrive_count=_dl.c.redrive_count + 1))
+    tx.run(sql.MARK_REDRIVEN, {"ids": list(ids)})
 
 
-def failed_again_as(conn: Connection, dead_letter_id: int) -> list[int]:
+def failed_again_as(tx: Tx, dead_letter_id: int) -> list[int]:
     """The letters that re-drives of this one failed into."""
-    mark = _dl.c.attributes[REDRIVE_EXTENSION].astext
-    return list(conn.execute(select(_dl.c.id).where(
-        mark.like(f"{dead_letter_id}.%")).order_by(_dl.c.id)).scalars())
+    return [row[0] for row in tx.all(sql.FAILED_AGAIN_AS, {"mark": f"{dead_letter_id}.%"})]
 
 
-def why_not_waiting(conn: Connection, letter: Any) -> str | None:
+def why_not_waiting(tx: Tx, letter: Any) -> str | None:
     """Why a handled letter is not re-driven again (None while it waits): a resolved one was
     dealt with otherwise, a re-driven one's failure, if any, is a newer letter."""
     if letter.resolved:
         return f"dead letter {letter.id} is resolved (dealt with otherwise)"
     if letter.redriven_at is None:
         return None
-    again = failed_again_as(conn, letter.id)
+    again = failed_again_as(tx, letter.id)
     where = (f"that re-drive failed again as dead letter {again[-1]}: re-drive that one"
              if again else "if it failed again, the newer letter is waiting")
     return (f"dead letter {letter.id} was re-driven already ({letter.redrive_count}x, last "

@@ -16,25 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
-from sqlalchemy import (
-    ARRAY,
-    Connection,
-    DateTime,
-    Integer,
-    Numeric,
-    Row,
-    Text,
-    bindparam,
-    select,
-    text,
-)
-from sqlalchemy import event as sa_event
-from sqlalchemy.dialects.postgresql import UUID as PgUUID
-
-from common import tables as t
+from common import order_sql as sql
 from common.events import catalogue as c
 from common.events.models import (
     CancelReason,
@@ -49,6 +34,7 @@ from common.events.models import (
 )
 from common.logging import log_event
 from common.outbox import Outbox
+from common.pg import Row, Tx
 from common.tracing import TraceContext, parse_traceparent
 
 log = logging.getLogger("saga.order")
@@ -88,70 +74,6 @@ STATUS_GROUP: dict[Status, StatusGroup] = {
 }
 
 
-# --- the statements (built once: SQLAlchemy then only looks up their compiled form) -------
-
-_ORDER_COLUMNS = (t.orders.c.id, t.orders.c.customer_id, t.orders.c.status, t.orders.c.reason,
-                  t.orders.c.payment_mode, t.orders.c.total, t.orders.c.shipping_address,
-                  t.orders.c.payment_deadline, t.orders.c.created_at, t.orders.c.traceparent)
-_READ_ORDER = select(*_ORDER_COLUMNS).where(t.orders.c.id == bindparam("order_id"))
-_LOCK_ORDER = _READ_ORDER.with_for_update()
-
-# Compare-and-set: the UPDATE applies only when the order is in :from_status (and locks the
-# row); the history rows (one per step, in order) are written from what it returned, so a
-# refused step writes nothing at all.
-_ADVANCE = text("""
-WITH moved AS (
-    UPDATE orders.orders
-       SET status = :to_status, reason = :reason,
-           payment_deadline = COALESCE(:deadline, payment_deadline),
-           updated_at = now(), version = version + 1
-     WHERE id = :order_id AND status = :from_status
- RETURNING id, customer_id, status, reason, payment_mode, total, shipping_address,
-           payment_deadline, created_at, traceparent
-), history AS (
-    INSERT INTO orders.order_status_history
-           (order_id, from_status, to_status, reason, actor, event_id)
-    SELECT moved.id, step.from_status, step.to_status, step.reason, :actor, :event_id
-      FROM moved,
-           unnest(:froms, :tos, :reasons) WITH ORDINALITY
-               AS step(from_status, to_status, reason, n)
-     ORDER BY step.n
-)
-SELECT * FROM moved
-""").bindparams(
-    bindparam("order_id", type_=PgUUID(as_uuid=True)),
-    bindparam("deadline", type_=DateTime(timezone=True)),
-    bindparam("froms", type_=ARRAY(Text)),
-    bindparam("tos", type_=ARRAY(Text)),
-    bindparam("reasons", type_=ARRAY(Text)),
-).columns(*_ORDER_COLUMNS)
-
-
-# The order, its items and its first history row in one statement (the foreign keys are
-# checked at its end, when all three are in).
-_CREATE = text("""
-WITH created AS (
-    INSERT INTO orders.orders (id, customer_id, status, payment_mode, total, shipping_address,
-                               created_at, updated_at, traceparent)
-    VALUES (:order_id, :customer_id, 'CREATED', :payment_mode, :total, :shipping_address,
-            :at, :at, :traceparent)
-    RETURNING id
-), items AS (
-    INSERT INTO orders.order_items (order_id, sku, quantity, unit_price)
-    SELECT created.id, line.sku, line.quantity, line.unit_price
-      FROM created, unnest(:skus, :quantities, :prices) AS line(sku, quantity, unit_price)
-)
-INSERT INTO orders.order_status_history (order_id, from_status, to_status, actor, at)
-SELECT id, NULL, 'CREATED', :actor, :at FROM created
-""").bindparams(
-    bindparam("order_id", type_=PgUUID(as_uuid=True)),
-    bindparam("at", type_=DateTime(timezone=True)),
-    bindparam("skus", type_=ARRAY(Text)),
-    bindparam("quantities", type_=ARRAY(Integer)),
-    bindparam("prices", type_=ARRAY(Numeric(12, 2))),
-)
-
-
 class IllegalTransition(Exception):
     def __init__(self, order_id: UUID, current: Status, wanted: Status) -> None:
         super().__init__(f"order {order_id}: {current} -> {wanted} is not allowed")
@@ -185,7 +107,7 @@ def can_transition(current: Status, wanted: Status) -> bool:
 
 
 def create_order(
-    conn: Connection,
+    tx: Tx,
     outbox: Outbox,
     *,
     order_id: UUID,
@@ -199,7 +121,7 @@ def create_order(
     The order keeps the outbox's trace context, the span that creates it, as its own."""
     total = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
     now = utc_now()
-    conn.execute(_CREATE, {
+    tx.run(sql.CREATE_ORDER, {
         "order_id": order_id, "customer_id": customer_id, "payment_mode": payment_mode,
         "total": total, "shipping_address": shipping_address, "at": now, "actor": actor,
         "traceparent": outbox.trace.traceparent,
@@ -210,25 +132,25 @@ def create_order(
         order_id=order_id, customer_id=customer_id, items=lines, total=total,
         payment_mode=payment_mode, shipping_address=shipping_address, created_at=now,
     ), partition_key=str(order_id))
-    _log_after_commit(conn, outbox, order_id, None, Status.CREATED, None)
+    _log_after_commit(tx, outbox, order_id, None, Status.CREATED, None)
     return Order(order_id, customer_id, Status.CREATED, None, payment_mode, total,
                  shipping_address, None, now, outbox.trace.traceparent)
 
 
-def lock_order(conn: Connection, order_id: UUID) -> Order | None:
+def lock_order(tx: Tx, order_id: UUID) -> Order | None:
     """The order, row-locked until the transaction ends; None when it does not exist."""
-    row = conn.execute(_LOCK_ORDER, {"order_id": order_id}).first()
+    row = tx.one(sql.LOCK_ORDER, {"order_id": order_id})
     return None if row is None else _order_of(row)
 
 
-def read_order(conn: Connection, order_id: UUID) -> Order | None:
+def read_order(tx: Tx, order_id: UUID) -> Order | None:
     """The order as it is now, without a lock (to explain why a transition did not apply)."""
-    row = conn.execute(_READ_ORDER, {"order_id": order_id}).first()
+    row = tx.one(sql.READ_ORDER, {"order_id": order_id})
     return None if row is None else _order_of(row)
 
 
 def transition(
-    conn: Connection,
+    tx: Tx,
     outbox: Outbox,
     order: Order,
     to: Status,
@@ -241,7 +163,7 @@ def transition(
     """Move a locked order to `to`, record it, and emit what the new state implies:
     PAYMENT_PROCESSING -> payment.requested, PAID -> order.paid, COMPLETED -> order.completed,
     CANCELLED -> order.cancelled (which triggers every compensation)."""
-    moved = advance(conn, outbox, order.id, expected=order.status, path=[to], actor=actor,
+    moved = advance(tx, outbox, order.id, expected=order.status, path=[to], actor=actor,
                     reason=reason, event_id=event_id, payment_window=payment_window)
     if moved is None:  # the caller's lock says this cannot happen; refuse rather than guess
         raise IllegalTransition(order.id, order.status, to)
@@ -249,7 +171,7 @@ def transition(
 
 
 def advance(
-    conn: Connection,
+    tx: Tx,
     outbox: Outbox,
     order_id: UUID,
     *,
@@ -269,19 +191,19 @@ def advance(
     steps = checked_steps(order_id, expected, path, reason)
     final = path[-1]
     deadline = payment_deadline(path, payment_window)
-    row = conn.execute(_ADVANCE, {
+    row = tx.one(sql.ADVANCE, {
         "order_id": order_id, "from_status": expected.value, "to_status": final.value,
         "reason": reason,
         "deadline": deadline, "actor": actor, "event_id": event_id,
         "froms": [b.value for b, _ in steps], "tos": [a.value for _, a in steps],
         "reasons": [None] * (len(steps) - 1) + [reason],
-    }).first()
+    })
     if row is None:
         return None
     moved = _order_of(row)
     for before, after in steps:
         step_reason = reason if after == final else None
-        _log_after_commit(conn, outbox, order_id, before, after, step_reason)
+        _log_after_commit(tx, outbox, order_id, before, after, step_reason)
         emit_implied(outbox, moved, before, after, step_reason)
     return moved
 
@@ -330,20 +252,20 @@ def emit_implied(outbox: Outbox, order: Order, before: Status, status: Status,
         ), partition_key=key)
 
 
-def _order_of(row: Row[Any]) -> Order:
-    return Order(row.id, row.customer_id, Status(row.status), row.reason, row.payment_mode,
-                 row.total, row.shipping_address, row.payment_deadline, row.created_at,
-                 row.traceparent)
+def _order_of(row: Row) -> Order:
+    (order_id, customer_id, status, reason, payment_mode, total, shipping_address,
+     payment_deadline, created_at, traceparent) = row
+    return Order(order_id, customer_id, Status(status), reason, payment_mode, total,
+                 shipping_address, payment_deadline, created_at, traceparent)
 
 
 def _log_after_commit(
-    conn: Connection, outbox: Outbox, order_id: UUID, before: Status | None, after: Status,
+    tx: Tx, outbox: Outbox, order_id: UUID, before: Status | None, after: Status,
     reason: str | None,
 ) -> None:
-    """One saga.order.status_changed line when the caller's transaction commits, none when it
-    rolls back: a retried or failed transaction changed nothing and must not be counted.
-    (SQLAlchemy's commit event fires as COMMIT is sent; a COMMIT that itself fails leaves a
-    line whose step line says saga.step.retried.)"""
+    """One saga.order.status_changed line once the caller's transaction committed, none when
+    it rolls back: a retried or failed transaction changed nothing and must not be
+    counted."""
     fields = {
         "labels.order_id": str(order_id), "labels.order_status": after.value,
         "labels.order_status_from": before.value if before else None,
@@ -351,8 +273,6 @@ def _log_after_commit(
         "trace.id": outbox.trace.trace_id, "span.id": outbox.trace.span_id,
     }
 
-    def on_commit(_conn: Connection) -> None:
-        log_event(log, f"order {order_id}: {before or '-'} -> {after}",
-                  action="saga.order.status_changed", outcome="success", fields=fields)
-
-    sa_event.listen(conn, "commit", on_commit, once=True)
+    tx.after_commit(lambda: log_event(
+        log, f"order {order_id}: {before or '-'} -> {after}",
+        action="saga.order.status_changed", outcome="success", fields=fields))

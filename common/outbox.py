@@ -11,23 +11,23 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 
 from cloudevents.http import CloudEvent
 from confluent_kafka import KafkaError, Message, Producer
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, func, insert, select
 
-from common import tables as t
+from common import messaging_sql as sql
 from common.cloudevents_kafka import attributes_of, event_from_parts, new_event, to_kafka
 from common.dead_letters import REDRIVE_EXTENSION
 from common.outbox_marks import mark_published
+from common.pg import Connection, Tx, transaction
 from common.tracing import TraceContext
 
 log = logging.getLogger(__name__)
 
 
-_INSERT = insert(t.outbox)
 _REDRIVES = uuid.UUID("0c9f3b0e-5d4a-4c1e-8f6b-7a2e9d1c3b5f")  # uuid5 namespace of re-drive rows
 
 
@@ -63,40 +63,26 @@ class Outbox:
         the emitted ones, as it is."""
         self.events.append(event)
 
-    def write(self, conn: Connection) -> None:
-        """Insert the emitted events in the caller's transaction (one round trip)."""
-        if not self.events:
-            return
-        conn.execute(
-            _INSERT,
-            [
-                {
-                    "id": row_id(e),
-                    "topic": e["type"],
-                    "event_type": e["type"],
-                    "partition_key": e["partitionkey"],
-                    "attributes": attributes_of(e),
-                    "data": e.get_data(),
-                    "producer": self.producer,
-                    "caused_by": self.caused_by,
-                }
-                for e in self.events
-            ],
-        )
+    def write(self, tx: Tx) -> None:
+        """Insert the emitted events in the caller's transaction (a round trip each)."""
+        self.write_all(tx, self.events, self.producer, self.caused_by)
+
+    @staticmethod
+    def write_all(tx: Tx, events: Sequence[CloudEvent], producer: str,
+                  caused_by: str | None) -> None:
+        """Insert `events` (of one producer and cause) in the caller's transaction."""
+        tx.many(sql.WRITE_OUTBOX, [
+            {"id": row_id(e), "type": e["type"], "partition_key": e["partitionkey"],
+             "attributes": Jsonb(attributes_of(e)), "data": Jsonb(e.get_data()),
+             "producer": producer, "caused_by": caused_by}
+            for e in events
+        ])
 
 
-def unpublished_caused_by(conn: Connection, producer: str, caused_by: str) -> list[CloudEvent]:
+def unpublished_caused_by(tx: Tx, producer: str, caused_by: str) -> list[CloudEvent]:
     """What an earlier delivery of `caused_by` emitted but did not get published."""
-    rows = conn.execute(
-        select(t.outbox.c.attributes, t.outbox.c.data)
-        .where(
-            t.outbox.c.producer == producer,
-            t.outbox.c.caused_by == caused_by,
-            t.outbox.c.published_at.is_(None),
-        )
-        .order_by(t.outbox.c.created_at)
-    ).all()
-    return [event_from_parts(r.attributes, r.data) for r in rows]
+    rows = tx.all(sql.UNPUBLISHED_CAUSED_BY, {"producer": producer, "caused_by": caused_by})
+    return [event_from_parts(attributes, data) for attributes, data in rows]
 
 
 class Publisher:
@@ -137,24 +123,20 @@ class Publisher:
             return list(acked)
 
 
-def relay(engine: Engine, publisher: Publisher, *, older_than_s: float, limit: int = 500) -> int:
+def relay(pool: ConnectionPool[Connection], publisher: Publisher, *, older_than_s: float,
+          limit: int = 500) -> int:
     """Publish rows left unpublished for longer than `older_than_s`. Rows are locked with
     SKIP LOCKED, so several relays (and the steps themselves) can run at once."""
-    with engine.begin() as conn:
-        rows = conn.execute(
-            select(t.outbox.c.id, t.outbox.c.attributes, t.outbox.c.data)
-            .where(
-                t.outbox.c.published_at.is_(None),
-                t.outbox.c.created_at < func.now() - timedelta(seconds=older_than_s),
-            )
-            .order_by(t.outbox.c.created_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
+
+    def work(tx: Tx) -> int:
+        rows = tx.all(sql.UNPUBLISHED_OLDER_THAN, {"age_s": older_than_s, "limit": limit})
         if not rows:
             return 0
-        acked = publisher.produce([event_from_parts(r.attributes, r.data) for r in rows])
+        acked = publisher.produce([event_from_parts(attributes, data)
+                                   for _id, attributes, data in rows])
         if acked:
-            mark_published(conn, acked)
+            mark_published(tx, acked)
         return len(acked)
+
+    return transaction(pool, work)
 

@@ -13,35 +13,32 @@ import threading
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, bindparam, func, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from psycopg_pool import ConnectionPool
 
-from common import tables as t
+from common import messaging_sql as sql
+from common.pg import Connection, Tx, transaction
 
 log = logging.getLogger(__name__)
 
 BATCH_EVERY_S = 0.1  # far below the relay's age (outbox_relay_age_s): it never races it
 
-_MARK = (
-    update(t.outbox)
-    .where(t.outbox.c.id == func.any(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))),
-           t.outbox.c.published_at.is_(None))
-    .values(published_at=func.now())
-)
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 
-
-def mark_published(conn: Connection, ids: Iterable[str | uuid.UUID]) -> None:
+def mark_published(tx: Tx, ids: Iterable[str | uuid.UUID]) -> None:
     """Mark these outbox rows published, in the caller's transaction."""
-    conn.execute(_MARK, {"ids": [i if isinstance(i, uuid.UUID) else uuid.UUID(i)
-                                 for i in ids]})
+    tx.run(sql.MARK_PUBLISHED, {"ids": [i if isinstance(i, uuid.UUID) else uuid.UUID(i)
+                                        for i in ids]})
+
+
+def _mark_lazily(tx: Tx, ids: list[uuid.UUID]) -> None:
+    tx.one(sql.ASYNC_COMMIT)
+    mark_published(tx, ids)
 
 
 class PublishedMarks:
-    """The queue of acknowledged outbox ids of one engine, and the thread that marks them."""
+    """The queue of acknowledged outbox ids of one pool, and the thread that marks them."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, pool: ConnectionPool[Connection]) -> None:
+        self._pool = pool
         self._cond = threading.Condition()
         self._queued: list[uuid.UUID] = []
         self._queued_total = 0  # ids ever queued, and ids handled (written or dropped):
@@ -94,8 +91,6 @@ class PublishedMarks:
 
     def _write(self, ids: list[uuid.UUID]) -> None:
         try:
-            with self._engine.begin() as conn:
-                conn.execute(_ASYNC_COMMIT)
-                mark_published(conn, ids)
+            transaction(self._pool, lambda tx: _mark_lazily(tx, ids))
         except Exception as exc:  # published but not marked: the relay re-sends, inbox dedupes
             log.warning("could not mark %d outbox row(s) published: %s", len(ids), exc)

@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from common.db import is_transient
+from common.pg import is_transient
 
 PROBLEM_JSON = "application/problem+json"
 UNAVAILABLE = "temporarily unavailable"

@@ -7,20 +7,26 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Connection, insert
+from common.pg import Tx
 
-from common import tables as t
+# All three rows in one statement (tests/integration/test_statements.py holds it to the
+# migrated schema).
+ADD_PRODUCT = """
+WITH product AS (
+    INSERT INTO inventory.products (sku, name, description, price)
+    VALUES (%(sku)s, %(name)s, %(description)s, %(price)s)
+    RETURNING sku
+), stock AS (
+    INSERT INTO inventory.stock (sku, on_hand, reserved)
+    SELECT sku, %(on_hand)s::int, 0 FROM product
+)
+INSERT INTO inventory.stock_movements (sku, kind, delta_on_hand, delta_reserved)
+SELECT sku, 'initial', %(on_hand)s::int, 0 FROM product
+"""
 
 
 def add_product(
-    conn: Connection, sku: str, name: str, description: str, price: Decimal, on_hand: int
+    tx: Tx, sku: str, name: str, description: str, price: Decimal, on_hand: int
 ) -> None:
-    conn.execute(
-        insert(t.products).values(sku=sku, name=name, description=description, price=price)
-    )
-    conn.execute(insert(t.stock).values(sku=sku, on_hand=on_hand, reserved=0))
-    conn.execute(
-        insert(t.stock_movements).values(
-            sku=sku, kind="initial", delta_on_hand=on_hand, delta_reserved=0
-        )
-    )
+    tx.run(ADD_PRODUCT, {"sku": sku, "name": name, "description": description, "price": price,
+                         "on_hand": on_hand})

@@ -1,10 +1,9 @@
 """One process's connections, built once where the process starts (common.bootstrap, the
-api's main.py), passed to the step runtime or the router, and closed once: the database
-engine, the Kafka producer and the outbox marker, each made on first use (never at
-import). `start()` warms them up in the background when the server starts serving, so the
-first event after a cold start pays neither the first connection nor the producer's id
-(docs/benchmarks.md, "One resources object per process"). A psycopg pool would sit beside
-the engine the same way: a member made on first use, warmed up and closed with the rest.
+api's main.py), passed to the step runtime or the router, and closed once: the database's
+connection pool (psycopg: common/pg.py), the Kafka producer and the outbox marker, each
+made on first use (never at import). `start()` warms them up in the background when the
+server starts serving, so the first event after a cold start pays neither the first
+connection nor the producer's id (docs/benchmarks.md, "One resources object per process").
 """
 
 from __future__ import annotations
@@ -17,12 +16,12 @@ from typing import Self, TypeVar
 
 from cloudevents.http import CloudEvent
 from confluent_kafka import Producer
-from sqlalchemy import Engine
+from psycopg_pool import ConnectionPool
 
-from common.db import make_engine
 from common.kafka import producer_config
 from common.outbox import Publisher
 from common.outbox_marks import PublishedMarks
+from common.pg import Connection, Tx, make_pool, transaction
 from common.settings import Settings, get_settings
 from common.unit_of_work import UnitOfWork, run_unit_of_work
 
@@ -44,7 +43,7 @@ class Resources:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._engine: Engine | None = None
+        self._pool: ConnectionPool[Connection] | None = None
         self._producer: Producer | None = None
         self._marks: PublishedMarks | None = None
         self._warm_up: threading.Thread | None = None
@@ -56,14 +55,19 @@ class Resources:
         return cls(get_settings())
 
     @property
-    def engine(self) -> Engine:
-        engine = self._engine
-        if engine is None:
+    def pool(self) -> ConnectionPool[Connection]:
+        pool = self._pool
+        if pool is None:
             with self._lock:
-                if self._engine is None:
-                    self._engine = make_engine(self.settings)
-                engine = self._engine
-        return engine
+                if self._pool is None:
+                    made = self._make_pool()
+                    made.open(wait=False)  # its first connection opens in the background
+                    self._pool = made
+                pool = self._pool
+        return pool
+
+    def _make_pool(self) -> ConnectionPool[Connection]:
+        return make_pool(self.settings)
 
     @property
     def producer(self) -> Producer:
@@ -79,12 +83,18 @@ class Resources:
     def marks(self) -> PublishedMarks:
         marks = self._marks
         if marks is None:
-            engine = self.engine
+            pool = self.pool
             with self._lock:
                 if self._marks is None:
-                    self._marks = PublishedMarks(engine)
+                    self._marks = PublishedMarks(pool)
                 marks = self._marks
         return marks
+
+    def ping(self) -> None:
+        """Raise unless PostgreSQL answers on a pooled connection within a second (the
+        readiness probes: the kubelet gives up on a probe after one)."""
+        with self.pool.connection(timeout=1.0) as conn:
+            ConnectionPool.check_connection(conn)
 
     def publish(self, events: list[CloudEvent]) -> int:
         """Produce, then queue the acknowledged rows to be marked (in a batch, off the
@@ -101,8 +111,12 @@ class Resources:
 
     def run_unit_of_work(self, producer: str, work: Callable[[UnitOfWork], T], *,
                          caused_by: str | None = None) -> T:
-        return run_unit_of_work(self.engine, self.publish, producer, work,
+        return run_unit_of_work(self.pool, self.publish, producer, work,
                                 caused_by=caused_by)
+
+    def transaction(self, work: Callable[[Tx], T]) -> T:
+        """Run `work` in one transaction that emits no events (common.pg.transaction)."""
+        return transaction(self.pool, work)
 
     # --- the process's life ---------------------------------------------------------------
 
@@ -127,7 +141,7 @@ class Resources:
                 log.warning("warm-up: no Kafka producer: %s", exc)
         if self.settings.database_url is not None:
             try:
-                with self.engine.connect():
+                with self.pool.connection():
                     pass  # back into the pool, open
             except Exception as exc:
                 log.warning("warm-up: no database connection: %s", exc)
@@ -140,13 +154,13 @@ class Resources:
         with self._lock:
             marks, self._marks = self._marks, None
             producer, self._producer = self._producer, None
-            engine, self._engine = self._engine, None
+            pool, self._pool = self._pool, None
         if marks is not None:
-            marks.close()  # its queued marks need the engine
+            marks.close()  # its queued marks need the pool
         if producer is not None:
             producer.flush(timeout)
-        if engine is not None:
-            engine.dispose()
+        if pool is not None:
+            pool.close(timeout)
 
 
 def _ask_metadata(producer: Producer) -> None:

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=8, ge=1)
     db_pool_max_overflow: int = Field(default=2, ge=0)
     db_statement_timeout_ms: int = Field(default=10_000, ge=0)
+    db_prepared_statements: bool = Field(
+        default=True,
+        description="Run the functions' statements prepared (parsed and planned once per "
+        "connection). Turn off behind a PgBouncer in transaction mode older than 1.21 or "
+        "without max_prepared_statements (docs/deploy.md, section 8).",
+    )
 
     # --- auth ----------------------------------------------------------------------------
     jwt_secret: SecretStr | None = Field(
@@ -147,14 +153,22 @@ class Settings(BaseSettings):
         """Whether the broker drops records past retention (tools/settings.py: not Tansu)."""
         return self.broker_enforces_retention
 
-    def sqlalchemy_url(self) -> str:
-        """The database URL in the form SQLAlchemy wants (psycopg 3 driver)."""
+    def postgres_url(self) -> str:
+        """The database URL in the form libpq wants (psycopg's connections and pool)."""
         if self.database_url is None:
             raise RuntimeError(
                 "DATABASE_URL is not set: run through `./taskw up` (which starts an embedded "
                 "PostgreSQL) or export DATABASE_URL=postgresql://user@host:5432/db"
             )
-        return to_sqlalchemy_url(self.database_url.get_secret_value())
+        return to_postgres_url(self.database_url.get_secret_value())
+
+    def sqlalchemy_url(self) -> str:
+        """The database URL in the form SQLAlchemy wants (psycopg 3 driver)."""
+        return to_sqlalchemy_url(self.postgres_url())
+
+
+def to_postgres_url(url: str) -> str:
+    return "postgresql://" + to_sqlalchemy_url(url)[len("postgresql+psycopg://"):]
 
 
 def to_sqlalchemy_url(url: str) -> str:

@@ -16,11 +16,11 @@ from typing import Any, Generic, TypeVar
 
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection
 
 from common.events.catalogue import CATALOGUE
 from common.logging import log_event
 from common.outbox import Outbox
+from common.pg import Tx
 from common.problems import Problem, fault
 from common.settings import Settings
 from common.tracing import TraceContext, continue_or_start
@@ -50,9 +50,9 @@ class StepContext(Generic[S]):
     labels: dict[str, str] = field(default_factory=dict)
 
     @property
-    def conn(self) -> Connection:
+    def tx(self) -> Tx:
         """The transaction itself, for handlers without a store of their own."""
-        return self.uow.conn
+        return self.uow.tx
 
     def emit(self, event_type: str, data: BaseModel) -> CloudEvent:
         return self.outbox.emit(event_type, data, partition_key=self.order_id)
@@ -61,8 +61,8 @@ class StepContext(Generic[S]):
 Handler = Callable[[StepContext[Any], Any], None]
 
 
-def no_store(_conn: Connection, _outbox: Outbox) -> None:
-    """The store of a function whose handlers use ctx.conn directly."""
+def no_store(_tx: Tx, _outbox: Outbox) -> None:
+    """The store of a function whose handlers use ctx.tx directly."""
 
 
 @dataclass(frozen=True)

@@ -14,31 +14,20 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from cloudevents.http import CloudEvent
-from sqlalchemy import Connection, Engine, bindparam
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from psycopg_pool import ConnectionPool
 
-from common import tables as t
-from common.db import run_in_transaction
+from common import messaging_sql as sql
 from common.outbox import Outbox, unpublished_caused_by
+from common.pg import Connection, Tx, transaction
 from common.settings import Settings
 from common.tracing import TraceContext
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-# A function's data access in one transaction: made from the transaction's connection and
-# the outbox its events go to (a fake unit of work makes an in-memory one instead).
-StoreFactory = Callable[[Connection, Outbox], R]
-
-# "Seen before?" and "remember it" in one round trip (built once: SQLAlchemy then only
-# looks up the compiled statement).
-_INBOX = (
-    pg_insert(t.inbox)
-    .values(consumer=bindparam("consumer"), event_id=bindparam("event_id"),
-            event_type=bindparam("event_type"))
-    .on_conflict_do_nothing()
-    .returning(t.inbox.c.event_id)
-)
+# A function's data access in one transaction: made from the transaction and the outbox its
+# events go to (a fake unit of work makes an in-memory one instead).
+StoreFactory = Callable[[Tx, Outbox], R]
 
 
 class UnitOfWork(Protocol):
@@ -47,7 +36,7 @@ class UnitOfWork(Protocol):
     producer: str  # the function writing: the outbox rows' producer and the events' source
 
     @property
-    def conn(self) -> Connection: ...
+    def tx(self) -> Tx: ...
 
     def outbox(self, trace: TraceContext) -> Outbox: ...
 
@@ -77,7 +66,7 @@ class UnitsOfWork(Protocol):
 class SqlUnitOfWork:
     """One attempt's transaction and the events it will publish after commit."""
 
-    conn: Connection
+    tx: Tx
     producer: str
     caused_by: str | None = None  # the event being handled, if any
     _outboxes: list[Outbox] = field(default_factory=list)
@@ -90,16 +79,16 @@ class SqlUnitOfWork:
         return outbox
 
     def store(self, factory: StoreFactory[R], outbox: Outbox) -> R:
-        return factory(self.conn, outbox)
+        return factory(self.tx, outbox)
 
     def first_delivery(self, consumer: str, event_id: str, event_type: str) -> bool:
         """Insert the inbox row; False when the event was handled before."""
-        return self.conn.execute(_INBOX, {"consumer": consumer, "event_id": event_id,
-                                          "event_type": event_type}).first() is not None
+        return self.tx.one(sql.CLAIM_INBOX, {"consumer": consumer, "event_id": event_id,
+                                             "event_type": event_type}) is not None
 
     def unpublished(self, consumer: str, event_id: str) -> list[CloudEvent]:
         """What an earlier delivery of `event_id` emitted but did not get published."""
-        return unpublished_caused_by(self.conn, consumer, event_id)
+        return unpublished_caused_by(self.tx, consumer, event_id)
 
     def republish(self, events: Sequence[CloudEvent]) -> None:
         """Publish these already-written events after commit too (a duplicate delivery
@@ -113,24 +102,25 @@ class SqlUnitOfWork:
         return [event for outbox in self._outboxes for event in outbox.events]
 
     def _write(self) -> list[CloudEvent]:
-        for outbox in self._outboxes:
-            outbox.write(self.conn)
-        return self._republish + self.emitted
+        emitted = self.emitted
+        if emitted:  # one statement for every outbox of the transaction
+            Outbox.write_all(self.tx, emitted, self.producer, self.caused_by)
+        return self._republish + emitted
 
 
-def run_unit_of_work(engine: Engine, publish: Callable[[list[CloudEvent]], object],
-                     producer: str, work: Callable[[UnitOfWork], T],
-                     *, caused_by: str | None = None) -> T:
+def run_unit_of_work(pool: ConnectionPool[Connection],
+                     publish: Callable[[list[CloudEvent]], object], producer: str,
+                     work: Callable[[UnitOfWork], T], *, caused_by: str | None = None) -> T:
     """Run `work` in one transaction, write its outboxes in it, commit, then publish."""
     to_publish: list[CloudEvent] = []
 
-    def attempt(conn: Connection) -> T:
-        uow = SqlUnitOfWork(conn, producer, caused_by)
+    def attempt(tx: Tx) -> T:
+        uow = SqlUnitOfWork(tx, producer, caused_by)
         result = work(uow)
         to_publish[:] = uow._write()
         return result
 
-    result = run_in_transaction(engine, attempt)
+    result = transaction(pool, attempt)
     if to_publish:
         publish(to_publish)
     return result

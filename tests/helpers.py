@@ -9,21 +9,23 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import psycopg
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 from cloudevents.kafka import KafkaMessage, from_binary
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from pydantic import BaseModel
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
 from common.cloudevents_kafka import KafkaHeaders, header_pairs, new_event
-from common.db import make_engine
 from common.kafka import client_config
+from common.pg import Tx
 from common.resources import Resources
 from common.serving.asgi_app import resources_of
 from common.settings import Settings
@@ -40,11 +42,24 @@ _engines: dict[str, Engine] = {}
 
 
 def engine_of(settings: Settings) -> Engine:
-    """An engine on `settings`' database for a test's own reads and writes."""
+    """An engine on `settings`' database for a test's own reads and writes (UTC sessions, as
+    the functions' own: common/pg.py)."""
     url = settings.sqlalchemy_url()
     if url not in _engines:
-        _engines[url] = make_engine(settings.model_copy(update={"function_name": "tests"}))
+        _engines[url] = create_engine(url, connect_args={
+            "options": "-c timezone=UTC", "application_name": "saga-tests"})
     return _engines[url]
+
+
+@contextmanager
+def transaction_on(settings: Settings) -> Iterator[Tx]:
+    """One transaction on `settings`' database, as the functions' own code takes it (a
+    common.pg.Tx: to set up state with common.order_state, common.products, ...),
+    committed at the end of the block."""
+    with psycopg.connect(settings.postgres_url(), options="-c timezone=UTC") as conn:
+        tx = Tx(conn)
+        yield tx
+    tx.committed()
 
 
 def dispose_test_engines() -> None:

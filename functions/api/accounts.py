@@ -10,11 +10,10 @@ from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from common import tables as t
+from common.pg import Tx
 from common.problems import Problem
+from functions.api import sql
 from functions.api.route_specs import Call, Reply, RouteGroup
 from functions.api.schemas import MoneyIn, MoneyOut, RequestModel
 from functions.api.tx import transact
@@ -53,6 +52,11 @@ class AccountDetail(AccountOut):
     ledger: list[LedgerEntry] = Field(description=f"The latest {LEDGER_ENTRIES}, newest first.")
 
 
+def _account(row: tuple[str, Decimal, Decimal]) -> AccountOut:
+    customer_id, balance, frozen = row
+    return AccountOut(customer_id=customer_id, balance=balance, frozen=frozen)
+
+
 def _no_wallet() -> Problem:
     return Problem(404, "not found", "you have no wallet yet: create it with POST /accounts")
 
@@ -65,12 +69,9 @@ def _no_wallet() -> Problem:
 def create_account(call: Call) -> Reply:
     customer = call.user.subject
 
-    def work(conn: Connection) -> AccountOut | None:
-        row = conn.execute(
-            pg_insert(t.accounts).values(customer_id=customer).on_conflict_do_nothing()
-            .returning(t.accounts.c.customer_id, t.accounts.c.balance, t.accounts.c.frozen)
-        ).first()
-        return None if row is None else AccountOut.model_validate(row._asdict())
+    def work(tx: Tx) -> AccountOut | None:
+        row = tx.one(sql.CREATE_ACCOUNT, {"customer_id": customer})
+        return None if row is None else _account(row)
 
     account = transact(call, work)
     if account is None:
@@ -85,27 +86,16 @@ def create_account(call: Call) -> Reply:
 def deposit(call: Call) -> AccountOut:
     customer = call.user.subject
     amount = call.body(DepositIn).amount
-    a = t.accounts
 
-    def work(conn: Connection) -> AccountOut:
-        row = conn.execute(
-            select(a.c.balance).where(a.c.customer_id == customer).with_for_update()
-        ).first()
+    def work(tx: Tx) -> AccountOut:
+        row = tx.one(sql.LOCK_BALANCE, {"customer_id": customer})
         if row is None:
             raise _no_wallet()
-        if row.balance + amount > MAX_BALANCE:
+        if row[0] + amount > MAX_BALANCE:
             raise Problem(409, "conflict", "the balance would exceed what a wallet holds")
-        after = conn.execute(
-            update(a).where(a.c.customer_id == customer)
-            .values(balance=a.c.balance + amount, version=a.c.version + 1,
-                    updated_at=func.now())
-            .returning(a.c.customer_id, a.c.balance, a.c.frozen)
-        ).one()
-        conn.execute(insert(t.ledger).values(
-            customer_id=customer, kind="deposit", amount=amount,
-            balance_after=after.balance, frozen_after=after.frozen,
-        ))
-        return AccountOut.model_validate(after._asdict())
+        after = tx.one(sql.DEPOSIT, {"customer_id": customer, "amount": amount})
+        assert after is not None  # the row is locked
+        return _account(after)
 
     return transact(call, work)
 
@@ -116,23 +106,18 @@ def deposit(call: Call) -> AccountOut:
 )
 def my_account(call: Call) -> AccountDetail:
     customer = call.user.subject
-    a, ledger = t.accounts, t.ledger
 
-    def work(conn: Connection) -> AccountDetail:
-        row = conn.execute(
-            select(a.c.customer_id, a.c.balance, a.c.frozen).where(a.c.customer_id == customer)
-        ).first()
+    def work(tx: Tx) -> AccountDetail:
+        row = tx.one(sql.ACCOUNT, {"customer_id": customer})
         if row is None:
             raise _no_wallet()
-        entries = conn.execute(
-            select(ledger.c.id, ledger.c.kind, ledger.c.amount, ledger.c.balance_after,
-                   ledger.c.frozen_after, ledger.c.order_id, ledger.c.created_at)
-            .where(ledger.c.customer_id == customer)
-            .order_by(ledger.c.id.desc())
-            .limit(LEDGER_ENTRIES)
-        ).all()
+        entries = tx.all(sql.LATEST_LEDGER, {"customer_id": customer, "limit": LEDGER_ENTRIES})
         return AccountDetail(
-            **row._asdict(), ledger=[LedgerEntry.model_validate(e._asdict()) for e in entries]
-        )
+            **_account(row).model_dump(),
+            ledger=[LedgerEntry(id=entry_id, kind=kind, amount=amount,
+                                balance_after=balance_after, frozen_after=frozen_after,
+                                order_id=order_id, created_at=created_at)
+                    for (entry_id, kind, amount, balance_after, frozen_after, order_id,
+                         created_at) in entries])
 
     return transact(call, work)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 from pydantic import BaseModel
-from sqlalchemy import text
 from werkzeug import Response
 
 from common.problems import Problem
@@ -27,8 +26,7 @@ class Health(BaseModel):
             response=Health, errors=(503,))
 def healthz(call: Call) -> Health:
     try:
-        with call.resources.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        call.resources.ping()
     except Exception as exc:  # unreachable, misconfigured or out of connections: not ready
         raise Problem(503, "database unavailable", type(exc).__name__,
                          headers={"Retry-After": "1"}) from None

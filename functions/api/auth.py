@@ -19,12 +19,11 @@ from typing import Annotated, Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from common import tables as t
 from common.auth import CUSTOMER_ROLE, issue_token
+from common.pg import Tx
 from common.problems import Problem
+from functions.api import sql
 from functions.api.route_specs import Call, Reply, RouteGroup
 from functions.api.schemas import RequestModel
 from functions.api.security import unauthorized
@@ -83,8 +82,8 @@ def register(call: Call) -> Reply:
     body = call.body(RegisterIn)
     password_hash = hash_password(body.password)  # slow on purpose: outside the transaction
 
-    def work(conn: Connection) -> bool:
-        return create_user(conn, body.username, password_hash, [CUSTOMER_ROLE])
+    def work(tx: Tx) -> bool:
+        return create_user(tx, body.username, password_hash, [CUSTOMER_ROLE])
 
     if not transact(call, work):
         raise Problem(409, "conflict", "that username is taken")
@@ -97,7 +96,7 @@ def register(call: Call) -> Reply:
 )
 def token(call: Call) -> Reply:
     body = call.body(TokenIn)
-    outcome = transact(call, lambda conn: _sign_in(conn, body))
+    outcome = transact(call, lambda tx: _sign_in(tx, body))
     if outcome.retry_after_s is not None:
         raise Problem(
             429, "too many failed sign-ins",
@@ -111,45 +110,35 @@ def token(call: Call) -> Reply:
     return Reply(TokenOut(access_token=access_token, expires_in=settings.jwt_ttl_s))
 
 
-def _sign_in(conn: Connection, body: TokenIn) -> _SignIn:
-    u = t.users
-    # FOR UPDATE: attempts on one account take turns, so each sees the failures before it.
-    row = conn.execute(
-        select(u.c.password_hash, u.c.roles, u.c.failed_logins, u.c.locked_until,
-               func.now().label("now"))
-        .where(u.c.username == body.username)
-        .with_for_update()
-    ).first()
+def _sign_in(tx: Tx, body: TokenIn) -> _SignIn:
+    row = tx.one(sql.LOCK_USER, {"username": body.username})
     if row is None:
         verify_password(_dummy(), body.password)  # the same cost as a real user's wrong password
         return _SignIn()
-    if row.locked_until is not None and row.locked_until > row.now:
-        return _SignIn(retry_after_s=math.ceil((row.locked_until - row.now).total_seconds()))
-    where = u.c.username == body.username
-    if verify_password(row.password_hash, body.password):
-        values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
-        if _hasher.check_needs_rehash(row.password_hash):
-            values["password_hash"] = hash_password(body.password)
-        conn.execute(update(u).where(where).values(**values))
-        return _SignIn(roles=list(row.roles))
-    failures = row.failed_logins + 1
+    password_hash, roles, failed_logins, locked_until, now = row
+    if locked_until is not None and locked_until > now:
+        return _SignIn(retry_after_s=math.ceil((locked_until - now).total_seconds()))
+    state = {"username": body.username, "failed_logins": 0, "locked_until": None,
+             "password_hash": None}  # None: the hash stays
+    if verify_password(password_hash, body.password):
+        if _hasher.check_needs_rehash(password_hash):
+            state["password_hash"] = hash_password(body.password)
+        tx.run(sql.SET_SIGN_IN_STATE, state)
+        return _SignIn(roles=list(roles))
+    failures = failed_logins + 1
     if failures >= MAX_FAILURES:
         # The count starts again after the lock: five more tries per 30 s at most.
-        conn.execute(update(u).where(where).values(
-            failed_logins=0, locked_until=row.now + LOCKOUT))
+        state["locked_until"] = now + LOCKOUT
     else:
-        conn.execute(update(u).where(where).values(failed_logins=failures))
+        state["failed_logins"], state["locked_until"] = failures, locked_until
+    tx.run(sql.SET_SIGN_IN_STATE, state)
     return _SignIn()
 
 
-def create_user(conn: Connection, username: str, password_hash: str, roles: list[str]) -> bool:
+def create_user(tx: Tx, username: str, password_hash: str, roles: list[str]) -> bool:
     """Add a user; False (and nothing changed) when the username is taken."""
-    return conn.execute(
-        pg_insert(t.users)
-        .values(username=username, password_hash=password_hash, roles=roles)
-        .on_conflict_do_nothing()
-        .returning(t.users.c.username)
-    ).first() is not None
+    return tx.one(sql.CREATE_USER, {"username": username, "password_hash": password_hash,
+                                    "roles": roles}) is not None
 
 
 def hash_password(password: str) -> str:

@@ -17,13 +17,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+import psycopg
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import SQLAlchemyError
 
-from common.db import make_engine, run_in_transaction
 from common.logging import configure_logging, log_event
+from common.pg import Tx
+from common.resources import Resources
 from common.settings import Settings, get_settings
+from functions.api import sql
 from functions.api.auth import RegisterIn
 from functions.api.catalogue_import import (
     Catalogue,
@@ -72,12 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _run(settings, catalogue, admin, started)
     except (BadInput, CatalogueError, AdminRefused) as exc:
         return _failed(exc, 2)
-    except SQLAlchemyError as exc:
-        if getattr(getattr(exc, "orig", None), "sqlstate", None) == "42P01":  # undefined_table
+    except psycopg.Error as exc:
+        if exc.sqlstate == "42P01":  # undefined_table
             return _failed(BadInput("the database has no schema yet: run the migrations "
                                     "first (the Job saga-migrate: alembic upgrade head)"), 2)
-        # The driver's own message: SQLAlchemy's would quote the statement's parameters.
-        return _failed(RuntimeError(str(getattr(exc, "orig", None) or exc).splitlines()[0]), 1)
+        # The server's message, never the statement's parameters.
+        return _failed(RuntimeError(str(exc).splitlines()[0]), 1)
     return 0
 
 
@@ -96,35 +97,36 @@ def _wanted_admin(settings: Settings) -> RegisterIn | None:
 
 def _run(settings: Settings, catalogue: Catalogue | None, admin: RegisterIn | None,
          started: int) -> None:
+    resources = Resources(settings)
     try:
-        engine = make_engine(settings)
-    except RuntimeError as exc:  # DATABASE_URL unset
-        raise BadInput(str(exc)) from None
-    try:
-        _run_on(engine, catalogue, admin, started)
+        _run_on(resources, catalogue, admin, started)
     finally:
-        engine.dispose()
+        resources.close()
 
 
-def _run_on(engine: Engine, catalogue: Catalogue | None, admin: RegisterIn | None,
+def _run_on(resources: Resources, catalogue: Catalogue | None, admin: RegisterIn | None,
             started: int) -> None:
+    try:
+        resources.pool  # noqa: B018 (made here: an unset DATABASE_URL is bad input)
+    except RuntimeError as exc:
+        raise BadInput(str(exc)) from None
 
-    def locked(work: Callable[[Connection], T]) -> T:
-        def step(conn: Connection) -> T:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-            return work(conn)
-        return run_in_transaction(engine, step)
+    def locked(work: Callable[[Tx], T]) -> T:
+        def step(tx: Tx) -> T:
+            tx.one(sql.BOOTSTRAP_LOCK, {"key": LOCK_KEY})
+            return work(tx)
+        return resources.transaction(step)
 
     imported = Imported()
     if catalogue is not None:
-        imported = locked(lambda conn: import_catalogue(conn, catalogue))
+        imported = locked(lambda tx: import_catalogue(tx, catalogue))
         _report_catalogue(imported)
     if admin is None:
         log_event(log, "no bootstrap admin given (SAGA_BOOTSTRAP_ADMIN_USERNAME and _PASSWORD, "
                   "from the Secret saga-bootstrap): none made", action="saga.bootstrap.admin.none",
                   outcome="success")
     else:
-        outcome, admins = locked(lambda conn: ensure_admin(conn, admin))
+        outcome, admins = locked(lambda tx: ensure_admin(tx, admin))
         _report_admin(admin.username, outcome, admins)
     log_event(log, f"bootstrap done: {len(imported.added)} product(s) added, "
               f"{len(imported.kept)} already there", action="saga.bootstrap.done",

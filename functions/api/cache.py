@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, select
 
-from common import tables as t
+from common.pg import Tx
+from common.resources import Resources
 from common.settings import Settings
+from functions.api import sql
 from functions.api.order_views import OrderDetail, fetch_detail
 
 if TYPE_CHECKING:
@@ -47,22 +48,25 @@ class OrderViewCache:
         self._skip_until = 0.0  # monotonic time; a float store is atomic enough here
         self._lock = threading.Lock()
 
-    def read(self, engine: Engine, order_id: UUID) -> OrderDetail | None:
+    def read(self, resources: Resources, order_id: UUID) -> OrderDetail | None:
         """The order's view (None if there is no such order), from the cache when the entry
         matches the order's current stamp, else from the database (and then cached)."""
-        # One snapshot for the stamp and the view (the isolation level reverts when the
-        # pool takes the connection back).
-        with engine.connect() as conn, conn.execution_options(
-            isolation_level="REPEATABLE READ"
-        ).begin():
-            current = stamp(conn, order_id)
+
+        def work(tx: Tx) -> tuple[str, OrderDetail | None, bool] | None:
+            tx.run(sql.REPEATABLE_READ)  # one snapshot for the stamp and the view
+            current = stamp(tx, order_id)
             if current is None:
                 return None
             cached = self._get(order_id, current)
             if cached is not None:
-                return cached
-            detail = fetch_detail(conn, order_id)  # same snapshot as `current`
-        if detail is not None:
+                return current, cached, True
+            return current, fetch_detail(tx, order_id), False  # the same snapshot
+
+        found = resources.transaction(work)
+        if found is None:
+            return None
+        current, detail, from_cache = found
+        if detail is not None and not from_cache:
             self._put(order_id, current, detail)
         return detail
 
@@ -105,15 +109,14 @@ class OrderViewCache:
             return None
 
 
-def stamp(conn: Connection, order_id: UUID) -> str | None:
+def stamp(tx: Tx, order_id: UUID) -> str | None:
     """"version/updated_at" of the order row: changes with every committed transition."""
-    row = conn.execute(
-        select(t.orders.c.version, t.orders.c.updated_at).where(t.orders.c.id == order_id)
-    ).first()
+    row = tx.one(sql.ORDER_STAMP, {"order_id": order_id})
     if row is None:
         return None
-    updated_at: datetime = row.updated_at
-    return f"{row.version}/{updated_at.isoformat()}"
+    version, updated_at = row
+    assert isinstance(updated_at, datetime)
+    return f"{version}/{updated_at.isoformat()}"
 
 
 def entry_key(order_id: UUID) -> str:

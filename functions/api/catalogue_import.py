@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import Field, ValidationError, model_validator
-from sqlalchemy import Connection, select
 
-from common import tables as t
+from common.pg import Tx
 from common.products import add_product
+from functions.api import sql
 from functions.api.errors import validation_summary
 from functions.api.products import ProductIn
 from functions.api.schemas import RequestModel
@@ -57,19 +57,19 @@ def load_catalogue(path: Path) -> Catalogue:
         raise CatalogueError(f"{path} is not a catalogue: {validation_summary(exc)}") from None
 
 
-def import_catalogue(conn: Connection, catalogue: Catalogue) -> Imported:
-    p = t.products
+def import_catalogue(tx: Tx, catalogue: Catalogue) -> Imported:
     skus = [product.sku for product in catalogue.products]
-    existing = {row.sku: row for row in conn.execute(
-        select(p.c.sku, *(p.c[name] for name in COMPARED)).where(p.c.sku.in_(skus)))}
+    # sku -> the COMPARED fields, in that order
+    existing = {sku: dict(zip(COMPARED, rest, strict=True))
+                for sku, *rest in tx.all(sql.PRODUCTS_LISTED, {"skus": skus})}
     result = Imported()
     for product in catalogue.products:
         row = existing.get(product.sku)
         if row is None:
-            add_product(conn, product.sku, product.name, product.description, product.price,
+            add_product(tx, product.sku, product.name, product.description, product.price,
                         product.initial_stock)
             result.added.append(product.sku)
         else:
             result.kept[product.sku] = [name for name in COMPARED
-                                        if getattr(row, name) != getattr(product, name)]
+                                        if row[name] != getattr(product, name)]
     return result

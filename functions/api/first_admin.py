@@ -11,10 +11,10 @@ from __future__ import annotations
 import enum
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, select
 
-from common import tables as t
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE
+from common.pg import Tx
+from functions.api import sql
 from functions.api.auth import RegisterIn, create_user, hash_password, verify_password
 from functions.api.errors import validation_summary
 
@@ -39,18 +39,15 @@ def credentials(username: str, password: str) -> RegisterIn:
                            f"{validation_summary(exc)}") from None
 
 
-def ensure_admin(conn: Connection, wanted: RegisterIn) -> tuple[AdminOutcome, list[str]]:
+def ensure_admin(tx: Tx, wanted: RegisterIn) -> tuple[AdminOutcome, list[str]]:
     """Create `wanted` as an admin unless an admin exists; the outcome and the admins."""
-    u = t.users
-    admins = {row.username: row.password_hash for row in conn.execute(
-        select(u.c.username, u.c.password_hash).where(u.c.roles.any(ADMIN_ROLE))
-        .order_by(u.c.username))}
+    admins: dict[str, str] = dict(tx.all(sql.USERS_WITH_ROLE, {"role": ADMIN_ROLE}))
     if wanted.username in admins:
         same = verify_password(admins[wanted.username], wanted.password)
         return (AdminOutcome.UNCHANGED if same else AdminOutcome.PASSWORD_DIFFERS), list(admins)
     if admins:
         return AdminOutcome.OTHER_ADMIN, list(admins)
-    if not create_user(conn, wanted.username, hash_password(wanted.password),
+    if not create_user(tx, wanted.username, hash_password(wanted.password),
                        [CUSTOMER_ROLE, ADMIN_ROLE]):
         raise AdminRefused(
             f"the user {wanted.username!r} exists and is not an admin; it is not promoted "

@@ -6,9 +6,10 @@ from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, select, tuple_
 
-from common import tables as t
+from common.pg import Tx
+from functions.api import sql
+from functions.api.order_views import BEFORE_ALL
 from functions.api.route_specs import Call, RouteGroup
 from functions.api.schemas import (
     NEXT_CURSOR_DESCRIPTION,
@@ -42,18 +43,17 @@ class NotificationPage(BaseModel):
 )
 def list_notifications(call: Call) -> NotificationPage:
     q = call.query(PageQuery)
-    n = t.notifications
 
-    def work(conn: Connection) -> NotificationPage:
-        query = select(n.c.id, n.c.order_id, n.c.kind, n.c.title, n.c.body, n.c.created_at,
-                       n.c.read_at).where(n.c.customer_id == call.user.subject)
-        if q.cursor is not None:
-            query = query.where(
-                tuple_(n.c.created_at, n.c.id) < decode_time_id_cursor(q.cursor))
-        rows = conn.execute(
-            query.order_by(n.c.created_at.desc(), n.c.id.desc()).limit(q.limit + 1)
-        ).all()
-        items = [NotificationOut.model_validate(r._asdict()) for r in rows[: q.limit]]
+    def work(tx: Tx) -> NotificationPage:
+        before_at, before_id = (BEFORE_ALL if q.cursor is None
+                                else decode_time_id_cursor(q.cursor))
+        rows = tx.all(sql.MY_NOTIFICATIONS, {
+            "customer_id": call.user.subject, "before_at": before_at, "before_id": before_id,
+            "limit": q.limit + 1})
+        items = [NotificationOut(id=notification_id, order_id=order_id, kind=kind, title=title,
+                                 body=body, created_at=created_at, read_at=read_at)
+                 for (notification_id, order_id, kind, title, body, created_at, read_at)
+                 in rows[: q.limit]]
         last = items[-1] if len(rows) > q.limit else None
         return NotificationPage(
             items=items,

@@ -13,17 +13,15 @@ import hashlib
 import json
 import uuid
 from decimal import Decimal
-from uuid import UUID
 
 from pydantic import Field
-from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from common import order_state
-from common import tables as t
 from common.events.models import OrderLine, PaymentMode, Sku
 from common.outbox import Outbox
+from common.pg import Tx
 from common.problems import Problem
+from functions.api import sql
 from functions.api.errors import field_problem
 from functions.api.order_views import OrderOut, created_order_out, fetch_order
 from functions.api.route_specs import Call
@@ -54,16 +52,6 @@ class _LostRace(Exception):
     """Another request with the same Idempotency-Key committed its order first."""
 
 
-_CLAIM_KEY = (
-    pg_insert(t.idempotency_keys)
-    .values({c: bindparam(c) for c in ("customer_id", "key", "request_hash", "order_id")})
-    .on_conflict_do_nothing()
-    .returning(t.idempotency_keys.c.order_id)
-)
-_PRICES = select(t.products.c.sku, t.products.c.price).where(
-    t.products.c.sku.in_(bindparam("skus", expanding=True)))
-
-
 def place_order(call: Call, body: CreateOrderIn, key: str | None) -> tuple[OrderOut, bool]:
     """The order and whether it already existed (an Idempotency-Key replay). A replay,
     and the loser of two concurrent requests with one key, get the stored order."""
@@ -71,21 +59,21 @@ def place_order(call: Call, body: CreateOrderIn, key: str | None) -> tuple[Order
     lines = _merge(body)
     fingerprint = request_fingerprint(body)
 
-    def work(conn: Connection, outbox: Outbox) -> tuple[OrderOut, bool]:
+    def work(tx: Tx, outbox: Outbox) -> tuple[OrderOut, bool]:
         # No lookup of the key first: the key's own insert below finds a prior use (its
         # conflict), and then this transaction is rolled back and the prior order read.
         # A replay is rare; every first request saves a round trip.
         order_id = uuid.uuid4()
-        priced = _priced(conn, lines)
+        priced = _priced(tx, lines)
         order = order_state.create_order(
-            conn, outbox, order_id=order_id, customer_id=customer, lines=priced,
+            tx, outbox, order_id=order_id, customer_id=customer, lines=priced,
             payment_mode=body.payment_mode, shipping_address=body.shipping_address,
             actor=call.actor,
         )
         if key is not None:
-            claimed = conn.execute(_CLAIM_KEY, {
+            claimed = tx.one(sql.CLAIM_IDEMPOTENCY_KEY, {
                 "customer_id": customer, "key": key, "request_hash": fingerprint,
-                "order_id": order_id}).first()
+                "order_id": order_id})
             if claimed is None:
                 raise _LostRace
         return created_order_out(order, priced), False
@@ -94,7 +82,7 @@ def place_order(call: Call, body: CreateOrderIn, key: str | None) -> tuple[Order
         return transact_with_events(call, work)
     except _LostRace:
         assert key is not None
-        winner = transact(call, lambda conn: _prior_order(conn, customer, key, fingerprint))
+        winner = transact(call, lambda tx: _prior_order(tx, customer, key, fingerprint))
         if winner is None:  # the winner's order was deleted since: nothing to return
             raise Problem(409, "conflict", "retry the request") from None
         return winner, True
@@ -126,9 +114,8 @@ def request_fingerprint(body: CreateOrderIn) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def _priced(conn: Connection, lines: dict[str, tuple[int, int]]) -> list[OrderLine]:
-    rows = conn.execute(_PRICES, {"skus": list(lines)})
-    prices: dict[str, Decimal] = {row.sku: row.price for row in rows}
+def _priced(tx: Tx, lines: dict[str, tuple[int, int]]) -> list[OrderLine]:
+    prices: dict[str, Decimal] = dict(tx.all(sql.PRICES, {"skus": list(lines)}))
     unknown = [(sku, first) for sku, (_, first) in lines.items() if sku not in prices]
     if unknown:
         errors = [
@@ -144,20 +131,15 @@ def _priced(conn: Connection, lines: dict[str, tuple[int, int]]) -> list[OrderLi
     ]
 
 
-def _prior_order(
-    conn: Connection, customer: str, key: str, fingerprint: str
-) -> OrderOut | None:
-    k = t.idempotency_keys
-    row = conn.execute(
-        select(k.c.request_hash, k.c.order_id).where(k.c.customer_id == customer, k.c.key == key)
-    ).first()
+def _prior_order(tx: Tx, customer: str, key: str, fingerprint: str) -> OrderOut | None:
+    row = tx.one(sql.PRIOR_ORDER, {"customer_id": customer, "key": key})
     if row is None:
         return None
-    if row.request_hash != fingerprint:
+    request_hash, order_id = row
+    if request_hash != fingerprint:
         raise field_problem(
             "Idempotency-Key", "was already used with a different request body",
             title="idempotency key reused",
         )
-    order_id: UUID = row.order_id
-    return fetch_order(conn, order_id)
+    return fetch_order(tx, order_id)
 

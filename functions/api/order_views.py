@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
 from uuid import UUID
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Row, select, tuple_
 
-from common import tables as t
 from common.auth import Principal
 from common.events.models import CancelReason, OrderLine, PaymentMode
 from common.order_state import STATUS_GROUP, Order, Status, StatusGroup
+from common.pg import Row, Tx
+from functions.api import sql
 from functions.api.schemas import (
     NEXT_CURSOR_DESCRIPTION,
     MoneyOut,
     decode_time_id_cursor,
     time_id_cursor,
 )
+
+# The keyset before every row: what the first page of a newest-first list starts from.
+BEFORE_ALL = (datetime.max.replace(tzinfo=UTC), UUID(int=2**128 - 1))
 
 
 class OrderItemOut(BaseModel):
@@ -82,64 +84,53 @@ def created_order_out(order: Order, lines: Sequence[OrderLine]) -> OrderOut:
     )
 
 
-def fetch_order(conn: Connection, order_id: UUID) -> OrderOut | None:
-    row = conn.execute(select(t.orders).where(t.orders.c.id == order_id)).first()
-    return None if row is None else _build(conn, [row])[0]
+def fetch_order(tx: Tx, order_id: UUID) -> OrderOut | None:
+    row = tx.one(sql.ORDER, {"order_id": order_id})
+    return None if row is None else _build(tx, [row])[0]
 
 
-def fetch_detail(conn: Connection, order_id: UUID) -> OrderDetail | None:
-    order = fetch_order(conn, order_id)
+def fetch_detail(tx: Tx, order_id: UUID) -> OrderDetail | None:
+    order = fetch_order(tx, order_id)
     if order is None:
         return None
-    h = t.order_status_history
-    history = conn.execute(
-        select(h.c.from_status, h.c.to_status, h.c.reason, h.c.at, h.c.actor)
-        .where(h.c.order_id == order_id)
-        .order_by(h.c.id)
-    ).all()
-    timeline = [TimelineEntry.model_validate(r._asdict()) for r in history]
+    timeline = [
+        TimelineEntry(from_status=from_status, to_status=to_status, reason=reason, at=at,
+                      actor=actor)
+        for from_status, to_status, reason, at, actor
+        in tx.all(sql.ORDER_TIMELINE, {"order_id": order_id})
+    ]
     return OrderDetail(**order.model_dump(), timeline=timeline)
 
 
 def list_orders(
-    conn: Connection, customer_id: str, *, status: Status | None, limit: int, cursor: str | None
+    tx: Tx, customer_id: str, *, status: Status | None, limit: int, cursor: str | None
 ) -> OrderPage:
     """Newest first. Keyset pagination on (created_at, id), which the index
     ix_orders_customer_created serves, so a deep page costs what the first one does."""
-    o = t.orders
-    query = select(o).where(o.c.customer_id == customer_id)
-    if status is not None:
-        query = query.where(o.c.status == status)
-    if cursor is not None:
-        query = query.where(tuple_(o.c.created_at, o.c.id) < decode_time_id_cursor(cursor))
-    rows = conn.execute(
-        query.order_by(o.c.created_at.desc(), o.c.id.desc()).limit(limit + 1)
-    ).all()
+    before_at, before_id = BEFORE_ALL if cursor is None else decode_time_id_cursor(cursor)
+    rows = tx.all(sql.MY_ORDERS, {
+        "customer_id": customer_id, "status": status, "before_at": before_at,
+        "before_id": before_id, "limit": limit + 1})
     page, more = rows[:limit], len(rows) > limit
-    next_cursor = time_id_cursor(page[-1].created_at, page[-1].id) if more else None
-    return OrderPage(items=_build(conn, page), next_cursor=next_cursor)
+    next_cursor = time_id_cursor(page[-1][8], page[-1][0]) if more else None
+    return OrderPage(items=_build(tx, page), next_cursor=next_cursor)
 
 
-def _build(conn: Connection, rows: Sequence[Row[Any]]) -> list[OrderOut]:
+def _build(tx: Tx, rows: Sequence[Row]) -> list[OrderOut]:
+    """OrderOut of rows in sql.ORDER's columns, with their items."""
     if not rows:
         return []
-    i = t.order_items
     items: dict[UUID, list[OrderItemOut]] = defaultdict(list)
-    for item in conn.execute(
-        select(i.c.order_id, i.c.sku, i.c.quantity, i.c.unit_price)
-        .where(i.c.order_id.in_([r.id for r in rows]))
-        .order_by(i.c.order_id, i.c.sku)
-    ):
-        items[item.order_id].append(
-            OrderItemOut(sku=item.sku, quantity=item.quantity, unit_price=item.unit_price)
-        )
-    return [
-        OrderOut(
-            id=r.id, customer_id=r.customer_id, status=Status(r.status),
-            status_group=STATUS_GROUP[Status(r.status)], reason=r.reason,
-            payment_mode=r.payment_mode, items=items[r.id], total=r.total,
-            shipping_address=r.shipping_address, payment_deadline=r.payment_deadline,
-            created_at=r.created_at, updated_at=r.updated_at,
-        )
-        for r in rows
-    ]
+    for order_id, sku, quantity, unit_price in tx.all(
+            sql.ORDER_ITEMS, {"order_ids": [row[0] for row in rows]}):
+        items[order_id].append(OrderItemOut(sku=sku, quantity=quantity, unit_price=unit_price))
+    orders = []
+    for (order_id, customer_id, status, reason, payment_mode, total, shipping_address,
+         payment_deadline, created_at, updated_at) in rows:
+        orders.append(OrderOut(
+            id=order_id, customer_id=customer_id, status=Status(status),
+            status_group=STATUS_GROUP[Status(status)], reason=reason,
+            payment_mode=payment_mode, items=items[order_id], total=total,
+            shipping_address=shipping_address, payment_deadline=payment_deadline,
+            created_at=created_at, updated_at=updated_at))
+    return orders

@@ -8,12 +8,13 @@ from datetime import timedelta
 from uuid import UUID
 
 from pydantic import Field
-from sqlalchemy import Connection, func, select
 
 from common.events.models import CancelReason
 from common.order_state import IllegalTransition, Order, Status, lock_order, transition
 from common.outbox import Outbox
+from common.pg import Tx
 from common.problems import Problem
+from functions.api import sql
 from functions.api.errors import field_problem, not_found
 from functions.api.order_create import CreateOrderIn, place_order
 from functions.api.order_views import (
@@ -78,8 +79,8 @@ def create_order(call: Call) -> Reply:
 )
 def list_my_orders(call: Call) -> OrderPage:
     q = call.query(OrderListQuery)
-    return transact(call, lambda conn: list_orders(
-        conn, call.user.subject, status=q.status, limit=q.limit, cursor=q.cursor))
+    return transact(call, lambda tx: list_orders(
+        tx, call.user.subject, status=q.status, limit=q.limit, cursor=q.cursor))
 
 
 @ROUTES.route(
@@ -90,9 +91,9 @@ def get_order(call: Call) -> OrderDetail:
     order_id: UUID = call.params["order_id"]
     cache = call.resources.order_cache  # None unless REDIS_URL is set
     if cache is None:
-        detail = transact(call, lambda conn: fetch_detail(conn, order_id))
+        detail = transact(call, lambda tx: fetch_detail(tx, order_id))
     else:
-        detail = cache.read(call.resources.engine, order_id)
+        detail = cache.read(call.resources, order_id)
     # Someone else's order is "not found", not "forbidden": its existence is not ours to tell.
     if detail is None or not may_see(call.user, detail.customer_id):
         raise not_found("order")
@@ -107,15 +108,15 @@ def update_order(call: Call) -> OrderDetail:
     order_id: UUID = call.params["order_id"]
     body = call.body(UpdateOrderIn)
 
-    def work(conn: Connection, outbox: Outbox) -> OrderDetail:
-        order = _locked_visible(conn, call, order_id)
+    def work(tx: Tx, outbox: Outbox) -> OrderDetail:
+        order = _locked_visible(tx, call, order_id)
         call.acts_on(order.id, order.trace)
         if order.status != body.status:  # setting the current status again changes nothing
             if call.user.is_admin:
-                _admin_transition(conn, outbox, call, order, body)
+                _admin_transition(tx, outbox, call, order, body)
             else:
-                _customer_cancel(conn, outbox, call, order, body)
-        detail = fetch_detail(conn, order_id)
+                _customer_cancel(tx, outbox, call, order, body)
+        detail = fetch_detail(tx, order_id)
         assert detail is not None
         return detail
 
@@ -129,8 +130,8 @@ def update_order(call: Call) -> OrderDetail:
 def pay_order(call: Call) -> OrderOut:
     order_id: UUID = call.params["order_id"]
 
-    def work(conn: Connection, outbox: Outbox) -> OrderOut:
-        order = lock_order(conn, order_id)
+    def work(tx: Tx, outbox: Outbox) -> OrderOut:
+        order = lock_order(tx, order_id)
         if order is None or order.customer_id != call.user.subject:
             raise not_found("order")
         call.acts_on(order.id, order.trace)
@@ -138,27 +139,28 @@ def pay_order(call: Call) -> OrderOut:
             raise _conflict("this order pays automatically (payment_mode auto)")
         if order.status != Status.AWAITING_PAYMENT:
             raise _conflict(f"the order is {order.status}, not AWAITING_PAYMENT")
-        now = conn.execute(select(func.now())).scalar_one()
-        if order.payment_deadline is None or now >= order.payment_deadline:
+        now = tx.one(sql.NOW)
+        assert now is not None
+        if order.payment_deadline is None or now[0] >= order.payment_deadline:
             raise _conflict("the payment window has closed; the order will be cancelled")
         # The state machine emits payment.requested; the payments function takes it on.
-        transition(conn, outbox, order, Status.PAYMENT_PROCESSING, actor=call.actor)
-        result = fetch_order(conn, order_id)
+        transition(tx, outbox, order, Status.PAYMENT_PROCESSING, actor=call.actor)
+        result = fetch_order(tx, order_id)
         assert result is not None
         return result
 
     return transact_with_events(call, work)
 
 
-def _locked_visible(conn: Connection, call: Call, order_id: UUID) -> Order:
-    order = lock_order(conn, order_id)
+def _locked_visible(tx: Tx, call: Call, order_id: UUID) -> Order:
+    order = lock_order(tx, order_id)
     if order is None or not may_see(call.user, order.customer_id):
         raise not_found("order")
     return order
 
 
 def _customer_cancel(
-    conn: Connection, outbox: Outbox, call: Call, order: Order, body: UpdateOrderIn
+    tx: Tx, outbox: Outbox, call: Call, order: Order, body: UpdateOrderIn
 ) -> None:
     if body.status != Status.CANCELLED:
         raise Problem(403, "forbidden", "customers may only set the status CANCELLED")
@@ -170,12 +172,12 @@ def _customer_cancel(
                             "cancelled any more")
         raise _conflict(f"the order is {order.status} and cannot be cancelled")
     # order.cancelled makes payments refund or void and inventory release the stock.
-    transition(conn, outbox, order, Status.CANCELLED, actor=call.actor,
+    transition(tx, outbox, order, Status.CANCELLED, actor=call.actor,
                reason="cancelled_by_customer")
 
 
 def _admin_transition(
-    conn: Connection, outbox: Outbox, call: Call, order: Order, body: UpdateOrderIn
+    tx: Tx, outbox: Outbox, call: Call, order: Order, body: UpdateOrderIn
 ) -> None:
     if body.status != Status.CANCELLED and body.reason is not None:
         raise field_problem("reason", "a reason is only given when cancelling")
@@ -186,7 +188,7 @@ def _admin_transition(
     if body.status == Status.AWAITING_PAYMENT and order.payment_mode == "confirm":
         window = timedelta(seconds=call.settings.payment_window_s)
     try:
-        transition(conn, outbox, order, body.status, actor=call.actor, reason=reason,
+        transition(tx, outbox, order, body.status, actor=call.actor, reason=reason,
                    payment_window=window)
     except IllegalTransition as exc:
         raise _conflict(f"{exc.current} -> {exc.wanted} is not a legal transition") from None

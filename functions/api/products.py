@@ -4,16 +4,16 @@ check (initial + restocks = on_hand + committed) holds."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
+from psycopg import errors as pg_errors
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Select, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
-from common import tables as t
 from common.events.models import Sku
+from common.pg import Row, Tx
 from common.problems import Problem
 from common.products import add_product
+from functions.api import sql
 from functions.api.errors import not_found
 from functions.api.route_specs import Call, Reply, RouteGroup
 from functions.api.schemas import (
@@ -57,17 +57,16 @@ class RestockIn(RequestModel):
     quantity: int = Field(gt=0, le=MAX_STOCK_CHANGE)
 
 
-def _select_products() -> Select[Any]:
-    p, s = t.products, t.stock
-    return select(
-        p.c.sku, p.c.name, p.c.description, p.c.price,
-        (s.c.on_hand - s.c.reserved).label("available"),
-    ).join(s, s.c.sku == p.c.sku)
+def _product_out(row: Row) -> ProductOut:
+    sku, name, description, price, available = row
+    return ProductOut(sku=sku, name=name, description=description, price=price,
+                      available=available)
 
 
-def _product(conn: Connection, sku: str) -> ProductOut:
-    row = conn.execute(_select_products().where(t.products.c.sku == sku)).one()
-    return ProductOut.model_validate(row._asdict())
+def _product(tx: Tx, sku: str) -> ProductOut:
+    row = tx.one(sql.PRODUCT, {"sku": sku})
+    assert row is not None, f"product {sku} was just written"
+    return _product_out(row)
 
 
 @ROUTES.route(
@@ -77,13 +76,11 @@ def _product(conn: Connection, sku: str) -> ProductOut:
 def list_products(call: Call) -> ProductPage:
     q = call.query(PageQuery)
 
-    def work(conn: Connection) -> ProductPage:
-        query = _select_products()
-        if q.cursor is not None:
-            (last_sku,) = decode_cursor(q.cursor, 1)
-            query = query.where(t.products.c.sku > last_sku)
-        rows = conn.execute(query.order_by(t.products.c.sku).limit(q.limit + 1)).all()
-        page = [ProductOut.model_validate(r._asdict()) for r in rows[: q.limit]]
+    def work(tx: Tx) -> ProductPage:
+        # Every SKU sorts after '' (the model requires at least one character).
+        (after_sku,) = decode_cursor(q.cursor, 1) if q.cursor is not None else ("",)
+        rows = tx.all(sql.PRODUCTS, {"after_sku": after_sku, "limit": q.limit + 1})
+        page = [_product_out(row) for row in rows[: q.limit]]
         more = len(rows) > q.limit
         return ProductPage(items=page, next_cursor=encode_cursor(page[-1].sku) if more else None)
 
@@ -97,17 +94,15 @@ def list_products(call: Call) -> ProductPage:
 def create_product(call: Call) -> Reply:
     body = call.body(ProductIn)
 
-    def work(conn: Connection) -> ProductOut:
-        add_product(conn, body.sku, body.name, body.description, body.price,
+    def work(tx: Tx) -> ProductOut:
+        add_product(tx, body.sku, body.name, body.description, body.price,
                     body.initial_stock)
-        return _product(conn, body.sku)
+        return _product(tx, body.sku)
 
     try:
         product = transact(call, work)
-    except IntegrityError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "23505":  # unique_violation
-            raise Problem(409, "conflict", f"product {body.sku} already exists") from None
-        raise
+    except pg_errors.UniqueViolation:
+        raise Problem(409, "conflict", f"product {body.sku} already exists") from None
     return Reply(product, 201)
 
 
@@ -118,20 +113,12 @@ def create_product(call: Call) -> Reply:
 def restock(call: Call) -> ProductOut:
     sku: str = call.params["sku"]
     quantity = call.body(RestockIn).quantity
-    s = t.stock
 
-    def work(conn: Connection) -> ProductOut:
+    def work(tx: Tx) -> ProductOut:
         # The row lock orders this against reservations running in the inventory function.
-        locked = conn.execute(select(s.c.sku).where(s.c.sku == sku).with_for_update()).first()
-        if locked is None:
+        if tx.one(sql.LOCK_STOCK_ROW, {"sku": sku}) is None:
             raise not_found("product")
-        conn.execute(
-            update(s).where(s.c.sku == sku)
-            .values(on_hand=s.c.on_hand + quantity, version=s.c.version + 1)
-        )
-        conn.execute(insert(t.stock_movements).values(
-            sku=sku, kind="restock", delta_on_hand=quantity, delta_reserved=0,
-        ))
-        return _product(conn, sku)
+        tx.run(sql.RESTOCK, {"sku": sku, "quantity": quantity})
+        return _product(tx, sku)
 
     return transact(call, work)

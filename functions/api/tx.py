@@ -7,21 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Connection
-
-from common.db import run_in_transaction
 from common.events.catalogue import API
 from common.outbox import Outbox
+from common.pg import Tx
 from functions.api.route_specs import Call
 
 T = TypeVar("T")
 
 
-def transact(call: Call, work: Callable[[Connection], T]) -> T:
-    return run_in_transaction(call.resources.engine, work)
+def transact(call: Call, work: Callable[[Tx], T]) -> T:
+    return call.resources.transaction(work)
 
 
-def transact_with_events(call: Call, work: Callable[[Connection, Outbox], T]) -> T:
+def transact_with_events(call: Call, work: Callable[[Tx, Outbox], T]) -> T:
     """Run `work` with an outbox whose events continue the request's trace."""
     return call.resources.run_unit_of_work(
-        API, lambda uow: work(uow.conn, uow.outbox(call.trace)))
+        API, lambda uow: work(uow.tx, uow.outbox(call.trace)))

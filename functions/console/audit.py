@@ -9,13 +9,15 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, insert, select
-from sqlalchemy import event as sa_event
+from sqlalchemy import Connection, select
 
 from common import tables as t
 from common.logging import log_event
+from common.pg import Tx
 from common.tracing import TraceContext
+from functions.console import sql
 from functions.console.filters import LINE
 from functions.console.order_view import AuditEntry, audit_entry
 
@@ -24,15 +26,19 @@ Outcome = Literal["done", "unchanged", "refused"]
 _a = t.audit
 
 
-def record(conn: Connection, *, actor: str, action: str, outcome: Outcome, trace: TraceContext,
+def record(tx: Tx, *, actor: str, action: str, outcome: Outcome, trace: TraceContext,
            why: str = "", filter: dict[str, Any] | None = None, count: int = 0,
            detail: dict[str, Any] | None = None, order_ids: Iterable[uuid.UUID] = (),
            letter_ids: Iterable[int] = ()) -> int:
+    """Insert the operation's audit row in its transaction; its log line once that commits."""
     orders, letters = list(order_ids), list(letter_ids)
-    audit_id = int(conn.execute(insert(_a).values(
-        actor=actor, action=action, outcome=outcome, why=why, filter=filter, count=count,
-        detail=detail or {}, order_ids=orders, letter_ids=letters, trace_id=trace.trace_id,
-    ).returning(_a.c.id)).scalar_one())
+    row = tx.one(sql.INSERT_AUDIT, {
+        "actor": actor, "action": action, "outcome": outcome, "why": why,
+        "filter": None if filter is None else Jsonb(filter), "count": count,
+        "detail": Jsonb(detail or {}), "order_ids": orders, "letter_ids": letters,
+        "trace_id": trace.trace_id})
+    assert row is not None  # INSERT ... RETURNING
+    audit_id = int(row[0])
     fields = {"user.id": actor, "labels.operation": action, "labels.operation_outcome": outcome,
               "labels.audit_id": str(audit_id), "labels.count": str(count),
               "labels.order_id": str(orders[0]) if len(orders) == 1 else None,
@@ -40,11 +46,9 @@ def record(conn: Connection, *, actor: str, action: str, outcome: Outcome, trace
     message = f"{actor}: {action} {outcome}" + (f" ({count})" if count else "") + (
         f": {why}" if why else "")
 
-    def committed(_conn: Connection) -> None:
-        log_event(log, message, action="saga.console.operation",
-                  outcome="failure" if outcome == "refused" else "success", fields=fields)
-
-    sa_event.listen(conn, "commit", committed, once=True)
+    tx.after_commit(lambda: log_event(
+        log, message, action="saga.console.operation",
+        outcome="failure" if outcome == "refused" else "success", fields=fields))
     return audit_id
 
 

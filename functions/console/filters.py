@@ -113,6 +113,15 @@ def open_only() -> ColumnElement[bool]:
     return _o.c.status.not_in([s.value for s in TERMINAL])
 
 
+def open_statuses(f: OrderFilter) -> list[str]:
+    """The open statuses `f` matches (of all its conditions, the only ones an order leaves):
+    what a bulk cancel checks again under the orders' locks. A reason means CANCELLED."""
+    if f.reason:
+        return []
+    wanted = statuses(f.status) if f.status else OPEN_STATUSES
+    return [s.value for s in wanted if s not in TERMINAL]
+
+
 # --- cursors: opaque to the page, (created_at, id) of the last row shown -------------------
 
 def encode_cursor(at: datetime, row_id: object) -> str:

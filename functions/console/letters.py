@@ -20,6 +20,7 @@ from common.dead_letters import (
     state_of,
     waiting,
 )
+from common.pg import tx_in
 from functions.console.filters import LINE
 from functions.console.order_view import AuditEntry, audit_entry
 from functions.console.stuck import function_of
@@ -111,7 +112,7 @@ def letter(conn: Connection, letter_id: int, functions: dict[str, str], *,
         attributes={k: str(v) for k, v in (row.attributes or {}).items()
                     if k not in ERROR_EXTENSIONS},
         error=row.error_data, data=data if reveal else mask(data), masked=not reveal,
-        failed_again_as=failed_again_as(conn, row.id),
+        failed_again_as=failed_again_as(tx_in(conn), row.id),
         audit=[audit_entry(r) for r in conn.execute(
             select(a).where(a.c.letter_ids.contains([row.id])).order_by(a.c.id))])
 

@@ -17,22 +17,30 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select
 
 from common import tables as t
 from common.dead_letters import (
+    Letter,
     NotRedrivable,
     mark_redriven,
-    order_key,
     redrive_event,
     waiting,
     why_not_waiting,
 )
 from common.events.models import CancelReason
-from common.order_state import Order, Status, can_transition, lock_order, transition
+from common.order_state import (
+    Order,
+    Status,
+    can_transition,
+    lock_order,
+    read_order,
+    transition,
+)
 from common.outbox import Outbox
+from common.pg import Tx
 from common.tracing import TraceContext
-from functions.console import audit, filters
+from functions.console import audit, filters, sql
 from functions.console.filters import LINE, NOTE, OrderFilter
 from functions.console.wiring import ConsoleResources, Problem, operate, read
 
@@ -101,11 +109,11 @@ def _answer(result: Result) -> Result:
     return result
 
 
-def _result(conn: Connection, who: Who, action: str, outcome: Any, message: str, *,
+def _result(tx: Tx, who: Who, action: str, outcome: Any, message: str, *,
             why: str, order_ids: list[uuid.UUID] = [], letter_ids: list[int] = [],  # noqa: B006
             count: int = 0, filter: dict[str, Any] | None = None,
             detail: dict[str, Any] | None = None) -> Result:
-    audit_id = audit.record(conn, actor=who.operator, action=action, outcome=outcome,
+    audit_id = audit.record(tx, actor=who.operator, action=action, outcome=outcome,
                             trace=who.trace, why=why, filter=filter, count=count,
                             detail={"message": message} | (detail or {}),
                             order_ids=order_ids, letter_ids=letter_ids)
@@ -116,17 +124,17 @@ def _result(conn: Connection, who: Who, action: str, outcome: Any, message: str,
 # --- orders ----------------------------------------------------------------------------------
 
 def cancel(resources: ConsoleResources, who: Who, order_id: uuid.UUID, why: str) -> Result:
-    def work(conn: Connection, outbox: Outbox) -> Result:
-        order = lock_order(conn, order_id)
+    def work(tx: Tx, outbox: Outbox) -> Result:
+        order = lock_order(tx, order_id)
         if order is None:
             raise Problem(404, "not found", "no such order")
-        outcome, message = _cancel_one(conn, outbox, who, order)
-        return _result(conn, who, "order.cancel", outcome, message, why=why,
+        outcome, message = _cancel_one(tx, outbox, who, order)
+        return _result(tx, who, "order.cancel", outcome, message, why=why,
                        order_ids=[order_id], count=int(outcome == "done"))
     return _answer(operate(resources, who.trace, work))
 
 
-def _cancel_one(conn: Connection, outbox: Outbox, who: Who, order: Order) -> tuple[str, str]:
+def _cancel_one(tx: Tx, outbox: Outbox, who: Who, order: Order) -> tuple[str, str]:
     if order.status == Status.CANCELLED:
         return "unchanged", f"the order was cancelled already ({order.reason})"
     if not can_transition(order.status, Status.CANCELLED):
@@ -134,25 +142,23 @@ def _cancel_one(conn: Connection, outbox: Outbox, who: Who, order: Order) -> tup
                            "from there")
     # order.cancelled makes inventory release the stock, payments refund or void, shipping
     # never ship it, and notifications tell the customer.
-    transition(conn, outbox, order, Status.CANCELLED, actor=who.actor, reason=REASON)
+    transition(tx, outbox, order, Status.CANCELLED, actor=who.actor, reason=REASON)
     return "done", (f"cancelled from {order.status}: stock, money and shipment are "
                     "compensated as for any cancel")
 
 
 def redrive_order(resources: ConsoleResources, who: Who, order_id: uuid.UUID, why: str) -> Result:
-    def work(conn: Connection, outbox: Outbox) -> Result:
-        if conn.execute(select(t.orders.c.id).where(t.orders.c.id == order_id)).first() is None:
+    def work(tx: Tx, outbox: Outbox) -> Result:
+        if read_order(tx, order_id) is None:
             raise Problem(404, "not found", "no such order")
-        rows = conn.execute(select(_dl).where(
-            waiting(), order_key() == str(order_id))
-            .order_by(_dl.c.id).with_for_update()).all()
+        rows = _letters(tx, sql.LOCK_WAITING_LETTERS_OF_ORDER, {"order_id": str(order_id)})
         if not rows:
-            return _result(conn, who, "order.redrive", "unchanged",
+            return _result(tx, who, "order.redrive", "unchanged",
                            "no dead letter of this order is waiting", why=why,
                            order_ids=[order_id])
-        sent, skipped = _redrive(conn, outbox, rows)
+        sent, skipped = _redrive(tx, outbox, rows)
         outcome = "done" if sent else "refused"
-        return _result(conn, who, "order.redrive", outcome, _redrive_message(sent, skipped),
+        return _result(tx, who, "order.redrive", outcome, _redrive_message(sent, skipped),
                        why=why, order_ids=[order_id], letter_ids=[r.id for r in rows],
                        count=len(sent), detail={"skipped": skipped})
     return _answer(operate(resources, who.trace, work))
@@ -163,36 +169,37 @@ def bulk_cancel(resources: ConsoleResources, who: Who, body: BulkCancelIn) -> Bu
     where = [*filters.conditions(wanted), filters.open_only()]
     o = t.orders
 
-    def dry(conn: Connection) -> Bulk:
+    def dry(conn: Connection) -> tuple[Bulk, list[uuid.UUID]]:
         matching = conn.execute(select(func.count()).select_from(o)
                                 .where(*filters.conditions(wanted))).scalar_one()
         ids: Sequence[uuid.UUID] = conn.execute(
             select(o.c.id).where(*where).order_by(o.c.created_at).limit(BULK_LIMIT + 1)
         ).scalars().all()
         return Bulk(dry_run=True, matching=matching, affected=len(ids),
-                    sample=[str(i) for i in ids[:SAMPLE]], confirm=f"cancel {len(ids)}")
+                    sample=[str(i) for i in ids[:SAMPLE]], confirm=f"cancel {len(ids)}"), list(ids)
 
-    counted = read(resources, dry)
+    counted, found = read(resources, dry)
     if body.dry_run:
         return counted
 
-    def work(conn: Connection, outbox: Outbox) -> Bulk:
-        # Locked in id order (two bulk runs never deadlock); rows that stopped matching while
-        # we waited for their lock (cancelled, paid on) are left out by PostgreSQL's re-check.
-        ids: Sequence[uuid.UUID] = conn.execute(select(o.c.id).where(*where).order_by(o.c.id)
-                           .limit(BULK_LIMIT + 1).with_for_update()).scalars().all()
+    def work(tx: Tx, outbox: Outbox) -> Bulk:
+        # What the filter found just now, locked if still in one of its open statuses (the
+        # rest of a filter never changes for an order); an order the filter matches only
+        # since is left for the next run.
+        ids = found if len(found) > BULK_LIMIT else [row[0] for row in tx.all(
+            sql.LOCK_ORDERS_IN, {"ids": found, "statuses": filters.open_statuses(wanted)})]
         refusal = _bulk_refusal(len(ids), body.confirm, "cancel", "orders")
         if refusal is not None:
-            result = _result(conn, who, "orders.cancel", "refused", refusal, why=body.why,
+            result = _result(tx, who, "orders.cancel", "refused", refusal, why=body.why,
                              filter=wanted.given())
             return counted.model_copy(update={"dry_run": False, "result": result})
         done = []
         for order_id in ids:
-            order = lock_order(conn, order_id)
+            order = lock_order(tx, order_id)
             assert order is not None  # locked above
-            if _cancel_one(conn, outbox, who, order)[0] == "done":
+            if _cancel_one(tx, outbox, who, order)[0] == "done":
                 done.append(order_id)
-        result = _result(conn, who, "orders.cancel", "done" if done else "unchanged",
+        result = _result(tx, who, "orders.cancel", "done" if done else "unchanged",
                          f"cancelled {len(done)} orders", why=body.why, order_ids=done,
                          count=len(done), filter=wanted.given())
         return Bulk(dry_run=False, matching=counted.matching, affected=len(done),
@@ -220,21 +227,25 @@ def _bulk_refusal(count: int, confirm: str | None, verb: str, what: str) -> str 
 
 # --- dead letters ------------------------------------------------------------------------------
 
-def _locked_letter(conn: Connection, letter_id: int) -> Any:
-    row = conn.execute(select(_dl).where(_dl.c.id == letter_id).with_for_update()).first()
-    if row is None:
+def _letters(tx: Tx, statement: str, params: dict[str, Any]) -> list[Letter]:
+    return [Letter(*row) for row in tx.all(statement, params)]
+
+
+def _locked_letter(tx: Tx, letter_id: int) -> Letter:
+    rows = _letters(tx, sql.LOCK_LETTER, {"id": letter_id})
+    if not rows:
         raise Problem(404, "not found", "no such dead letter")
-    return row
+    return rows[0]
 
 
-def _order_of(row: Any) -> list[uuid.UUID]:
+def _order_of(row: Letter) -> list[uuid.UUID]:
     try:
         return [uuid.UUID(str((row.attributes or {}).get("partitionkey")))]
     except ValueError:
         return []
 
 
-def _redrive(conn: Connection, outbox: Outbox, rows: Sequence[Any]
+def _redrive(tx: Tx, outbox: Outbox, rows: Sequence[Letter]
              ) -> tuple[list[int], list[dict[str, Any]]]:
     """Each letter's event into the outbox, and the letters marked re-driven, in the
     caller's transaction; the ones that cannot be re-driven so, with why."""
@@ -246,7 +257,7 @@ def _redrive(conn: Connection, outbox: Outbox, rows: Sequence[Any]
         except NotRedrivable as exc:
             skipped.append({"id": row.id, "why": str(exc)})
     if sent:
-        mark_redriven(conn, sent)
+        mark_redriven(tx, sent)
     return sent, skipped
 
 
@@ -257,15 +268,15 @@ def _redrive_message(sent: list[int], skipped: list[dict[str, Any]]) -> str:
 
 
 def redrive_letter(resources: ConsoleResources, who: Who, letter_id: int, why: str) -> Result:
-    def work(conn: Connection, outbox: Outbox) -> Result:
-        row = _locked_letter(conn, letter_id)
-        refusal = why_not_waiting(conn, row)
+    def work(tx: Tx, outbox: Outbox) -> Result:
+        row = _locked_letter(tx, letter_id)
+        refusal = why_not_waiting(tx, row)
         if refusal is not None:
-            return _result(conn, who, "letter.redrive", "refused",
+            return _result(tx, who, "letter.redrive", "refused",
                            f"{refusal} (`saga dlq redrive {letter_id} --force` sends it anyway)",
                            why=why, letter_ids=[letter_id], order_ids=_order_of(row))
-        sent, skipped = _redrive(conn, outbox, [row])
-        return _result(conn, who, "letter.redrive", "done" if sent else "refused",
+        sent, skipped = _redrive(tx, outbox, [row])
+        return _result(tx, who, "letter.redrive", "done" if sent else "refused",
                        _redrive_message(sent, skipped), why=why, letter_ids=[letter_id],
                        order_ids=_order_of(row), count=len(sent))
     return _answer(operate(resources, who.trace, work))
@@ -284,17 +295,17 @@ def bulk_redrive(resources: ConsoleResources, who: Who, body: BulkRedriveIn) -> 
     if body.dry_run:
         return counted
 
-    def work(conn: Connection, outbox: Outbox) -> Bulk:
-        rows = conn.execute(select(_dl).where(*where).order_by(_dl.c.id)
-                            .limit(BULK_LIMIT + 1).with_for_update()).all()
+    def work(tx: Tx, outbox: Outbox) -> Bulk:
+        rows = _letters(tx, sql.LOCK_WAITING_LETTERS_OF_TYPE,
+                        {"type": body.type, "limit": BULK_LIMIT + 1})
         refusal = _bulk_refusal(len(rows), body.confirm, "redrive", "waiting letters")
         if refusal is not None:
-            result = _result(conn, who, "letters.redrive", "refused", refusal, why=body.why,
+            result = _result(tx, who, "letters.redrive", "refused", refusal, why=body.why,
                              filter={"type": body.type})
             return counted.model_copy(update={"dry_run": False, "result": result})
-        sent, skipped = _redrive(conn, outbox, rows)
+        sent, skipped = _redrive(tx, outbox, rows)
         orders = list(dict.fromkeys(i for r in rows for i in _order_of(r)))
-        result = _result(conn, who, "letters.redrive", "done" if sent else "unchanged",
+        result = _result(tx, who, "letters.redrive", "done" if sent else "unchanged",
                          _redrive_message(sent, skipped) or "nothing to re-drive",
                          why=body.why, letter_ids=[r.id for r in rows], order_ids=orders,
                          count=len(sent), filter={"type": body.type},
@@ -310,14 +321,14 @@ def bulk_redrive(resources: ConsoleResources, who: Who, body: BulkRedriveIn) -> 
 
 
 def resolve(resources: ConsoleResources, who: Who, letter_id: int, why: str) -> Result:
-    def work(conn: Connection, _outbox: Outbox) -> Result:
-        row = _locked_letter(conn, letter_id)
+    def work(tx: Tx, _outbox: Outbox) -> Result:
+        row = _locked_letter(tx, letter_id)
         if row.resolved:
-            return _result(conn, who, "letter.resolve", "unchanged",
+            return _result(tx, who, "letter.resolve", "unchanged",
                            "the letter was resolved already", why=why, letter_ids=[letter_id],
                            order_ids=_order_of(row))
-        conn.execute(update(_dl).where(_dl.c.id == letter_id).values(resolved=True))
-        return _result(conn, who, "letter.resolve", "done", "resolved: it is not re-driven "
+        tx.run(sql.RESOLVE_LETTER, {"id": letter_id})
+        return _result(tx, who, "letter.resolve", "done", "resolved: it is not re-driven "
                        "any more", why=why, letter_ids=[letter_id], order_ids=_order_of(row),
                        count=1)
     return _answer(operate(resources, who.trace, work))
@@ -325,11 +336,10 @@ def resolve(resources: ConsoleResources, who: Who, letter_id: int, why: str) -> 
 
 def reveal(resources: ConsoleResources, who: Who, letter_id: int, why: str) -> None:
     """Record that the operator asks for a letter's whole data (the caller then reads it)."""
-    def work(conn: Connection, _outbox: Outbox) -> Result:
-        row = conn.execute(select(_dl.c.id, _dl.c.attributes)
-                           .where(_dl.c.id == letter_id)).first()
-        if row is None:
+    def work(tx: Tx, _outbox: Outbox) -> Result:
+        rows = _letters(tx, sql.READ_LETTER, {"id": letter_id})
+        if not rows:
             raise Problem(404, "not found", "no such dead letter")
-        return _result(conn, who, "letter.reveal", "done", "the data was shown unmasked",
-                       why=why, letter_ids=[letter_id], order_ids=_order_of(row))
+        return _result(tx, who, "letter.reveal", "done", "the data was shown unmasked",
+                       why=why, letter_ids=[letter_id], order_ids=_order_of(rows[0]))
     operate(resources, who.trace, work)

@@ -1,20 +1,23 @@
 """Where the console meets common/'s wiring: the process's resources (common.resources: the
-database engine, the unit of work and its outbox, the producer; here also the Kafka clients
-of the lag reader), the problem type and its renderer. No other module of the console
-names them, so a change to that wiring is a change here. main.py builds ConsoleResources
-once; the handlers read and operate through them."""
+connection pool, the unit of work and its outbox, the producer; here also the SQLAlchemy
+engine its pages read with, on the same pool, and the lag reader's Kafka clients), the
+problem type and its renderer. No other module of the console names them, so a change to
+that wiring is a change here. main.py builds ConsoleResources once; the handlers read and
+operate through them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Connection, text
+from psycopg_pool import ConnectionPool
+from sqlalchemy import Connection, Engine, create_engine, pool, text
 
-from common.db import run_in_transaction
 from common.events.catalogue import CONSOLE
 from common.kafka import client_config
 from common.outbox import Outbox
+from common.pg import Connection as PgConnection
+from common.pg import Tx, make_pool
 from common.problems import Problem, fault
 from common.resources import Resources
 from common.serving.wsgi import install_probes, problem_response
@@ -29,12 +32,33 @@ _SNAPSHOT = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
 class ConsoleResources(Resources):
-    """common.resources' parts, and the lag reader's Kafka clients, made on first use and
-    closed with the rest."""
+    """common.resources' parts, the pages' engine and the lag reader's Kafka clients, made
+    on first use and closed with the rest."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
+        self._engine: Engine | None = None
         self._lag: LagReader | None = None
+
+    def _make_pool(self) -> ConnectionPool[PgConnection]:
+        # The engine's connections come from the pool and go back to it on close: one
+        # pool, sized in knative/console.yaml, for the pages and the operations.
+        return make_pool(self.settings, close_returns=True)
+
+    @property
+    def engine(self) -> Engine:
+        """SQLAlchemy on the pool's connections (the pages' queries are SQLAlchemy Core):
+        the same sessions, statement timeout and UTC as the operations'."""
+        engine = self._engine
+        if engine is None:
+            connections = self.pool
+            with self._lock:
+                if self._engine is None:
+                    self._engine = create_engine("postgresql+psycopg://",
+                                                 poolclass=pool.NullPool,
+                                                 creator=connections.getconn)
+                engine = self._engine
+        return engine
 
     @property
     def lag(self) -> LagReader:
@@ -49,22 +73,23 @@ class ConsoleResources(Resources):
     def close(self, timeout: float = 5.0) -> None:
         with self._lock:
             lag, self._lag = self._lag, None
+            engine, self._engine = self._engine, None
         if lag is not None:
             lag.close()
+        if engine is not None:
+            engine.dispose()
         super().close(timeout)
 
 
-def read(resources: Resources, work: Callable[[Connection], T]) -> T:
+def read(resources: ConsoleResources, work: Callable[[Connection], T]) -> T:
     """`work` in one read-only transaction on one snapshot: a page made of several
     queries (an order, its events, its effects) never mixes two moments."""
-    def snapshot(conn: Connection) -> T:
+    with resources.engine.begin() as conn:
         conn.execute(_SNAPSHOT)
         return work(conn)
-    return run_in_transaction(resources.engine, snapshot)
 
 
-def operate(resources: Resources, trace: TraceContext,
-            work: Callable[[Connection, Outbox], T]) -> T:
+def operate(resources: Resources, trace: TraceContext, work: Callable[[Tx, Outbox], T]) -> T:
     """`work` through the unit of work every writer uses: its events go to the outbox in
     the same transaction and are published after commit (common/unit_of_work.py)."""
-    return resources.run_unit_of_work(CONSOLE, lambda uow: work(uow.conn, uow.outbox(trace)))
+    return resources.run_unit_of_work(CONSOLE, lambda uow: work(uow.tx, uow.outbox(trace)))

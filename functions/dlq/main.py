@@ -17,10 +17,10 @@ configure_logging(DLQ, resources.settings.log_level)
 # A dead letter can be as large as any Kafka record (the steps refuse bodies over 256 KiB,
 # and those refusals land here): a 413 would lose it, as this topic has no DLQ of its own.
 endpoint = event_endpoint(
-    lambda event, headers, body: handle_dead_letter(resources.engine, event,
+    lambda event, headers, body: handle_dead_letter(resources, event,
                                                     raw_data(event, headers, body)),
     resources, max_body=8 * 1024 * 1024,
-    on_malformed=lambda headers, body, why: store_unparsed(resources.engine, headers, body,
+    on_malformed=lambda headers, body, why: store_unparsed(resources, headers, body,
                                                            why))
 
 

@@ -19,27 +19,27 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 from cloudevents.sdk.converters import is_binary
-from sqlalchemy import Connection, Engine, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from psycopg.types.json import Jsonb
 
-from common import tables as t
 from common.cloudevents_kafka import attributes_of
-from common.db import run_in_transaction
 from common.dead_letters import dedupe_key
 from common.events.catalogue import DLQ
 from common.logging import log_event
+from common.pg import Tx
 from common.problems import Problem, fault_status
+from common.resources import Resources
+from functions.dlq import sql
 
 log = logging.getLogger("saga.dlq")
 
 _INT4_MAX = 2**31 - 1
 
 
-def handle_dead_letter(engine: Engine, event: CloudEvent, raw: bytes | None) -> None:
-    store_dead_letter(engine, attributes_of(event), raw)
+def handle_dead_letter(resources: Resources, event: CloudEvent, raw: bytes | None) -> None:
+    store_dead_letter(resources, attributes_of(event), raw)
 
 
-def store_unparsed(engine: Engine, headers: Mapping[str, str], body: bytes, why: str) -> None:
+def store_unparsed(resources: Resources, headers: Mapping[str, str], body: bytes, why: str) -> None:
     """A dead letter that is no valid CloudEvent (a wrong specversion, a missing id: the
     very reason it was refused) is kept too, with its ce- headers as attributes. Its key is
     its id when it has one, else a digest of what arrived, so a redelivery is stored once
@@ -52,10 +52,11 @@ def store_unparsed(engine: Engine, headers: Mapping[str, str], body: bytes, why:
         digest = hashlib.sha256(json.dumps(carried).encode() + body)
         attributes["id"] = f"unparsed-{digest.hexdigest()[:32]}"
     attributes["sagaunparsed"] = why[:500]
-    store_dead_letter(engine, attributes, body or None)
+    store_dead_letter(resources, attributes, body or None)
 
 
-def store_dead_letter(engine: Engine, attributes: dict[str, str], raw: bytes | None) -> None:
+def store_dead_letter(resources: Resources, attributes: dict[str, str],
+                      raw: bytes | None) -> None:
     started = time.perf_counter_ns()
     dest = attributes.get("knativeerrordest")
     # A re-driven event that fails again is a new dead letter (common/dead_letters.py: the key).
@@ -65,24 +66,15 @@ def store_dead_letter(engine: Engine, attributes: dict[str, str], raw: bytes | N
         "event_type": attributes.get("type", ""),
         "source": attributes.get("source", ""),
         "subject": attributes.get("subject"),
-        "attributes": attributes,
+        "attributes": Jsonb(attributes),
         "data": raw,
         "error_dest": dest,
         "error_code": error_code(attributes.get("knativeerrorcode")),
         "error_data": error_text(attributes.get("knativeerrordata")),
     }
 
-    def work(conn: Connection) -> bool:
-        first_time = conn.execute(
-            pg_insert(t.inbox)
-            .values(consumer=DLQ, event_id=key, event_type=row["event_type"])
-            .on_conflict_do_nothing()
-            .returning(t.inbox.c.event_id)
-        ).first()
-        if first_time is None:
-            return False
-        conn.execute(insert(t.dead_letters).values(**row))
-        return True
+    def work(tx: Tx) -> bool:
+        return tx.one(sql.STORE_DEAD_LETTER, row | {"consumer": DLQ, "key": key}) is not None
 
     fields: dict[str, Any] = {
         "cloudevents.id": row["event_id"], "cloudevents.type": row["event_type"],
@@ -92,7 +84,7 @@ def store_dead_letter(engine: Engine, attributes: dict[str, str], raw: bytes | N
         "labels.error_code": attributes.get("knativeerrorcode"),
     }
     try:
-        stored = run_in_transaction(engine, work)
+        stored = resources.transaction(work)
     except Exception as exc:
         log_event(log, f"dead letter {key} not stored", action="saga.dlq", outcome="failure",
                   level=logging.ERROR, fields=fields | {

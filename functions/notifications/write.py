@@ -10,12 +10,9 @@ from __future__ import annotations
 import uuid
 from uuid import UUID
 
-from sqlalchemy import bindparam
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-from common import tables as t
 from common.events.models import CancelReason, OrderCancelled, OrderCompleted, PaymentRefunded
 from common.step import StepContext
+from functions.notifications import sql
 
 # One plain sentence per cancellation reason.
 REASON_TEXT: dict[CancelReason, str] = {
@@ -27,11 +24,6 @@ REASON_TEXT: dict[CancelReason, str] = {
     "cancelled_by_operator": "Our support team cancelled it.",
 }
 
-_INSERT = (
-    pg_insert(t.notifications)
-    .values({c: bindparam(c) for c in ("id", "customer_id", "order_id", "kind", "title", "body")})
-    .on_conflict_do_nothing()
-)
 _NAMESPACE = uuid.UUID("5f0c7a52-7d3e-4f1e-9a51-2b9c1f3a8e10")
 
 
@@ -67,7 +59,7 @@ def _notify(
     ctx: StepContext[None], customer_id: str, order_id: UUID, kind: str, title: str, body: str
 ) -> None:
     notification_id = uuid.uuid5(_NAMESPACE, f"{ctx.consumer}/{ctx.event['id']}")
-    ctx.conn.execute(_INSERT, {"id": notification_id, "customer_id": customer_id,
-                               "order_id": order_id, "kind": kind, "title": title,
-                               "body": body})
+    ctx.tx.run(sql.INSERT_NOTIFICATION, {
+        "id": notification_id, "customer_id": customer_id, "order_id": order_id,
+        "kind": kind, "title": title, "body": body})
     ctx.labels["saga_step"] = f"notify.{kind}"

@@ -8,11 +8,10 @@ from datetime import timedelta
 from typing import Protocol
 from uuid import UUID
 
-from sqlalchemy import Connection
-
 from common.events.models import CancelReason
 from common.order_state import Order, Status, advance, read_order
 from common.outbox import Outbox
+from common.pg import Tx
 
 
 class Orders(Protocol):
@@ -29,16 +28,16 @@ class Orders(Protocol):
 
 
 class PgOrders:
-    def __init__(self, conn: Connection, outbox: Outbox) -> None:
-        self.conn = conn
+    def __init__(self, tx: Tx, outbox: Outbox) -> None:
+        self.tx = tx
         self.outbox = outbox
 
     def advance(self, order_id: UUID, *, expected: Status, path: Sequence[Status],
                 actor: str, reason: CancelReason | None = None, event_id: str | None = None,
                 payment_window: timedelta | None = None) -> Order | None:
-        return advance(self.conn, self.outbox, order_id, expected=expected, path=path,
+        return advance(self.tx, self.outbox, order_id, expected=expected, path=path,
                        actor=actor, reason=reason, event_id=event_id,
                        payment_window=payment_window)
 
     def read(self, order_id: UUID) -> Order | None:
-        return read_order(self.conn, order_id)
+        return read_order(self.tx, order_id)

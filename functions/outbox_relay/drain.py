@@ -12,10 +12,10 @@ MAX_BATCHES = 100  # bounds one run (50,000 rows); the next ping carries on
 
 
 def drain(resources: Resources) -> dict[str, int]:
-    engine, publisher, settings = resources.engine, resources.publisher, resources.settings
+    pool, publisher, settings = resources.pool, resources.publisher, resources.settings
     published = batches = 0
     while batches < MAX_BATCHES:
-        count = relay(engine, publisher, older_than_s=settings.outbox_relay_age_s, limit=BATCH)
+        count = relay(pool, publisher, older_than_s=settings.outbox_relay_age_s, limit=BATCH)
         published += count
         batches += 1
         # Short: nothing more is old enough, or the broker did not acknowledge (down), in

@@ -14,11 +14,9 @@ from decimal import Decimal
 from typing import Literal, Protocol
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-from common import tables as t
 from common.outbox import Outbox
+from common.pg import Tx
+from functions.payments import sql
 
 LedgerKind = Literal["freeze", "capture", "unfreeze", "refund"]
 
@@ -45,13 +43,6 @@ class Payment:
     customer_id: str
     amount: Decimal
     status: str
-
-
-_MOVE = (
-    update(t.accounts).where(t.accounts.c.customer_id == bindparam("b_customer_id"))
-    .values(balance=bindparam("b_balance"), frozen=bindparam("b_frozen"),
-            version=t.accounts.c.version + 1, updated_at=func.now())
-)
 
 
 class Wallet(Protocol):
@@ -94,52 +85,39 @@ def moved(account: Account, order_id: UUID, movements: tuple[tuple[LedgerKind, D
 
 
 class PgWallet:
-    def __init__(self, conn: Connection, _outbox: Outbox) -> None:
-        self.conn = conn
+    def __init__(self, tx: Tx, _outbox: Outbox) -> None:
+        self.tx = tx
 
     def lock_account(self, customer_id: str) -> Account | None:
-        row = self.conn.execute(
-            select(t.accounts.c.customer_id, t.accounts.c.balance, t.accounts.c.frozen)
-            .where(t.accounts.c.customer_id == customer_id)
-            .with_for_update()
-        ).first()
-        return None if row is None else Account(row.customer_id, row.balance, row.frozen)
+        row = self.tx.one(sql.LOCK_ACCOUNT, {"customer_id": customer_id})
+        return None if row is None else Account(*row)
 
     def lock_payment(self, order_id: UUID) -> Payment | None:
-        row = self.conn.execute(
-            select(t.payments.c.customer_id, t.payments.c.amount, t.payments.c.status)
-            .where(t.payments.c.order_id == order_id)
-            .with_for_update()
-        ).first()
-        return None if row is None else Payment(order_id, row.customer_id, row.amount,
-                                                row.status)
+        row = self.tx.one(sql.LOCK_PAYMENT, {"order_id": order_id})
+        return None if row is None else Payment(order_id, *row)
 
     def claim_payment(self, order_id: UUID, customer_id: str, amount: Decimal, status: str,
                       reason: str | None = None) -> bool:
         # Another transaction can get there first only without an account row to
         # serialise on.
-        inserted = self.conn.execute(
-            pg_insert(t.payments)
-            .values(order_id=order_id, customer_id=customer_id, amount=amount, status=status,
-                    reason=reason)
-            .on_conflict_do_nothing()
-            .returning(t.payments.c.order_id)
-        ).first()
-        return inserted is not None
+        return self.tx.one(sql.CLAIM_PAYMENT, {
+            "order_id": order_id, "customer_id": customer_id, "amount": amount,
+            "status": status, "reason": reason}) is not None
 
     def set_payment_status(self, order_id: UUID, status: str) -> None:
-        self.conn.execute(
-            update(t.payments).where(t.payments.c.order_id == order_id)
-            .values(status=status, updated_at=func.now())
-        )
+        self.tx.run(sql.SET_PAYMENT_STATUS, {"order_id": order_id, "status": status})
 
     def post(self, account: Account, order_id: UUID,
              *movements: tuple[LedgerKind, Decimal]) -> Account:
-        """One UPDATE of the account and one INSERT of the rows, however many movements."""
+        """The account's UPDATE and its ledger rows in one statement, however many
+        movements."""
         after, ledger = moved(account, order_id, movements)
-        if not ledger:
-            return account
-        self.conn.execute(_MOVE, {"b_customer_id": account.customer_id,
-                                  "b_balance": after.balance, "b_frozen": after.frozen})
-        self.conn.execute(insert(t.ledger), ledger)
-        return after
+        if ledger:
+            self.tx.run(sql.POST, {
+                "customer_id": account.customer_id, "order_id": order_id,
+                "balance": after.balance, "frozen": after.frozen,
+                "kinds": [row["kind"] for row in ledger],
+                "amounts": [row["amount"] for row in ledger],
+                "balances_after": [row["balance_after"] for row in ledger],
+                "frozen_after": [row["frozen_after"] for row in ledger]})
+        return after if ledger else account

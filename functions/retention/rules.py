@@ -19,17 +19,17 @@ from common.order_state import TERMINAL
 from common.settings import Settings
 
 # Every SQL text below is built from constants of this module and common's (statuses, the
-# dead letters' waiting rule): values only ever travel as bound :parameters.
+# dead letters' waiting rule): values only ever travel as bound %(name)s parameters.
 _TERMINAL = ", ".join(f"'{status}'" for status in sorted(TERMINAL))
 _UNFINISHED_ORDERS = ("SELECT CAST(u.id AS text) FROM orders.orders u"  # noqa: S608
                       f" WHERE u.status NOT IN ({_TERMINAL})")
 # Orders whose outbox the runtime re-published when it started the broker (unfinished then).
-_UNFINISHED_AT_START = f"{_UNFINISHED_ORDERS} OR u.updated_at >= :broker_started_at"
+_UNFINISHED_AT_START = f"{_UNFINISHED_ORDERS} OR u.updated_at >= %(broker_started_at)s"
 _AS_UUID = ("CASE WHEN i.event_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
             "[0-9a-f]{12}$' THEN CAST(i.event_id AS uuid) END")
 _REPUBLISHED_AT_START = (
     f"SELECT 1 FROM messaging.outbox o WHERE o.id = {_AS_UUID}"  # noqa: S608
-    f" AND o.created_at < :broker_started_at AND o.partition_key IN ({_UNFINISHED_AT_START})")
+    f" AND o.created_at < %(broker_started_at)s AND o.partition_key IN ({_UNFINISHED_AT_START})")
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def retention_rules(settings: Settings) -> list[Rule]:
     rules.append(_outbox_rule(settings, started if tansu else None))
     rules.append(Rule(
         "idempotency_keys", "orders.idempotency_keys", "k", "created_at",
-        "k.created_at < now() - :window_s * interval '1 second'",
+        "k.created_at < now() - %(window_s)s * interval '1 second'",
         {"window_s": settings.retention_idempotency_s}))
     rules.append(_dead_letters_rule(settings, started if tansu else None))
     return rules
@@ -78,19 +78,19 @@ def retention_rules(settings: Settings) -> list[Rule]:
 def _inbox_rules(settings: Settings, before: datetime | None) -> list[Rule]:
     # A stored dead letter may be re-driven at any time: same id, to every consumer of its
     # topic, and they must still find their inbox rows.
-    where = ("i.received_at < now() - :window_s * interval '1 second' AND NOT EXISTS ("
+    where = ("i.received_at < now() - %(window_s)s * interval '1 second' AND NOT EXISTS ("
              "SELECT 1 FROM messaging.dead_letters d WHERE d.event_id = i.event_id)")
     params: dict[str, object] = {"dlq": DLQ}
     if before is not None:
         # Tansu: the broker started empty, then got again the outbox of every order that was
         # unfinished (tools/runtime/recovery.py); those events are in it as long as it runs.
-        where += (" AND i.received_at < :broker_started_at"
+        where += (" AND i.received_at < %(broker_started_at)s"
                   f" AND NOT EXISTS ({_REPUBLISHED_AT_START})")
         params["broker_started_at"] = before
     return [
-        Rule("inbox", "messaging.inbox", "i", "received_at", f"i.consumer <> :dlq AND {where}",
+        Rule("inbox", "messaging.inbox", "i", "received_at", f"i.consumer <> %(dlq)s AND {where}",
              params | {"window_s": settings.retention_inbox_s}),
-        Rule("inbox", "messaging.inbox", "i", "received_at", f"i.consumer = :dlq AND {where}",
+        Rule("inbox", "messaging.inbox", "i", "received_at", f"i.consumer = %(dlq)s AND {where}",
              params | {"window_s": settings.retention_dead_letter_inbox_s}),
     ]
 
@@ -99,12 +99,12 @@ def _outbox_rule(settings: Settings, started: datetime | None) -> Rule:
     # An unfinished order keeps its events: `saga trace` of a stuck order shows them, and a
     # restart on Tansu publishes them again.
     where = ("o.published_at IS NOT NULL"
-             " AND o.created_at < now() - :window_s * interval '1 second'"
+             " AND o.created_at < now() - %(window_s)s * interval '1 second'"
              f" AND o.partition_key NOT IN ({_UNFINISHED_ORDERS})")
     params: dict[str, object] = {"window_s": settings.retention_outbox_s}
     if started is not None:
         # The events re-published at this broker's start: the inbox rule above looks them up.
-        where += (" AND NOT (o.created_at < :broker_started_at"
+        where += (" AND NOT (o.created_at < %(broker_started_at)s"
                   f" AND o.partition_key IN ({_UNFINISHED_AT_START}))")
         params["broker_started_at"] = started
     return Rule("outbox", "messaging.outbox", "o", "created_at", where, params)
@@ -114,12 +114,13 @@ def _dead_letters_rule(settings: Settings, started: datetime | None) -> Rule:
     # A letter whose re-drive failed again stays while that newer letter waits: an operator
     # reads the chain (`saga dlq show`, failed_again_as).
     where = (f"NOT ({waiting_sql('d')})"  # noqa: S608
-             " AND coalesce(d.redriven_at, d.created_at) < now() - :window_s * interval '1 second'"
+             " AND coalesce(d.redriven_at, d.created_at)"
+             " < now() - %(window_s)s * interval '1 second'"
              f" AND NOT EXISTS (SELECT 1 FROM messaging.dead_letters w WHERE {waiting_sql('w')}"
              " AND split_part(w.attributes ->> 'sagaredrive', '.', 1) = CAST(d.id AS text))")
     params: dict[str, object] = {"window_s": dead_letters_window_s(settings)}
     if started is not None:
         # Tansu keeps what a re-drive produced for the broker's life.
-        where += " AND coalesce(d.redriven_at, d.created_at) < :broker_started_at"
+        where += " AND coalesce(d.redriven_at, d.created_at) < %(broker_started_at)s"
         params["broker_started_at"] = started
     return Rule("dead_letters", "messaging.dead_letters", "d", "id", where, params)

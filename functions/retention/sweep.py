@@ -11,9 +11,7 @@ from __future__ import annotations
 import time
 from functools import partial
 
-from sqlalchemy import Connection, TextClause, text
-
-from common.db import run_in_transaction
+from common.pg import Tx
 from common.resources import Resources
 from functions.retention.rules import Rule, retention_rules
 
@@ -25,6 +23,8 @@ COUNT_TIMEOUT_S = 20  # per rule in a dry run: the five still end inside timeout
 # (docs/benchmarks.md, "Tables that grow").
 PAUSE_RATIO = 1.0
 TABLES = ("inbox", "outbox", "idempotency_keys", "dead_letters")
+# For this transaction only (SET LOCAL, as a statement that can be prepared).
+_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', %(timeout)s, true)"
 
 
 def sweep(resources: Resources, *, batch: int = BATCH, budget_s: float = RUN_BUDGET_S,
@@ -37,20 +37,19 @@ def sweep(resources: Resources, *, batch: int = BATCH, budget_s: float = RUN_BUD
     dry = settings.retention_dry_run if dry_run is None else dry_run
     rules = retention_rules(settings)
     counts = dict.fromkeys(TABLES, 0)
-    engine = resources.engine
     batches = 0
     if dry:
         for rule in rules:
-            counts[rule.name] += run_in_transaction(
-                engine, partial(_count, rule=rule, timeout_s=count_timeout_s))
+            counts[rule.name] += resources.transaction(
+                partial(_count, rule=rule, timeout_s=count_timeout_s))
     else:
         deadline = time.monotonic() + budget_s
-        active = [(rule, _delete_statement(rule)) for rule in rules]
+        active = [(rule, delete_statement(rule)) for rule in rules]
         while active and time.monotonic() < deadline:
             for rule, statement in list(active):
                 started = time.monotonic()
-                deleted = run_in_transaction(
-                    engine, partial(_delete, rule=rule, statement=statement, batch=batch))
+                deleted = resources.transaction(
+                    partial(_delete, rule=rule, statement=statement, batch=batch))
                 counts[rule.name] += deleted
                 batches += 1
                 if deleted < batch:
@@ -62,22 +61,27 @@ def sweep(resources: Resources, *, batch: int = BATCH, budget_s: float = RUN_BUD
                      "inbox_swept": int(any(rule.name == "inbox" for rule in rules))}
 
 
-def _delete_statement(rule: Rule) -> TextClause:
+def delete_statement(rule: Rule) -> str:
+    """The rule's batch: its oldest `batch` rows, locked SKIP LOCKED, deleted."""
     # ctid = ANY(ARRAY(...)): a TID scan of exactly the rows the subquery locked.
-    return text(
+    return (
         f"DELETE FROM {rule.table} WHERE ctid = ANY(ARRAY("  # noqa: S608 (rules are constants)
         f"SELECT {rule.alias}.ctid FROM {rule.table} AS {rule.alias} WHERE {rule.where}"
-        f" ORDER BY {rule.alias}.{rule.walk} LIMIT :batch"
+        f" ORDER BY {rule.alias}.{rule.walk} LIMIT %(batch)s"
         f" FOR UPDATE OF {rule.alias} SKIP LOCKED))")
 
 
-def _delete(conn: Connection, rule: Rule, statement: TextClause, batch: int) -> int:
-    return int(conn.execute(statement, {**rule.params, "batch": batch}).rowcount)
+def count_statement(rule: Rule) -> str:
+    return f"SELECT count(*) FROM {rule.table} AS {rule.alias} WHERE {rule.where}"  # noqa: S608
 
 
-def _count(conn: Connection, rule: Rule, timeout_s: int) -> int:
+def _delete(tx: Tx, rule: Rule, statement: str, batch: int) -> int:
+    return tx.run(statement, {**rule.params, "batch": batch})
+
+
+def _count(tx: Tx, rule: Rule, timeout_s: int) -> int:
     # A count reads a whole backlog: it may need more than a step's statement_timeout.
-    conn.execute(text(f"SET LOCAL statement_timeout = '{int(timeout_s)}s'"))
-    return int(conn.execute(
-        text(f"SELECT count(*) FROM {rule.table} AS {rule.alias} WHERE {rule.where}"),  # noqa: S608
-        dict(rule.params)).scalar_one())
+    tx.one(_STATEMENT_TIMEOUT, {"timeout": f"{int(timeout_s)}s"})
+    row = tx.one(count_statement(rule), dict(rule.params))
+    assert row is not None  # count(*)
+    return int(row[0])

@@ -14,32 +14,16 @@ import secrets
 from typing import Literal, Protocol
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-from common import tables as t
 from common.events import catalogue as c
 from common.events.models import OrderCancelled, OrderPaid, ShipmentDispatched, ShipmentFailed
 from common.outbox import Outbox
+from common.pg import Tx
 from common.step import StepContext
+from functions.shipping import sql
 
 UNDELIVERABLE = re.compile(r"\bundeliverable\b", re.IGNORECASE)
 CANCELLED_REASON = "order_cancelled"
 UNDELIVERABLE_REASON = "undeliverable_address"
-
-
-_LOCK_SHIPMENT = (
-    select(t.shipments.c.status, t.shipments.c.reason)
-    .where(t.shipments.c.order_id == bindparam("order_id"))
-    .with_for_update()
-)
-_CLAIM = (
-    pg_insert(t.shipments)
-    .values({c_: bindparam(c_) for c_ in
-             ("order_id", "status", "tracking_number", "address", "reason")})
-    .on_conflict_do_nothing(index_elements=[t.shipments.c.order_id])
-    .returning(t.shipments.c.order_id)
-)
 
 
 Status = Literal["DISPATCHED", "FAILED"]
@@ -57,20 +41,21 @@ class Shipments(Protocol):
 
 
 class PgShipments:
-    def __init__(self, conn: Connection, _outbox: Outbox) -> None:
-        self.conn = conn
+    def __init__(self, tx: Tx, _outbox: Outbox) -> None:
+        self.tx = tx
 
     def claim(self, order_id: UUID, status: Status, tracking: str | None, address: str,
               reason: str | None) -> bool:
-        return self.conn.execute(_CLAIM, {"order_id": order_id, "status": status,
-                                          "tracking_number": tracking, "address": address,
-                                          "reason": reason}).first() is not None
+        return self.tx.one(sql.CLAIM_SHIPMENT, {
+            "order_id": order_id, "status": status, "tracking_number": tracking,
+            "address": address, "reason": reason}) is not None
 
     def existing(self, order_id: UUID) -> str | None:
-        row = self.conn.execute(_LOCK_SHIPMENT, {"order_id": order_id}).first()
+        row = self.tx.one(sql.LOCK_SHIPMENT, {"order_id": order_id})
         if row is None:
             return None
-        return f"{row.status}:{row.reason}" if row.reason else str(row.status)
+        status, reason = row
+        return f"{status}:{reason}" if reason else str(status)
 
 
 def new_tracking_number() -> str:

@@ -10,18 +10,15 @@ the lock, so a paid-in-time order is never cancelled.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from uuid import UUID
 
-from sqlalchemy import Connection, func, select
-
-from common import tables as t
 from common.events.catalogue import TIMEOUTS
 from common.logging import log_event
-from common.order_state import TERMINAL, Status, lock_order, transition
+from common.order_state import Status, lock_order, transition
+from common.pg import Tx
 from common.resources import Resources
 from common.tracing import continue_or_start
 from common.unit_of_work import UnitOfWork
+from functions.timeouts import sql
 
 log = logging.getLogger("saga.timeouts")
 
@@ -38,51 +35,36 @@ def sweep(resources: Resources) -> dict[str, int]:
         cancelled += batch_cancelled
         if locked < BATCH:
             break
-    with resources.engine.connect() as conn:
-        stuck = report_stuck(conn, resources.settings.stuck_after_s)
+    stuck = resources.transaction(lambda tx: report_stuck(tx, resources.settings.stuck_after_s))
     return {"cancelled": cancelled, "stuck": stuck}
 
 
 def _cancel_expired_batch(uow: UnitOfWork) -> tuple[int, int]:
     """Cancel one batch of expired orders: (how many were cancelled, how many were locked)."""
-    conn = uow.conn
-    ids: list[UUID] = list(conn.execute(
-        select(t.orders.c.id)
-        .where(t.orders.c.status == Status.AWAITING_PAYMENT,
-               t.orders.c.payment_deadline < func.now())
-        .order_by(t.orders.c.payment_deadline)
-        .limit(BATCH)
-        .with_for_update(skip_locked=True)
-    ).scalars())
+    tx = uow.tx
+    ids = [order_id for (order_id,) in tx.all(sql.LOCK_EXPIRED, {"limit": BATCH})]
     cancelled = 0
     for order_id in ids:
-        order = lock_order(conn, order_id)  # already locked: this reads it as an Order
+        order = lock_order(tx, order_id)  # already locked: this reads it as an Order
         if order is None or order.status != Status.AWAITING_PAYMENT:
             continue
         # The saga's own work on an order continues the order's trace (docs/observability.md,
         # "One order, its traces"); an order older than that column starts a trace of its own.
         trace = continue_or_start(order.traceparent)
-        transition(conn, uow.outbox(trace), order, Status.CANCELLED, actor=TIMEOUTS,
+        transition(tx, uow.outbox(trace), order, Status.CANCELLED, actor=TIMEOUTS,
                    reason="payment_timeout")
         cancelled += 1
     return cancelled, len(ids)
 
 
-def report_stuck(conn: Connection, stuck_after_s: int) -> int:
+def report_stuck(tx: Tx, stuck_after_s: int) -> int:
     """One saga.stuck WARNING line per order that has not moved for stuck_after_s."""
-    rows = conn.execute(
-        select(t.orders.c.id, t.orders.c.status, t.orders.c.updated_at,
-               (func.extract("epoch", func.now() - t.orders.c.updated_at)).label("idle_s"))
-        .where(t.orders.c.status.not_in([str(s) for s in TERMINAL]),
-               t.orders.c.updated_at < func.now() - timedelta(seconds=stuck_after_s))
-        .order_by(t.orders.c.updated_at)
-        .limit(STUCK_REPORT_LIMIT)
-    ).all()
-    for row in rows:
+    rows = tx.all(sql.STUCK, {"stuck_after_s": stuck_after_s, "limit": STUCK_REPORT_LIMIT})
+    for order_id, status, updated_at, idle_s in rows:
         log_event(
-            log, f"order {row.id} stuck in {row.status} since {row.updated_at.isoformat()}",
+            log, f"order {order_id} stuck in {status} since {updated_at.isoformat()}",
             action="saga.stuck", outcome="unknown", level=logging.WARNING,
-            fields={"labels.order_id": str(row.id), "labels.order_status": row.status,
-                    "labels.idle_s": str(int(row.idle_s))},
+            fields={"labels.order_id": str(order_id), "labels.order_status": status,
+                    "labels.idle_s": str(idle_s)},
         )
     return len(rows)

@@ -25,7 +25,7 @@ from common.auth import CUSTOMER_ROLE, issue_token
 from common.products import add_product
 from common.tracing import new_trace
 from tests.e2e.trail_support import ecs_problems
-from tests.helpers import engine_of
+from tests.helpers import transaction_on
 from tools.log_contract import flatten
 
 pytestmark = pytest.mark.e2e
@@ -63,8 +63,8 @@ def _place_orders(stack: Any) -> dict[str, str]:
     """ORDERS auto-mode orders, each with its own traceparent: order id -> trace id."""
     settings = stack.settings
     sku = f"OBS-{uuid.uuid4().hex[:8]}"
-    with engine_of(settings).begin() as conn:
-        add_product(conn, sku, "observability test", "", Decimal("1.00"), 100)
+    with transaction_on(settings) as tx:
+        add_product(tx, sku, "observability test", "", Decimal("1.00"), 100)
     customer = f"obs-{uuid.uuid4().hex[:8]}"
     token = issue_token(settings, customer, roles=[CUSTOMER_ROLE])
     http = urllib3.PoolManager()

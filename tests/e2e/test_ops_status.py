@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, pool, text
 
 from common.products import add_product
 from tests.e2e.conftest import LocalStack
-from tests.helpers import run_saga, wait_for
+from tests.helpers import run_saga, transaction_on, wait_for
 from tools import REPO_ROOT
 from tools.apiclient import ApiClient, ApiError
 from tools.log_contract import flatten
@@ -100,8 +100,8 @@ def workload(stack: LocalStack) -> dict[str, str]:
     sku = f"OPS-{uuid.uuid4().hex[:8]}"
     db = engine(stack)
     try:
-        with db.begin() as conn:
-            add_product(conn, sku, "ops test", "", Decimal("5.00"), 10)
+        with transaction_on(stack.settings) as tx:
+            add_product(tx, sku, "ops test", "", Decimal("5.00"), 10)
     finally:
         db.dispose()
     rich = stack.client(f"ops-rich-{uuid.uuid4().hex[:6]}")

@@ -15,7 +15,7 @@ import pytest
 from common.products import add_product
 from tests.e2e.conftest import LocalStack
 from tests.e2e.test_ops_status import engine, log_docs, rows, wait_terminal
-from tests.helpers import wait_for
+from tests.helpers import transaction_on, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -25,8 +25,8 @@ def test_killing_a_function_mid_event_loses_nothing(local_stack: LocalStack) -> 
     sku = f"KILL-{uuid.uuid4().hex[:8]}"
     db = engine(stack)
     try:
-        with db.begin() as conn:
-            add_product(conn, sku, "kill test", "", Decimal("2.00"), 5)
+        with transaction_on(stack.settings) as tx:
+            add_product(tx, sku, "kill test", "", Decimal("2.00"), 5)
         api = stack.client(f"kill-{uuid.uuid4().hex[:6]}")
         api.create_account()
         api.deposit("10.00")

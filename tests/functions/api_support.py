@@ -21,7 +21,7 @@ from common.outbox import Outbox
 from common.products import add_product
 from common.settings import Settings
 from common.tracing import new_trace
-from tests.helpers import engine_of, flush_marks, function_client
+from tests.helpers import engine_of, flush_marks, function_client, transaction_on
 from tools import REPO_ROOT
 
 MAIN = REPO_ROOT / "functions" / "api" / "main.py"
@@ -47,8 +47,8 @@ def bearer(settings: Settings, subject: str, *, admin: bool = False) -> dict[str
 
 def product(settings: Settings, *, price: str = "2.50", on_hand: int = 10) -> str:
     sku = f"T-{uuid.uuid4().hex[:10]}"
-    with engine_of(settings).begin() as conn:
-        add_product(conn, sku, "test product", "for a test", Decimal(price), on_hand)
+    with transaction_on(settings) as tx:
+        add_product(tx, sku, "test product", "for a test", Decimal(price), on_hand)
     return sku
 
 
@@ -82,14 +82,14 @@ def advance(
     settings: Settings, order_id: str, *to: Status, window: timedelta | None = None
 ) -> None:
     """Move an order along through the state machine, as the saga would."""
-    with engine_of(settings).begin() as conn:
+    with transaction_on(settings) as tx:
         for status in to:
-            order = lock_order(conn, uuid.UUID(order_id))
+            order = lock_order(tx, uuid.UUID(order_id))
             assert order is not None
             outbox = Outbox("order-saga", new_trace())
-            transition(conn, outbox, order, status, actor="test",
+            transition(tx, outbox, order, status, actor="test",
                        payment_window=window if status == Status.AWAITING_PAYMENT else None)
-            outbox.write(conn)
+            outbox.write(tx)
 
 
 def outbox_rows(settings: Settings, order_id: str) -> list[Any]:

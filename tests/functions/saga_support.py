@@ -37,6 +37,7 @@ from tests.helpers import (
     flush_marks,
     make_event,
     post_event,
+    transaction_on,
 )
 from tools import REPO_ROOT
 
@@ -187,10 +188,10 @@ def run_saga(
 def customer_cancels(settings: Settings, order_id: uuid.UUID) -> list[CloudEvent]:
     """What the API does on PUT /orders/{id}/cancel: the transition and its order.cancelled."""
     outbox = Outbox(c.API, new_trace())
-    with engine_of(settings).begin() as conn:
-        order = lock_order(conn, order_id)
+    with transaction_on(settings) as tx:
+        order = lock_order(tx, order_id)
         assert order is not None
-        transition(conn, outbox, order, Status.CANCELLED, actor=c.API,
+        transition(tx, outbox, order, Status.CANCELLED, actor=c.API,
                    reason="cancelled_by_customer")
     return outbox.events
 
@@ -199,8 +200,8 @@ def customer_cancels(settings: Settings, order_id: uuid.UUID) -> list[CloudEvent
 
 def new_product(settings: Settings, on_hand: int, price: str = "2.50") -> str:
     sku = f"T-{uuid.uuid4().hex[:12]}"
-    with engine_of(settings).begin() as conn:
-        add_product(conn, sku, "test product", "", Decimal(price), on_hand)
+    with transaction_on(settings) as tx:
+        add_product(tx, sku, "test product", "", Decimal(price), on_hand)
     return sku
 
 
@@ -234,15 +235,15 @@ def new_order(
     order_lines = [OrderLine(sku=s, quantity=q, unit_price=Decimal(p))
                    for s, q, p in (lines or [("SKU-X", 1, "10.00")])]
     scratch = Outbox("test", new_trace())
-    with engine_of(settings).begin() as conn:
-        order = create_order(conn, scratch, order_id=uuid.uuid4(), customer_id=customer,
+    with transaction_on(settings) as tx:
+        order = create_order(tx, scratch, order_id=uuid.uuid4(), customer_id=customer,
                              lines=order_lines, payment_mode=mode, shipping_address=address,
                              actor="test")
         for step in _ROAD[: _ROAD.index(status) + 1] if status in _ROAD else []:
-            order = transition(conn, scratch, order, step, actor="test",
+            order = transition(tx, scratch, order, step, actor="test",
                                payment_window=timedelta(minutes=5))
         if reason is not None:
-            order = transition(conn, scratch, order, Status.CANCELLED, actor="test",
+            order = transition(tx, scratch, order, Status.CANCELLED, actor="test",
                                reason=reason)
     return order
 
@@ -254,8 +255,8 @@ def place_order(
     """What the API does on POST /orders: the order in CREATED and its order.created."""
     outbox = Outbox(c.API, new_trace())
     order_lines = [OrderLine(sku=s, quantity=q, unit_price=Decimal(p)) for s, q, p in lines]
-    with engine_of(settings).begin() as conn:
-        order = create_order(conn, outbox, order_id=uuid.uuid4(), customer_id=customer,
+    with transaction_on(settings) as tx:
+        order = create_order(tx, outbox, order_id=uuid.uuid4(), customer_id=customer,
                              lines=order_lines, payment_mode=mode, shipping_address=address,
                              actor=c.API)
     return order, outbox.events
@@ -269,8 +270,8 @@ def sql(settings: Settings, statement: str, **params: Any) -> None:
 # --- reading state -----------------------------------------------------------------------
 
 def read_order(settings: Settings, order_id: uuid.UUID) -> Order:
-    with engine_of(settings).begin() as conn:
-        order = lock_order(conn, order_id)
+    with transaction_on(settings) as tx:
+        order = lock_order(tx, order_id)
     assert order is not None
     return order
 

@@ -12,13 +12,13 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from common import tables as t
 from common.events.models import OrderLine
 from common.order_state import create_order
 from common.outbox import Outbox
 from common.settings import Settings
 from common.tracing import new_trace
 from functions.api.order_create import CreateOrderIn, request_fingerprint
+from functions.api.sql import CLAIM_IDEMPOTENCY_KEY
 from tests.functions.api_support import (
     api_client,
     bearer,
@@ -27,7 +27,7 @@ from tests.functions.api_support import (
     problem,
     product,
 )
-from tests.helpers import engine_of
+from tests.helpers import engine_of, transaction_on
 
 pytestmark = pytest.mark.integration
 
@@ -90,15 +90,14 @@ def test_losing_the_idempotency_race_returns_the_winners_order(
     body = {"items": [{"sku": sku, "quantity": 1}]}
     parsed = CreateOrderIn.model_validate(body)
     winner = uuid.uuid4()
-    engine = engine_of(saga_env)
     results: list[Any] = []
-    with engine.connect() as conn, conn.begin():
-        create_order(conn, Outbox("api", new_trace()), order_id=winner, customer_id=me,
+    with transaction_on(saga_env) as tx:
+        create_order(tx, Outbox("api", new_trace()), order_id=winner, customer_id=me,
                      lines=[OrderLine(sku=sku, quantity=1, unit_price=Decimal("2.50"))],
                      payment_mode="auto", actor="test")
-        conn.execute(t.idempotency_keys.insert().values(
-            customer_id=me, key="race", request_hash=request_fingerprint(parsed),
-            order_id=winner))
+        tx.run(CLAIM_IDEMPOTENCY_KEY, {
+            "customer_id": me, "key": "race", "request_hash": request_fingerprint(parsed),
+            "order_id": winner})
         thread = threading.Thread(target=lambda: results.append(client.post(
             "/orders", json=body, headers=bearer(saga_env, me) | {"Idempotency-Key": "race"})))
         thread.start()

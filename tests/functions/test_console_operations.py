@@ -22,6 +22,7 @@ from common.dead_letters import redrive_event
 from common.events import catalogue as c
 from common.order_state import Status
 from common.outbox import Outbox, relay, row_id
+from common.pg import tx_in
 from common.resources import Resources
 from common.settings import Settings
 from common.tracing import new_trace
@@ -294,13 +295,13 @@ def test_the_relay_publishes_a_redrive_left_unpublished(saga_env: Settings) -> N
     redrive.add(redrive_event(letter))
     engine = engine_of(saga_env)
     with engine.begin() as conn:
-        original.write(conn)  # as the order-saga wrote it when it first emitted the event
+        original.write(tx_in(conn))  # as the order-saga wrote it when it first emitted the event
         conn.execute(update(t.outbox).where(t.outbox.c.id == uuid.UUID(letter.event_id))
                      .values(published_at=func.now() - text("interval '1 hour'")))
-        redrive.write(conn)
+        redrive.write(tx_in(conn))
     resources = Resources(saga_env)  # the outbox-relay function's, as its main.py makes them
     try:
-        assert relay(resources.engine, resources.publisher, older_than_s=0) >= 1
+        assert relay(resources.pool, resources.publisher, older_than_s=0) >= 1
     finally:
         resources.close()
     rows_by_producer = {r.producer: r for r in rows(saga_env, t.outbox,

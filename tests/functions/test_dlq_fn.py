@@ -16,6 +16,7 @@ from sqlalchemy import select
 from common import tables as t
 from common.dead_letters import mark_redriven
 from common.events import catalogue as c
+from common.pg import tx_in
 from common.settings import Settings
 from tests.functions.saga_support import (
     binary_headers,
@@ -101,7 +102,7 @@ def test_every_failure_of_every_redrive_is_stored_once(saga_env: Settings) -> No
         assert deliver("dlq", again).status_code == 200
         assert deliver("dlq", again).status_code == 200  # the KafkaSource redelivers
         with engine_of(saga_env).begin() as conn:
-            mark_redriven(conn, [letter.id])
+            mark_redriven(tx_in(conn), [letter.id])
         stored = sorted(_stored(saga_env, first), key=lambda r: r.id)
         assert len(stored) == attempt + 1, f"re-drive {attempt} of {letter.id} not stored"
         letter = stored[-1]

@@ -26,7 +26,7 @@ from tests.functions.saga_support import (
     rows,
     sql,
 )
-from tests.helpers import engine_of, read_topic
+from tests.helpers import read_topic, transaction_on
 
 pytestmark = pytest.mark.integration
 
@@ -38,8 +38,8 @@ def _stranded(settings: Settings, count: int, *, age_s: int) -> list[CloudEvent]
         order_id = uuid.uuid4()
         outbox.emit(c.ORDER_COMPLETED, OrderCompleted(order_id=order_id, customer_id="bob"),
                     partition_key=str(order_id))
-    with engine_of(settings).begin() as conn:
-        outbox.write(conn)
+    with transaction_on(settings) as tx:
+        outbox.write(tx)
     sql(settings, "UPDATE messaging.outbox SET created_at = now() - make_interval(secs => :s) "
                   "WHERE caused_by = :cause", s=age_s, cause=outbox.caused_by)
     return outbox.events

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 from cloudevents.http import CloudEvent
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from common import tables as t
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
@@ -21,7 +21,7 @@ from common.events.models import OrderCompleted
 from common.outbox import Outbox
 from common.settings import Settings
 from common.tracing import new_trace
-from tests.helpers import engine_of, read_topic, wait_for
+from tests.helpers import engine_of, read_topic, transaction_on, wait_for
 from tests.image.conftest import running
 from tests.image.shop import Shop
 from tools.image.process import ImageProcess, ImageProcessError
@@ -133,10 +133,10 @@ def test_a_day_in_the_shop_runs_on_the_image(shop: Shop) -> None:
     order_id = uuid.uuid4()
     event = stranded.emit(c.ORDER_COMPLETED, OrderCompleted(order_id=order_id, customer_id="x"),
                           partition_key=str(order_id))
-    with engine_of(settings).begin() as conn:
-        stranded.write(conn)
-        conn.execute(text("UPDATE messaging.outbox SET created_at = now() - interval '1 minute'"
-                          " WHERE id = :id"), {"id": uuid.UUID(event["id"])})
+    with transaction_on(settings) as tx:
+        stranded.write(tx)
+        tx.run("UPDATE messaging.outbox SET created_at = now() - interval '1 minute'"
+               " WHERE id = %(id)s", {"id": uuid.UUID(event["id"])})
     assert shop.ping("outbox-relay").status == 200
     read_topic(settings, c.ORDER_COMPLETED, lambda got: bool(got["id"] == event["id"]))
 

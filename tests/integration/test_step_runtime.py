@@ -24,6 +24,7 @@ from tests.helpers import (
     make_event,
     post_event,
     read_topic,
+    transaction_on,
 )
 
 pytestmark = pytest.mark.integration
@@ -35,8 +36,8 @@ def _client() -> Any:
 
 def _product(settings: Settings, on_hand: int) -> str:
     sku = f"T-{uuid.uuid4().hex[:10]}"
-    with engine_of(settings).begin() as conn:
-        add_product(conn, sku, "test product", "", Decimal("2.50"), on_hand)
+    with transaction_on(settings) as tx:
+        add_product(tx, sku, "test product", "", Decimal("2.50"), on_hand)
     return sku
 
 

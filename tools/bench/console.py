@@ -20,12 +20,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, pool, text
 
-from common.resources import Resources
 from common.settings import to_sqlalchemy_url
+
+if TYPE_CHECKING:
+    from functions.console.wiring import ConsoleResources
 
 ORDERS = 100_000
 RUNS = 20
@@ -188,13 +190,14 @@ def _hour_ago(engine: Engine) -> str:
     return str(moment.isoformat()).replace("+", "%2B")
 
 
-def console_client(database_url: str) -> tuple[Callable[[str], Any], Resources]:
+def console_client(database_url: str) -> tuple[Callable[[str], Any], ConsoleResources]:
     """GET on the console's handlers in this process, as an admin, and the console's
     resources (their engine runs the handlers' statements; the caller closes them)."""
     from functions_framework import create_app
 
     from common.auth import ADMIN_ROLE, issue_token
     from common.serving.asgi_app import resources_of
+    from functions.console.wiring import ConsoleResources
     from tools import REPO_ROOT
 
     os.environ.update({"DATABASE_URL": database_url,
@@ -204,8 +207,8 @@ def console_client(database_url: str) -> tuple[Callable[[str], Any], Resources]:
                      signature_type="http")  # type: ignore[no-untyped-call]
     client = app.test_client()
     resources = resources_of(sys.modules.get("main"))  # functions-framework's module name
-    if resources is None:
-        raise RuntimeError("functions/console/main.py names no `resources`")
+    if not isinstance(resources, ConsoleResources):
+        raise RuntimeError("functions/console/main.py names no ConsoleResources `resources`")
     headers = {"Authorization": "Bearer " + issue_token(resources.settings, "bench",
                                                        roles=[ADMIN_ROLE])}
 

@@ -15,9 +15,18 @@ def register(sub: Any) -> None:
         "bench-event", help="CPU per delivered event for each function: the step alone "
         "(in-process), served alone (one POST at a time) and in the stack (a saga bench "
         "file); writes bench/results/event-<time>.json")
-    parser.add_argument("--orders", type=int, default=300,
-                        help="happy-path orders per column (default 300: 2,400 deliveries)")
-    parser.add_argument("--warmup", type=int, default=30, help="orders before each column")
+    parser.add_argument("--orders", type=int, default=None,
+                        help="happy-path orders per column (default 300: 2,400 deliveries; "
+                        "30 with --callgrind)")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="orders before each column (default 30; 15 with --callgrind)")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="alone and served: user-space instructions per event under "
+                        "valgrind's callgrind (independent of the machine's load; slow) "
+                        "instead of CPU time")
+    parser.add_argument("--callgrind-dumps", type=Path, default=None, metavar="DIR",
+                        help="with --callgrind: keep the alone column's dumps in DIR, one "
+                        "per function (callgrind_annotate --inclusive=yes DIR/payments.*)")
     parser.add_argument("--from-bench", type=Path, default=None,
                         help="a saga bench results JSON for the 'in the stack' column")
     parser.add_argument("--bench-orders", type=int, default=0,
@@ -39,11 +48,14 @@ def run(args: argparse.Namespace) -> int:
     from tools.settings import get_local_settings
 
     only = set(args.only or ("alone", "served", "stack"))
-    spec = EventBenchSpec(orders=args.orders, warmup=args.warmup, alone="alone" in only,
+    orders = args.orders if args.orders is not None else 30 if args.callgrind else 300
+    warmup = args.warmup if args.warmup is not None else 15 if args.callgrind else 30
+    spec = EventBenchSpec(orders=orders, warmup=warmup, alone="alone" in only,
                           served="served" in only,
                           from_bench=args.from_bench if "stack" in only else None,
                           bench_orders=args.bench_orders if "stack" in only else 0,
-                          broker=args.broker or get_local_settings().broker)
+                          broker=args.broker or get_local_settings().broker,
+                          callgrind=args.callgrind, callgrind_dumps=args.callgrind_dumps)
     result = run_event_bench(spec)
     path = report.write(result, args.results_dir or REPO_ROOT / "bench" / "results")
     result["results_file"] = str(path)

@@ -33,6 +33,7 @@ from common.dead_letters import (
     waiting,
     why_not_waiting,
 )
+from common.pg import tx_in
 from tools.infra.kafka_clients import tool_producer_config
 from tools.ops.context import OpsContext, OpsError
 
@@ -62,7 +63,7 @@ def show(ctx: OpsContext, dead_letter_id: int) -> dict[str, Any]:
     row = _rows(ctx, [dead_letter_id])[0]
     attributes = dict(row.attributes)
     with _connect(ctx) as conn:
-        again = failed_again_as(conn, row.id)
+        again = failed_again_as(tx_in(conn), row.id)
     return summary(ctx, row) | {
         "failed_again_as": again,
         "attributes": {k: v for k, v in attributes.items() if k not in ERROR_EXTENSIONS},
@@ -112,7 +113,7 @@ def redrive(ctx: OpsContext, ids: Sequence[int] | None, *, topic: str | None = N
         raise OpsError(f"the broker did not take every event ({'; '.join(errors) or 'timeout'}"
                        "); nothing was marked re-driven, run the command again")
     with _connect(ctx, write=True) as conn:
-        mark_redriven(conn, [row.id for row, _ in records])
+        mark_redriven(tx_in(conn), [row.id for row, _ in records])
     return [(row.id, record[0]) for row, record in records]
 
 
@@ -121,7 +122,7 @@ def _refuse_handled(ctx: OpsContext, rows: Sequence[Row[Any]]) -> None:
     reasons = []
     with _connect(ctx) as conn:
         for row in rows:
-            why = why_not_waiting(conn, row)
+            why = why_not_waiting(tx_in(conn), row)
             if why is not None:
                 reasons.append(f"{why}; `saga dlq redrive {row.id} --force` sends it anyway")
     if reasons:

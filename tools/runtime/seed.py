@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine
+import psycopg
 
-from common.settings import to_sqlalchemy_url
+from common.pg import Tx
+from common.settings import to_postgres_url
 
 CATALOGUE = Path("knative") / "cluster" / "catalogue.json"
 
@@ -23,9 +24,5 @@ def seed_catalogue(database_url: str, root: Path) -> int:
     if not path.exists():
         return 0
     catalogue = load_catalogue(path)
-    engine = create_engine(to_sqlalchemy_url(database_url))
-    try:
-        with engine.begin() as conn:
-            return len(import_catalogue(conn, catalogue).added)
-    finally:
-        engine.dispose()
+    with psycopg.connect(to_postgres_url(database_url)) as conn:  # commits as it ends
+        return len(import_catalogue(Tx(conn), catalogue).added)

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 import pytest
 from cloudevents.http import CloudEvent
-from sqlalchemy import Connection
 
 from common.events.models import CancelReason, EventData, PaymentMode
 from common.order_state import Order, Status, checked_steps, emit_implied, payment_deadline
 from common.outbox import Outbox
+from common.pg import Tx
 from common.settings import Settings
 from common.step import StepRuntime
 from common.tracing import TraceContext
@@ -43,8 +43,8 @@ class FakeUnitOfWork:
     _republish: list[CloudEvent] = field(default_factory=list)
 
     @property
-    def conn(self) -> Connection:
-        raise AssertionError("a handler with a store of its own used the connection")
+    def tx(self) -> Tx:
+        raise AssertionError("a handler with a store of its own used the transaction")
 
     def outbox(self, trace: TraceContext) -> Outbox:
         outbox = Outbox(self.producer, trace, caused_by=self.caused_by)

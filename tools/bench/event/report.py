@@ -41,6 +41,12 @@ def table(result: dict[str, Any]) -> str:
         if part:
             lines.append(f"{title}: PostgreSQL {part['postgres_ms_per_order']} ms and broker "
                          f"{part['broker_ms_per_order']} ms per order ({part['orders']} orders)")
+    for key, title in (("alone_instructions", "alone"), ("served_instructions", "served")):
+        counted = result.get(key) or {}
+        if counted:
+            lines.append(f"M instructions per event, {title} (callgrind): " + ", ".join(
+                f"{row} {counted[row]['m_instructions_per_event']:.3f}"
+                for row in ROWS if row in counted))
     stack = result.get("stack") or {}
     if stack:
         lines.append(

@@ -9,10 +9,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, create_engine
+
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
-from common.db import make_engine
 from tools import REPO_ROOT
-from tools.bench.event import instack
+from tools.bench.event import callgrind, instack
 from tools.bench.event.chain import ChainResult, Mode, run_chain, tree_meter
 from tools.bench.event.inprocess import InProcess
 from tools.bench.event.served import Served
@@ -32,6 +33,10 @@ class EventBenchSpec:
     from_bench: Path | None = None
     bench_orders: int = 0  # > 0: run a `saga bench` of this many orders for the stack column
     broker: EmbeddedBroker = "embedded"
+    # Instructions per event under callgrind (tools/bench/event/callgrind.py) instead of CPU
+    # seconds, for the alone and served columns.
+    callgrind: bool = False
+    callgrind_dumps: Path | None = None  # keep the alone column's dumps here
 
 
 def run_event_bench(spec: EventBenchSpec) -> dict[str, Any]:
@@ -57,7 +62,7 @@ def run_event_bench(spec: EventBenchSpec) -> dict[str, Any]:
 
 def _alone_and_served(here: World, spec: EventBenchSpec) -> dict[str, Any]:
     settings = here.settings()
-    engine = make_engine(settings)
+    engine = create_engine(settings.sqlalchemy_url())
     postgres, broker = tree_meter(here.postgres_pid), tree_meter(here.broker_pid)
     inprocess = InProcess(settings, here.state_dir / "inprocess.ndjson")
     out: dict[str, Any] = {}
@@ -70,9 +75,11 @@ def _alone_and_served(here: World, spec: EventBenchSpec) -> dict[str, Any]:
             return _figures(run_chain(mode, engine, tokens=tokens, skus=skus,
                                       orders=spec.orders, postgres=postgres, broker=broker))
 
-        if spec.alone:
+        if spec.callgrind:
+            out |= _instructions(here, spec, engine, tokens, skus)
+        elif spec.alone:
             out["alone"] = measure(inprocess)
-        if spec.served:
+        if spec.served and not spec.callgrind:
             served = Served(here.env(), here.state_dir / "logs", here.state_dir / "console.log")
             try:
                 out["served"] = measure(served)
@@ -81,6 +88,38 @@ def _alone_and_served(here: World, spec: EventBenchSpec) -> dict[str, Any]:
     finally:
         inprocess.close()
         engine.dispose()
+    return out
+
+
+def _instructions(here: World, spec: EventBenchSpec, engine: Engine, tokens: list[str],
+                  skus: list[str]) -> dict[str, Any]:
+    """Instructions per event, alone and served (callgrind.py): `spec.orders` orders after
+    `spec.warmup`."""
+    out: dict[str, Any] = {}
+    if spec.alone:
+        child_spec = {"tokens": tokens, "skus": skus,
+                      "log": str(here.state_dir / "callgrind-alone.ndjson")}
+        out["alone_instructions"] = callgrind.alone(
+            {**os.environ, **here.env()}, child_spec, orders=spec.orders, warmup=spec.warmup,
+            dumps=spec.callgrind_dumps)
+    if spec.served:
+        callgrind.require_valgrind()
+        starter = callgrind.ValgrindStarter(cwd=REPO_ROOT, env=here.env())
+        served = Served(here.env(), here.state_dir / "logs", here.state_dir / "console.log",
+                        starter=starter, start_timeout=callgrind.START_TIMEOUT_S,
+                        request_timeout=callgrind.START_TIMEOUT_S)
+        counted = callgrind.Counted(served, lambda name: served.processes()[name], starter)
+        nothing = tree_meter(None)
+        try:
+            run_chain(counted, engine, tokens=tokens, skus=skus, orders=spec.warmup,
+                      postgres=nothing, broker=nothing, seed=1)
+            counted.measuring = True
+            run_chain(counted, engine, tokens=tokens, skus=skus, orders=spec.orders,
+                      postgres=nothing, broker=nothing)
+        finally:
+            served.close()
+            starter.close()
+        out["served_instructions"] = counted.figures
     return out
 
 

@@ -31,19 +31,24 @@ _SETTLE_S = 0.3
 
 
 class Served:
-    def __init__(self, env: dict[str, str], log_dir: Path, console_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, console_path: Path, *,
+                 starter: ProcessStarter | None = None, start_timeout: float = 30.0,
+                 request_timeout: float = 30.0) -> None:
         manifests = load_project_manifests(REPO_ROOT)
         self._console_out = console_path.open("a", encoding="utf-8")
         console = Console(self._console_out)
-        self._starter = ProcessStarter(cwd=REPO_ROOT, env=env, report=console.line)
+        # The runtime's own starter (forked from the zygote), unless told otherwise (the
+        # callgrind mode starts every function under valgrind).
+        self._starter = starter or ProcessStarter(cwd=REPO_ROOT, env=env, report=console.line)
         self._processes = {
             name: FunctionProcess(manifests.functions[name], cwd=REPO_ROOT, env=env,
                                   log_dir=log_dir, console=console, idle_after=3600,
-                                  starter=self._starter)
+                                  starter=self._starter, start_timeout=start_timeout)
             for name in (c.API, *STEP_FUNCTIONS)}
         with ThreadPoolExecutor(max_workers=len(self._processes)) as pool:
             list(pool.map(lambda p: p.start(), self._processes.values()))
         self._connections: dict[str, http.client.HTTPConnection] = {}
+        self._request_timeout = request_timeout
 
     def _post(self, function: str, path: str, headers: dict[str, str], body: bytes
               ) -> tuple[int, bytes]:
@@ -52,7 +57,7 @@ class Served:
             if connection is None:
                 port = self._processes[function].status().port
                 connection = self._connections[function] = http.client.HTTPConnection(
-                    "127.0.0.1", port, timeout=30)
+                    "127.0.0.1", port, timeout=self._request_timeout)
             try:
                 connection.request("POST", path, body, headers)
                 response = connection.getresponse()

@@ -61,12 +61,13 @@ def _say(line: str) -> None:
 
 
 def child(spec: dict[str, Any]) -> None:
-    from common.db import make_engine
+    from sqlalchemy import create_engine
+
     from tools.settings import LocalSettings
 
     settings = LocalSettings()  # the world's environment, as a function reads it
     mode = Windowed(settings, Path(spec["log"]))
-    engine = make_engine(settings)
+    engine = create_engine(settings.sqlalchemy_url())
     print(PREFIX + "ready", flush=True)
     try:
         for line in sys.stdin:

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from common.db import make_engine
+from sqlalchemy import create_engine
+
 from common.table_stats import table_stats
 from functions.retention.sweep import PAUSE_RATIO
 from tools.bench.event.chain import tree_meter
@@ -42,7 +43,8 @@ def run_retention_bench(spec: RetentionBenchSpec,
                               "sizes": []}
     with world("kafka" if spec.broker == "kafka" else "tansu") as here:
         settings = here.settings()
-        engine = make_engine(settings)  # the bench's own; the functions' are mode.resources
+        # The bench's own engine; the functions' pools are mode.resources'.
+        engine = create_engine(settings.sqlalchemy_url())
         postgres, broker = tree_meter(here.postgres_pid), tree_meter(here.broker_pid)
         mode = Timed(settings, here.state_dir / "inprocess.ndjson")
         callgrind: Callgrind | None = None

@@ -23,14 +23,14 @@ from collections.abc import Mapping
 from typing import Any
 
 # What every function imports; a missing optional one is skipped, not fatal. Only what a
-# function imports: a forked child holds every module its zygote imported (psycopg_pool and
-# confluent_kafka.admin, which no function uses, were 0.66 MB of each child's RSS).
+# function imports: a forked child holds every module its zygote imported (confluent_kafka's
+# admin client, which no function uses, and SQLAlchemy, which only the tools use, would be
+# in every child's RSS).
 PRELOAD_COMMON = (
     "functions_framework", "functions_framework._cli", "flask", "werkzeug", "click",
     "cloudevents.http", "cloudevents.kafka", "pydantic", "pydantic_settings",
-    "sqlalchemy", "sqlalchemy.dialects.postgresql.psycopg", "psycopg",
-    "confluent_kafka", "ecs_logging",
-    "common.settings", "common.logging", "common.db", "common.kafka", "common.outbox",
+    "psycopg", "psycopg_pool", "confluent_kafka", "ecs_logging",
+    "common.settings", "common.logging", "common.pg", "common.kafka", "common.outbox",
     "common.events.catalogue", "common.cloudevents_kafka",
     "common.problems", "common.tracing", "common.order_state", "common.resources",
     "common.serving.serve",
