@@ -19,17 +19,19 @@ from common.order_state import TERMINAL
 from common.settings import Settings
 
 # Every SQL text below is built from constants of this module and common's (statuses, the
-# dead letters' waiting rule): values only ever travel as bound %(name)s parameters.
-_TERMINAL = ", ".join(f"'{status}'" for status in sorted(TERMINAL))
-_UNFINISHED_ORDERS = ("SELECT CAST(u.id AS text) FROM orders.orders u"  # noqa: S608
-                      f" WHERE u.status NOT IN ({_TERMINAL})")
+# dead letters' waiting rule): values only ever travel as bound %(name)s parameters. The
+# fragments' names are lower-case: no statement of their own (tests/integration/
+# test_statements.py PREPAREs the rules' whole statements).
+_terminal = ", ".join(f"'{status}'" for status in sorted(TERMINAL))
+_unfinished_orders = ("SELECT CAST(u.id AS text) FROM orders.orders u"  # noqa: S608
+                      f" WHERE u.status NOT IN ({_terminal})")
 # Orders whose outbox the runtime re-published when it started the broker (unfinished then).
-_UNFINISHED_AT_START = f"{_UNFINISHED_ORDERS} OR u.updated_at >= %(broker_started_at)s"
-_AS_UUID = ("CASE WHEN i.event_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+_unfinished_at_start = f"{_unfinished_orders} OR u.updated_at >= %(broker_started_at)s"
+_as_uuid = ("CASE WHEN i.event_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
             "[0-9a-f]{12}$' THEN CAST(i.event_id AS uuid) END")
-_REPUBLISHED_AT_START = (
-    f"SELECT 1 FROM messaging.outbox o WHERE o.id = {_AS_UUID}"  # noqa: S608
-    f" AND o.created_at < %(broker_started_at)s AND o.partition_key IN ({_UNFINISHED_AT_START})")
+_republished_at_start = (
+    f"SELECT 1 FROM messaging.outbox o WHERE o.id = {_as_uuid}"  # noqa: S608
+    f" AND o.created_at < %(broker_started_at)s AND o.partition_key IN ({_unfinished_at_start})")
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def _inbox_rules(settings: Settings, before: datetime | None) -> list[Rule]:
         # Tansu: the broker started empty, then got again the outbox of every order that was
         # unfinished (tools/runtime/recovery.py); those events are in it as long as it runs.
         where += (" AND i.received_at < %(broker_started_at)s"
-                  f" AND NOT EXISTS ({_REPUBLISHED_AT_START})")
+                  f" AND NOT EXISTS ({_republished_at_start})")
         params["broker_started_at"] = before
     return [
         Rule("inbox", "messaging.inbox", "i", "received_at", f"i.consumer <> %(dlq)s AND {where}",
@@ -100,12 +102,12 @@ def _outbox_rule(settings: Settings, started: datetime | None) -> Rule:
     # restart on Tansu publishes them again.
     where = ("o.published_at IS NOT NULL"
              " AND o.created_at < now() - %(window_s)s * interval '1 second'"
-             f" AND o.partition_key NOT IN ({_UNFINISHED_ORDERS})")
+             f" AND o.partition_key NOT IN ({_unfinished_orders})")
     params: dict[str, object] = {"window_s": settings.retention_outbox_s}
     if started is not None:
         # The events re-published at this broker's start: the inbox rule above looks them up.
         where += (" AND NOT (o.created_at < %(broker_started_at)s"
-                  f" AND o.partition_key IN ({_UNFINISHED_AT_START}))")
+                  f" AND o.partition_key IN ({_unfinished_at_start}))")
         params["broker_started_at"] = started
     return Rule("outbox", "messaging.outbox", "o", "created_at", where, params)
 

@@ -13,6 +13,7 @@ import importlib
 import pkgutil
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -21,6 +22,9 @@ import common
 import functions
 from common import tables as t
 from common.pg import compile_statement
+from common.settings import Settings
+from functions.retention.rules import retention_rules
+from functions.retention.sweep import count_statement, delete_statement
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +49,21 @@ def statements() -> Iterator[tuple[str, str]]:
 
 
 STATEMENTS = dict(statements())
+
+
+def retention_statements() -> Iterator[tuple[str, str]]:
+    """The retention sweep's, built from its rules: on Apache Kafka, and on Tansu with the
+    broker's start known (the rules it adds then)."""
+    for broker, settings in (
+            ("kafka", Settings(broker_enforces_retention=True)),
+            ("tansu", Settings(broker_enforces_retention=False,
+                               broker_started_at=datetime.now(UTC)))):
+        for number, rule in enumerate(retention_rules(settings)):
+            yield f"retention.{broker}.{rule.name}.{number}.delete", delete_statement(rule)
+            yield f"retention.{broker}.{rule.name}.{number}.count", count_statement(rule)
+
+
+RETENTION_STATEMENTS = dict(retention_statements())
 
 
 def problems_of(conn: psycopg.Connection[tuple[object, ...]], sql: str) -> list[str]:
@@ -96,13 +115,19 @@ def test_the_deployed_code_owns_its_statements_in_sql_modules() -> None:
     owners = {name.rsplit(".", 1)[0] for name in STATEMENTS}
     assert {"common.messaging_sql", "common.order_sql", "functions.inventory.sql",
             "functions.payments.sql", "functions.shipping.sql", "functions.notifications.sql",
-            "functions.api.sql"} <= owners, owners
+            "functions.api.sql", "functions.console.sql"} <= owners, owners
 
 
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
 def test_each_statement_fits_the_migrated_schema_and_tables_py(
         conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
     assert problems_of(conn, STATEMENTS[name]) == []
+
+
+@pytest.mark.parametrize("name", sorted(RETENTION_STATEMENTS))
+def test_each_retention_statement_fits_the_migrated_schema_and_tables_py(
+        conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
+    assert problems_of(conn, RETENTION_STATEMENTS[name]) == []
 
 
 @pytest.mark.parametrize(("sql", "named"), [
