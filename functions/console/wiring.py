@@ -7,11 +7,13 @@ operate through them."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
 from psycopg_pool import ConnectionPool
-from sqlalchemy import Connection, Engine, create_engine, pool, text
+from sqlalchemy import Connection, Engine, create_engine, event, pool, text
+from sqlalchemy.dialects.postgresql.psycopg import _log_notices
 
 from common.events.catalogue import CONSOLE
 from common.kafka import client_config
@@ -42,8 +44,12 @@ class ConsoleResources(Resources):
 
     def _make_pool(self) -> ConnectionPool[PgConnection]:
         # The engine's connections come from the pool and go back to it on close: one
-        # pool, sized in knative/console.yaml, for the pages and the operations.
-        return make_pool(self.settings, close_returns=True)
+        # pool, sized in knative/console.yaml, for the pages and the operations. Nothing is
+        # prepared on them: psycopg's rollback deallocates every prepared statement of a
+        # connection where its cursors (the engine's) prepared some, the unit of work's too,
+        # and the console's statements are rare enough to be planned each time.
+        return make_pool(self.settings.model_copy(update={"db_prepared_statements": False}),
+                         close_returns=True)
 
     @property
     def engine(self) -> Engine:
@@ -54,9 +60,7 @@ class ConsoleResources(Resources):
             connections = self.pool
             with self._lock:
                 if self._engine is None:
-                    self._engine = create_engine("postgresql+psycopg://",
-                                                 poolclass=pool.NullPool,
-                                                 creator=connections.getconn)
+                    self._engine = _engine_on(connections)
                 engine = self._engine
         return engine
 
@@ -79,6 +83,23 @@ class ConsoleResources(Resources):
         if engine is not None:
             engine.dispose()
         super().close(timeout)
+
+
+def _engine_on(connections: ConnectionPool[PgConnection]) -> Engine:
+    """An engine that checks a pooled connection out for each of its connections, and
+    closes (returns) it after."""
+    engine = create_engine("postgresql+psycopg://", poolclass=pool.NullPool,
+                           creator=connections.getconn)
+
+    # SQLAlchemy sets up each connection it makes: with NullPool, at every checkout. Its
+    # notice handler is all it adds; taken off at checkin, it does not pile up on a pooled
+    # connection.
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: PgConnection, _record: object) -> None:
+        with contextlib.suppress(ValueError):
+            dbapi_connection.remove_notice_handler(_log_notices)
+
+    return engine
 
 
 def read(resources: ConsoleResources, work: Callable[[Connection], T]) -> T:
