@@ -11,9 +11,11 @@ import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
+import psycopg
 from psycopg_pool import ConnectionPool
 from sqlalchemy import Connection, Engine, create_engine, event, pool, text
 from sqlalchemy.dialects.postgresql.psycopg import _log_notices
+from sqlalchemy.exc import DBAPIError
 
 from common.events.catalogue import CONSOLE
 from common.kafka import client_config
@@ -105,9 +107,16 @@ def _engine_on(connections: ConnectionPool[PgConnection]) -> Engine:
 def read(resources: ConsoleResources, work: Callable[[Connection], T]) -> T:
     """`work` in one read-only transaction on one snapshot: a page made of several
     queries (an order, its events, its effects) never mixes two moments."""
-    with resources.engine.begin() as conn:
-        conn.execute(_SNAPSHOT)
-        return work(conn)
+    try:
+        with resources.engine.begin() as conn:
+            conn.execute(_SNAPSHOT)
+            return work(conn)
+    except DBAPIError as exc:
+        # psycopg's own error, as the operations meet it: no connection in time, a lost one
+        # or a statement timeout answers 503 (common.problems.fault), anything else 500.
+        if isinstance(exc.orig, psycopg.Error):
+            raise exc.orig from exc
+        raise
 
 
 def operate(resources: Resources, trace: TraceContext, work: Callable[[Tx, Outbox], T]) -> T:

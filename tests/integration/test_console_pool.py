@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
+from common.problems import fault_status
 from common.settings import Settings
 from functions.console.wiring import ConsoleResources, read
+from tools.infra.ports import LOOPBACK, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -32,3 +35,16 @@ def test_reads_and_operations_share_one_connection_and_log_a_notice_once(
         assert len(logged) == 1, f"one notice logged {len(logged)} times"
     finally:
         resources.close()
+
+
+def test_a_page_without_its_database_answers_503_as_an_operation_does() -> None:
+    """The pages' errors are psycopg's, as the unit of work's are (SQLAlchemy wraps them):
+    no connection in time is a retry's to cure, 503, not 500."""
+    nowhere = f"postgresql://saga@{LOOPBACK}:{free_port()}/saga"
+    resources = ConsoleResources(Settings(DATABASE_URL=nowhere))
+    try:
+        with pytest.raises(psycopg.OperationalError) as raised:
+            read(resources, lambda conn: conn.execute(text("SELECT 1")).scalar())
+        assert fault_status(raised.value) == 503
+    finally:
+        resources.close(timeout=1.0)
