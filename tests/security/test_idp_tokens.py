@@ -212,7 +212,7 @@ def test_a_key_rotation_ends_the_verdicts_made_under_the_old_keys(
         monkeypatch.setattr(module, "time", clock)
     old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048)
                 for _ in range(2))
-    handler = type("Jwks", (_RotatingJwks,), {"keys": [_jwk(old, "old")]})
+    handler: type[_RotatingJwks] = type("Jwks", (_RotatingJwks,), {"keys": [_jwk(old, "old")]})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)  # the kernel picks the port
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

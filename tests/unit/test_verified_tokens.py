@@ -41,7 +41,7 @@ def decodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Decodes]:
         seen.count += 1
         return decode(*args, **kwargs)
 
-    monkeypatch.setattr(auth.jwt, "decode", counted)
+    monkeypatch.setattr(jwt, "decode", counted)
     auth._VERIFIED.clear()
     yield seen
     auth._VERIFIED.clear()
