@@ -170,8 +170,8 @@ def test_no_stack_and_nothing_configured(argv: list[str], tmp_path: Path) -> Non
 # The least each command needs to get past its own arguments. A new command gets a line
 # here (test_every_command_is_covered says so).
 ARGS: dict[str, list[str]] = {
-    "bench": ["--attach"], "bench-event": [], "chaos": [], "check": [], "demo": ["--attach"],
-    "dlq": ["list"], "down": [], "load": [], "logs": [], "migrate": [],
+    "bench": ["--attach"], "bench-event": [], "bench-micro": [], "chaos": [], "check": [],
+    "demo": ["--attach"], "dlq": ["list"], "down": [], "load": [], "logs": [], "migrate": [],
     "replay": ["--all", "--to", "earliest"],
     "send": ["shop.order.cancelled.v1", "--data", CANCELLED],
     "status": [], "token": ["--customer", "alice"], "trace": [ORDER], "up": [],
