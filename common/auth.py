@@ -3,7 +3,8 @@ issuer). HS256 uses our secret; RS256 is accepted only with keys from the config
 URL (a production identity provider), so an HS256 token can never be checked against a
 public RSA key (algorithm confusion). Our own tokens carry our roles in `roles`; an
 identity provider's token is a customer, and an admin when the claim SAGA_JWKS_ROLES_CLAIM
-names holds SAGA_JWKS_ADMIN_ROLE (docs/deploy.md, "An identity provider")."""
+names holds SAGA_JWKS_ADMIN_ROLE (docs/deploy.md, "An identity provider"). A token that
+verified is remembered until its exp, under the same keys (common/verified_tokens.py)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from functools import lru_cache
 import jwt
 
 from common.settings import Settings
+from common.verified_tokens import BOUND_S, VerifiedTokens
 
 ADMIN_ROLE = "admin"
 CUSTOMER_ROLE = "customer"
 _LEEWAY_S = 5
+_JWKS_LIFESPAN_S = BOUND_S
 
 
 class AuthError(Exception):
@@ -65,15 +68,22 @@ def issue_token(
     return jwt.encode(claims, jwt_secret(settings), algorithm="HS256")
 
 
+# Tokens that verified, until their exp and for at most as long as the provider's key set
+# is trusted without asking again (common/verified_tokens.py).
+_VERIFIED: VerifiedTokens[Principal] = VerifiedTokens(bound_s=_JWKS_LIFESPAN_S)
+
+
 @lru_cache(maxsize=4)
 def _jwks_client(url: str) -> jwt.PyJWKClient:
-    return jwt.PyJWKClient(url, cache_keys=True, lifespan=300)
+    # The key set is fetched again after the lifespan; no per-kid cache (cache_keys), whose
+    # entries never expire: a key the provider withdrew would be trusted for good.
+    return jwt.PyJWKClient(url, cache_keys=False, lifespan=_JWKS_LIFESPAN_S)
 
 
-def _header_algorithm(token: str) -> object:
-    """The header's `alg`, to choose the key. Only the header is read (PyJWT's
+def _header(token: str) -> dict[str, object]:
+    """The header, to choose the key. Only the header is read (PyJWT's
     get_unverified_header parses all three segments: docs/benchmarks.md); jwt.decode parses
-    and checks the whole token again, header included, against this one algorithm."""
+    and checks the whole token again, header included, against its one algorithm."""
     segment, dot, _ = token.partition(".")
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
@@ -81,11 +91,44 @@ def _header_algorithm(token: str) -> object:
         raise AuthError("malformed token") from None
     if not dot or not isinstance(header, dict):
         raise AuthError("malformed token")
-    return header.get("alg")
+    return header
+
+
+def _trust(settings: Settings) -> tuple[object, ...]:
+    """What a verdict depends on besides the token: the claims we require and how roles
+    are read, and the keys: our secret, the provider's key set as the JWKS client holds it
+    now (None once its lifespan ended: the next verification fetches it again)."""
+    keys = None
+    if settings.jwks_url:
+        cache = _jwks_client(settings.jwks_url).jwk_set_cache
+        keys = cache.get() if cache is not None else None
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret is not None else None
+    return (settings.jwt_audience, settings.jwt_issuer, settings.jwks_roles_claim,
+            settings.jwks_admin_role, settings.jwks_url, secret, keys)
 
 
 def verify_token(settings: Settings, token: str) -> Principal:
-    algorithm = _header_algorithm(token)
+    """The token's principal: from its verdict if it verified already under the same
+    settings and keys, else verified now (and remembered if it passes)."""
+    known = _VERIFIED.get(token, _trust(settings))
+    if known is not None:
+        return known
+    header = _header(token)
+    principal, expires_at = _verify(settings, token, header.get("alg"))
+    trust = _trust(settings)
+    # A provider's token is remembered only under a key set that still holds its key (a
+    # set fetched by another request meanwhile may have withdrawn it).
+    if header.get("alg") != "RS256" or _holds(trust[-1], header.get("kid")):
+        _VERIFIED.put(token, trust, principal, expires_at)
+    return principal
+
+
+def _holds(keys: object, kid: object) -> bool:
+    return isinstance(keys, jwt.PyJWKSet) and any(key.key_id == kid for key in keys.keys)
+
+
+def _verify(settings: Settings, token: str, algorithm: object) -> tuple[Principal, float]:
+    """The principal and the token's exp, after every check."""
     key: object
     if algorithm == "HS256" and settings.jwt_secret is not None:
         key = jwt_secret(settings)
@@ -120,7 +163,7 @@ def verify_token(settings: Settings, token: str) -> Principal:
         raise AuthError("malformed token") from None
     except jwt.InvalidTokenError:
         raise AuthError("invalid token") from None
-    return _principal(settings, algorithm, claims)
+    return _principal(settings, algorithm, claims), float(claims["exp"])
 
 
 def _principal(settings: Settings, algorithm: object, claims: Mapping[str, object]) -> Principal:

@@ -10,20 +10,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cloudevents.exceptions import GenericException as CloudEventError
-from cloudevents.http import CloudEvent, from_http
-from starlette.requests import Request
+from cloudevents.http import CloudEvent
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from common.problems import PROBLEM_JSON, Problem
 from common.resources import Resources
-from common.serving import probes
+from common.serving import binary_event, probes
+from common.serving.worker_threads import WorkerThreads
 
 log = logging.getLogger("saga.server")
 
@@ -39,32 +38,36 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 def event_endpoint(handle: EventHandler, resources: Resources, *, max_body: int,
                    on_malformed: MalformedHandler | None = None) -> Endpoint:
     """The ASGI endpoint of one function (its main.py awaits it from an aio.http function)."""
-    # A plain executor bounds the handlers running at once (cheaper than anyio's
-    # CapacityLimiter: docs/benchmarks.md, "Serving without functions-framework's Starlette
-    # app"). Made on first use; not tied to a loop, so a test client's loop per request
-    # shares it. Nothing here reads a contextvar, which run_in_executor does not carry over.
-    pools: list[ThreadPoolExecutor] = []
+    # The handlers' threads (worker_threads.py), made on first use: the settings are read
+    # when the process serves, not when main.py is imported.
+    pools: list[WorkerThreads] = []
 
     async def in_thread(call: Callable[..., Any], *args: Any) -> Any:
         if not pools:
-            pools.append(ThreadPoolExecutor(resources.settings.threads, "event"))
-        return await asyncio.get_running_loop().run_in_executor(pools[0], call, *args)
+            pools.append(WorkerThreads(resources.settings.threads, "event"))
+        return await pools[0].run(call, *args)
 
     async def endpoint(request: Request) -> Response:
-        if request.method == "GET" and request.url.path == probes.LIVENESS_PATH:
+        # The scope and receive() directly: Starlette's url and headers properties parse
+        # what a delivery never needs (docs/benchmarks.md, "Serving a delivery").
+        scope = request.scope
+        method, path = scope["method"], scope["path"]
+        if method == "GET" and path == probes.LIVENESS_PATH:
             return _probe(probes.live_answer())
-        if request.method == "GET" and request.url.path == probes.READINESS_PATH:
+        if method == "GET" and path == probes.READINESS_PATH:
             return _probe(await in_thread(probes.ready_answer, resources))
-        if request.method != "POST":
+        if method != "POST":
             return _problem(405, "method not allowed", "events are POSTed")
-        body = await _read_body(request, max_body)
+        headers = {name.decode("latin-1"): value.decode("latin-1")
+                   for name, value in scope["headers"]}
+        body = await _read_body(request, headers.get("content-length", ""), max_body)
         if body is None:
             return _problem(413, "event too large", f"the limit is {max_body} bytes")
-        return await deliver(dict(request.headers), body, request.url.path)
+        return await deliver(headers, body, path)
 
     async def deliver(headers: dict[str, str], body: bytes, path: str) -> Response:
         try:
-            event = from_http(headers, body)
+            event = binary_event.parse(headers, body)
             work: tuple[Any, ...] = (handle, event, headers, body)
         except CloudEventError as exc:
             if on_malformed is None:
@@ -77,9 +80,13 @@ def event_endpoint(handle: EventHandler, resources: Resources, *, max_body: int,
         except Exception as exc:  # a bug: logged here, retried by the KafkaSource
             log.exception("unhandled error on %s", path)
             return _problem(500, "function failed", type(exc).__name__)
-        return Response(b"", status_code=200)
+        return _OK
 
     return endpoint
+
+
+# Every delivery that succeeds gets the same answer: one response, rendered once.
+_OK = Response(b"", status_code=200)
 
 
 def problem_response(problem: Problem) -> Response:
@@ -92,18 +99,22 @@ def _problem(status: int, title: str, detail: str) -> Response:
     return problem_response(Problem(status, title, detail))
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The body, or None when it is larger than `limit` (read no further than that)."""
-    declared = request.headers.get("content-length", "")
+async def _read_body(request: Request, declared: str, limit: int) -> bytes | None:
+    """The body, or None when it is larger than `limit` (read no further than that). As
+    Request.stream() does, a client gone before the end raises ClientDisconnect."""
     if declared.isdigit() and int(declared) > limit:
         return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    chunks, size, more = [], 0, True
+    while more:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk, more = message.get("body", b""), message.get("more_body", False)
         size += len(chunk)
         if size > limit:
             return None
         chunks.append(chunk)
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _probe(answer: probes.Answer) -> Response:

@@ -43,4 +43,5 @@ def test_trace_by_the_short_id_on_the_running_stack(local_stack: LocalStack) -> 
     assert done.stdout.startswith(f"order {order}: "), done
     status = saga(local_stack, "status", "--json")
     assert status.returncode == 0, status
-    assert set(json.loads(status.stdout)) == {"functions", "sources", "outbox", "dead_letters"}
+    assert set(json.loads(status.stdout)) == {"functions", "sources", "outbox", "dead_letters",
+                                              "tables"}

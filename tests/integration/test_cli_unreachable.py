@@ -187,9 +187,9 @@ def test_a_state_file_whose_runtime_died(argv: list[str], tmp_path: Path, closed
 # The least each command needs to get past its own arguments. A new command gets a line
 # here (test_every_command_is_covered says so).
 ARGS: dict[str, list[str]] = {
-    "bench": ["--attach"], "bench-console": [], "bench-event": [], "bench-retention": [],
-    "chaos": [], "check": [], "demo": ["--attach"], "dlq": ["list"], "down": [], "load": [],
-    "logs": [], "migrate": [],
+    "bench": ["--attach"], "bench-console": [], "bench-event": [], "bench-micro": [],
+    "bench-retention": [], "chaos": [], "check": [], "demo": ["--attach"], "dlq": ["list"],
+    "down": [], "load": [], "logs": [], "migrate": [],
     "retention": ["--dry-run"],
     "replay": ["--all", "--to", "earliest"],
     "send": ["shop.order.cancelled.v1", "--data", CANCELLED],

@@ -164,3 +164,83 @@ def test_a_misconfigured_claim_is_a_clear_401(
     token = idp.token({"realm_access": {"roles": ["shop-admin"]}})
     body = problem(_create_product(client, token), 401)
     assert "'realm_access' is not a list of roles" in body["detail"]
+
+
+class _RotatingJwks(BaseHTTPRequestHandler):
+    keys: list[dict[str, Any]] = []
+
+    def do_GET(self) -> None:
+        body = json.dumps({"keys": self.keys}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Clock:
+    """time.monotonic moved on by `ahead` seconds, for the JWKS cache and our verdicts."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.ahead
+
+
+def _jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    return dict(public) | {"kid": kid, "use": "sig", "alg": "RS256"}
+
+
+def test_a_key_rotation_ends_the_verdicts_made_under_the_old_keys(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A verified token is remembered (common/verified_tokens.py) only while the key set
+    that verified it is the one the JWKS client holds: a new set, fetched for a new kid or
+    when the old one's lifespan ends, sends every token through the check again, and a
+    token whose key was withdrawn is refused at once."""
+    from common import auth, verified_tokens
+
+    clock = _Clock()
+    for module in (jwt.jwk_set_cache, jwt.jwks_client, verified_tokens):
+        monkeypatch.setattr(module, "time", clock)
+    old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                for _ in range(2))
+    handler: type[_RotatingJwks] = type("Jwks", (_RotatingJwks,), {"keys": [_jwk(old, "old")]})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)  # the kernel picks the port
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        idp = IdentityProvider(old, f"http://127.0.0.1:{server.server_port}/certs")
+        settings = Settings(jwks_url=idp.jwks_url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
+        before = idp.token({}, kid="old")
+        assert auth.verify_token(settings, before).subject.startswith("idp-")
+        assert auth.verify_token(settings, before)  # remembered
+
+        # The provider withdraws the old key. Within the JWKS cooldown nothing is fetched.
+        handler.keys = [_jwk(new, "new")]
+        clock.ahead = 31.0
+        # A token with the new kid makes the client fetch the new set...
+        assert auth.verify_token(settings, idp.token({}, key=new, kid="new"))
+        # ...and the old token is checked again under it: its key is gone.
+        with pytest.raises(auth.AuthError, match="signing key not found"):
+            auth.verify_token(settings, before)
+
+        # Without a new kid, the set's lifespan ends the verdicts just as well.
+        handler.keys = [_jwk(old, "old")]
+        clock.ahead = 31.0 + verified_tokens.BOUND_S + 1
+        again = idp.token({}, kid="old")
+        assert auth.verify_token(settings, again)  # the old key is back
+        handler.keys = [_jwk(new, "new")]
+        clock.ahead += verified_tokens.BOUND_S + 1
+        with pytest.raises(auth.AuthError, match="signing key not found"):
+            auth.verify_token(settings, again)
+    finally:
+        server.shutdown()
+        server.server_close()
+        auth._VERIFIED.clear()

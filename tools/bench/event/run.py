@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +12,7 @@ from sqlalchemy import Engine, create_engine
 
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
 from tools import REPO_ROOT
+from tools.bench.commit import head_commit
 from tools.bench.event import callgrind, instack
 from tools.bench.event.chain import ChainResult, Mode, run_chain, tree_meter
 from tools.bench.event.inprocess import InProcess
@@ -43,7 +43,7 @@ def run_event_bench(spec: EventBenchSpec) -> dict[str, Any]:
     result: dict[str, Any] = {"spec": {k: str(v) if isinstance(v, Path) else v
                                        for k, v in spec.__dict__.items()},
                               "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-                              "commit": _commit()}
+                              "commit": head_commit()}
     if spec.alone or spec.served:
         with world("kafka" if spec.broker == "kafka" else "tansu") as here:
             result |= _alone_and_served(here, spec)
@@ -154,12 +154,3 @@ def _figures(chain: ChainResult) -> dict[str, Any]:
         "postgres_ms_per_order": round(total_pg * 1000 / n, 2),
         "broker_ms_per_order": round(total_broker * 1000 / n, 2),
     }
-
-
-def _commit() -> str | None:
-    try:  # read-only: which commit the measured tree is
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None

@@ -13,8 +13,9 @@ from sqlalchemy import create_engine
 
 from common.table_stats import table_stats
 from functions.retention.sweep import PAUSE_RATIO
+from tools.bench.commit import head_commit
 from tools.bench.event.chain import tree_meter
-from tools.bench.event.run import EventBenchSpec, _commit, _shop
+from tools.bench.event.run import EventBenchSpec, _shop
 from tools.bench.event.world import world
 from tools.bench.retention.callgrind import Callgrind
 from tools.bench.retention.grow import grow
@@ -38,7 +39,7 @@ class RetentionBenchSpec:
 
 def run_retention_bench(spec: RetentionBenchSpec,
                         progress: Callable[[str], None] = print) -> dict[str, Any]:
-    result: dict[str, Any] = {"spec": asdict(spec), "commit": _commit(),
+    result: dict[str, Any] = {"spec": asdict(spec), "commit": head_commit(),
                               "loadavg_before": [round(x, 2) for x in os.getloadavg()],
                               "sizes": []}
     with world("kafka" if spec.broker == "kafka" else "tansu") as here:

@@ -8,7 +8,6 @@ bound on that stack's server while the stack idles."""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
@@ -17,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from tools import REPO_ROOT
+from tools.bench.commit import head_commit
 from tools.bench.stack import logstats, pgbound
 from tools.bench.stack.procstats import ProcessSampler, largest_function
 from tools.loadgen.check import Options, Scope, engine_for, run_check, settle
@@ -135,7 +134,7 @@ def _finish(result: dict[str, Any], spec: BenchSpec, before: dict[str, Any]) -> 
     result["bound_fraction"] = round(result["orders_per_s"] / bound, 3) if bound else None
     result["spec"] = asdict(spec)
     result["machine"] = before | {"loadavg_after": [round(x, 2) for x in os.getloadavg()]}
-    result["commit"] = _commit()
+    result["commit"] = head_commit()
     result["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return result
 
@@ -186,12 +185,3 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return "unknown"
-
-
-def _commit() -> str | None:
-    try:  # read-only: which commit the measured tree is based on
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None
