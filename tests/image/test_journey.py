@@ -146,6 +146,11 @@ def test_a_day_in_the_shop_runs_on_the_image(shop: Shop) -> None:
                 t.outbox.c.id == uuid.UUID(event["id"]))).scalar_one() is not None
     wait_for(published, timeout=20, message="outbox-relay to mark the row published")
 
+    # The retention sweep answers its tick: nothing here is past its windows, so it keeps all.
+    inbox_rows = _count(settings, "messaging.inbox")
+    assert shop.ping("retention").status == 200
+    assert _count(settings, "messaging.inbox") >= inbox_rows
+
     # Every Service a source delivers to answered; only the refusal was refused.
     sinks = {s.sink for s in shop.manifests.kafka_sources.values()} | {
         s.sink for s in shop.manifests.ping_sources.values()}
@@ -159,3 +164,8 @@ def test_the_api_serves_its_openapi_document(shop: Shop) -> None:
     assert status == 200
     assert str(document["openapi"]).startswith("3.1")
     assert "/orders" in document["paths"]
+
+
+def _count(settings: Settings, table: str) -> int:
+    with engine_of(settings).connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
