@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 from cloudevents.http import CloudEvent
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from common import tables as t
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
