@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tools import REPO_ROOT
-from tools.bench.micro.callgrind import CallgrindError, parse_total_ir
+from tools.bench.callgrind import CallgrindError, parse_total_ir
 from tools.bench.micro.cases import CASES
 from tools.bench.micro.report import table
 from tools.bench.micro.run import child_env, per_operation

@@ -40,8 +40,8 @@ def _positive(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from tools import REPO_ROOT
+    from tools.bench.callgrind import CallgrindError, require_valgrind
     from tools.bench.micro import report
-    from tools.bench.micro.callgrind import CallgrindError, require_valgrind
     from tools.bench.micro.run import MicroSpec, run_micro
     from tools.progress import Progress
 
