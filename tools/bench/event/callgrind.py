@@ -1,9 +1,10 @@
 """Instructions per event under callgrind (user-space instructions of the whole process: they
-do not depend on the machine's load). **Alone**: the in-process chain runs in a child under
-valgrind that announces each function's window and waits while the parent zeroes the
-counters (`callgrind_control -z PID`), then dumps them (`-d`) as the window closes, so each
-dump holds one function's deliveries. **Served**: every function's process runs under
-valgrind; the parent, which POSTs the events, zeroes and dumps it around its window.
+do not depend on the machine's load). **Alone** (ChainChild): the in-process chain runs in a
+child under valgrind that announces each function's window and waits while the parent zeroes
+the counters, then dumps them as the window closes, so each dump holds one function's
+deliveries; the child stays up between runs (the retention bench asks at each table size).
+**Served** (Counted): every function's process runs under valgrind; the parent, which POSTs
+the events, zeroes and dumps it around its window.
 Child: `python -m tools.bench.event.callgrind SPEC_JSON`, in the world's environment."""
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import psutil
 from cloudevents.http import CloudEvent
 from sqlalchemy import create_engine
 
+from tools.bench.callgrind import OUT_FILE, CallgrindError, Counters, require_valgrind
 from tools.bench.event.chain import Mode, run_chain
 from tools.bench.event.inprocess import InProcess
 from tools.runtime.serving import children
@@ -34,67 +35,11 @@ PREFIX = "CALLGRIND "
 # an earlier one gave it: callgrind_annotate cannot read it alone), and the dumps of each
 # process in a directory of its own.
 VALGRIND = ("valgrind", "--tool=callgrind", "--dump-instr=no", "--compress-strings=no")
-OUT_FILE = "cg.%p.out"
 # Under valgrind a process runs ~50x slower: its start and the batched outbox marks too.
 START_TIMEOUT_S = 600.0
 SETTLE_S = 2.0
 
 Figures = dict[str, dict[str, float]]
-
-
-class CallgrindError(RuntimeError):
-    """valgrind is missing, or a process under it did not do what was asked."""
-
-
-def require_valgrind() -> None:
-    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
-        raise CallgrindError("valgrind is not installed (Debian: apt-get install valgrind)")
-
-
-class Counters:
-    """The callgrind counters of a process valgrind started. callgrind_control cannot reach
-    a process it forked (a gunicorn master's worker), so such a process is not counted."""
-
-    def __init__(self, pid: int, out_dir: Path) -> None:
-        self.pid, self.out_dir = pid, out_dir
-
-    def countable(self) -> bool:
-        return not psutil.Process(self.pid).children(recursive=True)
-
-    def zero(self) -> None:
-        _control("-z", self.pid)
-
-    def dump(self, keep: Path | None = None) -> int:
-        """Dump the counters; the instructions since the last zero. `keep`: a copy of the
-        dump there (for callgrind_annotate)."""
-        pattern = f"cg.{self.pid}.out.*"  # OUT_FILE names each process's dumps by its pid
-        before = set(self.out_dir.glob(pattern))
-        _control("-d", self.pid)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            new = set(self.out_dir.glob(pattern)) - before
-            if new:
-                dump = max(new, key=lambda p: p.stat().st_mtime)
-                if keep is not None:
-                    keep.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(dump, keep)
-                return _totals(dump)
-            time.sleep(0.05)  # valgrind writes the dump as callgrind_control returns
-        raise CallgrindError(f"no dump from process {self.pid} in {self.out_dir}")
-
-
-def _control(flag: str, pid: int) -> None:
-    done = subprocess.run(["callgrind_control", flag, str(pid)], capture_output=True,
-                          text=True, timeout=600, check=False)
-    if done.returncode != 0 or "not detected" in done.stdout + done.stderr:  # it exits 0
-        raise CallgrindError(f"callgrind_control {flag} {pid}: {done.stdout}{done.stderr}")
-
-
-def _totals(dump: Path) -> int:
-    for line in dump.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1])
-    raise CallgrindError(f"no totals in {dump}")
 
 
 def _add(figures: Figures, function: str, events: int, instructions: int) -> None:
@@ -147,55 +92,58 @@ def child(spec: dict[str, Any]) -> None:
     mode = _Announced(settings, Path(spec["log"]))
     engine = create_engine(settings.sqlalchemy_url())
     print(PREFIX + "ready", flush=True)
-    for line in sys.stdin:
-        word, orders = line.split()
-        mode.measuring = word == "run"
-        run_chain(mode, engine, tokens=spec["tokens"], skus=spec["skus"], orders=int(orders),
-                  postgres=lambda: 0.0, broker=lambda: 0.0, seed=7 if mode.measuring else 1)
-        mode.measuring = False
-        print(PREFIX + "done", flush=True)
-    mode.close()
-    engine.dispose()
-
-
-def alone(env: dict[str, str], spec: dict[str, Any], *, orders: int, warmup: int,
-          dumps: Path | None = None) -> Figures:
-    """Instructions per event of each function (the api: per POST /orders), in-process;
-    `dumps`: keep each window's dump there as FUNCTION.N.out."""
-    require_valgrind()
-    out_dir = Path(tempfile.mkdtemp(prefix="saga-callgrind-"))
-    process = subprocess.Popen(
-        [*VALGRIND, f"--callgrind-out-file={out_dir}/{OUT_FILE}", sys.executable, "-m",
-         "tools.bench.event.callgrind", json.dumps(spec)],
-        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=(out_dir / "valgrind.log").open("wb"), text=True)
-    talk = _Talk(process, out_dir)
-    counters = Counters(process.pid, out_dir)
-    figures: Figures = {}
     try:
-        talk.expect("ready")
-        talk.send(f"warm {warmup}")
-        talk.expect("done")
-        talk.send(f"run {orders}")
-        windows = 0
-        while (line := talk.expect("begin", "done")) != "done":
-            windows += 1
-            counters.zero()
-            talk.send("ok")
-            events = int(talk.expect("end").split()[1])
-            function = line.split()[1]
-            keep = None if dumps is None else dumps / f"{function}.{windows}.out"
-            _add(figures, function, events, counters.dump(keep))
-            talk.send("ok")
+        for line in sys.stdin:
+            word, orders = line.split()
+            mode.measuring = word == "run"
+            run_chain(mode, engine, tokens=spec["tokens"], skus=spec["skus"],
+                      orders=int(orders), postgres=lambda: 0.0, broker=lambda: 0.0,
+                      seed=7 if mode.measuring else 1)
+            mode.measuring = False
+            print(PREFIX + "done", flush=True)
     finally:
-        talk.close()
-        shutil.rmtree(out_dir, ignore_errors=True)
-    return figures
+        mode.close()
+        engine.dispose()
 
 
-class _Talk:
-    def __init__(self, process: subprocess.Popen[str], out_dir: Path) -> None:
-        self.process, self.out_dir = process, out_dir
+class ChainChild:
+    """The parent's side of `child`: one child under valgrind, up until `close`; each `run`
+    measures the chain's instructions per event of each function anew."""
+
+    def __init__(self, env: dict[str, str], spec: dict[str, Any]) -> None:
+        require_valgrind()
+        self.out_dir = Path(tempfile.mkdtemp(prefix="saga-callgrind-"))
+        self.process = subprocess.Popen(
+            [*VALGRIND, f"--callgrind-out-file={self.out_dir}/{OUT_FILE}", sys.executable,
+             "-m", "tools.bench.event.callgrind", json.dumps(spec)],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=(self.out_dir / "valgrind.log").open("wb"), text=True)
+        self.counters = Counters(self.process.pid, self.out_dir)
+        self.windows = 0
+        try:
+            self.expect("ready")
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, orders: int, warmup: int, dumps: Path | None = None) -> Figures:
+        """Instructions per event of each function (the api: per POST /orders) over
+        `orders` orders after `warmup`; `dumps`: keep each window's dump there as
+        FUNCTION.N.out."""
+        self.send(f"warm {warmup}")
+        self.expect("done")
+        self.send(f"run {orders}")
+        figures: Figures = {}
+        while (line := self.expect("begin", "done")) != "done":
+            self.windows += 1
+            self.counters.zero()
+            self.send("ok")
+            events = int(self.expect("end").split()[1])
+            function = line.split()[1]
+            keep = None if dumps is None else dumps / f"{function}.{self.windows}.out"
+            _add(figures, function, events, self.counters.dump(keep))
+            self.send("ok")
+        return figures
 
     def send(self, line: str) -> None:
         stdin: IO[str] | None = self.process.stdin
@@ -223,6 +171,17 @@ class _Talk:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+
+
+def alone(env: dict[str, str], spec: dict[str, Any], *, orders: int, warmup: int,
+          dumps: Path | None = None) -> Figures:
+    """One ChainChild's one run."""
+    chain = ChainChild(env, spec)
+    try:
+        return chain.run(orders, warmup, dumps)
+    finally:
+        chain.close()
 
 
 # --- served: every function's process under valgrind -------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine
 
 from common.auth import ADMIN_ROLE, CUSTOMER_ROLE, issue_token
 from tools import REPO_ROOT
+from tools.bench.callgrind import require_valgrind
 from tools.bench.commit import head_commit
 from tools.bench.event import callgrind, instack
 from tools.bench.event.chain import ChainResult, Mode, run_chain, tree_meter
@@ -103,7 +104,7 @@ def _instructions(here: World, spec: EventBenchSpec, engine: Engine, tokens: lis
             {**os.environ, **here.env()}, child_spec, orders=spec.orders, warmup=spec.warmup,
             dumps=spec.callgrind_dumps)
     if spec.served:
-        callgrind.require_valgrind()
+        require_valgrind()
         starter = callgrind.ValgrindStarter(cwd=REPO_ROOT, env=here.env())
         served = Served(here.env(), here.state_dir / "logs", here.state_dir / "console.log",
                         starter=starter, start_timeout=callgrind.START_TIMEOUT_S,

@@ -1,6 +1,7 @@
 """One retention bench: a world of its own (tools/bench/event/world.py), the shop, then for
 each table size the tables grown (grow.py), the chain measured (measure.py) and, under
-callgrind, its instructions (callgrind.py); at the largest size the sweep under load."""
+callgrind, its instructions (one child of tools/bench/event/callgrind.py, up across the
+sizes: its imports under valgrind take minutes); at the largest size the sweep under load."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from sqlalchemy import create_engine
 from common.table_stats import table_stats
 from functions.retention.sweep import PAUSE_RATIO
 from tools.bench.commit import head_commit
+from tools.bench.event.callgrind import ChainChild
 from tools.bench.event.chain import tree_meter
 from tools.bench.event.run import EventBenchSpec, _shop
 from tools.bench.event.world import world
-from tools.bench.retention.callgrind import Callgrind
 from tools.bench.retention.grow import grow
 from tools.bench.retention.indexcost import index_cost
 from tools.bench.retention.measure import Timed, measure
@@ -48,7 +49,7 @@ def run_retention_bench(spec: RetentionBenchSpec,
         engine = create_engine(settings.sqlalchemy_url())
         postgres, broker = tree_meter(here.postgres_pid), tree_meter(here.broker_pid)
         mode = Timed(settings, here.state_dir / "inprocess.ndjson")
-        callgrind: Callgrind | None = None
+        callgrind: ChainChild | None = None
         try:
             # Money and stock for every order any phase places (the sweep's: while it runs).
             tokens, skus = _shop(mode, here, EventBenchSpec(orders=20_000, warmup=0))
@@ -57,7 +58,7 @@ def run_retention_bench(spec: RetentionBenchSpec,
                 result["index_cost"] = index_cost(engine, rows=spec.index_cost_rows)
             if spec.callgrind_orders:
                 progress("starting the callgrind child (its imports take a few minutes)")
-                callgrind = Callgrind(here.env(), {
+                callgrind = ChainChild(here.env(), {
                     "tokens": tokens, "skus": skus,
                     "log": str(here.state_dir / "callgrind.ndjson")})
             for size in spec.sizes:
